@@ -1,0 +1,122 @@
+"""The ``refine`` command line: a click group whose commands load lazily.
+
+Each command lives in its own module under :mod:`refine.commands`, imported
+only when that command runs, so that ``refine --help`` stays fast and never
+imports optuna, scipy or torch. Every command follows the same habits
+(SPEC section 2): ``--help`` that teaches, ``--json`` where a script parses the
+output, and exit status 2 with a one-line ``error:`` for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Any
+
+import click
+
+from refine.errors import RefineError
+
+__all__ = ["main", "cli", "emit_json"]
+
+#: command name -> "module:attribute" of its click command, in --help order.
+COMMANDS: dict[str, str] = {
+    "next-space": "refine.commands.next_space:next_space",
+    "show": "refine.commands.show:show",
+    "inspect": "refine.commands.inspect:inspect_",
+    "validate": "refine.commands.validate:validate",
+    "diff": "refine.commands.diff:diff",
+    "plugins": "refine.commands.plugins:plugins",
+    "run": "refine.commands.run:run",
+    "compare": "refine.commands.compare:compare",
+    "best": "refine.commands.best:best",
+    "rerun": "refine.commands.rerun:rerun",
+    "report": "refine.commands.report:report",
+    "export": "refine.commands.interop:export",
+    "import": "refine.commands.interop:import_",
+}
+
+_HELP = {
+    "next-space": "Write the next version of a study's search space, with the reasons.",
+    "show": "Show a space file, or a study's space, trial counts and best trial.",
+    "inspect": "List the studies in a storage with their counts, directions and space.",
+    "validate": "Check space files against the contract; exit 2 if any is broken.",
+    "diff": "Compare two space files parameter by parameter.",
+    "plugins": "List the loaded rule plugins and their versions.",
+    "run": "Run trials of a space against an objective (the executor).",
+    "compare": "Choose between studies the way a careful team does (the decision gate).",
+    "best": "Print a study's winning configuration (params + fixed).",
+    "rerun": "Re-evaluate a study's top configurations under changed settings.",
+    "report": "Write a self-contained HTML report of a study or a lineage.",
+    "export": "Export a space to ConfigSpace, a W&B sweep or Optuna code.",
+    "import": "Import a ConfigSpace or W&B sweep file as a space file.",
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name].split(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a command's module only when it is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if _available(name)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not _available(name):
+            return None
+        module, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _HELP.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="refine", prog_name="refine")
+def cli() -> None:
+    """Refine a hyperparameter search space from a finished Optuna study.
+
+    Typical loop: run a sweep, then
+
+    \b
+        refine next-space study.db          # writes <name>.v2.yaml + rationale
+        refine diff space.v1.yaml space.v2.yaml
+        refine run space.v2.yaml --objective mymod:objective --storage study2.db
+
+    Every command takes --help. Bad input exits with status 2 and one line
+    starting with "error:".
+    """
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON document on stdout (what scripts parse)."""
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str, allow_nan=False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: ``RefineError`` becomes ``error:`` and exit 2."""
+    try:
+        cli.main(args=argv, prog_name="refine", standalone_mode=False)
+    except RefineError as e:
+        click.echo(f"error: {' '.join(str(e).split())}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,1 @@
+"""Commands of the ``refine`` command line, one module each."""

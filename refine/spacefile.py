@@ -1,0 +1,330 @@
+"""Space files: YAML in, :class:`~refine.space.Space` out, and back (SPEC section 1).
+
+This module owns the one cattrs converter of the project. Structuring checks the
+parameter ``type`` tag and unknown keys itself, because cattrs reduces those to
+"invalid value" or a missing field; the model's validators supply every other
+message, and this module adds the file name.
+
+The writer is stable: the same space gives byte-identical output, keys come in
+a fixed, readable order, each parameter is one flow-style line and floats are
+written with ``repr`` so that they read back equal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import cattrs
+import yaml
+
+from refine.errors import SpaceError
+from refine.space import (
+    PARAM_KINDS,
+    CategoricalParam,
+    Condition,
+    FloatParam,
+    IntParam,
+    InvalidParam,
+    Param,
+    Space,
+)
+
+__all__ = [
+    "dump_space",
+    "load_space",
+    "save_space",
+    "space_from_dict",
+    "space_to_dict",
+    "space_from_json",
+    "space_to_json",
+]
+
+_TOP_KEYS = ("name", "version", "parent", "direction", "directions", "metric", "fixed", "params", "param_ranges")
+_PARAM_KEYS = {
+    "float": ("type", "low", "high", "step", "log", "limits", "when"),
+    "int": ("type", "low", "high", "step", "log", "limits", "when"),
+    "categorical": ("type", "choices", "weights", "when"),
+}
+
+_converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=False)
+
+
+def _structure_condition(value: Any, _: type) -> Condition:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise InvalidParam(
+            "`when` must be a mapping of one parent to a value or a list of values",
+            repr(value),
+            "write e.g. `when: {encoder: context}`",
+        )
+    ((parent, values),) = value.items()
+    return Condition(str(parent), values)
+
+
+def _unstructure_condition(c: Condition) -> dict:
+    return {c.parent: c.values[0] if len(c.values) == 1 else list(c.values)}
+
+
+_converter.register_structure_hook(Condition, _structure_condition)
+_converter.register_unstructure_hook(Condition, _unstructure_condition)
+_converter.register_structure_hook(Any, lambda v, _: v)
+
+
+def _structure_param(name: str, raw: Any) -> Param:
+    if not isinstance(raw, Mapping):
+        raise InvalidParam("a parameter must be a mapping with a `type`", repr(raw), "write e.g. `{type: float, low: 0, high: 1}`", param=name)
+    kind = raw.get("type")
+    if kind not in PARAM_KINDS:
+        raise InvalidParam(
+            "`type` must be one of float, int, categorical",
+            f"type={kind!r}" if "type" in raw else "no `type`",
+            param=name,
+        )
+    allowed = _PARAM_KEYS[kind]
+    for key in raw:
+        if key not in allowed:
+            raise InvalidParam(
+                f"unknown key '{key}' in a {kind} parameter",
+                "",
+                f"allowed keys: {', '.join(allowed)}",
+                param=name,
+            )
+    body = {k: v for k, v in raw.items() if k != "type"}
+    required = ("choices",) if kind == "categorical" else ("low", "high")
+    for key in required:
+        if key not in body:
+            raise InvalidParam(f"a {kind} parameter needs `{key}`", "", param=name)
+    if kind == "float":
+        for key in ("low", "high", "step"):
+            if key in body and body[key] is not None and (isinstance(body[key], bool) or not isinstance(body[key], (int, float))):
+                raise InvalidParam(f"`{key}` must be a number", f"{key}={body[key]!r}", param=name)
+    if "log" in body and not isinstance(body["log"], bool):
+        raise InvalidParam("`log` must be true or false", f"log={body['log']!r}", param=name)
+    if "limits" in body and (not isinstance(body["limits"], (list, tuple)) or len(body["limits"]) != 2):
+        raise InvalidParam("`limits` must be a list [lo, hi]", f"limits={body['limits']!r}", param=name)
+    if kind == "categorical" and not isinstance(body["choices"], (list, tuple)):
+        raise InvalidParam("`choices` must be a list", f"choices={body['choices']!r}", param=name)
+    if "weights" in body and body["weights"] is not None:
+        w = body["weights"]
+        if not isinstance(w, (list, tuple)) or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in w):
+            raise InvalidParam("`weights` must be a list of numbers", f"weights={w!r}", param=name)
+    try:
+        return _converter.structure(body, PARAM_KINDS[kind])
+    except InvalidParam as e:
+        raise e.located(param=name) from None
+    except (TypeError, ValueError) as e:
+        raise InvalidParam(f"a {kind} parameter could not be read", str(e), param=name) from None
+
+
+def space_from_dict(doc: Any, *, where: str | None = None) -> Space:
+    """Build a :class:`Space` from a parsed space document.
+
+    Args:
+        doc: The mapping read from YAML or JSON.
+        where: The file it came from, named in errors.
+
+    Raises:
+        SpaceError: The document breaks SPEC section 1; the message names the
+            file, the parameter and the fix.
+    """
+    try:
+        return _space_from_dict(doc)
+    except InvalidParam as e:
+        raise e.located(where=where) from None
+
+
+def _space_from_dict(doc: Any) -> Space:
+    if not isinstance(doc, Mapping):
+        raise InvalidParam("a space file must be a YAML mapping", f"a {type(doc).__name__}", "start with `name:` and `version:`")
+    for key in doc:
+        if key not in _TOP_KEYS:
+            raise InvalidParam(f"unknown key '{key}'", "", f"allowed keys: {', '.join(k for k in _TOP_KEYS)}")
+    for key in ("name", "version"):
+        if key not in doc:
+            raise InvalidParam(f"a space needs `{key}`", "", f"add `{key}:` at the top of the file")
+    if "params" in doc and "param_ranges" in doc:
+        raise InvalidParam("`params` and `param_ranges` are the same key", "both given", "keep one of them")
+    if "direction" in doc and "directions" in doc:
+        raise InvalidParam("`direction` and `directions` are exclusive", "both given", "use `directions: [...]` for several objectives")
+    raw_params = doc.get("params", doc.get("param_ranges")) or {}
+    if not isinstance(raw_params, Mapping):
+        raise InvalidParam("`params` must be a mapping of name to parameter", repr(raw_params))
+    fixed = doc.get("fixed") or {}
+    if not isinstance(fixed, Mapping):
+        raise InvalidParam("`fixed` must be a mapping of name to value", repr(fixed))
+    if "directions" in doc:
+        directions = doc["directions"]
+        if not isinstance(directions, list):
+            raise InvalidParam("`directions` must be a list", repr(directions))
+    else:
+        directions = [doc.get("direction", "minimize")]
+    params = {str(name): _structure_param(str(name), raw) for name, raw in raw_params.items()}
+    return Space(
+        name=doc["name"],
+        version=doc["version"],
+        parent=doc.get("parent"),
+        directions=tuple(directions),
+        metric=doc.get("metric"),
+        fixed={str(k): v for k, v in fixed.items()},
+        params=params,
+    )
+
+
+def _param_to_dict(p: Param) -> dict:
+    out: dict[str, Any] = {"type": p.kind}
+    if isinstance(p, CategoricalParam):
+        out["choices"] = list(p.choices)
+        if p.weights is not None:
+            out["weights"] = list(p.weights)
+    else:
+        out["low"], out["high"] = p.low, p.high
+        if isinstance(p, FloatParam) and p.step is not None:
+            out["step"] = p.step
+        if isinstance(p, IntParam) and p.step != 1:
+            out["step"] = p.step
+        if p.log:
+            out["log"] = True
+        if p.limits is not None:
+            out["limits"] = list(p.limits)
+    if p.when is not None:
+        out["when"] = _converter.unstructure(p.when, Condition)
+    return out
+
+
+def space_to_dict(space: Space) -> dict:
+    """The space as a plain document, keys in the order the file uses."""
+    doc: dict[str, Any] = {"name": space.name, "version": space.version}
+    if space.parent is not None:
+        doc["parent"] = space.parent
+    if space.multi_objective:
+        doc["directions"] = list(space.directions)
+    else:
+        doc["direction"] = space.direction
+    if space.metric is not None:
+        doc["metric"] = space.metric
+    if space.fixed:
+        doc["fixed"] = dict(space.fixed)
+    doc["params"] = {name: _param_to_dict(p) for name, p in space.params.items()}
+    return doc
+
+
+class _Flow(dict):
+    """A mapping the dumper writes on one line."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+
+
+def _represent_float(dumper: yaml.SafeDumper, data: float) -> yaml.Node:
+    if math.isnan(data):
+        text = ".nan"
+    elif math.isinf(data):
+        text = ".inf" if data > 0 else "-.inf"
+    else:
+        text = repr(data)
+        if "e" in text and "." not in text.split("e")[0]:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}.0e{exponent}"
+    return dumper.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+_Dumper.add_representer(_Flow, _represent_flow)
+_Dumper.add_representer(float, _represent_float)
+
+
+def dump_space(space: Space) -> str:
+    """The YAML text of ``space``: stable, readable, one line per parameter."""
+    doc = space_to_dict(space)
+    doc["params"] = {name: _Flow(d) for name, d in doc["params"].items()}
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+
+
+def load_space(path: str | os.PathLike) -> Space:
+    """Read a space file.
+
+    Raises:
+        SpaceError: The file is missing, not YAML, or breaks SPEC section 1.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpaceError(f"space file {path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise SpaceError(f"space file {path} is a directory; give the path of a .yaml file") from None
+    except UnicodeDecodeError:
+        raise SpaceError(f"space file {path} is not UTF-8 text; give a YAML space file") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as e:
+        raise SpaceError(
+            f"{path} uses a YAML tag that is not allowed ({_one_line(e.problem)}); space files hold plain data only"
+        ) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise SpaceError(f"{path} is not valid YAML{at}: {_one_line(getattr(e, 'problem', None) or e)}") from None
+    return space_from_dict(doc, where=str(path))
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def atomic_write(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    Raises:
+        SpaceError: ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise SpaceError(f"{path} already exists; refine never overwrites a version (remove it or use --out)") from None
+            os.unlink(tmp)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_space(space: Space, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``space`` as YAML, atomically; never overwrites unless asked."""
+    return atomic_write(path, dump_space(space), overwrite=overwrite)
+
+
+def space_to_json(space: Space) -> str:
+    """The space document as compact JSON (what a study remembers in ``refine:space``)."""
+    return json.dumps(space_to_dict(space), separators=(",", ":"), allow_nan=True)
+
+
+def space_from_json(text: str, *, where: str | None = None) -> Space:
+    """Read a space document from JSON text."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpaceError(f"{where or 'the space'} is not valid JSON: {e.msg} at position {e.pos}") from None
+    return space_from_dict(doc, where=where)
+
+
+def space_file_name(space: Space) -> str:
+    """``<name>.v<version>.yaml``."""
+    return f"{space.name}.v{space.version}.yaml"
