@@ -1,0 +1,62 @@
+"""Pieces the commands share: options, the rich console, tables."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import click
+
+study_option = click.option("--study", "study", metavar="NAME", help="Study name; optional when the storage holds one study.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    return t
+
+
+def parse_sets(values: Sequence[str]) -> dict[str, str]:
+    """``key=value`` pairs of ``--set`` options."""
+    from refine.errors import RefineError
+
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise RefineError(f"--set expects key=value, got {item!r}; e.g. --set fix_p=0.05")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def space_table(space: Any, title: str | None = None):
+    """A rich table of a space: one row per parameter, then the fixed values."""
+    from refine.diff import describe
+
+    rows = [(name, p.kind, describe(p)) for name, p in space.params.items()]
+    rows += [(name, "fixed", describe(None, v, is_fixed=True)) for name, v in space.fixed.items()]
+    heading = title or f"{space.name} v{space.version} ({', '.join(space.directions)}" + (
+        f", metric {space.metric})" if space.metric else ")"
+    )
+    return table(heading, ["param", "type", "definition"], rows)
+
+
+def space_json(space: Any) -> dict:
+    from refine.spacefile import space_to_dict
+
+    return space_to_dict(space)
+
+
+def looks_like_space_file(path: str) -> bool:
+    return path.lower().endswith((".yaml", ".yml"))

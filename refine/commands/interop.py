@@ -1,0 +1,102 @@
+"""``refine export`` and ``refine import``: spaces to and from ConfigSpace, W&B sweeps and Optuna code.
+
+The conversions live in :mod:`refine.interop`; these commands read and write
+the files. What a target cannot express goes to stderr as ``warning:`` lines
+(and, for W&B and Optuna code, into the output as comments).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from refine.errors import RefineError
+from refine.interop import EXPORT_TARGETS, IMPORT_SOURCES, export_space, import_space
+from refine.spacefile import atomic_write, dump_space, load_space, save_space
+
+__all__ = ["export", "import_"]
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {' '.join(warning.split())}", err=True)
+
+
+@click.command(name="export")
+@click.argument("space_file", metavar="SPACE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "target",
+    metavar="|".join(EXPORT_TARGETS),
+    help="configspace: ConfigSpace JSON (YAML when FILE ends in .yaml/.yml); "
+    "wandb: a W&B sweep config (YAML); optuna: a Python `suggest(trial)` function.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE (atomically, replacing it) instead of stdout.",
+)
+def export(space_file: Path, target: str | None, out: Path | None) -> None:
+    """Export the space file SPACE for another tool.
+
+    \b
+        refine export spaces/clf.v2.yaml --to configspace -o clf.json
+        refine export spaces/clf.v2.yaml --to wandb -o sweep.yaml
+        refine export spaces/clf.v2.yaml --to optuna > suggest.py
+
+    What the target cannot express (conditions in W&B, weights in Optuna,
+    steps in ConfigSpace) is written as a warning on stderr, never dropped
+    silently.
+    """
+    if target is None:
+        raise RefineError(f"export needs --to, one of {', '.join(EXPORT_TARGETS)}; e.g. refine export {space_file} --to wandb")
+    if target not in EXPORT_TARGETS:
+        raise RefineError(f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to")
+    space = load_space(space_file)
+    exported = export_space(space, target, where=str(space_file), out=out)
+    _warn(exported.warnings)
+    if out is None:
+        click.echo(exported.text, nl=False)
+    else:
+        atomic_write(out, exported.text, overwrite=True)
+        click.echo(f"wrote {out}")
+
+
+@click.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "source", metavar="|".join(IMPORT_SOURCES), help="The format of FILE: a ConfigSpace JSON/YAML serialization or a W&B sweep config.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The space file to write (never overwritten); stdout when omitted.",
+)
+@click.option(
+    "--name",
+    help="The space's name. Default: the ConfigSpace's or sweep's own name, else FILE's stem, "
+    "with characters outside [A-Za-z0-9_.-] replaced by '_'.",
+)
+def import_(file: Path, source: str | None, out: Path | None, name: str | None) -> None:
+    """Import FILE, written for another tool, as a space file.
+
+    \b
+        refine import clf.json --from configspace -o spaces/clf.v1.yaml
+        refine import sweep.yaml --from wandb --name clf -o spaces/clf.v1.yaml
+
+    A W&B sweep becomes version 1; a ConfigSpace exported by refine comes back
+    as the same space. What a refine space cannot express (forbidden clauses,
+    OR/LT/GT conditions, normal distributions) is an error naming the parameter.
+    """
+    if source is None:
+        raise RefineError(f"import needs --from, one of {', '.join(IMPORT_SOURCES)}; e.g. refine import {file} --from wandb -o space.yaml")
+    if source not in IMPORT_SOURCES:
+        raise RefineError(f"--from must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}; Optuna code cannot be imported")
+    imported = import_space(file, source, name=name)
+    _warn(imported.warnings)
+    if out is None:
+        click.echo(dump_space(imported.space), nl=False)
+    else:
+        save_space(imported.space, out)
+        click.echo(f"wrote {out}")

@@ -1,0 +1,84 @@
+"""``refine next-space STORAGE``: write the next version of a study's space, with the reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from refine.commands._common import console, json_option, parse_sets, study_option, table
+
+
+@click.command("next-space")
+@click.argument("storage")
+@study_option
+@click.option("--space", "space_file", type=click.Path(dir_okay=False), help="The current space file (default: the one the study remembers, else inferred as v1).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Directory for the new files (default: beside --space, else the current directory).")
+@click.option("--metric", help="Rank trials by this user attribute instead of the objective (e.g. precision).")
+@click.option("--elite-fraction", type=float, help="Share of COMPLETE trials that are elites [default 0.2].")
+@click.option("--fair-trial", type=int, help="Trials a choice needs before it is judged [default 20].")
+@click.option("--baseline", type=float, help="Chance level of the objective; a best value near it is flagged.")
+@click.option("--disable", multiple=True, metavar="RULE", help="Leave out a rule plugin by name (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any setting, e.g. --set fix_p=0.05 (see README).")
+@click.option("--importance", is_flag=True, help="Add Optuna's parameter importances to the rationale (slow on big studies).")
+@click.option("--dry-run", is_flag=True, help="Print the decisions; write nothing.")
+@json_option
+def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
+    """Read a finished (or running) study and write the next space version.
+
+    Writes <name>.v<N+1>.yaml, plus the rationale as <name>.v<N+1>.md (for
+    people) and .json (for scripts). Never overwrites an existing version and
+    never writes to the study.
+
+    \b
+    Examples:
+        refine next-space study.db
+        refine next-space study.db --study clf-v2 --space spaces/clf.v2.yaml --out spaces/
+        refine next-space study.db --metric precision --set fix_effect=0.03 --json
+    """
+    from refine.cli import emit_json
+    from refine.engine import next_space as run_engine
+
+    settings = parse_sets(sets)
+    for key, value in (("metric", metric), ("elite_fraction", elite_fraction), ("fair_trial", fair_trial), ("baseline", baseline)):
+        if value is not None:
+            settings[key] = value
+    if disable:
+        settings["disabled"] = ",".join(disable)
+    result = run_engine(storage, study, space_file, **settings)
+    if importance:
+        from refine.importance import add_importance
+
+        result = add_importance(result)
+    directory = Path(out_dir) if out_dir else (Path(space_file).parent if space_file else Path.cwd())
+    if not dry_run:
+        result = result.save(directory)
+    decisions = [
+        {"param": d.param, "action": d.action, "rule": d.rule, "reason": d.reason} for d in result.decisions
+    ]
+    if as_json:
+        emit_json(
+            {
+                "space_path": str(result.space_path) if result.space_path else None,
+                "rationale_path": str(result.rationale_path) if result.rationale_path else None,
+                "json_path": str(result.json_path) if result.json_path else None,
+                "version": result.space.version,
+                "decisions": decisions,
+                "red_flags": result.rationale["red_flags"],
+            }
+        )
+        return
+    out = console()
+    out.print(
+        table(
+            f"{result.previous.name} v{result.previous.version} -> v{result.space.version}",
+            ["param", "old", "new", "action", "rule"],
+            [(d["param"], d["old"], d["new"], d["action"], d["rule"]) for d in result.rationale["decisions"]],
+        )
+    )
+    for flag in result.rationale["red_flags"]:
+        out.print(f"[yellow]red flag:[/yellow] {flag}")
+    if dry_run:
+        out.print("dry run: nothing written")
+    else:
+        out.print(f"wrote {result.space_path}\nrationale {result.rationale_path} and {result.json_path}")

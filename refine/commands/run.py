@@ -1,0 +1,91 @@
+"""``refine run``: run a space's trials against an objective (the executor)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from refine.cli import emit_json
+from refine.errors import RefineError
+
+
+def _seeds(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        seeds = [int(s) for s in value.split(",") if s.strip()]
+    except ValueError:
+        raise RefineError(f"--seeds must be integers separated by commas, e.g. 60,61; got {value!r}") from None
+    if not seeds:
+        raise RefineError("--seeds needs at least one seed, e.g. --seeds 60,61")
+    return seeds
+
+
+@click.command(name="run")
+@click.argument("space_file", metavar="SPACE", type=click.Path(dir_okay=False))
+@click.option("--objective", required=True, help="module:function or path/to/file.py:function; gets params (+ fixed) and optionally the trial.")
+@click.option("--storage", required=True, help="study.db, a journal file (*.log), or a storage URL (postgresql+psycopg://…).")
+@click.option("--study", default=None, help="Study name [default: <name>-v<version>]. Running again resumes it.")
+@click.option("--trials", required=True, type=int, help="Complete trials wanted in the study (exactly, across all workers).")
+@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc"]))
+@click.option("--seed", default=0, show_default=True, type=int, help="The sampler's seed.")
+@click.option("--seeds", default=None, help="Run one study per seed, named <study>-s<seed>: e.g. --seeds 60,61.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Processes running trials at once against the storage.")
+@click.option("--from", "from_", default=None, metavar="STORAGE[:STUDY]", help="Warm start from the previous stage's study.")
+@click.option("--warm", default=5, show_default=True, type=int, help="With --from: how many best configurations to run first.")
+@click.option("--extremes", default=0, show_default=True, type=int, help="First run up to K trials on untested range edges and corners.")
+@click.option("--fill-gaps", default=0, show_default=True, type=int, help="Run up to K trials in ranges and choices never tested.")
+@click.option("--startup", default=10, show_default=True, type=int, help="Exploration trials (categorical weights apply) before the sampler models results.")
+@click.option("--heartbeat", default=30, show_default=True, type=int, help="Seconds between heartbeats (RDB storages); a dead worker's trial is failed and retried. 0: off.")
+@click.option("--max-failures", default=None, type=int, help="Stop after this many failed trials [default: --trials].")
+@click.option("--quiet", is_flag=True, help="No progress bar, no messages on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per study on stdout.")
+def run(space_file: str, objective: str, storage: str, study: str | None, trials: int, sampler: str, seed: int,
+        seeds: str | None, workers: int, from_: str | None, warm: int, extremes: int, fill_gaps: int, startup: int,
+        heartbeat: int, max_failures: int | None, quiet: bool, as_json: bool) -> None:
+    """Run trials of SPACE against an objective until --trials are complete.
+
+    \b
+    The study records its space (refine:space, refine:version), so that
+    `refine next-space STORAGE` needs nothing else. Typical two-stage loop:
+    \b
+        refine run v1.yaml --objective obj:f --storage s.db --study stage1 --trials 60
+        refine next-space s.db --study stage1            # writes v2.yaml
+        refine run v2.yaml --objective obj:f --storage s.db --study stage2 \\
+            --trials 60 --from s.db:stage1
+        refine compare s.db --studies stage1 stage2
+
+    Running the same command again resumes until --trials are complete. An
+    objective that raises marks its trial FAIL and the run goes on; Ctrl-C
+    stops cleanly (exit 130).
+    """
+    from refine.executor import run as run_trials
+    from refine.spacefile import load_space
+
+    space = load_space(space_file)
+    results = run_trials(
+        space, objective, storage=storage, study=study, trials=trials, sampler=sampler, seed=seed,
+        seeds=_seeds(seeds), workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps,
+        startup=startup, heartbeat=heartbeat or None, max_failures=max_failures, quiet=quiet or as_json,
+    )
+    if as_json:
+        emit_json(results[0].to_json() if len(results) == 1 and not seeds else [r.to_json() for r in results])
+    elif not quiet:
+        for r in results:
+            best = "-" if r.best_value is None else f"{r.best_value:.6g}"
+            click.echo(f"{r.study}: {r.complete}/{r.target} complete, {r.failed} failed, best {best} ({r.storage})", err=True)
+            extra = []
+            if r.warm_started or r.history:
+                extra.append(f"warm start: {r.warm_started} configurations enqueued, {r.history} past trials as history")
+            if r.extremes:
+                extra.append(f"{r.extremes} extreme trials")
+            if r.filled:
+                extra.append(f"{r.filled} gap-filling trials")
+            for line in extra:
+                click.echo(f"  {line}", err=True)
+            if r.gaps:
+                click.echo(f"  never tested ({len(r.gaps)}): " + "; ".join(g.describe() for g in r.gaps[:8]), err=True)
+    if any(r.interrupted for r in results):
+        click.echo("error: interrupted; run the same command again to resume", err=True)
+        sys.exit(130)

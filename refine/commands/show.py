@@ -1,0 +1,91 @@
+"""``refine show FILE|STORAGE``: a space file, or a study's space, counts, best trial and gaps."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from refine.commands._common import console, json_option, looks_like_space_file, space_json, space_table, study_option, table
+
+
+@click.command()
+@click.argument("target")
+@study_option
+@json_option
+def show(target: str, study: str | None, as_json: bool) -> None:
+    """Show a space FILE, or a study in STORAGE.
+
+    For a study: its space (remembered or inferred), trials by state, the best
+    trial, and the parts of each range that no trial tested.
+
+    \b
+    Examples:
+        refine show spaces/clf.v2.yaml
+        refine show study.db --study clf-v1
+    """
+    from refine.cli import emit_json
+
+    if looks_like_space_file(target):
+        from refine.spacefile import load_space
+
+        space = load_space(target)
+        if as_json:
+            emit_json({"file": target, "space": space_json(space)})
+        else:
+            console().print(space_table(space))
+        return
+    from refine.coverage import coverage
+    from refine.study import read_study
+
+    data = read_study(target, study)
+    counts = data.counts()
+    best = _best(data)
+    gaps = coverage(data, data.space)
+    if as_json:
+        emit_json(
+            {
+                "storage": data.storage,
+                "study": data.name,
+                "directions": list(data.directions),
+                "trials": counts,
+                "space_source": data.space_source,
+                "space": space_json(data.space),
+                "best": best,
+                "gaps": gaps,
+                "notes": list(data.notes),
+            }
+        )
+        return
+    out = console()
+    out.print(space_table(data.space, f"study '{data.name}': space {data.space_source} (v{data.space.version})"))
+    out.print("trials: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none"))
+    if best is None:
+        out.print("no COMPLETE trial yet: nothing is ranked (next-space needs at least one)")
+    else:
+        params = ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
+        out.print(f"best: trial {best['number']}, value {best['value']} ({params})")
+    if gaps:
+        out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))
+    for note in data.notes:
+        out.print(f"note: {note}")
+
+
+def _best(data):
+    import numpy as np
+
+    from refine.study import COMPLETE
+
+    ok = (data.states == COMPLETE) & np.isfinite(data.values).all(axis=1)
+    if not ok.any():
+        return None
+    rows = np.flatnonzero(ok)
+    if len(data.directions) > 1:
+        row = int(rows[0])
+        value = [float(v) for v in data.values[row]]
+    else:
+        col = data.values[rows, 0]
+        i = int(np.argmax(col) if data.directions[0] == "maximize" else np.argmin(col))
+        row = int(rows[i])
+        value = float(data.values[row, 0])
+    return {"number": int(data.numbers[row]), "value": value, "params": data.config(row)}

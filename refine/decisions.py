@@ -1,0 +1,74 @@
+"""Proposals (what one rule suggests for one parameter) and decisions (what the engine settled on).
+
+The engine collects every rule's proposals for a parameter and keeps one, by a
+documented precedence: a proposal's ``priority`` first (higher wins; built-ins
+use 0), then the action's rank in :data:`ACTION_RANK` (``drop`` before ``fix``
+before ``bias`` before ``expand`` before ``narrow``; an action a plugin
+introduces ranks between ``narrow`` and ``keep``), then the rule's name. An
+``expand`` and a ``narrow`` of the same range combine: the expanded bounds are
+taken from the first, the other bound from the second. Everything set aside is
+kept in :attr:`Decision.overridden`, so the rationale can show it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import field, frozen
+
+from refine.space import Param
+
+__all__ = ["ACTION_RANK", "Decision", "Proposal", "action_rank"]
+
+#: Lower ranks win among proposals of equal priority.
+ACTION_RANK = {"drop": 0, "fix": 1, "bias": 2, "expand": 3, "narrow": 4, "keep": 9}
+_PLUGIN_ACTION_RANK = 5
+
+
+def action_rank(action: str) -> int:
+    return ACTION_RANK.get(action, _PLUGIN_ACTION_RANK)
+
+
+@frozen(kw_only=True)
+class Proposal:
+    """One rule's suggestion for one parameter.
+
+    Attributes:
+        param: The parameter's name.
+        action: ``keep``, ``narrow``, ``expand``, ``fix``, ``bias``, ``drop`` or
+            a word the plugin introduces.
+        rule: The name of the rule that proposes it.
+        new: The new definition (None for ``fix`` and ``drop``).
+        reason: One human sentence with the numbers that decided.
+        fixed_value: For ``fix``: the constant the parameter becomes.
+        evidence: The numbers behind the reason, for the JSON rationale.
+        priority: Higher wins over the action precedence; built-ins use 0.
+    """
+
+    param: str
+    action: str
+    rule: str
+    new: Param | None = None
+    reason: str = ""
+    fixed_value: Any = None
+    evidence: dict[str, Any] = field(factory=dict, hash=False)
+    priority: int = 0
+
+    def sort_key(self) -> tuple:
+        return (-self.priority, action_rank(self.action), self.rule)
+
+
+@frozen(kw_only=True)
+class Decision:
+    """What happened to one parameter between two versions."""
+
+    param: str
+    action: str
+    rule: str
+    old: Param | None
+    new: Param | None
+    reason: str
+    fixed_value: Any = None
+    evidence: dict[str, Any] = field(factory=dict, hash=False)
+    overridden: tuple[Proposal, ...] = ()
+    vetoed: tuple[tuple[Proposal, str], ...] = ()

@@ -1,0 +1,282 @@
+"""The refinement engine: study + current space -> decisions -> next space.
+
+:func:`next_space` is the programmatic entry point (``refine.next_space``) and
+what ``refine next-space`` runs. It reads the study read-only, computes the
+evidence, asks every rule plugin for proposals, keeps one decision per
+parameter (:mod:`refine.decisions` documents the precedence), builds the next
+version and its rationale. :meth:`Refinement.save` writes the space and the
+rationale atomically, never over an existing version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import attrs
+from attrs import field, frozen
+
+from refine.decisions import Decision, Proposal
+from refine.errors import PluginError, RefineError, SpaceError, StudyError
+from refine.settings import Settings, load_settings
+from refine.space import CategoricalParam, InvalidParam, Param, Space
+from refine.study import COMPLETE, STATES, StudyData, read_study
+
+__all__ = ["Refinement", "next_space", "refine_study"]
+
+
+@frozen(kw_only=True)
+class Refinement:
+    """The result of one refinement.
+
+    Attributes:
+        space: The next version.
+        previous: The version it was refined from.
+        decisions: One decision per parameter of either version, in order.
+        rationale: The rationale as a JSON-ready dict.
+        evidence: The evidence the rules saw.
+        space_path: Where the space was written (None until saved).
+        rationale_path: Where the Markdown rationale was written.
+        json_path: Where the JSON rationale was written.
+    """
+
+    space: Space
+    previous: Space
+    decisions: tuple[Decision, ...]
+    rationale: dict[str, Any] = field(hash=False)
+    evidence: Any = field(hash=False, repr=False)
+    space_path: Path | None = None
+    rationale_path: Path | None = None
+    json_path: Path | None = None
+
+    @property
+    def changed(self) -> bool:
+        return any(d.action != "keep" for d in self.decisions)
+
+    def markdown(self) -> str:
+        from refine.rationale import to_markdown
+
+        return to_markdown(self.rationale)
+
+    def file_stem(self) -> str:
+        from refine.study import safe_name
+
+        return f"{safe_name(self.space.name)}.v{self.space.version}"
+
+    def save(self, directory: str | os.PathLike = ".") -> "Refinement":
+        """Write ``<name>.v<N>.yaml``, ``.md`` and ``.json`` into ``directory``.
+
+        Raises:
+            SpaceError: One of the files exists already (nothing is written).
+        """
+        from refine.spacefile import atomic_write, dump_space
+
+        directory = Path(directory)
+        stem = self.file_stem()
+        paths = [directory / f"{stem}.yaml", directory / f"{stem}.md", directory / f"{stem}.json"]
+        for p in paths:
+            if p.exists():
+                raise SpaceError(
+                    f"{p} already exists; refine never overwrites a version (remove it, or write elsewhere with --out)"
+                )
+        rationale = dict(self.rationale)
+        rationale["files"] = {"space": str(paths[0]), "markdown": str(paths[1]), "json": str(paths[2])}
+        from refine.rationale import to_json, to_markdown
+
+        written: list[Path] = []
+        try:
+            for path, text in zip(paths, (dump_space(self.space), to_markdown(rationale), to_json(rationale))):
+                written.append(atomic_write(path, text))
+        except BaseException:
+            for p in written:
+                p.unlink(missing_ok=True)
+            raise
+        return attrs.evolve(self, rationale=rationale, space_path=paths[0], rationale_path=paths[1], json_path=paths[2])
+
+
+def next_space(
+    storage: str | os.PathLike | StudyData,
+    study: str | None = None,
+    space: Space | str | os.PathLike | None = None,
+    *,
+    plugins: Iterable[Any] = (),
+    entry_points: bool = True,
+    config: bool = True,
+    **settings: Any,
+) -> Refinement:
+    """Refine a study's space into the next version.
+
+    Args:
+        storage: A SQLite file, storage URL, journal file, or an already read
+            :class:`~refine.study.StudyData`.
+        study: The study's name (optional when the storage holds one).
+        space: The current space (a :class:`Space` or a file); default: the
+            space the study remembers, else the one inferred from it.
+        plugins: Extra rule plugin objects to register.
+        entry_points: Load installed rule plugins (group ``refine.rules``).
+        config: Read ``[tool.refine]`` / ``refine.toml`` from the current directory.
+        **settings: Any field of :class:`~refine.settings.Settings`.
+
+    Returns:
+        The :class:`Refinement`; call :meth:`Refinement.save` to write it.
+
+    Raises:
+        RefineError: Bad input: unreadable storage, no COMPLETE trial, a bad
+            space file, an unknown setting, or a plugin that failed.
+    """
+    from refine.plugins import get_plugin_manager
+
+    resolved = load_settings(settings, config=config)
+    data = storage if isinstance(storage, StudyData) else read_study(storage, study)
+    if space is None:
+        current = data.space
+    elif isinstance(space, Space):
+        current = space
+    else:
+        from refine.spacefile import load_space
+
+        current = load_space(space)
+    pm = get_plugin_manager(resolved.disabled, entry_points=entry_points, plugins=plugins)
+    return refine_study(data, current, resolved, pm)
+
+
+def _nothing_to_refine(data: StudyData) -> None:
+    counts = data.counts()
+    if counts.get("COMPLETE", 0) == 0:
+        listed = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no trials"
+        raise StudyError(f"nothing to refine: study '{data.name}' has no COMPLETE trial ({listed})")
+
+
+def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -> Refinement:
+    """The engine proper, on an already read study and a plugin manager."""
+    from refine.evidence import gather_evidence
+    from refine.plugins import Hooks
+    from refine.rationale import build_rationale
+
+    _nothing_to_refine(data)
+    if len(current.directions) != len(data.directions):
+        raise SpaceError(
+            f"the space '{current.name}' has {len(current.directions)} objective(s) but study '{data.name}' has "
+            f"{len(data.directions)}; compare like with like"
+        )
+    hooks = Hooks(pm)
+    evidence = gather_evidence(data, current, settings)
+    for extra in hooks.add_evidence(evidence=evidence, settings=settings):
+        for key, values in extra.items():
+            target = evidence.extra if key == "*" else evidence.params[key].extra
+            target.update(values)
+    decisions: dict[str, Decision] = {}
+    for name, param in current.params.items():
+        proposals = hooks.propose(
+            name=name,
+            param=param,
+            evidence=evidence.params[name],
+            study_evidence=evidence,
+            space=current,
+            settings=settings,
+        )
+        decisions[name] = _decide(name, param, proposals, hooks, evidence, settings)
+    new = _build(current, decisions)
+    for proposal in hooks.finalize(space=new, previous=current, decisions=decisions, settings=settings):
+        old = decisions.get(proposal.param)
+        decisions[proposal.param] = Decision(
+            param=proposal.param,
+            action=proposal.action,
+            rule=proposal.rule,
+            old=current.params.get(proposal.param),
+            new=proposal.new,
+            fixed_value=proposal.fixed_value,
+            reason=proposal.reason,
+            evidence=proposal.evidence,
+            overridden=(() if old is None else (_as_proposal(old),)),
+        )
+        new = _build(current, decisions)
+    new = _tidy_conditions(new)
+    rationale = build_rationale(evidence, current, new, decisions)
+    ordered = tuple(decisions[n] for n in current.params)
+    return Refinement(space=new, previous=current, decisions=ordered, rationale=rationale, evidence=evidence)
+
+
+def _as_proposal(d: Decision) -> Proposal:
+    return Proposal(param=d.param, action=d.action, rule=d.rule, new=d.new, reason=d.reason, fixed_value=d.fixed_value)
+
+
+def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evidence: Any, settings: Settings) -> Decision:
+    accepted, vetoed = [], []
+    for p in proposals:
+        if not isinstance(p, Proposal):
+            raise PluginError(f"a rule returned {type(p).__name__} for '{name}' instead of a refine.Proposal")
+        reasons = hooks.review(proposal=p, study_evidence=evidence, settings=settings) if p.action != "keep" else []
+        if reasons:
+            vetoed.append((p, "; ".join(reasons)))
+        else:
+            accepted.append(p)
+    if not accepted:
+        accepted = [Proposal(param=name, action="keep", rule="engine", new=param, reason="no rule proposed a change")]
+    accepted.sort(key=Proposal.sort_key)
+    winner = accepted[0]
+    rest = tuple(accepted[1:])
+    new = winner.new
+    reason = winner.reason
+    if winner.action == "expand" and not isinstance(param, CategoricalParam):
+        narrow = next((p for p in rest if p.action == "narrow" and p.new is not None), None)
+        if narrow is not None and new is not None:
+            moved = winner.evidence.get("sides", [])
+            low = new.low if "low" in moved else narrow.new.low
+            high = new.high if "high" in moved else narrow.new.high
+            try:
+                new = attrs.evolve(new, low=low, high=high)
+                reason = f"{reason}; the other side narrowed: {narrow.reason}"
+            except InvalidParam:
+                pass
+    if winner.action not in ("fix", "drop") and new is None:
+        raise PluginError(f"rule '{winner.rule}' proposed '{winner.action}' for '{name}' without a new definition")
+    return Decision(
+        param=name,
+        action=winner.action,
+        rule=winner.rule,
+        old=param,
+        new=new,
+        fixed_value=winner.fixed_value,
+        reason=reason,
+        evidence=dict(winner.evidence),
+        overridden=rest,
+        vetoed=tuple(vetoed),
+    )
+
+
+def _build(current: Space, decisions: Mapping[str, Decision]) -> Space:
+    params: dict[str, Param] = {}
+    fixed = dict(current.fixed)
+    for name, param in current.params.items():
+        d = decisions.get(name)
+        if d is None:
+            params[name] = param
+        elif d.action == "fix":
+            fixed[name] = d.fixed_value
+        elif d.action == "drop" or d.new is None:
+            continue
+        else:
+            params[name] = d.new
+    try:
+        return attrs.evolve(current, version=current.version + 1, parent=current.version, params=params, fixed=fixed)
+    except InvalidParam as e:
+        culprits = {d.rule for d in decisions.values() if d.param == e.param} or {"unknown"}
+        raise PluginError(f"rule '{', '.join(sorted(culprits))}' produced an invalid space: {e}") from None
+
+
+def _tidy_conditions(space: Space) -> Space:
+    """Drop ``when`` clauses that are always true now (their parent fixed to an allowed value)."""
+    params = {}
+    for name, p in space.params.items():
+        if p.when is not None and p.when.parent in space.fixed and p.when.allows(space.fixed[p.when.parent]):
+            p = attrs.evolve(p, when=None)
+        elif p.when is not None and isinstance(space.params.get(p.when.parent), CategoricalParam):
+            parent = space.params[p.when.parent]
+            values = tuple(v for v in p.when.values if parent.contains(v))
+            if values != p.when.values and values:
+                p = attrs.evolve(p, when=attrs.evolve(p.when, values=values))
+        params[name] = p
+    return attrs.evolve(space, params=params)

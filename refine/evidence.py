@@ -1,0 +1,497 @@
+"""Evidence: what a study says about each parameter, in numbers.
+
+Pure numpy/scipy on the columnar :class:`~refine.study.StudyData`. It finds
+the elites (the best share of COMPLETE trials; Pareto fronts in order for
+several objectives) and, per parameter of the current space, computes:
+
+* numeric (log-aware): Spearman rho and p against the score (sign-corrected,
+  so rho > 0 always means "larger is better"), the elite interval and
+  quantiles, the best trial's value, the share of elites in each edge zone,
+  the trend near each boundary, and the parts of the range never sampled;
+* categorical: per choice, trials, mean and median objective, elite share,
+  effect versus the best choice and whether it had a fair trial, with a
+  Kruskal-Wallis test across the choices.
+
+A conditional parameter's evidence uses only the trials where it was active.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from attrs import field, frozen
+
+from refine.errors import StudyError
+from refine.settings import Settings
+from refine.space import CategoricalParam, FloatParam, IntParam, Param, Space
+from refine.study import COMPLETE, FAIL, PRUNED, RUNNING, STATES, StudyData
+
+__all__ = ["CategoricalEvidence", "ChoiceStats", "Evidence", "NumericEvidence", "gather_evidence"]
+
+
+@frozen
+class NumericEvidence:
+    """Evidence for a float or int parameter (positions ``u`` are in [0, 1] on its own scale)."""
+
+    name: str
+    n: int
+    rho: float
+    p: float
+    low: float
+    high: float
+    log: bool
+    elite_low: float | None
+    elite_high: float | None
+    elite_quantiles: tuple[float, float, float] | None
+    best_value: float | None
+    elite_values: tuple[float, ...]
+    edge_low_share: float
+    edge_high_share: float
+    trend_low: float
+    trend_high: float
+    trend_low_p: float
+    trend_high_p: float
+    ks_p: float
+    gaps: tuple[tuple[float, float], ...]
+    effect: float
+    effect_p: float
+    mode_value: float | None
+    mode_share: float
+    others_n: int
+    outside: int = 0
+    extra: dict[str, Any] = field(factory=dict, hash=False)
+
+    kind = "numeric"
+
+
+@frozen
+class ChoiceStats:
+    """One choice of a categorical parameter."""
+
+    value: Any
+    trials: int
+    mean: float
+    median: float
+    elite_share: float
+    effect: float
+    fair: bool
+
+
+@frozen
+class CategoricalEvidence:
+    """Evidence for a categorical parameter."""
+
+    name: str
+    n: int
+    choices: tuple[ChoiceStats, ...]
+    best_choice: Any
+    p: float
+    elite_convergence: float
+    top_choice: Any
+    best_value: Any
+    ordered: bool
+    extra: dict[str, Any] = field(factory=dict, hash=False)
+
+    kind = "categorical"
+
+    def stats(self, value: Any) -> ChoiceStats:
+        for c in self.choices:
+            if c.value == value and type(c.value) is type(value):
+                return c
+        raise KeyError(value)
+
+
+@frozen
+class Evidence:
+    """Everything the rules see about a study.
+
+    Attributes:
+        study: The study read.
+        space: The current space the evidence is about.
+        settings: The thresholds in force.
+        scores: Per trial, higher is better (NaN when not ranked).
+        ranked: Mask of the trials ranked (COMPLETE, finite value).
+        elites: Mask of the elite trials.
+        best_row: Row of the best trial (None when nothing is ranked).
+        params: Evidence per parameter of ``space``.
+        notes: Things the rationale should say (values left out, ...).
+        objective: Per trial, the value ranked (objective or metric).
+    """
+
+    study: StudyData
+    space: Space
+    settings: Settings
+    scores: np.ndarray
+    ranked: np.ndarray
+    elites: np.ndarray
+    best_row: int | None
+    params: dict[str, NumericEvidence | CategoricalEvidence] = field(hash=False)
+    notes: tuple[str, ...]
+    objective: np.ndarray
+    non_finite: int = 0
+    extra: dict[str, Any] = field(factory=dict, hash=False)
+
+    @property
+    def n_ranked(self) -> int:
+        return int(self.ranked.sum())
+
+    @property
+    def n_elites(self) -> int:
+        return int(self.elites.sum())
+
+    @property
+    def best_config(self) -> dict[str, Any]:
+        return {} if self.best_row is None else self.study.config(self.best_row)
+
+    @property
+    def best_value(self) -> Any:
+        if self.best_row is None:
+            return None
+        v = self.objective[self.best_row] if self.objective.ndim == 1 else self.study.values[self.best_row]
+        return float(v) if np.ndim(v) == 0 else [float(x) for x in v]
+
+
+def _pareto_ranks(values: np.ndarray, needed: int) -> np.ndarray:
+    """Front index per row (0 = non-dominated) for minimisation, peeling until ``needed`` rows are ranked."""
+    n = len(values)
+    rank = np.full(n, np.inf)
+    remaining = np.arange(n)
+    front = 0
+    while len(remaining) and (rank < np.inf).sum() < needed:
+        v = values[remaining]
+        dominated = np.zeros(len(remaining), dtype=bool)
+        for start in range(0, len(remaining), 2048):
+            block = v[start : start + 2048]
+            le = (v[None, :, :] <= block[:, None, :]).all(axis=2)
+            lt = (v[None, :, :] < block[:, None, :]).any(axis=2)
+            dominated[start : start + 2048] = (le & lt).any(axis=1)
+        rank[remaining[~dominated]] = front
+        remaining = remaining[dominated]
+        front += 1
+    rank[remaining] = front
+    return rank
+
+
+def _metric_column(study: StudyData, metric: str) -> np.ndarray:
+    if metric not in study.user_attrs:
+        known = ", ".join(sorted(study.user_attrs)) or "none"
+        raise StudyError(f"--metric '{metric}' is not a user attribute of study '{study.name}'; user attributes: {known}")
+    col = study.user_attrs[metric]
+    out = np.full(len(col), np.nan)
+    for i, v in enumerate(col):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[i] = float(v)
+    return out
+
+
+def _transform(p: FloatParam | IntParam, x: np.ndarray) -> np.ndarray:
+    """Position of ``x`` in [0, 1] of the range (log scale for log params)."""
+    if p.log:
+        lo, hi = math.log(p.low), math.log(p.high)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.log(np.where(x > 0, x, np.nan)) - lo) / (hi - lo)
+    return (x - p.low) / (p.high - p.low)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from scipy import stats
+
+    if len(x) < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0, 1.0
+    r = stats.spearmanr(x, y)
+    rho, p = float(r.statistic), float(r.pvalue)
+    if not math.isfinite(rho):
+        return 0.0, 1.0
+    return rho, p if math.isfinite(p) else 1.0
+
+
+def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evidence:
+    """Compute the evidence for every parameter of ``space`` from ``study``.
+
+    Raises:
+        StudyError: ``settings.metric`` names no user attribute of the study.
+    """
+    notes: list[str] = []
+    states = study.states
+    if settings.metric:
+        objective = _metric_column(study, settings.metric)
+        maximize = space.direction == "maximize" if not space.multi_objective else True
+        multi = False
+    else:
+        multi = study.values.shape[1] > 1
+        objective = study.values if multi else study.values[:, 0]
+        maximize = study.directions[0] == "maximize"
+    usable = states == COMPLETE
+    if settings.include_pruned and not multi:
+        pruned = (states == PRUNED) & np.isfinite(study.last_intermediate)
+        objective = np.where(pruned, study.last_intermediate, objective)
+        usable = usable | pruned
+    finite = np.isfinite(objective).all(axis=1) if multi else np.isfinite(objective)
+    non_finite = int((usable & ~finite).sum())
+    if non_finite:
+        notes.append(f"{non_finite} COMPLETE trial(s) with a NaN or infinite value were left out of the evidence")
+    ranked = usable & finite
+    scores = np.full(study.n_trials, np.nan)
+    n_ranked = int(ranked.sum())
+    k = 0
+    if n_ranked:
+        k = min(n_ranked, max(settings.min_elites, int(math.ceil(settings.elite_fraction * n_ranked))))
+    elites = np.zeros(study.n_trials, dtype=bool)
+    best_row = None
+    if multi and n_ranked:
+        signs = np.array([-1.0 if d == "maximize" else 1.0 for d in study.directions])
+        rows = np.flatnonzero(ranked)
+        ranks = _pareto_ranks(objective[rows] * signs, k)
+        scores[rows] = -ranks
+        order = rows[np.lexsort((study.numbers[rows], ranks))]
+        elites[order[:k]] = True
+        best_row = int(order[0])
+    elif n_ranked:
+        scores[ranked] = objective[ranked] if maximize else -objective[ranked]
+        rows = np.flatnonzero(ranked)
+        order = rows[np.lexsort((study.numbers[rows], -scores[rows]))]
+        elites[order[:k]] = True
+        best_row = int(order[0])
+    params: dict[str, Any] = {}
+    for name, p in space.params.items():
+        col = study.columns.get(name)
+        if col is None:
+            col = np.full(study.n_trials, np.nan)
+        if isinstance(p, CategoricalParam):
+            params[name] = _categorical(name, p, study, col, ranked, elites, scores, objective, best_row, settings, maximize)
+        else:
+            params[name] = _numeric(name, p, col, ranked, elites, scores, best_row, settings, study)
+    return Evidence(
+        study=study,
+        space=space,
+        settings=settings,
+        scores=scores,
+        ranked=ranked,
+        elites=elites,
+        best_row=best_row,
+        params=params,
+        notes=tuple(notes),
+        objective=objective,
+        non_finite=non_finite,
+    )
+
+
+def _gaps(u: np.ndarray, bins: int = 10) -> tuple[tuple[float, float], ...]:
+    if not len(u):
+        return ((0.0, 1.0),)
+    hist, _ = np.histogram(np.clip(u, 0, 1), bins=bins, range=(0.0, 1.0))
+    out = []
+    start = None
+    for i, h in enumerate(hist):
+        if h == 0 and start is None:
+            start = i
+        if h != 0 and start is not None:
+            out.append((start / bins, i / bins))
+            start = None
+    if start is not None:
+        out.append((start / bins, 1.0))
+    return tuple(out)
+
+
+def _int_gaps(p: IntParam, x: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """Runs of grid values of an int parameter that no trial tried, as positions in [0, 1]."""
+    grid = np.arange(p.low, p.high + 1, p.step)
+    tried = np.isin(grid, np.unique(x))
+    out, start = [], None
+    for value, hit in zip(grid, tried):
+        if not hit and start is None:
+            start = value
+        if hit and start is not None:
+            out.append((start, prev))
+            start = None
+        prev = value
+    if start is not None:
+        out.append((start, grid[-1]))
+    span = p.high - p.low
+    if p.log:
+        return tuple((_log_u(p, a), _log_u(p, b)) for a, b in out)
+    return tuple(((a - p.low) / span, (b - p.low) / span) for a, b in out)
+
+
+def _log_u(p: IntParam, v: float) -> float:
+    return (math.log(v) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+
+
+def _from_u(p: FloatParam | IntParam, u: float) -> float:
+    if p.log:
+        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
+    return p.low + u * (p.high - p.low)
+
+
+def _numeric(
+    name: str,
+    p: FloatParam | IntParam,
+    col: np.ndarray,
+    ranked: np.ndarray,
+    elites: np.ndarray,
+    scores: np.ndarray,
+    best_row: int | None,
+    settings: Settings,
+    study: StudyData,
+) -> NumericEvidence:
+    from scipy import stats
+
+    active = ranked & ~np.isnan(col)
+    x = col[active]
+    s = scores[active]
+    u = _transform(p, x)
+    rho, pval = _spearman(u, s)
+    e_mask = elites & ~np.isnan(col)
+    ex = col[e_mask]
+    eu = _transform(p, ex)
+    zone = settings.edge_zone
+    n_e = len(eu)
+    edge_low = float((eu <= zone).mean()) if n_e else 0.0
+    edge_high = float((eu >= 1 - zone).mean()) if n_e else 0.0
+    third_lo, third_hi = u <= 1 / 3, u >= 2 / 3
+    t_lo, p_lo = _spearman(u[third_lo], s[third_lo]) if third_lo.sum() >= 4 else (0.0, 1.0)
+    t_hi, p_hi = _spearman(u[third_hi], s[third_hi]) if third_hi.sum() >= 4 else (0.0, 1.0)
+    rest = u[~np.isin(np.flatnonzero(active), np.flatnonzero(e_mask))]
+    ks_p = 1.0
+    if n_e >= 3 and len(rest) >= 3:
+        ks_p = float(stats.ks_2samp(eu, rest).pvalue)
+    best_value = None
+    if best_row is not None and not math.isnan(col[best_row]):
+        best_value = float(col[best_row])
+    mode_value, mode_share, effect, effect_p, others_n = None, 0.0, 0.0, 1.0, 0
+    if n_e:
+        vals, counts = np.unique(ex, return_counts=True)
+        i = int(np.argmax(counts))
+        mode_value, mode_share = float(vals[i]), float(counts[i] / n_e)
+        at = x == mode_value
+        others_n = int((~at).sum())
+        if at.sum() >= 2 and others_n >= 2:
+            a, b = s[at], s[~at]
+            ref = max(abs(float(np.median(a))), 1e-12)
+            effect = float((np.median(a) - np.median(b)) / ref)
+            try:
+                effect_p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+            except ValueError:
+                effect_p = 1.0
+    outside = int(((x < p.low) | (x > p.high)).sum())
+    return NumericEvidence(
+        name=name,
+        n=int(len(x)),
+        rho=rho,
+        p=pval,
+        low=p.low,
+        high=p.high,
+        log=p.log,
+        elite_low=float(ex.min()) if n_e else None,
+        elite_high=float(ex.max()) if n_e else None,
+        elite_quantiles=tuple(float(q) for q in np.quantile(ex, [0.1, 0.5, 0.9])) if n_e else None,
+        best_value=best_value,
+        elite_values=tuple(float(v) for v in np.sort(ex)),
+        edge_low_share=edge_low,
+        edge_high_share=edge_high,
+        trend_low=t_lo,
+        trend_high=t_hi,
+        trend_low_p=p_lo,
+        trend_high_p=p_hi,
+        ks_p=ks_p,
+        gaps=_int_gaps(p, x) if isinstance(p, IntParam) and (p.high - p.low) // p.step < 40 else _gaps(u[np.isfinite(u)]),
+        effect=effect,
+        effect_p=effect_p,
+        mode_value=mode_value,
+        mode_share=mode_share,
+        others_n=others_n,
+        outside=outside,
+    )
+
+
+def _categorical(
+    name: str,
+    p: CategoricalParam,
+    study: StudyData,
+    col: np.ndarray,
+    ranked: np.ndarray,
+    elites: np.ndarray,
+    scores: np.ndarray,
+    objective: np.ndarray,
+    best_row: int | None,
+    settings: Settings,
+    maximize: bool,
+) -> CategoricalEvidence:
+    from scipy import stats
+
+    inferred = study.inferred.params.get(name)
+    seen_choices = inferred.choices if isinstance(inferred, CategoricalParam) else ()
+    active = ranked & ~np.isnan(col)
+    codes = np.full(len(col), -1)
+    valid = ~np.isnan(col)
+    if seen_choices:
+        mapping = np.array([_index_or(p, c) for c in seen_choices])
+        codes[valid] = mapping[col[valid].astype(int)]
+    n_e = int((elites & valid).sum())
+    stats_list = []
+    groups = []
+    obj = objective if objective.ndim == 1 else scores
+    for i, value in enumerate(p.choices):
+        m = active & (codes == i)
+        vals = obj[m]
+        groups.append(scores[m])
+        stats_list.append(
+            (
+                value,
+                int(m.sum()),
+                float(vals.mean()) if len(vals) else math.nan,
+                float(np.median(vals)) if len(vals) else math.nan,
+                float((elites & (codes == i)).sum() / n_e) if n_e else 0.0,
+            )
+        )
+    medians = [float(np.median(g)) if len(g) else -math.inf for g in groups]
+    best_i = int(np.argmax(medians)) if any(len(g) for g in groups) else 0
+    shares = [t[4] for t in stats_list]
+    top_i = int(np.argmax(shares)) if n_e else best_i
+    best_med = medians[best_i]
+    choices = []
+    for i, (value, trials, mean, median, share) in enumerate(stats_list):
+        if trials and math.isfinite(best_med):
+            ref = max(abs(best_med), 1e-12)
+            effect = float((best_med - medians[i]) / ref)
+        else:
+            effect = math.nan
+        choices.append(ChoiceStats(value, trials, mean, median, share, effect, trials >= settings.fair_trial))
+    nonempty = [g for g in groups if len(g) >= 2]
+    pval = 1.0
+    if len(nonempty) >= 2:
+        try:
+            pval = float(stats.kruskal(*nonempty).pvalue)
+        except ValueError:
+            pval = 1.0
+        if not math.isfinite(pval):
+            pval = 1.0
+    best_value = None
+    if best_row is not None and codes[best_row] >= 0:
+        best_value = p.choices[codes[best_row]]
+    return CategoricalEvidence(
+        name=name,
+        n=int(active.sum()),
+        choices=tuple(choices),
+        best_choice=p.choices[best_i],
+        p=pval,
+        elite_convergence=shares[top_i] if n_e else 0.0,
+        top_choice=p.choices[top_i],
+        best_value=best_value,
+        ordered=p.ordered,
+    )
+
+
+def _index_or(p: CategoricalParam, value: Any) -> int:
+    try:
+        return p.index(value)
+    except ValueError:
+        return -1
+
+
+def state_counts(study: StudyData) -> dict[str, int]:
+    """Trials by state name (all states, zeros included)."""
+    c = np.bincount(study.states, minlength=len(STATES))
+    return {STATES[i]: int(c[i]) for i in range(len(STATES))}

@@ -1,0 +1,1190 @@
+"""The trial executor: run a space's trials against an objective (``refine run``).
+
+This closes the loop study -> next space -> run -> study. :func:`run` creates
+(or resumes) an Optuna study that remembers its space (SPEC section 3), then
+
+1. carries a previous stage over (``from_``): its best configurations,
+   projected into the new space, are enqueued first, and its trials that lie
+   inside the new space are added as completed history;
+2. enqueues forced extremes (untested edges of numeric ranges) and gap
+   fillers (ranges and choices never tested);
+3. runs trials until exactly ``trials`` are complete.
+
+Exactness with many workers comes from a queue of *tickets*: the coordinator
+enqueues one WAITING trial per trial still owed, and every worker runs only
+trials it pops from that queue (popping is atomic in Optuna's RDB and journal
+storages); a worker never creates a trial of its own. When trials fail, the
+coordinator issues new tickets until the count is reached or the failure
+budget is spent.
+
+Categorical ``weights`` are honoured while the sampler explores: Optuna's
+samplers know no weights, so a thin sampler wrapper draws weighted choices
+from a seeded low-discrepancy (Weyl) sequence indexed by the trial number,
+which keeps each choice's share close to its weight even over ten trials and
+across processes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import math
+import multiprocessing
+import numbers
+import os
+import re
+import sys
+import time
+import traceback
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import attrs
+from attrs import frozen
+
+from refine.errors import RefineError, StudyError
+from refine.space import CategoricalParam, FloatParam, IntParam, Param, Space
+
+__all__ = [
+    "ObjectiveError",
+    "RunResult",
+    "Gap",
+    "open_storage",
+    "redact",
+    "parse_study_ref",
+    "load_objective",
+    "load_study",
+    "project",
+    "coverage_gaps",
+    "run",
+    "SAMPLERS",
+]
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+
+#: user attributes written on studies and trials (SPEC section 3 and lineage).
+ATTR_SPACE = "refine:space"
+ATTR_VERSION = "refine:version"
+ATTR_PARENT = "refine:parent_study"
+ATTR_WARM = "refine:warm_started"
+ATTR_EXTREMES = "refine:extremes_done"
+ATTR_GAPS = "refine:fill_gaps_done"
+TRIAL_HISTORY = "refine:history_from"
+TRIAL_ERROR = "refine:error"
+TRIAL_SET = "refine:set"
+
+_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
+
+
+class ObjectiveError(RefineError):
+    """The objective cannot be imported, or returns something that is not a value."""
+
+
+class _ObjectiveFailed(Exception):
+    """The objective raised: the trial is FAIL, the run goes on."""
+
+
+class _QueueEmpty(Exception):
+    """A queue-only worker found no WAITING trial to run."""
+
+
+# --------------------------------------------------------------------------- storages
+
+
+def redact(text: str) -> str:
+    """Replace the password of every URL in ``text`` with ``***``."""
+    return _PASSWORD.sub(r"\1***\3", str(text))
+
+
+def _is_journal(spec: str) -> bool:
+    return "://" not in spec and spec.lower().endswith(_JOURNAL_SUFFIXES)
+
+
+def _storage_url(spec: str) -> str:
+    if "://" in spec:
+        if spec.startswith("postgresql://") and importlib.util.find_spec("psycopg2") is None:
+            if importlib.util.find_spec("psycopg") is not None:
+                return "postgresql+psycopg://" + spec[len("postgresql://") :]
+        return spec
+    return f"sqlite:///{spec}"
+
+
+def _sqlite_path(url: str) -> str | None:
+    if not url.startswith("sqlite:"):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return None if path in ("", ":memory:") else path.split("?", 1)[0]
+
+
+def _queue_only_classes() -> tuple[type, type]:
+    """Storage classes whose workers may pop enqueued trials but never create fresh ones."""
+    from optuna.storages import JournalStorage, RDBStorage
+
+    class QueueOnlyRDBStorage(RDBStorage):
+        # _CachedStorage (Optuna's wrapper of every RDBStorage) creates trials
+        # through this method, so this is where a fresh trial is refused.
+        def _create_new_trial(self, study_id: int, template_trial: Any = None) -> Any:
+            if template_trial is None:
+                raise _QueueEmpty()
+            return super()._create_new_trial(study_id, template_trial)
+
+    class QueueOnlyJournalStorage(JournalStorage):
+        def create_new_trial(self, study_id: int, template_trial: Any = None) -> int:
+            if template_trial is None:
+                raise _QueueEmpty()
+            return super().create_new_trial(study_id, template_trial)
+
+    return QueueOnlyRDBStorage, QueueOnlyJournalStorage
+
+
+def open_storage(
+    spec: str,
+    *,
+    create: bool,
+    heartbeat: int | None = None,
+    queue_only: bool = False,
+    connect_timeout: int = 5,
+) -> Any:
+    """Open an Optuna storage from what a user types.
+
+    Args:
+        spec: A path to an SQLite file (``study.db``), a journal file
+            (``*.log``, ``*.journal``), or any storage URL (``sqlite:///…``,
+            ``postgresql://…``, ``mysql://…``).
+        create: Whether a storage that does not exist yet may be created. A
+            reader passes ``False``: a missing file is an error, never created.
+        heartbeat: Seconds between heartbeats of running trials (RDB storages
+            only); a trial whose worker died is failed after three missed
+            beats and retried once.
+        queue_only: Refuse to create fresh trials: only enqueued ones run.
+        connect_timeout: Seconds before an unreachable server is an error.
+
+    Raises:
+        StudyError: The storage does not exist (and ``create`` is false), or
+            cannot be reached; the message never shows a password.
+    """
+    import optuna
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    rdb_cls, journal_cls = _queue_only_classes() if queue_only else (RDBStorage, JournalStorage)
+    spec = str(spec)
+    if _is_journal(spec):
+        path = Path(spec)
+        if not create and not path.is_file():
+            raise StudyError(f"journal file {spec} does not exist; check the path")
+        if create and not path.parent.is_dir():
+            raise StudyError(f"cannot create journal file {spec}: directory {path.parent} does not exist")
+        return journal_cls(JournalFileBackend(str(path)))
+
+    url = _storage_url(spec)
+    shown = redact(spec)
+    path = _sqlite_path(url)
+    if path is not None:
+        if not create and not Path(path).is_file():
+            raise StudyError(f"storage {shown} does not exist; check the path (refine never creates a storage it reads)")
+        if create and not Path(path).resolve().parent.is_dir():
+            raise StudyError(f"cannot create storage {shown}: directory {Path(path).parent} does not exist")
+        connect_args: dict[str, Any] = {"timeout": 60}
+    elif url.startswith(("postgresql", "mysql")):
+        connect_args = {"connect_timeout": connect_timeout}
+    else:
+        connect_args = {}
+    kwargs: dict[str, Any] = {}
+    if heartbeat:
+        kwargs = {"heartbeat_interval": heartbeat, "grace_period": 3 * heartbeat}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if heartbeat and hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
+                kwargs["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+            elif heartbeat:
+                kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(max_retry=1)
+            return rdb_cls(
+                url,
+                engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
+                skip_table_creation=not create,
+                **kwargs,
+            )
+    except ImportError as e:
+        raise StudyError(
+            f"cannot open storage {shown}: its database driver is missing ({e}); "
+            "for PostgreSQL: pip install 'psycopg[binary]' and use postgresql+psycopg://"
+        ) from None
+    except Exception as e:  # SQLAlchemy's errors: bad URL, unreachable server, bad credentials
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(e, (SQLAlchemyError, ValueError)):
+            raise
+        reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()))
+        raise StudyError(f"cannot open storage {shown}: {reason[:300]}") from None
+
+
+def parse_study_ref(ref: str) -> tuple[str, str | None]:
+    """Split ``STORAGE[:STUDY]`` (or ``STORAGE/STUDY`` for a file) into its parts.
+
+    A URL's ports and passwords are never taken for a study name: the study is
+    what follows the last ``:`` only when that part has no ``/`` or ``@``.
+    """
+    head, sep, tail = ref.rpartition(":")
+    if sep and head and tail and "/" not in tail and "@" not in tail and not tail.isdigit():
+        if "://" in head or not head.endswith(":"):
+            return head, tail
+    head, sep, tail = ref.rpartition("/")
+    if sep and head and "://" not in ref and Path(head).is_file():
+        return head, tail
+    return ref, None
+
+
+def _study_names(storage: Any) -> list[str]:
+    try:
+        return [s.study_name for s in storage.get_all_studies()]
+    except Exception as e:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(e, SQLAlchemyError):
+            raise
+        raise StudyError(f"cannot read the studies of the storage: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}") from None
+
+
+def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> Any:
+    """Load an existing study for reading; the storage is never created.
+
+    Raises:
+        StudyError: The storage or the study does not exist, or ``study`` is
+            left out while the storage holds several.
+    """
+    import optuna
+
+    storage = open_storage(spec, create=False)
+    names = _study_names(storage)
+    shown = redact(spec)
+    if study is None:
+        if not names:
+            raise StudyError(f"storage {shown} holds no study")
+        if len(names) > 1:
+            raise StudyError(f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); pass --study NAME")
+        study = names[0]
+    elif study not in names:
+        held = ", ".join(sorted(names)) or "none"
+        raise StudyError(f"storage {shown} has no study '{study}'; it holds: {held}")
+    return optuna.load_study(study_name=study, storage=storage, sampler=sampler)
+
+
+def study_space(study: Any) -> Space | None:
+    """The space a study was run with (SPEC section 3), or ``None``."""
+    from refine.spacefile import space_from_json
+
+    text = study.user_attrs.get(ATTR_SPACE)
+    if not text:
+        return None
+    return space_from_json(text, where=f"study '{study.study_name}' ({ATTR_SPACE})")
+
+
+# --------------------------------------------------------------------------- objectives
+
+
+def load_objective(spec: str | Callable) -> Callable:
+    """Import an objective named ``module:function`` or ``path/to/file.py:function``.
+
+    Raises:
+        ObjectiveError: The module or function cannot be found or imported.
+    """
+    if callable(spec):
+        return spec
+    module_name, sep, attr = str(spec).rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ObjectiveError(f"--objective must be module:function or path/to/file.py:function, got {spec!r}")
+    try:
+        if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
+            path = Path(module_name)
+            if not path.is_file():
+                raise ObjectiveError(f"objective file {module_name} does not exist (from --objective {spec})")
+            unique = f"refine_objective_{zlib.crc32(str(path.resolve()).encode()):08x}"
+            module = sys.modules.get(unique)
+            if module is None:
+                loader_spec = importlib.util.spec_from_file_location(unique, path)
+                module = importlib.util.module_from_spec(loader_spec)
+                sys.modules[unique] = module
+                loader_spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path and "" not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+    except ObjectiveError:
+        raise
+    except Exception as e:
+        raise ObjectiveError(f"cannot import the objective {spec}: {type(e).__name__}: {e}") from None
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise ObjectiveError(f"module {module_name} has no function '{attr}' (from --objective {spec})")
+    return fn
+
+
+def _takes_trial(fn: Callable) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
+
+
+def _order(space: Space) -> list[str]:
+    """Parameter names with every ``when`` parent before its children."""
+    done: list[str] = []
+    pending = list(space.params)
+    while pending:
+        for name in list(pending):
+            cond = space.params[name].when
+            if cond is None or cond.parent not in space.params or cond.parent in done:
+                done.append(name)
+                pending.remove(name)
+    return done
+
+
+def suggest(space: Space, trial: Any) -> dict[str, Any]:
+    """Sample the active parameters of ``space`` on an Optuna trial, exactly as declared."""
+    params: dict[str, Any] = {}
+    for name in _order(space):
+        if not space.is_active(name, params):
+            continue
+        p = space.params[name]
+        if isinstance(p, CategoricalParam):
+            params[name] = trial.suggest_categorical(name, list(p.choices))
+        elif isinstance(p, IntParam):
+            params[name] = trial.suggest_int(name, p.low, p.high, step=p.step, log=p.log)
+        else:
+            params[name] = trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
+    return params
+
+
+class _Objective:
+    """Optuna's objective: sample, merge ``fixed``, call the user's function, check its value."""
+
+    def __init__(self, fn: Callable, space: Space) -> None:
+        self.fn, self.space = fn, space
+        self.with_trial = _takes_trial(fn)
+
+    def __call__(self, trial: Any) -> Any:
+        import optuna
+
+        params = suggest(self.space, trial)
+        args = {**self.space.fixed, **params, **(trial.user_attrs.get(TRIAL_SET) or {})}
+        try:
+            out = self.fn(args, trial) if self.with_trial else self.fn(args)
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:
+            trial.set_user_attr(TRIAL_ERROR, f"{type(e).__name__}: {e}"[:2000])
+            trial.set_user_attr("refine:traceback", traceback.format_exc()[-4000:])
+            raise _ObjectiveFailed(f"{type(e).__name__}: {e}") from e
+        return self._check(out, trial)
+
+    def _check(self, out: Any, trial: Any) -> Any:
+        n = len(self.space.directions)
+        values = list(out) if isinstance(out, (list, tuple)) else [out]
+        ok = len(values) == n and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+        if not ok:
+            expected = "a number" if n == 1 else f"a tuple of {n} numbers (one per direction)"
+            message = f"the objective returned {out!r} for trial {trial.number}; it must return {expected}"
+            trial.set_user_attr(TRIAL_ERROR, message)
+            raise ObjectiveError(message)
+        return float(values[0]) if n == 1 else tuple(float(v) for v in values)
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+_ALPHAS = tuple(math.sqrt(p) % 1 for p in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47))
+
+
+def _weighted_choice(p: CategoricalParam, name: str, index: int, number: int, seed: int) -> Any:
+    """The ``number``-th draw of a seeded Weyl sequence, mapped through the weights."""
+    offset = (zlib.crc32(f"{seed}:{name}".encode()) % 10_000) / 10_000
+    u = (offset + (number + 1) * _ALPHAS[index % len(_ALPHAS)]) % 1.0
+    cumulative = 0.0
+    for choice, w in zip(p.choices, p.normalized_weights()):
+        cumulative += w
+        if u < cumulative:
+            return choice
+    return next(c for c, w in zip(reversed(p.choices), reversed(p.normalized_weights())) if w > 0)
+
+
+def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: int) -> Any:
+    """Wrap ``base`` so that weighted categoricals follow their weights while exploring.
+
+    ``explore`` is the number of finished trials during which the sampler
+    explores (``None``: always, as a random sampler does).
+    """
+    from optuna.samplers import BaseSampler
+    from optuna.trial import TrialState
+
+    weighted = {
+        name: i
+        for i, name in enumerate(n for n, p in space.params.items() if isinstance(p, CategoricalParam) and p.weights)
+    }
+
+    class WeightedSampler(BaseSampler):
+        def __init__(self) -> None:
+            self.base = base
+            self._explore_cache: tuple[int, bool] | None = None
+
+        def _exploring(self, study: Any, trial: Any) -> bool:
+            if explore is None:
+                return True
+            if self._explore_cache is None or self._explore_cache[0] != trial.number:
+                done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                self._explore_cache = (trial.number, len(done) < explore)
+            return self._explore_cache[1]
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict:
+            found = self.base.infer_relative_search_space(study, trial)
+            if weighted and self._exploring(study, trial):
+                found = {k: v for k, v in found.items() if k not in weighted}
+            return found
+
+        def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict:
+            return self.base.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+            if param_name in weighted and self._exploring(study, trial):
+                p = space.params[param_name]
+                return _weighted_choice(p, param_name, weighted[param_name], trial.number, seed)
+            return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            self.base.before_trial(study, trial)
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            self.base.after_trial(study, trial, state, values)
+
+        def reseed_rng(self) -> None:
+            self.base.reseed_rng()
+
+    return WeightedSampler()
+
+
+def make_sampler(name: str, *, seed: int, space: Space, startup: int = 10) -> Any:
+    """Build the named sampler, seeded, wrapped so that categorical weights hold while exploring.
+
+    Raises:
+        RefineError: Unknown sampler, or its optional dependency is missing.
+    """
+    import optuna
+
+    if name not in SAMPLERS:
+        raise RefineError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        explore: int | None = startup
+        if name == "tpe":
+            base = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)
+        elif name == "random":
+            base, explore = optuna.samplers.RandomSampler(seed=seed), None
+        elif name == "qmc":
+            base, explore = optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False), None
+        elif name == "cmaes":
+            if importlib.util.find_spec("cmaes") is None:
+                raise RefineError("--sampler cmaes needs the cmaes package: pip install cmaes")
+            base = optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
+        else:
+            if importlib.util.find_spec("torch") is None:
+                raise RefineError("--sampler gp needs PyTorch: pip install torch")
+            base = optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+    return _make_weighted_sampler(base, space, explore, seed)
+
+
+# --------------------------------------------------------------------------- projection, extremes, gaps
+
+
+def _grid_high(p: FloatParam | IntParam) -> float:
+    """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid)."""
+    return p.to_distribution().high
+
+
+def _snap(p: FloatParam | IntParam, value: float) -> float | int:
+    low, high = p.low, _grid_high(p)
+    value = min(max(value, low), high)
+    if isinstance(p, IntParam):
+        return int(min(max(low + round((value - low) / p.step) * p.step, low), high))
+    if p.step is not None:
+        value = min(max(low + round((value - low) / p.step) * p.step, low), high)
+        return float(round(value, 12))
+    return float(value)
+
+
+def project(config: Mapping[str, Any], space: Space) -> dict[str, Any]:
+    """Project a configuration into ``space``: clip and snap numbers into the new ranges,
+    drop parameters the space no longer searches (its ``fixed`` values apply instead),
+    drop choices it no longer offers and parameters its ``when`` makes inactive.
+
+    The result may be partial: the sampler fills what is missing.
+    """
+    out: dict[str, Any] = {}
+    for name in _order(space):
+        if name not in config or not space.is_active(name, {**config, **out}):
+            continue
+        p, value = space.params[name], config[name]
+        if isinstance(p, CategoricalParam):
+            if p.contains(value):
+                out[name] = p.choices[p.index(value)]
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+            out[name] = _snap(p, value)
+    return {k: v for k, v in out.items() if space.is_active(k, out)}
+
+
+def _activation(space: Space, name: str) -> dict[str, Any] | None:
+    """Parent values that make ``name`` active (``None`` when ``fixed`` forbids it)."""
+    out: dict[str, Any] = {}
+    cursor = space.params[name].when
+    while cursor is not None:
+        if cursor.parent in space.fixed:
+            return out if cursor.allows(space.fixed[cursor.parent]) else None
+        out[cursor.parent] = cursor.values[0]
+        cursor = space.params[cursor.parent].when
+    return out
+
+
+def _unit(p: FloatParam | IntParam, value: float) -> float:
+    if p.log:
+        return (math.log(value) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+    return (value - p.low) / (p.high - p.low)
+
+
+def _extreme_configs(space: Space, tested: Sequence[Mapping[str, Any]], k: int, tolerance: float = 0.02) -> list[dict]:
+    """Up to ``k`` partial configurations on untested edges: each edge alone, then corners of two."""
+    edges: list[tuple[str, str, Any]] = []
+    for name, p in space.params.items():
+        if isinstance(p, CategoricalParam) or _activation(space, name) is None:
+            continue
+        seen = [
+            _unit(p, c[name])
+            for c in tested
+            if name in c and isinstance(c[name], numbers.Real) and (not p.log or c[name] > 0)
+        ]
+        for side, target, value in (("low", 0.0, p.low), ("high", 1.0, _grid_high(p))):
+            if not any(abs(u - target) <= tolerance for u in seen):
+                edges.append((name, side, value))
+    configs: list[dict] = []
+    for name, side, value in edges:
+        configs.append({**_activation(space, name), name: value, "__label": f"{name}={side}"})
+    for i, (n1, s1, v1) in enumerate(edges):
+        for n2, s2, v2 in edges[i + 1 :]:
+            if n1 == n2:
+                continue
+            a1, a2 = _activation(space, n1), _activation(space, n2)
+            if any(k2 in a1 and a1[k2] != v for k2, v in a2.items()):
+                continue
+            configs.append({**a1, **a2, n1: v1, n2: v2, "__label": f"{n1}={s1},{n2}={s2}"})
+    return configs[:k]
+
+
+@frozen
+class Gap:
+    """A region never tested: a numeric sub-range ``[low, high]`` or a categorical ``choice``."""
+
+    param: str
+    low: float | None = None
+    high: float | None = None
+    choice: Any = None
+    is_choice: bool = False
+
+    def describe(self) -> str:
+        if self.is_choice:
+            return f"{self.param}: choice {self.choice!r} never tested"
+        if self.low == self.high:
+            return f"{self.param}: {self.low:.6g} never tested"
+        return f"{self.param}: [{self.low:.4g}, {self.high:.4g}] never tested"
+
+    def target(self, space: Space) -> dict[str, Any]:
+        """A partial configuration inside the gap."""
+        p = space.params[self.param]
+        base = _activation(space, self.param) or {}
+        if self.is_choice:
+            return {**base, self.param: self.choice}
+        mid = math.sqrt(self.low * self.high) if p.log else (self.low + self.high) / 2
+        return {**base, self.param: _snap(p, mid)}
+
+
+def coverage_gaps(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10) -> list[Gap]:
+    """Ranges (``bins`` equal parts, on the log scale for ``log`` params) and choices
+    that no configuration tested; adjacent empty parts are merged."""
+    configs = list(configs)
+    gaps: list[Gap] = []
+    for name, p in space.params.items():
+        if _activation(space, name) is None:
+            continue
+        values = [c[name] for c in configs if name in c]
+        if isinstance(p, CategoricalParam):
+            gaps += [Gap(name, choice=c, is_choice=True) for c in p.choices if not any(p.contains(v) and p.index(v) == p.index(c) for v in values if p.contains(v))]
+            continue
+        points = None
+        if (isinstance(p, IntParam) or p.step is not None) and not p.log:
+            count = int(round((_grid_high(p) - p.low) / p.step)) + 1
+            if count <= bins:
+                points = [p.low + i * p.step for i in range(count)]
+        n = len(points) if points else bins
+        hit = [False] * n
+        for v in values:
+            if isinstance(v, numbers.Real) and not isinstance(v, bool) and p.low <= v <= p.high:
+                if points:
+                    hit[min(range(n), key=lambda i: abs(points[i] - v))] = True
+                else:
+                    hit[min(int(_unit(p, v) * n), n - 1)] = True
+        i = 0
+        while i < n:
+            if hit[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and not hit[j + 1]:
+                j += 1
+            if points:
+                gaps.append(Gap(name, low=points[i], high=points[j]))
+            else:
+                gaps.append(Gap(name, low=_from_unit(p, i / n), high=_from_unit(p, (j + 1) / n)))
+            i = j + 1
+    return gaps
+
+
+def _from_unit(p: FloatParam | IntParam, u: float) -> float:
+    if p.log:
+        return float(math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
+    return float(p.low + u * (p.high - p.low))
+
+
+# --------------------------------------------------------------------------- warm start
+
+
+def _history_trial(trial: Any, old: Space | None, new: Space, ref: str) -> Any | None:
+    """``trial`` as completed history of the new study, or ``None`` when it lies outside ``new``."""
+    import optuna
+
+    config = {**(old.fixed if old else {}), **trial.params}
+    for key, value in new.fixed.items():
+        if key in config and config[key] != value:
+            return None
+        if key not in config and old is not None:
+            return None
+    for key in config:
+        if key not in new.params and key not in new.fixed:
+            return None
+    params: dict[str, Any] = {}
+    for name in _order(new):
+        p = new.params[name]
+        if not new.is_active(name, config):
+            if name in trial.params:
+                return None
+            continue
+        if name not in config or not p.contains(config[name]):
+            return None
+        params[name] = p.choices[p.index(config[name])] if isinstance(p, CategoricalParam) else config[name]
+    return optuna.trial.create_trial(
+        params=params,
+        distributions={n: new.params[n].to_distribution() for n in params},
+        values=list(trial.values),
+        user_attrs={**trial.user_attrs, TRIAL_HISTORY: f"{ref}#{trial.number}"},
+        state=optuna.trial.TrialState.COMPLETE,
+    )
+
+
+def _best_first(study: Any) -> list[Any]:
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    if len(study.directions) > 1:
+        pareto = {t.number for t in study.best_trials}
+        return [t for t in done if t.number in pareto] + [t for t in done if t.number not in pareto]
+    sign = 1 if study.direction.name == "MINIMIZE" else -1
+    return sorted(done, key=lambda t: sign * t.values[0])
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@frozen
+class RunResult:
+    """What a run did, for the command line and for scripts.
+
+    Attributes:
+        study: The study's name.
+        storage: The storage, password shown as ``***``.
+        complete: Complete trials run by the executor (history excluded).
+        failed: Failed trials (objective raised, or worker died).
+        target: The number of complete trials asked for.
+        best_value: Best value among the executed trials (single objective).
+        best_params: Its parameters.
+        warm_started: Configurations enqueued from ``from_``.
+        history: Trials of ``from_`` added as completed history.
+        extremes: Extreme configurations enqueued.
+        filled: Gap-filling configurations enqueued.
+        gaps: Regions still never tested, after the run.
+        interrupted: True when Ctrl-C stopped the run.
+        warnings: What the user should know.
+    """
+
+    study: str
+    storage: str
+    complete: int
+    failed: int
+    target: int
+    best_value: float | None = None
+    best_params: dict | None = None
+    warm_started: int = 0
+    history: int = 0
+    extremes: int = 0
+    filled: int = 0
+    gaps: tuple[Gap, ...] = ()
+    interrupted: bool = False
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        out = attrs.asdict(self, recurse=False)
+        out["gaps"] = [g.describe() for g in self.gaps]
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+@frozen
+class _Counts:
+    complete: int
+    failed: int
+    running: int
+    waiting: int
+    best_value: float | None
+    best_params: dict | None
+
+
+def _counts(study: Any) -> _Counts:
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False) if TRIAL_HISTORY not in t.user_attrs]
+    by = {s: 0 for s in TrialState}
+    for t in trials:
+        by[t.state] += 1
+    best, best_params = None, None
+    if len(study.directions) == 1:
+        sign = 1 if study.direction.name == "MINIMIZE" else -1
+        done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+        if done:
+            top = min(done, key=lambda t: sign * t.values[0])
+            best, best_params = top.values[0], dict(top.params)
+    return _Counts(by[TrialState.COMPLETE], by[TrialState.FAIL], by[TrialState.RUNNING], by[TrialState.WAITING], best, best_params)
+
+
+def _top_up(study: Any, target: int, batch: int) -> int:
+    """Enqueue one plain ticket per trial still owed, at most ``batch``; returns how many.
+
+    A short queue keeps popping cheap: every pop reads the whole queue.
+    """
+    c = _counts(study)
+    owed = min(target - c.complete - c.running - c.waiting, batch - c.waiting)
+    for _ in range(max(owed, 0)):
+        study.enqueue_trial({})
+    return max(owed, 0)
+
+
+def _enqueue(study: Any, configs: Sequence[Mapping[str, Any]], budget: int, attr: str) -> int:
+    n = 0
+    for config in configs[: max(budget, 0)]:
+        label = config.get("__label", True)
+        params = {k: v for k, v in config.items() if k != "__label"}
+        study.enqueue_trial(params, user_attrs={attr: label})
+        n += 1
+    return n
+
+
+def _echo(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr)
+
+
+def _worker_main(
+    storage_spec: str,
+    heartbeat: int | None,
+    study_name: str,
+    space_json: str,
+    objective: Any,
+    sampler_name: str,
+    seed: int,
+    startup: int,
+    stop: Any,
+    errors: Any,
+) -> None:
+    """One worker process: run enqueued trials until the coordinator says stop."""
+    import optuna
+
+    from refine.spacefile import space_from_json
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        space = space_from_json(space_json)
+        storage = open_storage(storage_spec, create=False, heartbeat=heartbeat, queue_only=True)
+        sampler = make_sampler(sampler_name, seed=seed, space=space, startup=startup)
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        fn = _Objective(load_objective(objective), space)
+        while True:
+            try:
+                study.optimize(fn, catch=(_ObjectiveFailed,))
+            except _QueueEmpty:
+                if stop.is_set():
+                    return
+                time.sleep(0.05)
+    except KeyboardInterrupt:
+        return
+    except RefineError as e:
+        errors.put(str(e))
+    except BaseException:
+        errors.put("worker crashed: " + traceback.format_exc()[-2000:])
+
+
+def _check_resume(study: Any, space: Space, spec: str) -> None:
+    from refine.spacefile import space_to_json
+
+    old = study.user_attrs.get(ATTR_SPACE)
+    if old is not None and old != space_to_json(space):
+        was = study.user_attrs.get(ATTR_VERSION, "?")
+        raise StudyError(
+            f"study '{study.study_name}' in {redact(spec)} was run with another space (version {was}); "
+            f"this space is version {space.version}: pass another --study name"
+        )
+    if tuple(d.name.lower() for d in study.directions) != space.directions:
+        raise StudyError(
+            f"study '{study.study_name}' optimizes {[d.name.lower() for d in study.directions]}, "
+            f"the space {list(space.directions)}; pass another --study name"
+        )
+
+
+def _warm_start(study: Any, space: Space, ref: str, k: int, budget: int, out: list[str]) -> tuple[int, int, list[dict]]:
+    """Enqueue the parent's best ``k`` configs, add its in-space trials as history."""
+    spec, name = parse_study_ref(ref)
+    parent = load_study(spec, name)
+    parent_dirs = tuple(d.name.lower() for d in parent.directions)
+    if parent_dirs != space.directions:
+        raise StudyError(
+            f"--from study '{parent.study_name}' optimizes {list(parent_dirs)} but the space "
+            f"{list(space.directions)}: their values cannot be compared"
+        )
+    old = study_space(parent)
+    if old is not None and old.metric and space.metric and old.metric != space.metric:
+        raise StudyError(f"--from study '{parent.study_name}' measures '{old.metric}', the space '{space.metric}'")
+    shown = f"{redact(spec)}:{parent.study_name}"
+    study.set_user_attr(ATTR_PARENT, shown)
+    if old is not None:
+        study.set_user_attr("refine:parent_version", old.version)
+    ranked = _best_first(parent)
+    configs: list[dict] = []
+    seen: list[dict] = []
+    for t in ranked:
+        if len(configs) >= k:
+            break
+        projected = project({**(old.fixed if old else {}), **t.params}, space)
+        if projected and projected not in seen:
+            seen.append(projected)
+            configs.append({**projected, "__label": f"{shown}#{t.number}"})
+    enqueued = _enqueue(study, configs, budget, "refine:warm_start")
+    history = [h for h in (_history_trial(t, old, space, shown) for t in ranked) if h is not None]
+    if history:
+        study.add_trials(history)
+    elif ranked:
+        out.append(
+            f"no trial of {shown} lies inside the new space (or its fixed settings differ): "
+            "only its best configurations were carried over"
+        )
+    tested = [{**(old.fixed if old else {}), **t.params} for t in ranked]
+    return enqueued, len(history), tested
+
+
+def run(
+    space: Space,
+    objective: str | Callable,
+    *,
+    storage: str,
+    study: str | None = None,
+    trials: int,
+    sampler: str = "tpe",
+    seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    workers: int = 1,
+    from_: str | None = None,
+    warm: int = 5,
+    extremes: int = 0,
+    fill_gaps: int = 0,
+    startup: int = 10,
+    heartbeat: int | None = 30,
+    max_failures: int | None = None,
+    quiet: bool = False,
+) -> list[RunResult]:
+    """Run trials of ``space`` against ``objective`` until ``trials`` are complete.
+
+    Running the same call again resumes the study; it never runs more than
+    ``trials`` complete trials in all.
+
+    Args:
+        space: The space to sample.
+        objective: ``module:function``, ``path/to/file.py:function`` or a
+            callable taking ``params`` (sampled params merged with ``fixed``)
+            and optionally the Optuna trial; returns a number, or a tuple for
+            a multi-objective space.
+        storage: Where the study lives (see :func:`open_storage`).
+        study: The study's name (default ``<name>-v<version>``).
+        trials: Complete trials wanted.
+        sampler: One of :data:`SAMPLERS`.
+        seed: The sampler's seed.
+        seeds: Run one study per seed, named ``<study>-s<seed>``.
+        workers: Processes running trials at once against ``storage``.
+        from_: ``STORAGE[:STUDY]`` of the previous stage (warm start).
+        warm: How many of its best configurations to enqueue first.
+        extremes: Enqueue up to this many trials on untested range edges.
+        fill_gaps: Enqueue up to this many trials in never tested regions.
+        startup: Exploration trials before the sampler models the results.
+        heartbeat: Heartbeat seconds for RDB storages (``None``: off).
+        max_failures: Stop after this many failed trials (default ``trials``).
+        quiet: No progress bar and no messages on stderr.
+
+    Returns:
+        One :class:`RunResult` per study.
+
+    Raises:
+        RefineError: Bad input (the CLI shows one line and exits 2).
+    """
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise RefineError(f"--trials must be an integer >= 1, got {trials!r}")
+    if workers < 1:
+        raise RefineError(f"--workers must be >= 1, got {workers}")
+    for name, value in (("--extremes", extremes), ("--fill-gaps", fill_gaps), ("--warm", warm)):
+        if value < 0:
+            raise RefineError(f"{name} must be >= 0, got {value}")
+    fn = load_objective(objective)
+    base = study or f"{space.name}-v{space.version}"
+    plan = [(base, seed)] if not seeds else [(f"{base}-s{s}", s) for s in seeds]
+    results = []
+    for name, s in plan:
+        result = _run_one(
+            space, objective, fn, storage=storage, study_name=name, trials=trials, sampler=sampler, seed=s,
+            workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps, startup=startup,
+            heartbeat=heartbeat, max_failures=trials if max_failures is None else max_failures, quiet=quiet,
+        )
+        results.append(result)
+        if result.interrupted:
+            break
+    return results
+
+
+def _run_one(
+    space: Space, objective: Any, fn: Callable, *, storage: str, study_name: str, trials: int, sampler: str,
+    seed: int, workers: int, from_: str | None, warm: int, extremes: int, fill_gaps: int, startup: int,
+    heartbeat: int | None, max_failures: int, quiet: bool,
+) -> RunResult:
+    import optuna
+
+    from refine.spacefile import space_to_json
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    notes: list[str] = []
+    is_rdb = not _is_journal(storage)
+    if workers > 1 and is_rdb and _sqlite_path(_storage_url(storage)) is not None:
+        notes.append(
+            f"SQLite with {workers} worker processes may stall on 'database is locked'; "
+            "Optuna recommends a journal file (e.g. study.log) on one machine or PostgreSQL across machines"
+        )
+    hb = heartbeat if is_rdb else None
+    the_sampler = make_sampler(sampler, seed=seed, space=space, startup=startup)
+    store = open_storage(storage, create=True, heartbeat=hb, queue_only=True)
+    try:
+        study = optuna.create_study(
+            storage=store, study_name=study_name, directions=list(space.directions), sampler=the_sampler, load_if_exists=True
+        )
+    except Exception as e:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(e, SQLAlchemyError):
+            raise
+        raise StudyError(f"cannot create study '{study_name}' in {redact(storage)}: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}") from None
+    _check_resume(study, space, storage)
+    if ATTR_SPACE not in study.user_attrs:
+        study.set_user_attr(ATTR_SPACE, space_to_json(space))
+        study.set_user_attr(ATTR_VERSION, space.version)
+    if hb:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+    c = _counts(study)
+    budget = trials - c.complete - c.running - c.waiting
+    warmed = history = n_extremes = filled = 0
+    tested: list[dict] = []
+    if from_ and not study.user_attrs.get(ATTR_WARM):
+        warmed, history, tested = _warm_start(study, space, from_, warm, budget, notes)
+        study.set_user_attr(ATTR_WARM, True)
+        budget -= warmed
+    own = [t.params for t in study.get_trials(deepcopy=False) if t.params]
+    if extremes and not study.user_attrs.get(ATTR_EXTREMES):
+        n_extremes = _enqueue(study, _extreme_configs(space, tested + own, extremes), budget, "refine:extreme")
+        study.set_user_attr(ATTR_EXTREMES, True)
+        budget -= n_extremes
+    if fill_gaps and not study.user_attrs.get(ATTR_GAPS):
+        gaps = coverage_gaps(space, tested + own)
+        targets = [{**g.target(space), "__label": g.describe()} for g in gaps][:fill_gaps]
+        filled = _enqueue(study, targets, budget, "refine:fill_gap")
+        study.set_user_attr(ATTR_GAPS, True)
+        budget -= filled
+    for note in notes:
+        _echo(f"warning: {note}", quiet)
+
+    start = _counts(study)
+    interrupted = False
+    with _Progress(trials, study_name, start.complete, quiet) as progress:
+        try:
+            if workers == 1:
+                _run_serial(study, _Objective(fn, space), trials, max_failures, start.failed, progress)
+            else:
+                _run_parallel(
+                    study, space, objective, storage, hb, sampler, seed, startup, workers, trials, max_failures, start.failed, progress
+                )
+        except KeyboardInterrupt:
+            interrupted = True
+    end = _counts(study)
+    if end.failed - start.failed >= max_failures and end.complete < trials:
+        notes.append(f"stopped after {end.failed - start.failed} failed trials (see the trials' '{TRIAL_ERROR}' attribute)")
+    configs = [t.params for t in study.get_trials(deepcopy=False) if t.params]
+    return RunResult(
+        study=study_name,
+        storage=redact(storage),
+        complete=end.complete,
+        failed=end.failed,
+        target=trials,
+        best_value=end.best_value,
+        best_params=end.best_params,
+        warm_started=warmed,
+        history=history,
+        extremes=n_extremes,
+        filled=filled,
+        gaps=tuple(coverage_gaps(space, tested + configs)),
+        interrupted=interrupted,
+        warnings=tuple(notes),
+    )
+
+
+def _run_serial(study: Any, objective: _Objective, target: int, max_failures: int, failed0: int, progress: "_Progress") -> None:
+    def callback(study: Any, trial: Any) -> None:
+        progress.update(study)
+        if trial.state.name == "FAIL" and trial.user_attrs.get(TRIAL_ERROR):
+            progress.log(f"trial {trial.number} failed: {trial.user_attrs[TRIAL_ERROR]}")
+
+    while True:
+        c = _counts(study)
+        if c.complete >= target or c.failed - failed0 >= max_failures:
+            return
+        if c.waiting == 0:
+            _top_up(study, target, batch=8)
+        try:
+            study.optimize(objective, catch=(_ObjectiveFailed,), callbacks=[callback])
+        except _QueueEmpty:
+            pass
+
+
+def _run_parallel(
+    study: Any, space: Space, objective: Any, storage: str, heartbeat: int | None, sampler: str, seed: int,
+    startup: int, workers: int, target: int, max_failures: int, failed0: int, progress: "_Progress",
+) -> None:
+    from refine.spacefile import space_to_json
+
+    ctx = multiprocessing.get_context("spawn")
+    stop, errors = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_worker_main,
+            args=(storage, heartbeat, study.study_name, space_to_json(space), objective, sampler, seed + 1000 * i, startup, stop, errors),
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        while True:
+            c = _counts(study)
+            progress.update(study, c)
+            if c.complete >= target or c.failed - failed0 >= max_failures or not errors.empty():
+                stop.set()
+            elif c.waiting < workers:
+                _top_up(study, target, batch=3 * workers)
+            if not any(p.is_alive() for p in procs):
+                break
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        stop.set()
+        import signal
+
+        for p in procs:
+            if p.is_alive():
+                try:
+                    os.kill(p.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+        for p in procs:
+            p.join(timeout=30)
+        raise
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=30)
+    progress.update(study)
+    if not errors.empty():
+        raise ObjectiveError(errors.get())
+    c = _counts(study)
+    if c.complete < target and c.failed - failed0 < max_failures:
+        codes = sorted({p.exitcode for p in procs})
+        raise RefineError(
+            f"the worker processes exited early (exit codes {codes}) with {c.complete}/{target} trials complete; "
+            "a script calling refine.run(workers=K) needs an `if __name__ == '__main__':` guard"
+        )
+
+
+class _Progress:
+    """A rich progress bar on stderr: complete trials, best value so far, ETA."""
+
+    def __init__(self, total: int, name: str, done: int, quiet: bool) -> None:
+        self.total, self.name, self.done, self.quiet = total, name, done, quiet
+        self._bar: Any = None
+
+    def __enter__(self) -> "_Progress":
+        if not self.quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("best {task.fields[best]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.name, total=self.total, completed=min(self.done, self.total), best="-")
+        return self
+
+    def update(self, study: Any, counts: _Counts | None = None) -> None:
+        if self._bar is None:
+            return
+        c = counts or _counts(study)
+        best = "-" if c.best_value is None else f"{c.best_value:.6g}"
+        self._bar.update(self._task, completed=min(c.complete, self.total), best=best)
+
+    def log(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

@@ -1,0 +1,105 @@
+"""The plugin author's guide: every hook a rule plugin can implement.
+
+A rule plugin is a module or object with functions marked ``@hookimpl``
+(``from refine import hookimpl``), made known through the entry point group
+``refine.rules`` in its ``pyproject.toml``::
+
+    [project.entry-points."refine.rules"]
+    protect = "refine_protect"
+
+The built-in rules (``refine/rules/``: fix, expand, narrow, bias, keep, drop)
+are plugins of exactly this kind, registered after the entry points by the
+same plugin manager; disable any of them by name (``--disable narrow``).
+
+How a refinement runs:
+
+1. The engine reads the study and computes the evidence
+   (:class:`refine.evidence.Evidence`); :func:`refine_add_evidence` may add to it.
+2. For every searched parameter, :func:`refine_propose` is called on every
+   plugin; each returns proposals (:class:`refine.Proposal`) or None.
+3. :func:`refine_review` sees every proposal and may veto it by returning a
+   reason.
+4. The engine keeps one proposal per parameter (see :mod:`refine.decisions`
+   for the precedence) and builds the next space.
+5. :func:`refine_finalize` sees the result and may propose more (the built-in
+   ``drop`` rule removes parameters whose ``when`` can no longer hold).
+
+Plugins may accept fewer arguments than a spec lists (pluggy passes only the
+ones named), so specs grow by adding arguments, never by changing them. A
+plugin that raises stops the refinement with an error naming it (exit 2).
+Settings a plugin reads come from ``Settings.extra`` (``--set name.key=value``
+or a ``[tool.refine.name]`` table).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from refine.decisions import Decision, Proposal
+    from refine.evidence import CategoricalEvidence, Evidence, NumericEvidence
+    from refine.settings import Settings
+    from refine.space import Param, Space
+
+hookspec = pluggy.HookspecMarker("refine")
+
+
+@hookspec
+def refine_add_evidence(evidence: "Evidence", settings: "Settings") -> "dict[str, dict[str, Any]] | None":
+    """Add evidence before rules run.
+
+    Args:
+        evidence: The evidence computed so far (read-only).
+        settings: The thresholds in force.
+
+    Returns:
+        ``{param_name: {key: value}}`` merged into that parameter's
+        ``extra`` evidence (use the key ``"*"`` for study-wide evidence), or
+        None to add nothing.
+    """
+
+
+@hookspec
+def refine_propose(
+    name: str,
+    param: "Param",
+    evidence: "NumericEvidence | CategoricalEvidence",
+    study_evidence: "Evidence",
+    space: "Space",
+    settings: "Settings",
+) -> "Proposal | list[Proposal] | None":
+    """Propose what to do with one searched parameter.
+
+    Args:
+        name: The parameter's name.
+        param: Its current definition.
+        evidence: Its evidence (numeric or categorical).
+        study_evidence: The whole study's evidence (elites, scores, other params).
+        space: The current space.
+        settings: The thresholds in force.
+
+    Returns:
+        One proposal, several, or None when this rule has nothing to say.
+    """
+
+
+@hookspec
+def refine_review(proposal: "Proposal", study_evidence: "Evidence", settings: "Settings") -> "str | None":
+    """Veto a proposal.
+
+    Returns:
+        A reason (str) to veto the proposal, or None to let it stand.
+    """
+
+
+@hookspec
+def refine_finalize(
+    space: "Space", previous: "Space", decisions: "dict[str, Decision]", settings: "Settings"
+) -> "list[Proposal] | None":
+    """Look at the next space once every parameter is decided, and propose more.
+
+    Proposals returned here are applied on top of the decisions (the built-in
+    ``drop`` rule uses it). Return None to propose nothing.
+    """

@@ -1,0 +1,287 @@
+"""The rationale: why the next space is what it is, for people (Markdown) and scripts (JSON).
+
+It says what was read (trials by state, the elite definition, the best trial),
+what changed per parameter (old, new, action, rule, the numbers), where the
+top trials are (sweet spots), what was never tried (gaps), how many trials the
+next space would have wasted (the share outside it), the red flags, and a
+suggested budget for the next stage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Mapping
+
+import attrs
+import numpy as np
+
+from refine.diff import describe, diff_spaces
+from refine.rules._common import fmt
+from refine.space import CategoricalParam, Space
+from refine.study import COMPLETE, FAIL, PRUNED, RUNNING
+
+__all__ = ["build_rationale", "to_json", "to_markdown"]
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, (np.floating,)):
+        return _clean(float(x))
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, Mapping):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _sweet_spot(ev: Any, evidence: Any) -> dict[str, Any]:
+    if ev.kind == "categorical":
+        ranked = sorted(ev.choices, key=lambda c: -c.elite_share)
+        return {"choices": [{"value": c.value, "elite_share": c.elite_share} for c in ranked if c.elite_share > 0]}
+    if ev.elite_quantiles is None:
+        return {}
+    q10, q50, q90 = ev.elite_quantiles
+    return {"low": q10, "median": q50, "high": q90, "share_of_elites": 0.8}
+
+
+def _gaps(ev: Any, param: Any) -> list[Any]:
+    if ev.kind == "categorical":
+        return [c.value for c in ev.choices if c.trials == 0]
+    from refine.rules._common import from_u
+
+    return [[from_u(param, a), from_u(param, b)] for a, b in ev.gaps]
+
+
+def _param_evidence(ev: Any) -> dict[str, Any]:
+    d = attrs.asdict(ev, recurse=True)
+    d.pop("elite_values", None)
+    d["kind"] = ev.kind
+    return d
+
+
+def _wasted_share(evidence: Any, new: Space) -> float:
+    study = evidence.study
+    rows = np.flatnonzero(study.states != RUNNING)
+    if not len(rows):
+        return 0.0
+    outside = 0
+    for r in rows:
+        config = study.config(int(r))
+        for name, value in new.fixed.items():
+            if name in config and config[name] != value:
+                outside += 1
+                break
+        else:
+            params = {k: v for k, v in config.items() if k in new.params}
+            if not new.contains(params):
+                outside += 1
+    return outside / len(rows)
+
+
+def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[str]:
+    s = evidence.settings
+    study = evidence.study
+    counts = study.counts()
+    n = study.n_trials
+    flags = []
+    n_ranked = evidence.n_ranked
+    n_params = max(1, len(evidence.space.params))
+    if n_ranked < 10 * n_params:
+        flags.append(
+            f"few COMPLETE trials for the number of parameters: {n_ranked} ranked for {n_params} searched "
+            f"(about {10 * n_params} would give each a fair look)"
+        )
+    if n_ranked < s.min_complete:
+        flags.append(f"only {n_ranked} ranked trials (< min_complete {s.min_complete}): nothing was changed")
+    for d in decisions.values():
+        if d.action == "bias":
+            flags.append(f"'{d.param}': a choice was judged without a fair trial, so it was weighted, not removed")
+        if d.action == "fix" and "without a fair trial" in d.reason:
+            flags.append(f"'{d.param}': fixed without a fair trial of its rivals (overwhelming evidence)")
+    finite = evidence.scores[evidence.ranked]
+    if len(finite) >= 5 and evidence.best_row is not None and not evidence.study.values.shape[1] > 1:
+        best = float(np.max(finite))
+        median = float(np.median(finite))
+        spread = float(np.quantile(finite, 0.75) - np.quantile(finite, 0.25))
+        if spread > 0 and best - median < s.noise_ratio * spread:
+            flags.append(
+                f"the best value is within noise of the median (best - median = {fmt(abs(best - median))}, "
+                f"interquartile range {fmt(spread)}): gains may be luck"
+            )
+        if s.baseline is not None:
+            sign = 1.0 if evidence.space.direction == "maximize" else -1.0
+            gap = sign * (float(evidence.objective[evidence.best_row]) - s.baseline)
+            std = float(np.std(finite)) or 1e-12
+            if gap < std:
+                flags.append(
+                    f"the best value {fmt(float(evidence.objective[evidence.best_row]))} is near the baseline "
+                    f"{fmt(s.baseline)} (within one standard deviation {fmt(std)}): near chance"
+                )
+    fail = counts.get("FAIL", 0)
+    if n and fail / n > 0.2:
+        flags.append(f"many failed trials: {fail} of {n} ({fail / n:.0%}) FAIL; they carry no evidence")
+    pruned = counts.get("PRUNED", 0)
+    if n and pruned / n > 0.5:
+        flags.append(
+            f"mostly pruned: {pruned} of {n} trials ({pruned / n:.0%}) PRUNED and left out of the elites"
+            + (" (ranked by their last intermediate value)" if s.include_pruned else "; --set include_pruned=true ranks them by their last intermediate value")
+        )
+    running = counts.get("RUNNING", 0)
+    if running:
+        flags.append(f"{running} trial(s) still RUNNING (a live study or killed workers): only COMPLETE trials were used")
+    if evidence.non_finite:
+        flags.append(f"{evidence.non_finite} COMPLETE trial(s) had NaN or infinite values and were left out")
+    return flags
+
+
+def _budget(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> int:
+    searched = len(new.params)
+    opened = sum(1 for d in decisions.values() if d.action == "expand")
+    return int(max(20, 10 * searched + 10 * opened))
+
+
+def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[str, Any]) -> dict[str, Any]:
+    """The rationale of a refinement as a JSON-ready dict."""
+    from refine import __version__
+
+    study = evidence.study
+    s = evidence.settings
+    diff = {row["param"]: row for row in diff_spaces(old, new)}
+    rows = []
+    for name, d in decisions.items():
+        row = diff.get(name, {})
+        rows.append(
+            {
+                "param": name,
+                "action": d.action,
+                "rule": d.rule,
+                "old": row.get("old", describe(d.old)),
+                "new": row.get("new", "-"),
+                "change": row.get("change", ""),
+                "reason": d.reason,
+                "evidence": _clean(d.evidence),
+                "overridden": [{"action": p.action, "rule": p.rule, "reason": p.reason} for p in d.overridden if p.action != "keep"],
+                "vetoed": [{"action": p.action, "rule": p.rule, "veto": why} for p, why in d.vetoed],
+            }
+        )
+    best = None
+    if evidence.best_row is not None:
+        best = {
+            "number": int(study.numbers[evidence.best_row]),
+            "value": evidence.best_value,
+            "params": evidence.best_config,
+        }
+    per_param = {}
+    for name, ev in evidence.params.items():
+        per_param[name] = {
+            "sweet_spot": _sweet_spot(ev, evidence),
+            "gaps_never_tested": _gaps(ev, old.params[name]),
+            "stats": _param_evidence(ev),
+        }
+    metric = s.metric or old.metric or "objective"
+    counts = study.counts()
+    doc = {
+        "refine_version": __version__,
+        "space": {"name": new.name, "from_version": old.version, "to_version": new.version},
+        "study": {
+            "name": study.name,
+            "storage": study.storage,
+            "directions": list(study.directions),
+            "trials": counts,
+            "space_source": study.space_source,
+            "live": bool(counts.get("RUNNING", 0)),
+        },
+        "elites": {
+            "count": evidence.n_elites,
+            "ranked": evidence.n_ranked,
+            "fraction": s.elite_fraction,
+            "min_elites": s.min_elites,
+            "ranked_by": s.metric or ("Pareto fronts" if len(study.directions) > 1 else "objective value"),
+            "definition": (
+                f"the best {s.elite_fraction:.0%} (at least {s.min_elites}) of {evidence.n_ranked} ranked COMPLETE trials "
+                f"by {s.metric or ('Pareto front' if len(study.directions) > 1 else metric)}: {evidence.n_elites} elites"
+            ),
+        },
+        "best": best,
+        "decisions": rows,
+        "evidence": per_param,
+        "wasted_trial_share": _wasted_share(evidence, new),
+        "red_flags": _red_flags(evidence, new, decisions),
+        "notes": list(study.notes) + list(evidence.notes),
+        "suggested_budget": _budget(evidence, new, decisions),
+        "settings": {k: v for k, v in attrs.asdict(s).items() if k != "extra"} | {"extra": s.extra},
+    }
+    return _clean(doc)
+
+
+def to_json(rationale: Mapping[str, Any]) -> str:
+    """The rationale as stable, indented JSON text."""
+    return json.dumps(rationale, indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(r: Mapping[str, Any]) -> str:
+    """The rationale as Markdown for people."""
+    sp, st, el = r["space"], r["study"], r["elites"]
+    lines = [
+        f"# {sp['name']} v{sp['from_version']} -> v{sp['to_version']}",
+        "",
+        f"Study `{st['name']}` in `{st['storage']}` ({', '.join(st['directions'])}); "
+        f"space {'remembered by the study' if st['space_source'] == 'remembered' else 'inferred from its trials'}.",
+        "",
+        "Trials: " + ", ".join(f"{v} {k}" for k, v in st["trials"].items()) + ".",
+        f"Elites: {el['definition']}.",
+    ]
+    if st.get("live"):
+        lines.append("The study is still running: only its COMPLETE trials were used.")
+    if r.get("best"):
+        b = r["best"]
+        params = ", ".join(f"{k}={fmt(v)}" for k, v in b["params"].items())
+        value = b["value"] if not isinstance(b["value"], list) else ", ".join(fmt(v) for v in b["value"])
+        lines.append(f"Best: trial {b['number']}, value {fmt(value) if not isinstance(value, str) else value} ({params}).")
+    lines += ["", "## Changes", "", "| param | old | new | action | rule | evidence |", "|---|---|---|---|---|---|"]
+    for d in r["decisions"]:
+        lines.append(
+            f"| {_cell(d['param'])} | {_cell(d['old'])} | {_cell(d['new'])} | {d['action']} | {d['rule']} | {_cell(d['reason'])} |"
+        )
+    overridden = [(d["param"], o) for d in r["decisions"] for o in d["overridden"]]
+    vetoed = [(d["param"], v) for d in r["decisions"] for v in d["vetoed"]]
+    if overridden or vetoed:
+        lines += ["", "Set aside:"]
+        lines += [f"- `{p}`: {o['rule']} proposed {o['action']} ({o['reason']})" for p, o in overridden]
+        lines += [f"- `{p}`: {v['rule']}'s {v['action']} was vetoed: {v['veto']}" for p, v in vetoed]
+    lines += ["", "## Red flags", ""]
+    lines += [f"- {f}" for f in r["red_flags"]] or ["None."]
+    lines += ["", "## Sweet spots and gaps", ""]
+    for name, e in r["evidence"].items():
+        spot = e["sweet_spot"]
+        if "choices" in spot:
+            text = ", ".join(f"{fmt(c['value'])} ({c['elite_share']:.0%})" for c in spot["choices"]) or "no elite"
+        elif spot:
+            text = f"80 % of elites in [{fmt(spot['low'])}, {fmt(spot['high'])}], median {fmt(spot['median'])}"
+        else:
+            text = "no elite"
+        gaps = e["gaps_never_tested"]
+        gap_text = ""
+        if gaps:
+            gap_text = "; never tested: " + ", ".join(
+                f"[{fmt(g[0])}, {fmt(g[1])}]" if isinstance(g, list) else fmt(g) for g in gaps
+            )
+        lines.append(f"- `{name}`: {text}{gap_text}")
+    lines += [
+        "",
+        f"Wasted trials: {r['wasted_trial_share']:.0%} of the finished trials lie outside the next space.",
+        f"Suggested budget for the next stage: {r['suggested_budget']} trials.",
+    ]
+    if r["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
+    return "\n".join(lines) + "\n"

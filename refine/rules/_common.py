@@ -1,0 +1,97 @@
+"""Helpers the built-in rules share: scale-aware positions, rounding onto a grid, number formatting."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from refine.space import FloatParam, IntParam
+
+
+def fmt(x: Any) -> str:
+    """A number as a person reads it (4 significant digits)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return repr(x) if isinstance(x, str) else str(x)
+    if isinstance(x, int):
+        return str(x)
+    if x == 0 or not math.isfinite(x):
+        return str(x)
+    if x.is_integer() and abs(x) < 1e4:
+        return f"{x:.1f}"
+    if abs(x) >= 1e4 or abs(x) < 1e-3:
+        return f"{x:.3g}"
+    return f"{x:.4g}"
+
+
+def to_u(p: FloatParam | IntParam, x: float) -> float:
+    if p.log:
+        return (math.log(x) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+    return (x - p.low) / (p.high - p.low)
+
+
+def from_u(p: FloatParam | IntParam, u: float) -> float:
+    if p.log:
+        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
+    return p.low + u * (p.high - p.low)
+
+
+def _round_sig(x: float, digits: int = 3) -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    return float(f"{x:.{digits}g}")
+
+
+def snap(p: FloatParam | IntParam, low: float, high: float) -> tuple[float, float] | None:
+    """Bounds made valid for ``p``'s kind: outward onto its grid, rounded, inside limits.
+
+    Returns None when no valid range remains.
+    """
+    if p.limits is not None:
+        low, high = max(low, p.limits[0]), min(high, p.limits[1])
+    if isinstance(p, IntParam):
+        step = p.step
+        lo = p.low + math.floor((low - p.low) / step + 1e-9) * step
+        hi = p.low + math.ceil((high - p.low) / step - 1e-9) * step
+        if p.limits is not None:
+            while lo < p.limits[0]:
+                lo += step
+            while hi > p.limits[1]:
+                hi -= step
+        if p.log and lo < 1:
+            lo = 1
+        lo, hi = int(lo), int(hi)
+        return (lo, hi) if lo < hi else None
+    if p.step is not None:
+        step = p.step
+        lo = p.low + math.floor((low - p.low) / step + 1e-9) * step
+        hi = p.low + math.ceil((high - p.low) / step - 1e-9) * step
+        lo, hi = round(lo, 12), round(hi, 12)
+        if p.limits is not None:
+            lo, hi = max(lo, p.limits[0]), min(hi, p.limits[1])
+    else:
+        lo = _round_sig(low) if _round_sig(low) <= low else low
+        hi = _round_sig(high) if _round_sig(high) >= high else high
+        lo, hi = _outward(low, lo, down=True), _outward(high, hi, down=False)
+        if p.limits is not None:
+            lo, hi = max(lo, p.limits[0]), min(hi, p.limits[1])
+    if p.log and lo <= 0:
+        return None
+    return (float(lo), float(hi)) if lo < hi else None
+
+
+def _outward(x: float, rounded: float, *, down: bool) -> float:
+    """``rounded`` when it lies on the safe side of ``x``, else ``x`` nudged to 3 significant digits outward."""
+    if (down and rounded <= x) or (not down and rounded >= x):
+        return rounded
+    if x == 0:
+        return 0.0
+    exp = math.floor(math.log10(abs(x))) - 2
+    unit = 10.0**exp
+    v = (math.floor(x / unit) if down else math.ceil(x / unit)) * unit
+    return float(f"{v:.12g}")
+
+
+def with_range(p: FloatParam | IntParam, low: float, high: float) -> FloatParam | IntParam:
+    return attrs.evolve(p, low=low, high=high)

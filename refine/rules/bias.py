@@ -1,0 +1,47 @@
+"""bias: weight a dominant categorical choice instead of removing its under-tried rivals.
+
+With few trials, a choice that holds most elites may only look dominant. When
+it holds at least ``bias_dominance`` of the elites and some rival has not had a
+fair trial (``fair_trial`` trials), the choice gets ``bias_weight`` of the
+exploration trials and the rivals share the rest: nothing is removed before it
+has been judged fairly.
+"""
+
+from __future__ import annotations
+
+from refine import hookimpl
+from refine.decisions import Proposal
+from refine.rules._common import fmt
+
+import attrs
+
+
+@hookimpl
+def refine_propose(name, param, evidence, study_evidence, settings):
+    ev = evidence
+    if ev.kind != "categorical" or study_evidence.n_ranked < settings.min_complete or ev.n == 0:
+        return None
+    if len(param.choices) < 2 or ev.elite_convergence < settings.bias_dominance:
+        return None
+    top = ev.top_choice
+    rivals = [c for c in ev.choices if not (c.value == top and type(c.value) is type(top))]
+    unfair = [c for c in rivals if not c.fair]
+    if not unfair:
+        return None
+    rest = (1.0 - settings.bias_weight) / len(rivals)
+    weights = tuple(round(settings.bias_weight if i == param.index(top) else rest, 6) for i in range(len(param.choices)))
+    if param.weights is not None and tuple(round(w, 6) for w in param.normalized_weights()) == weights:
+        return None
+    reason = (
+        f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites, but "
+        + ", ".join(f"{fmt(c.value)} had only {c.trials} trials" for c in unfair)
+        + f" (< fair trial {settings.fair_trial}): weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%} instead of removed"
+    )
+    return Proposal(
+        param=name,
+        action="bias",
+        rule="bias",
+        new=attrs.evolve(param, weights=weights),
+        reason=reason,
+        evidence={"dominance": ev.elite_convergence, "unfair": [c.value for c in unfair]},
+    )

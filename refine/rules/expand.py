@@ -1,0 +1,168 @@
+"""expand: elites crowd a boundary with a trend toward it, so performance is left on the table.
+
+A side is expanded when at least ``expand_crowd`` of the elites sit in its edge
+zone (``edge_zone`` of the range) and the objective improves toward it
+(Spearman p < ``expand_p`` over the whole range or its outer third), or the
+best trial itself sits there with twice the crowd. The bound moves out by
+``expand_factor`` of the range's width on the parameter's own scale (decades
+for a log parameter), never past ``limits``; a log parameter stays > 0, an int
+stays an int, and a range that lies in [0, inf) without limits keeps its sign.
+
+An ordered numeric categorical (batch sizes) whose elites crowd its smallest
+or largest choice gains the next value of its progression (16, 32, 64 -> 8).
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from refine import hookimpl
+from refine.decisions import Proposal
+from refine.rules._common import fmt, from_u, snap, to_u
+from refine.space import IntParam
+
+
+@hookimpl
+def refine_propose(name, param, evidence, study_evidence, settings):
+    if study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
+        return None
+    if evidence.kind == "categorical":
+        return _ordered(name, param, evidence, settings)
+    return _numeric(name, param, evidence, settings)
+
+
+def _crowded(ev, side, settings):
+    share = ev.edge_low_share if side == "low" else ev.edge_high_share
+    if share < settings.expand_crowd:
+        return False
+    sign = -1 if side == "low" else 1
+    trend, trend_p = (ev.trend_low, ev.trend_low_p) if side == "low" else (ev.trend_high, ev.trend_high_p)
+    if sign * ev.rho > 0 and ev.p < settings.expand_p:
+        return True
+    if sign * trend > 0 and trend_p < settings.expand_p:
+        return True
+    if ev.best_value is not None:
+        zone = settings.edge_zone
+        u = to_u_safe(ev, ev.best_value)
+        at_edge = u <= zone if side == "low" else u >= 1 - zone
+        return at_edge and share >= 2 * settings.expand_crowd
+    return False
+
+
+def to_u_safe(ev, x):
+    if ev.log:
+        return (math.log(x) - math.log(ev.low)) / (math.log(ev.high) - math.log(ev.low))
+    return (x - ev.low) / (ev.high - ev.low)
+
+
+def _numeric(name, param, ev, settings):
+    sides = [s for s in ("low", "high") if _crowded(ev, s, settings)]
+    if not sides:
+        return None
+    low, high = param.low, param.high
+    f = settings.expand_factor
+    if "low" in sides:
+        low = from_u(param, -f)
+        if not param.log and param.low >= 0 and param.limits is None and low < 0:
+            low = 0.0
+    if "high" in sides:
+        high = from_u(param, 1 + f)
+        if not param.log and param.high <= 0 and param.limits is None and high > 0:
+            high = 0.0
+    if isinstance(param, IntParam):
+        low = math.floor(low) if "low" in sides else param.low
+        high = math.ceil(high) if "high" in sides else param.high
+    snapped = snap(param, low, high)
+    if snapped is None:
+        return None
+    low, high = snapped
+    moved = [s for s in sides if (s == "low" and low < param.low) or (s == "high" and high > param.high)]
+    if not moved:
+        return None
+    low = low if "low" in moved else param.low
+    high = high if "high" in moved else param.high
+    why = []
+    for s in moved:
+        share = ev.edge_low_share if s == "low" else ev.edge_high_share
+        why.append(f"{share:.0%} of elites in the {s} edge zone")
+    reason = (
+        f"{' and '.join(why)}, rho={ev.rho:+.2f} (p={ev.p:.2g}, n={ev.n}), best at {fmt(ev.best_value)}: "
+        f"range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}]"
+        + (" (log scale)" if param.log else "")
+    )
+    return Proposal(
+        param=name,
+        action="expand",
+        rule="expand",
+        new=attrs.evolve(param, low=low, high=high),
+        reason=reason,
+        evidence={"sides": moved, "rho": ev.rho, "p": ev.p, "edge_low": ev.edge_low_share, "edge_high": ev.edge_high_share},
+    )
+
+
+def _next_value(values, side):
+    """The next value of an ordered progression beyond ``side`` (None when it has no sensible next)."""
+    vs = sorted(values)
+    a, b = (vs[0], vs[1]) if side == "low" else (vs[-2], vs[-1])
+    all_int = all(isinstance(v, int) for v in vs)
+    if a > 0 and b > 0:
+        ratios = [vs[i + 1] / vs[i] for i in range(len(vs) - 1)]
+        diffs = [vs[i + 1] - vs[i] for i in range(len(vs) - 1)]
+        geometric = len(vs) >= 3 and max(ratios) / min(ratios) < 1.01 or len(vs) == 2 and b / a >= 2
+        if len(set(diffs)) == 1 and not (len(vs) == 2 and b / a >= 2):
+            geometric = False
+        if geometric:
+            r = b / a
+            nxt = a / r if side == "low" else b * r
+        else:
+            d = b - a
+            nxt = a - d if side == "low" else b + d
+    else:
+        d = b - a
+        nxt = a - d if side == "low" else b + d
+    if all_int:
+        if abs(nxt - round(nxt)) > 1e-9:
+            return None
+        nxt = int(round(nxt))
+    if vs[0] > 0 and nxt <= 0:
+        return None
+    return nxt
+
+
+def _ordered(name, param, ev, settings):
+    if not ev.ordered:
+        return None
+    values = list(param.choices)
+    lowest, highest = min(values), max(values)
+    for side, end in (("low", lowest), ("high", highest)):
+        stats = ev.stats(end)
+        if ev.top_choice != end or stats.elite_share < max(settings.bias_dominance, 0.5):
+            continue
+        if ev.best_choice != end:
+            continue
+        nxt = _next_value(values, side)
+        if nxt is None or any(nxt == v for v in values):
+            continue
+        new_choices = [nxt, *values] if side == "low" and values[0] == lowest else [*values, nxt]
+        if side == "low" and values[0] != lowest:
+            new_choices = sorted([*values, nxt])
+        weights = None
+        if param.weights is not None:
+            w = list(param.normalized_weights())
+            w.insert(new_choices.index(nxt), max(w))
+            weights = tuple(round(x / sum(w), 6) for x in w)
+        reason = (
+            f"{stats.elite_share:.0%} of elites chose the {'smallest' if side == 'low' else 'largest'} value {fmt(end)} "
+            f"(best choice by median; Kruskal-Wallis p={ev.p:.2g}): added {fmt(nxt)}, the next value of the progression"
+        )
+        return Proposal(
+            param=name,
+            action="expand",
+            rule="expand",
+            new=attrs.evolve(param, choices=tuple(new_choices), weights=weights),
+            reason=reason,
+            evidence={"side": side, "added": nxt, "elite_share": stats.elite_share},
+        )
+    return None

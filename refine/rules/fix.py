@@ -1,0 +1,85 @@
+"""fix: move a parameter to ``fixed`` only when that is certain.
+
+Certain means all of: the elites converge on one value (``fix_convergence``,
+default 100 %), the effect against the closest rival exceeds ``fix_effect``
+(5 %), the test gives p < ``fix_p`` (0.10), and every losing choice had a fair
+trial (``fair_trial`` trials), unless p < ``overwhelming_p``. A numeric
+parameter whose elites all sit on one value (an int, a grid point, 0.0 at a
+boundary) is fixed by the same test.
+"""
+
+from __future__ import annotations
+
+import math
+
+from refine import hookimpl
+from refine.decisions import Proposal
+from refine.rules._common import fmt
+from refine.space import IntParam
+
+
+@hookimpl
+def refine_propose(name, param, evidence, study_evidence, settings):
+    if study_evidence.n_ranked < settings.min_complete or evidence.n == 0:
+        return None
+    if evidence.kind == "categorical":
+        return _categorical(name, evidence, study_evidence, settings)
+    return _numeric(name, param, evidence, study_evidence, settings)
+
+
+def _categorical(name, ev, study_evidence, settings):
+    if ev.elite_convergence < settings.fix_convergence or ev.top_choice != ev.best_choice:
+        return None
+    if study_evidence.best_row is not None and ev.best_value is not None and ev.best_value != ev.top_choice:
+        return None
+    rivals = [c for c in ev.choices if c.value != ev.top_choice or type(c.value) is not type(ev.top_choice)]
+    tried = [c for c in rivals if c.trials > 0]
+    if not tried:
+        return None
+    effect = min(c.effect for c in tried)
+    if not (effect > settings.fix_effect and ev.p < settings.fix_p):
+        return None
+    unfair = [c for c in rivals if not c.fair]
+    if unfair and ev.p >= settings.overwhelming_p:
+        return None
+    top = ev.stats(ev.top_choice)
+    reason = (
+        f"all {ev.elite_convergence:.0%} of elites chose {fmt(ev.top_choice)}; it beats the closest rival by "
+        f"{effect:.1%} (Kruskal-Wallis p={ev.p:.2g}); rivals had "
+        + ", ".join(f"{fmt(c.value)}: {c.trials} trials" for c in rivals)
+        + ("" if not unfair else f" (judged without a fair trial: p < {settings.overwhelming_p})")
+    )
+    return Proposal(
+        param=name,
+        action="fix",
+        rule="fix",
+        fixed_value=ev.top_choice,
+        reason=reason,
+        evidence={"convergence": ev.elite_convergence, "effect": effect, "p": ev.p, "top_trials": top.trials},
+    )
+
+
+def _numeric(name, param, ev, study_evidence, settings):
+    if ev.mode_value is None or ev.mode_share < settings.fix_convergence:
+        return None
+    if ev.others_n < settings.fair_trial and ev.effect_p >= settings.overwhelming_p:
+        return None
+    if not (ev.effect > settings.fix_effect and ev.effect_p < settings.fix_p):
+        return None
+    if ev.best_value is not None and ev.best_value != ev.mode_value:
+        return None
+    value = int(ev.mode_value) if isinstance(param, IntParam) else float(ev.mode_value)
+    if not math.isfinite(value):
+        return None
+    reason = (
+        f"all elites sit on {fmt(value)}; trials there beat the {ev.others_n} others by {ev.effect:.1%} "
+        f"(Mann-Whitney p={ev.effect_p:.2g})"
+    )
+    return Proposal(
+        param=name,
+        action="fix",
+        rule="fix",
+        fixed_value=value,
+        reason=reason,
+        evidence={"convergence": ev.mode_share, "effect": ev.effect, "p": ev.effect_p, "others": ev.others_n},
+    )

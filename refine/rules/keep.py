@@ -1,0 +1,28 @@
+"""keep: the default when the evidence is weak or underpowered; it says why (rho, p, n)."""
+
+from __future__ import annotations
+
+from refine import hookimpl
+from refine.decisions import Proposal
+from refine.rules._common import fmt
+
+
+@hookimpl(trylast=True)
+def refine_propose(name, param, evidence, study_evidence, settings):
+    n_complete = study_evidence.n_ranked
+    if n_complete < settings.min_complete:
+        reason = f"only {n_complete} ranked COMPLETE trials (< min_complete {settings.min_complete}): not enough evidence to change anything"
+    elif evidence.n == 0:
+        reason = "never active in a ranked trial: no evidence"
+    elif evidence.kind == "numeric":
+        reason = (
+            f"no clear signal: rho={evidence.rho:+.2f} (p={evidence.p:.2g}, n={evidence.n}), "
+            f"elites vs rest KS p={evidence.ks_p:.2g}, elites at edges {evidence.edge_low_share:.0%}/{evidence.edge_high_share:.0%}"
+        )
+    else:
+        top = evidence.stats(evidence.top_choice)
+        reason = (
+            f"no decisive choice: top {fmt(evidence.top_choice)} holds {evidence.elite_convergence:.0%} of elites "
+            f"({top.trials} trials), Kruskal-Wallis p={evidence.p:.2g}, n={evidence.n}"
+        )
+    return Proposal(param=name, action="keep", rule="keep", new=param, reason=reason, evidence={"n": evidence.n})

@@ -1,0 +1,109 @@
+"""narrow: the elites cluster in part of the range, so the next stage searches there.
+
+Numeric: when the elites' positions differ from the other trials' (two-sample
+KS test, p < ``narrow_p``), the range becomes the elite interval (every elite
+when ``narrow_keep_elites``, else the central 90 %) plus ``narrow_margin`` of
+its width on each side, on the parameter's own scale, always containing the
+best trial. A side whose edge zone the elites crowd is left where it is (the
+expand rule may move it). Nothing changes unless the range shrinks by at least
+``narrow_min_shrink``.
+
+Categorical: a choice that had a fair trial, holds no elite and loses by more
+than ``fix_effect`` (Kruskal-Wallis p < ``fix_p``) is removed; never the best
+trial's choice, never the last one.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from refine import hookimpl
+from refine.decisions import Proposal
+from refine.rules._common import fmt, from_u, snap, to_u
+
+
+@hookimpl
+def refine_propose(name, param, evidence, study_evidence, settings):
+    if study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
+        return None
+    if evidence.kind == "categorical":
+        return _categorical(name, param, evidence, settings)
+    return _numeric(name, param, evidence, settings)
+
+
+def _numeric(name, param, ev, settings):
+    if ev.ks_p >= settings.narrow_p or len(ev.elite_values) < 3:
+        return None
+    values = np.array(ev.elite_values)
+    if not settings.narrow_keep_elites:
+        values = np.quantile(values, [0.05, 0.95])
+    inside = [v for v in values if param.low <= v <= param.high]
+    if ev.best_value is not None and param.low <= ev.best_value <= param.high:
+        inside.append(ev.best_value)
+    if not inside:
+        return None
+    u_lo, u_hi = to_u(param, min(inside)), to_u(param, max(inside))
+    margin = max(settings.narrow_margin * (u_hi - u_lo), 0.05)
+    lo_u, hi_u = max(0.0, u_lo - margin), min(1.0, u_hi + margin)
+    if ev.edge_low_share >= settings.expand_crowd:
+        lo_u = 0.0
+    if ev.edge_high_share >= settings.expand_crowd:
+        hi_u = 1.0
+    if hi_u - lo_u > 1.0 - settings.narrow_min_shrink:
+        return None
+    low = param.low if lo_u == 0.0 else from_u(param, lo_u)
+    high = param.high if hi_u == 1.0 else from_u(param, hi_u)
+    snapped = snap(param, low, high)
+    if snapped is None:
+        return None
+    low, high = max(snapped[0], param.low), min(snapped[1], param.high)
+    if not low < high or (low == param.low and high == param.high):
+        return None
+    reason = (
+        f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (KS p={ev.ks_p:.2g} vs the other trials, "
+        f"n={ev.n}, best {fmt(ev.best_value)}): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
+        f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
+    )
+    return Proposal(
+        param=name,
+        action="narrow",
+        rule="narrow",
+        new=attrs.evolve(param, low=low, high=high),
+        reason=reason,
+        evidence={"ks_p": ev.ks_p, "elite_low": ev.elite_low, "elite_high": ev.elite_high, "n": ev.n},
+    )
+
+
+def _categorical(name, param, ev, settings):
+    if ev.p >= settings.fix_p:
+        return None
+    removed = [
+        c
+        for c in ev.choices
+        if c.fair
+        and c.elite_share == 0
+        and c.effect > settings.fix_effect
+        and not (ev.best_value is not None and c.value == ev.best_value and type(c.value) is type(ev.best_value))
+    ]
+    if not removed or len(param.choices) - len(removed) < 2:
+        return None
+    keep = [i for i, c in enumerate(param.choices) if not any(r.value == c and type(r.value) is type(c) for r in removed)]
+    choices = tuple(param.choices[i] for i in keep)
+    weights = None
+    if param.weights is not None:
+        w = [param.weights[i] for i in keep]
+        weights = tuple(w) if sum(w) > 0 else None
+    reason = (
+        "removed "
+        + ", ".join(f"{fmt(c.value)} ({c.trials} trials, no elite, {c.effect:.1%} worse)" for c in removed)
+        + f": each had a fair trial (>= {settings.fair_trial}); Kruskal-Wallis p={ev.p:.2g}"
+    )
+    return Proposal(
+        param=name,
+        action="narrow",
+        rule="narrow",
+        new=attrs.evolve(param, choices=choices, weights=weights),
+        reason=reason,
+        evidence={"removed": [c.value for c in removed], "p": ev.p},
+    )

@@ -1,0 +1,701 @@
+"""Reading studies: any storage in, one analysis-ready columnar view out.
+
+:func:`read_study` opens a study from a SQLite path, an Optuna storage URL or a
+journal file and returns a :class:`StudyData`: per parameter a numpy column
+(NaN where the parameter was inactive; categoricals as an index into their
+choices), the objective values, the trial states, user attributes, the last
+intermediate value, and the space the study was run with (``refine:space``,
+SPEC section 3) or one inferred from the trials' distributions.
+
+Nothing here ever writes to a study. SQLite files are read directly with
+:mod:`sqlite3` through a read-only URI (``mode=ro``): it is many times faster
+than ``optuna.load_study(...).get_trials()`` and it reads every schema Optuna
+has written since 1.x, including the ones current Optuna refuses or, worse,
+migrates in place. Other storages go through Optuna.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import attrs
+import numpy as np
+from attrs import field, frozen
+
+from refine.errors import SpaceError, StudyError
+from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
+
+__all__ = [
+    "StudyData",
+    "StudySummary",
+    "list_studies",
+    "read_study",
+    "redact",
+    "STATES",
+]
+
+#: Trial states, in Optuna's enum order; ``StudyData.states`` holds these codes.
+STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING")
+RUNNING, COMPLETE, PRUNED, FAIL, WAITING = range(5)
+_STATE_CODE = {name: i for i, name in enumerate(STATES)}
+
+#: Alembic revisions of Optuna's RDB schema this reader knows, oldest first.
+KNOWN_REVISIONS = (
+    "v0.9.0.a",
+    "v1.2.0.a",
+    "v1.3.0.a",
+    "v2.4.0.a",
+    "v2.6.0.a",
+    "v3.0.0.a",
+    "v3.0.0.b",
+    "v3.0.0.c",
+    "v3.0.0.d",
+    "v3.2.0.a",
+)
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+
+
+def redact(text: str) -> str:
+    """Hide the password of any URL in ``text``: ``postgresql://u:***@host/db``."""
+    return re.sub(r"(://[^/:@\s]*):[^@/\s]*@", r"\1:***@", str(text))
+
+
+@frozen
+class StudySummary:
+    """One line of ``refine inspect``: a study's name, directions and trial counts."""
+
+    name: str
+    directions: tuple[str, ...]
+    counts: dict[str, int] = field(hash=False)
+    user_attrs: dict[str, Any] = field(hash=False, factory=dict)
+
+    @property
+    def n_trials(self) -> int:
+        return sum(self.counts.values())
+
+
+@frozen(eq=False)
+class StudyData:
+    """A study, read once, as numpy columns.
+
+    Attributes:
+        storage: Where it was read from (passwords redacted).
+        name: The study's name.
+        directions: ``minimize``/``maximize`` per objective.
+        numbers: Trial numbers, ascending.
+        states: State codes per trial, indices into :data:`STATES`.
+        values: Objective values, shape ``(n_trials, n_objectives)``; NaN when
+            absent (unfinished trials) and ``±inf`` as stored.
+        columns: Per parameter, float values (NaN when inactive); for a
+            categorical the index into ``space.params[name].choices``.
+        space: The space the study was run with, or the inferred one.
+        space_source: ``"remembered"`` (``refine:space``) or ``"inferred"``.
+        inferred: The space inferred from the trials' own distributions
+            (the columns are coded against it).
+        user_attrs: Per trial user attribute, an object array (None when unset).
+        last_intermediate: The last reported intermediate value per trial (NaN if none).
+        study_user_attrs: The study's user attributes.
+        notes: What the reader saw and a user should know (changed
+            distributions, spaces swapped mid-study, ...).
+    """
+
+    storage: str
+    name: str
+    directions: tuple[str, ...]
+    numbers: np.ndarray
+    states: np.ndarray
+    values: np.ndarray
+    columns: dict[str, np.ndarray]
+    space: Space
+    space_source: str
+    inferred: Space
+    user_attrs: dict[str, np.ndarray]
+    last_intermediate: np.ndarray
+    study_user_attrs: dict[str, Any]
+    notes: tuple[str, ...] = ()
+    path: str | None = None
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.numbers)
+
+    def counts(self) -> dict[str, int]:
+        """Trials by state name, in :data:`STATES` order, states with no trial left out."""
+        c = np.bincount(self.states, minlength=len(STATES))
+        return {STATES[i]: int(c[i]) for i in range(len(STATES)) if c[i]}
+
+    def choices(self, name: str) -> tuple:
+        """The choices a categorical column indexes into."""
+        p = self.inferred.params.get(name)
+        if not isinstance(p, CategoricalParam):
+            raise KeyError(f"'{name}' is not a categorical column")
+        return p.choices
+
+    def value_of(self, name: str, row: int) -> Any:
+        """Trial ``row``'s value of ``name`` as the objective saw it (None when inactive)."""
+        x = self.columns[name][row]
+        if math.isnan(x):
+            return None
+        p = self.inferred.params[name]
+        if isinstance(p, CategoricalParam):
+            return p.choices[int(x)]
+        if isinstance(p, IntParam):
+            return int(x)
+        return float(x)
+
+    def config(self, row: int) -> dict[str, Any]:
+        """Trial ``row``'s params as a dict (inactive ones left out)."""
+        out = {}
+        for name in self.columns:
+            v = self.value_of(name, row)
+            if v is not None or not math.isnan(self.columns[name][row]):
+                out[name] = v
+        return out
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _sqlite_path(storage: str) -> Path | None:
+    """The file behind a SQLite path or ``sqlite:///`` URL, else None."""
+    if storage.startswith("sqlite:///"):
+        return Path(storage[len("sqlite:///"):].split("?")[0])
+    if _URL.match(storage):
+        return None
+    path = Path(storage)
+    if path.suffix.lower() in _JOURNAL_SUFFIXES:
+        return None
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if head.startswith(b"SQLite format 3"):
+            return path
+        if head[:1] == b"{":  # a journal file with another suffix
+            return None
+        raise StudyError(f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file")
+    return path
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise StudyError(f"storage {path} does not exist; check the path (refine never creates a storage it reads)")
+    if path.is_dir():
+        raise StudyError(f"storage {path} is a directory; give the path of an Optuna SQLite file")
+    uri = f"file:{path.resolve().as_posix()}?mode=ro"
+    con = sqlite3.connect(uri, uri=True)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        con.close()
+        raise StudyError(f"{path} is not an Optuna database ({e}); give a study.db written by Optuna") from None
+    return con
+
+
+def _tables(con: sqlite3.Connection) -> dict[str, set[str]]:
+    names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return {n: {r[1] for r in con.execute(f"PRAGMA table_info('{n}')")} for n in names}
+
+
+class _SqliteReader:
+    """Optuna's tables read directly, every schema from 1.x on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.con = _connect_ro(path)
+        self.tables = _tables(self.con)
+        if not {"studies", "trials", "trial_params"} <= set(self.tables):
+            self.con.close()
+            raise StudyError(
+                f"{path} is not an Optuna database (no studies/trials/trial_params tables); "
+                "give a study.db written by Optuna"
+            )
+        self._check_revision()
+        self.new_values = "study_directions" in self.tables
+
+    def _check_revision(self) -> None:
+        if "alembic_version" not in self.tables:
+            return
+        row = self.con.execute("SELECT version_num FROM alembic_version").fetchone()
+        if row is None:
+            return
+        revision = row[0]
+        if revision not in KNOWN_REVISIONS:
+            raise StudyError(
+                f"{self.path} has Optuna schema revision {revision}, newer than this refine knows "
+                f"(up to {KNOWN_REVISIONS[-1]}); upgrade refine"
+            )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def studies(self) -> list[tuple[int, str]]:
+        return [(int(i), str(n)) for i, n in self.con.execute("SELECT study_id, study_name FROM studies ORDER BY study_id")]
+
+    def directions(self, study_id: int) -> tuple[str, ...]:
+        if self.new_values:
+            rows = self.con.execute(
+                "SELECT direction FROM study_directions WHERE study_id=? ORDER BY objective", (study_id,)
+            ).fetchall()
+            raw = [r[0] for r in rows]
+        else:
+            raw = [self.con.execute("SELECT direction FROM studies WHERE study_id=?", (study_id,)).fetchone()[0]]
+        return tuple("maximize" if str(d).upper().endswith("MAXIMIZE") else "minimize" for d in raw) or ("minimize",)
+
+    def summaries(self) -> list[StudySummary]:
+        counts: dict[int, dict[str, int]] = {}
+        for sid, state, n in self.con.execute("SELECT study_id, state, count(*) FROM trials GROUP BY study_id, state"):
+            counts.setdefault(sid, {})[str(state)] = int(n)
+        out = []
+        for sid, name in self.studies():
+            c = counts.get(sid, {})
+            ordered = {s: c[s] for s in STATES if s in c}
+            out.append(StudySummary(name, self.directions(sid), ordered, self.study_user_attrs(sid)))
+        return out
+
+    def study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        if "study_user_attributes" not in self.tables:
+            return {}
+        rows = self.con.execute("SELECT key, value_json FROM study_user_attributes WHERE study_id=?", (study_id,))
+        return {k: _loads(v) for k, v in rows}
+
+    def read(self, study_id: int) -> dict[str, Any]:
+        con = self.con
+        trials = con.execute(
+            "SELECT trial_id, number, state FROM trials WHERE study_id=? ORDER BY number, trial_id", (study_id,)
+        ).fetchall()
+        n = len(trials)
+        trial_ids = np.fromiter((t[0] for t in trials), dtype=np.int64, count=n)
+        numbers = np.fromiter((t[1] if t[1] is not None else i for i, t in enumerate(trials)), dtype=np.int64, count=n)
+        states = np.fromiter((_STATE_CODE.get(str(t[2]), FAIL) for t in trials), dtype=np.int8, count=n)
+        single = len(self.studies()) == 1
+        row_of = _row_index(trial_ids)
+        where = "" if single else " WHERE trial_id IN (SELECT trial_id FROM trials WHERE study_id=?)"
+        args: tuple = () if single else (study_id,)
+
+        directions = self.directions(study_id)
+        values = np.full((n, len(directions)), np.nan)
+        if self.new_values:
+            has_type = "value_type" in self.tables["trial_values"]
+            sql = "SELECT trial_id, objective, value" + (", value_type" if has_type else ", NULL") + " FROM trial_values" + where
+            for tid, obj, v, vtype in con.execute(sql, args):
+                r = row_of(tid)
+                if r is None or obj is None or obj >= len(directions):
+                    continue
+                values[r, obj] = _decode_value(v, vtype)
+            inter_table, inter_col = "trial_intermediate_values", "intermediate_value"
+        else:
+            for tid, v in con.execute("SELECT trial_id, value FROM trials WHERE study_id=?", (study_id,)):
+                r = row_of(tid)
+                if r is not None and v is not None:
+                    values[r, 0] = float(v)
+            inter_table, inter_col = "trial_values", "value"
+
+        last = np.full(n, np.nan)
+        if inter_table in self.tables:
+            sql = f"SELECT trial_id, {inter_col} FROM {inter_table}{where} ORDER BY trial_id, step"
+            for tid, v in con.execute(sql, args):
+                r = row_of(tid)
+                if r is not None:
+                    last[r] = np.nan if v is None else float(v)
+
+        dist_rows = con.execute(
+            f"SELECT param_name, distribution_json, count(*), min(param_id) FROM trial_params{where} "
+            "GROUP BY param_name, distribution_json ORDER BY min(param_id)",
+            args,
+        ).fetchall()
+        raw_columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        dists: dict[str, list[tuple[dict, int]]] = {}
+        for name, dj, count, _ in dist_rows:
+            dists.setdefault(name, []).append((_loads(dj), int(count)))
+        for name, seen in dists.items():
+            texts = [dj for pname, dj, _, _ in dist_rows if pname == name]
+            case = " ".join("WHEN ? THEN %d" % i for i in range(len(texts)))
+            sql = f"SELECT trial_id, param_value, CASE distribution_json {case} END FROM trial_params WHERE param_name=?"
+            sql_args: tuple = (*texts, name)
+            if not single:
+                sql += " AND trial_id IN (SELECT trial_id FROM trials WHERE study_id=?)"
+                sql_args += (study_id,)
+            data = np.array(con.execute(sql, sql_args).fetchall(), dtype=np.float64).reshape(-1, 3)
+            rows = _rows(trial_ids, data[:, 0].astype(np.int64))
+            keep = rows >= 0
+            raw_columns[name] = (rows[keep], data[keep, 1], data[keep, 2].astype(np.int64))
+
+        user_attrs: dict[str, np.ndarray] = {}
+        if "trial_user_attributes" in self.tables:
+            for tid, key, vj in con.execute(f"SELECT trial_id, key, value_json FROM trial_user_attributes{where}", args):
+                r = row_of(tid)
+                if r is None:
+                    continue
+                col = user_attrs.get(key)
+                if col is None:
+                    col = user_attrs[key] = np.full(n, None, dtype=object)
+                col[r] = _loads(vj)
+        return {
+            "numbers": numbers,
+            "states": states,
+            "values": values,
+            "last_intermediate": last,
+            "raw_columns": raw_columns,
+            "dists": dists,
+            "user_attrs": user_attrs,
+            "directions": directions,
+            "study_user_attrs": self.study_user_attrs(study_id),
+        }
+
+
+def _row_index(trial_ids: np.ndarray):
+    lookup = {int(t): i for i, t in enumerate(trial_ids)}
+    return lookup.get
+
+
+def _rows(trial_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row positions of ``wanted`` trial ids in ``trial_ids`` (-1 where absent)."""
+    order = np.argsort(trial_ids, kind="stable")
+    pos = np.searchsorted(trial_ids[order], wanted)
+    pos = np.clip(pos, 0, len(order) - 1) if len(order) else pos
+    if not len(order):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    found = trial_ids[order][pos] == wanted
+    return np.where(found, order[pos], -1)
+
+
+def _decode_value(v: Any, vtype: Any) -> float:
+    t = str(vtype).upper() if vtype is not None else "FINITE"
+    if t.endswith("INF_POS"):
+        return math.inf
+    if t.endswith("INF_NEG"):
+        return -math.inf
+    return np.nan if v is None else float(v)
+
+
+def _loads(text: Any) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
+
+
+# --------------------------------------------------------------------------- Optuna path
+
+
+def _open_optuna(storage: str):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sqlite = _sqlite_path(storage)
+    if sqlite is None and not _URL.match(storage):
+        path = Path(storage)
+        if not path.exists():
+            raise StudyError(f"storage {path} does not exist; check the path (refine never creates a storage it reads)")
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        try:
+            return JournalStorage(JournalFileBackend(str(path)))
+        except Exception as e:  # noqa: BLE001 - any failure here is a bad input file
+            raise StudyError(f"{path} is not an Optuna journal file ({type(e).__name__}: {e})") from None
+    if sqlite is not None:
+        if not sqlite.exists():
+            raise StudyError(f"storage {sqlite} does not exist; check the path (refine never creates a storage it reads)")
+        url = f"sqlite:///file:{sqlite.resolve().as_posix()}?mode=ro&uri=true"
+    else:
+        url = storage
+    try:
+        return optuna.storages.RDBStorage(url, skip_compatibility_check=False, engine_kwargs=_engine_kwargs(url))
+    except Exception as e:  # noqa: BLE001 - connection problems are the user's input
+        raise StudyError(f"cannot open storage {redact(storage)}: {' '.join(str(e).split())[:300]}") from None
+
+
+def _engine_kwargs(url: str) -> dict:
+    if url.startswith("postgresql"):
+        return {"connect_args": {"connect_timeout": 5}}
+    if url.startswith("mysql"):
+        return {"connect_args": {"connect_timeout": 5}}
+    return {}
+
+
+def _optuna_summaries(storage_obj) -> list[StudySummary]:
+    out = []
+    for s in storage_obj.get_all_studies():
+        trials = storage_obj.get_all_trials(s._study_id, deepcopy=False)
+        c = Counter(t.state.name for t in trials)
+        out.append(
+            StudySummary(
+                s.study_name,
+                tuple(d.name.lower() for d in s.directions),
+                {k: c[k] for k in STATES if k in c},
+                dict(s.user_attrs),
+            )
+        )
+    return out
+
+
+def _optuna_read(storage_obj, name: str) -> dict[str, Any]:
+    from refine import _distributions
+
+    study_id = storage_obj.get_study_id_from_name(name)
+    directions = tuple(d.name.lower() for d in storage_obj.get_study_directions(study_id))
+    trials = sorted(storage_obj.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number)
+    n = len(trials)
+    numbers = np.array([t.number for t in trials], dtype=np.int64)
+    states = np.array([_STATE_CODE[t.state.name] for t in trials], dtype=np.int8)
+    values = np.full((n, len(directions)), np.nan)
+    last = np.full(n, np.nan)
+    user_attrs: dict[str, np.ndarray] = {}
+    per_param: dict[str, list[tuple[int, float, str]]] = {}
+    dists: dict[str, dict[str, tuple[dict, int, int]]] = {}
+    for r, t in enumerate(trials):
+        if t.values is not None:
+            values[r, : len(t.values)] = t.values
+        if t.intermediate_values:
+            last[r] = t.intermediate_values[max(t.intermediate_values)]
+        for key, v in t.user_attrs.items():
+            col = user_attrs.get(key)
+            if col is None:
+                col = user_attrs[key] = np.full(n, None, dtype=object)
+            col[r] = v
+        for position, (pname, d) in enumerate(t.distributions.items()):
+            dj = _distributions.to_json(d)
+            seen = dists.setdefault(pname, {})
+            if dj not in seen:
+                seen[dj] = (json.loads(dj), 0, (r, position))
+            doc, count, first = seen[dj]
+            seen[dj] = (doc, count + 1, first)
+            per_param.setdefault(pname, []).append((r, d.to_internal_repr(t.params[pname]), dj))
+    raw_columns = {}
+    ordered = sorted(dists.items(), key=lambda kv: min(f for _, _, f in kv[1].values()))
+    out_dists: dict[str, list[tuple[dict, int]]] = {}
+    for pname, seen in ordered:
+        keys = list(seen)
+        out_dists[pname] = [(seen[k][0], seen[k][1]) for k in keys]
+        idx = {k: i for i, k in enumerate(keys)}
+        rows = per_param[pname]
+        raw_columns[pname] = (
+            np.array([r for r, _, _ in rows], dtype=np.int64),
+            np.array([v for _, v, _ in rows], dtype=np.float64),
+            np.array([idx[d] for _, _, d in rows], dtype=np.int64),
+        )
+    return {
+        "numbers": numbers,
+        "states": states,
+        "values": values,
+        "last_intermediate": last,
+        "raw_columns": raw_columns,
+        "dists": out_dists,
+        "user_attrs": user_attrs,
+        "directions": directions,
+        "study_user_attrs": dict(storage_obj.get_study_user_attrs(study_id)),
+    }
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def list_studies(storage: str | os.PathLike) -> list[StudySummary]:
+    """The studies in a storage with their directions and trial counts by state.
+
+    Raises:
+        StudyError: The storage does not exist or is not an Optuna storage.
+    """
+    storage = str(storage)
+    path = _sqlite_path(storage)
+    if path is not None:
+        reader = _SqliteReader(path)
+        try:
+            return reader.summaries()
+        finally:
+            reader.close()
+    return _optuna_summaries(_open_optuna(storage))
+
+
+def read_study(
+    storage: str | os.PathLike,
+    study: str | None = None,
+    *,
+    engine: str = "auto",
+) -> StudyData:
+    """Read one study into a :class:`StudyData`, without writing anything.
+
+    Args:
+        storage: A SQLite file, any Optuna storage URL, or a journal file.
+        study: The study's name; may be left out when the storage holds one study.
+        engine: ``"auto"`` (SQLite files read directly, the rest through
+            Optuna), ``"sqlite"`` or ``"optuna"``.
+
+    Raises:
+        StudyError: The storage or study does not exist, is not Optuna's, or
+            several studies are stored and ``study`` was not given.
+    """
+    storage = str(storage)
+    path = _sqlite_path(storage) if engine != "optuna" or not _URL.match(storage) else None
+    if engine == "optuna":
+        path = None
+    if path is not None:
+        reader = _SqliteReader(path)
+        try:
+            studies = reader.studies()
+            name, sid = _choose(storage, [n for _, n in studies], study), None
+            sid = next(i for i, n in studies if n == name)
+            raw = reader.read(sid)
+        finally:
+            reader.close()
+    else:
+        storage_obj = _open_optuna(storage)
+        names = [s.study_name for s in storage_obj.get_all_studies()]
+        name = _choose(storage, names, study)
+        raw = _optuna_read(storage_obj, name)
+    return _assemble(redact(storage), name, raw, path=str(path) if path is not None else None)
+
+
+def _choose(storage: str, names: Sequence[str], study: str | None) -> str:
+    if study is not None:
+        if study not in names:
+            listed = ", ".join(repr(n) for n in names[:20]) + (" ..." if len(names) > 20 else "")
+            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {listed or 'none'}")
+        return study
+    if not names:
+        raise StudyError(f"{redact(storage)} holds no study")
+    if len(names) > 1:
+        listed = ", ".join(repr(n) for n in names[:20]) + (" ..." if len(names) > 20 else "")
+        raise StudyError(f"{redact(storage)} holds {len(names)} studies; choose one with --study: {listed}")
+    return names[0]
+
+
+def _assemble(storage: str, name: str, raw: dict[str, Any], *, path: str | None) -> StudyData:
+    from refine import _distributions
+
+    n = len(raw["numbers"])
+    notes: list[str] = []
+    params: dict[str, Param | Any] = {}
+    columns: dict[str, np.ndarray] = {}
+    for pname, seen in raw["dists"].items():
+        rows, internal, dist_idx = raw["raw_columns"][pname]
+        param, decoded, note = _distributions.union(pname, [d for d, _ in seen], internal, dist_idx)
+        if note:
+            notes.append(note)
+        col = np.full(n, np.nan)
+        col[rows] = decoded
+        columns[pname] = col
+        params[pname] = param
+    inferred = _infer_space(name, raw["directions"], params, columns, raw["states"], raw["numbers"], notes)
+    columns = {k: v for k, v in columns.items() if k in inferred.params or k in inferred.fixed}
+    study_attrs = raw["study_user_attrs"]
+    space, source = inferred, "inferred"
+    remembered = study_attrs.get("refine:space")
+    if remembered is not None:
+        from refine.spacefile import space_from_dict
+
+        doc = json.loads(remembered) if isinstance(remembered, str) else remembered
+        try:
+            space = space_from_dict(doc, where=f"the refine:space of study '{name}'")
+            source = "remembered"
+        except SpaceError as e:
+            notes.append(f"the remembered space could not be read ({e}); using the inferred one")
+    return StudyData(
+        storage=storage,
+        name=name,
+        directions=tuple(raw["directions"]),
+        numbers=raw["numbers"],
+        states=raw["states"],
+        values=raw["values"],
+        columns=columns,
+        space=space,
+        space_source=source,
+        inferred=inferred,
+        user_attrs=raw["user_attrs"],
+        last_intermediate=raw["last_intermediate"],
+        study_user_attrs=study_attrs,
+        notes=tuple(notes),
+        path=path,
+    )
+
+
+def safe_name(name: str) -> str:
+    """A space name (and file name) made from any study name: ``[A-Za-z0-9_.-]+``."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "study"
+    return cleaned
+
+
+def _infer_space(
+    name: str,
+    directions: Sequence[str],
+    params: Mapping[str, Any],
+    columns: Mapping[str, np.ndarray],
+    states: np.ndarray,
+    numbers: np.ndarray,
+    notes: list[str],
+) -> Space:
+    """The space the trials' distributions describe, conditionals included."""
+    from refine import _distributions
+
+    finished = states == COMPLETE
+    if not finished.any():
+        finished = (states == PRUNED) | (states == COMPLETE)
+    if not finished.any():
+        finished = states != RUNNING
+    searched: dict[str, Param] = {}
+    fixed: dict[str, Any] = {}
+    for pname, p in params.items():
+        if isinstance(p, _distributions.Fixed):
+            fixed[pname] = p.value
+        else:
+            searched[pname] = p
+    present = {k: ~np.isnan(columns[k]) & finished for k in searched}
+    out: dict[str, Param] = {}
+    for pname, p in searched.items():
+        here = present[pname]
+        if not here.any() or here.sum() == finished.sum():
+            out[pname] = p
+            continue
+        cond = _find_condition(pname, here, searched, columns, present, finished)
+        if cond is not None:
+            out[pname] = attrs.evolve(p, when=cond)
+            continue
+        seen = numbers[finished & here]
+        absent = numbers[finished & ~here]
+        if len(seen) and len(absent) and (absent.max() < seen.min() or absent.min() > seen.max()):
+            notes.append(
+                f"'{pname}' is absent in trials {absent.min()}-{absent.max()} and present in {seen.min()}-{seen.max()}: "
+                "the search space changed mid-study; not inferred as a `when` condition"
+            )
+        else:
+            notes.append(
+                f"'{pname}' was sampled in {int(here.sum())} of {int(finished.sum())} finished trials and no "
+                "categorical parameter explains when; treated as unconditional"
+            )
+        out[pname] = p
+    return Space(name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed)
+
+
+def _find_condition(
+    pname: str,
+    here: np.ndarray,
+    searched: Mapping[str, Param],
+    columns: Mapping[str, np.ndarray],
+    present: Mapping[str, np.ndarray],
+    finished: np.ndarray,
+) -> Condition | None:
+    for parent, pp in searched.items():
+        if parent == pname or not isinstance(pp, CategoricalParam):
+            continue
+        parent_here = present[parent]
+        if (here & ~parent_here).any():
+            continue
+        col = columns[parent]
+        on = set(col[here].astype(int).tolist())
+        off = set(col[parent_here & ~here].astype(int).tolist())
+        if on and not (on & off) and off:
+            values = [pp.choices[i] for i in sorted(on)]
+            return Condition(parent, values)
+    return None

@@ -1,0 +1,68 @@
+"""Objectives for the executor's tests: cheap, deterministic, importable by file path."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+
+def quadratic(params):
+    """Minimum 0 at x=0.3 (and encoder 'cnn' better than 'context')."""
+    penalty = 0.0 if params.get("encoder", "cnn") == "cnn" else 0.1
+    return (params["x"] - 0.3) ** 2 + penalty + 0.01 * params.get("depth", 0)
+
+
+def record(params, trial):
+    """Stores what it received, so a test can check the merge of params and fixed."""
+    trial.set_user_attr("received", sorted(params))
+    trial.set_user_attr("epochs", params.get("epochs"))
+    return float(params["x"])
+
+
+def flaky(params):
+    """Raises for x > 0.5: those trials fail, the run goes on."""
+    if params["x"] > 0.5:
+        raise ValueError(f"x too large: {params['x']}")
+    return params["x"]
+
+
+def always_fails(params):
+    raise RuntimeError("broken objective")
+
+
+def returns_string(params):
+    return "0.5"
+
+
+def returns_pair(params):
+    return params["x"], 1.0
+
+
+def two_objectives(params):
+    return params["x"], 1.0 - params["x"]
+
+
+def slow(params):
+    time.sleep(0.2)
+    return params["x"]
+
+
+def crash_once(params):
+    """Kills its own process on the first call (a worker dying mid-trial), then behaves."""
+    marker = os.environ["REFINE_TEST_CRASH_MARKER"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(3)
+    return params["x"]
+
+
+def rosen(params):
+    """Rosenbrock in log-lr-like coordinates, for warm-start measurements."""
+    a, b = params["a"], params["b"]
+    return (1 - a) ** 2 + 100 * (b - a * a) ** 2 + (0.0 if params.get("opt", "adam") == "adam" else 0.5)
+
+
+def noisy_seed(params):
+    """A value that depends on a fixed 'seed' setting, for rerun and compare tests."""
+    return (params["x"] - 0.3) ** 2 + 0.001 * math.sin(params.get("seed", 0) * 7.0 + params["x"] * 13.0)
