@@ -946,7 +946,7 @@ def run(
         fill_gaps: Enqueue up to this many trials in never tested regions.
         startup: Exploration trials before the sampler models the results.
         heartbeat: Heartbeat seconds for RDB storages (``None``: off).
-        max_failures: Stop after this many failed trials (default ``trials``).
+        max_failures: Stop after this many failed trials (default ``max(trials, 10)``).
         quiet: No progress bar and no messages on stderr.
 
     Returns:
@@ -970,7 +970,7 @@ def run(
         result = _run_one(
             space, objective, fn, storage=storage, study_name=name, trials=trials, sampler=sampler, seed=s,
             workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps, startup=startup,
-            heartbeat=heartbeat, max_failures=trials if max_failures is None else max_failures, quiet=quiet,
+            heartbeat=heartbeat, max_failures=max(trials, 10) if max_failures is None else max_failures, quiet=quiet,
         )
         results.append(result)
         if result.interrupted:

@@ -364,7 +364,7 @@ def from_configspace(cs: "ConfigurationSpace", *, name: str | None = None, where
     fixed = _ordered(fixed, meta.get("fixed"))
     space = _build_space(
         where,
-        name=name if name is not None else cs.name if cs.name else "space",
+        name=name if name is not None else sanitize_name(cs.name) if cs.name else "space",
         version=meta.get("version", 1),
         parent=meta.get("parent"),
         directions=tuple(meta.get("directions") or ("minimize",)),

@@ -58,7 +58,7 @@ def get_plugin_manager(
         pm.register(importlib.import_module(f"refine.rules.{name}"), name=name)
     for plugin in plugins:
         pm.register(plugin, name=getattr(plugin, "__name__", None) or type(plugin).__name__)
-    known = {n for n, _ in pm.list_name_plugin()} | set(BUILTIN_RULES) | _entry_point_names()
+    known = {n for n, p in pm.list_name_plugin() if p is not None} | set(BUILTIN_RULES) | _entry_point_names()
     unknown = [n for n in disabled if n not in known]
     if unknown:
         raise PluginError(f"cannot disable unknown rule(s) {', '.join(unknown)}; loaded rules: {', '.join(sorted(known))}")

@@ -102,8 +102,6 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
     for d in decisions.values():
         if d.action == "bias":
             flags.append(f"'{d.param}': a choice was judged without a fair trial, so it was weighted, not removed")
-        if d.action == "fix" and "without a fair trial" in d.reason:
-            flags.append(f"'{d.param}': fixed without a fair trial of its rivals (overwhelming evidence)")
     finite = evidence.scores[evidence.ranked]
     if len(finite) >= 5 and evidence.best_row is not None and not evidence.study.values.shape[1] > 1:
         best = float(np.max(finite))

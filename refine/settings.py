@@ -59,7 +59,7 @@ DOCS: dict[str, str] = {
     "fix_convergence": "share of elites on one value needed to fix a parameter",
     "fix_effect": "relative effect (best choice vs the rest) needed to fix",
     "fix_p": "p-value below which the effect counts as real for fixing",
-    "overwhelming_p": "p-value that counts as overwhelming evidence (fix without a fair trial of the losers)",
+    "overwhelming_p": "p-value that counts as overwhelming evidence (fix with 90 % of the required convergence)",
     "edge_zone": "share of a range, at each end, that counts as its edge",
     "expand_crowd": "share of elites in an edge zone that counts as crowding the boundary",
     "expand_factor": "how far an expansion moves a bound, as a share of the range's width (log-aware)",

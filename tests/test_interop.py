@@ -29,6 +29,7 @@ from refine.interop import (
     load_configspace,
     load_wandb,
     to_configspace,
+    wandb_to_space,
 )
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.spacefile import load_space, save_space
@@ -409,6 +410,12 @@ def test_optuna_code_is_readable(space_file: Path, capsys: pytest.CaptureFixture
     assert err.startswith("warning: weights [0.75, 0.25] of 'encoder'")
 
 
+def test_optuna_code_quotes_any_parameter_name() -> None:
+    space = Space(name="s", version=1, fixed={'a "b"': 1}, params={"it's": IntParam(low=1, high=3)})
+    (config,) = _sample(space, n_trials=1)
+    assert config['a "b"'] == 1 and 1 <= config["it's"] <= 3
+
+
 # --------------------------------------------------------------------------- W&B
 
 
@@ -459,6 +466,18 @@ def test_wandb_import_names_the_space_after_the_file(tmp_path: Path) -> None:
     assert space.name == "my_sweep_v3"
     assert space.version == 1
     assert space.params == {"lr": FloatParam(low=0.001, high=0.1), "layers": IntParam(low=1, high=4)}
+
+
+def test_wandb_export_of_a_name_w_and_b_rejects_is_an_error(tmp_path: Path) -> None:
+    space = Space(name="s", version=1, params={"1st layer": IntParam(low=1, high=3)})
+    with pytest.raises(SpaceError, match="'1st layer'.*rename"):
+        dump_wandb(space)
+
+
+def test_wandb_q_uniform_is_read_as_a_step() -> None:
+    doc = {"method": "random", "parameters": {"x": {"distribution": "q_uniform", "min": 0.0, "max": 1.0, "q": 0.25}, "n": {"distribution": "q_uniform", "min": 4, "max": 64, "q": 4}}}
+    space = wandb_to_space(doc, name="s").space
+    assert space.params == {"x": FloatParam(low=0.0, high=1.0, step=0.25), "n": IntParam(low=4, high=64, step=4)}
 
 
 def test_wandb_q_normal_exits_2_naming_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -127,7 +127,9 @@ def _help(argv: list[str]) -> str | None:
 def _missing(help_text: str | None, command: str, options: list[str]) -> str | None:
     if help_text is None:
         return f"no `{command}` command"
-    absent = [o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", help_text)]
+    absent = [
+        o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", help_text)
+    ]
     return f"no {', '.join(absent)} option" if absent else None
 
 

@@ -38,7 +38,7 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--fill-gaps", default=0, show_default=True, type=int, help="Run up to K trials in ranges and choices never tested.")
 @click.option("--startup", default=10, show_default=True, type=int, help="Exploration trials (categorical weights apply) before the sampler models results.")
 @click.option("--heartbeat", default=30, show_default=True, type=int, help="Seconds between heartbeats (RDB storages); a dead worker's trial is failed and retried. 0: off.")
-@click.option("--max-failures", default=None, type=int, help="Stop after this many failed trials [default: --trials].")
+@click.option("--max-failures", default=None, type=int, help="Stop after this many failed trials [default: max(--trials, 10)].")
 @click.option("--quiet", is_flag=True, help="No progress bar, no messages on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per study on stdout.")
 def run(space_file: str, objective: str, storage: str, study: str | None, trials: int, sampler: str, seed: int,

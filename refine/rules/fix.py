@@ -1,11 +1,15 @@
 """fix: move a parameter to ``fixed`` only when that is certain.
 
 Certain means all of: the elites converge on one value (``fix_convergence``,
-default 100 %), the effect against the closest rival exceeds ``fix_effect``
-(5 %), the test gives p < ``fix_p`` (0.10), and every losing choice had a fair
-trial (``fair_trial`` trials), unless p < ``overwhelming_p``. A numeric
+default 100 %; overwhelming evidence, p < ``overwhelming_p``, accepts 90 %),
+the effect against the closest rival exceeds ``fix_effect`` (5 %), the test
+gives p < ``fix_p`` (0.10), and every losing choice had a fair trial
+(``fair_trial`` trials): an under-tried choice is never judged (the bias rule
+weights it instead). A numeric
 parameter whose elites all sit on one value (an int, a grid point, 0.0 at a
-boundary) is fixed by the same test.
+boundary) is fixed by the same test. An ordered categorical whose elites sit
+on its smallest or largest value is not fixed: the expand rule offers the
+next value of the progression instead.
 """
 
 from __future__ import annotations
@@ -27,9 +31,17 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     return _numeric(name, param, evidence, study_evidence, settings)
 
 
+def _converged(share, p, settings):
+    if share >= settings.fix_convergence:
+        return True
+    return p < settings.overwhelming_p and share >= 0.9 * settings.fix_convergence
+
+
 def _categorical(name, ev, study_evidence, settings):
-    if ev.elite_convergence < settings.fix_convergence or ev.top_choice != ev.best_choice:
+    if not _converged(ev.elite_convergence, ev.p, settings) or ev.top_choice != ev.best_choice:
         return None
+    if ev.ordered and ev.top_choice in (min(c.value for c in ev.choices), max(c.value for c in ev.choices)):
+        return None  # the end of an ordered progression: the expand rule opens the next value instead
     if study_evidence.best_row is not None and ev.best_value is not None and ev.best_value != ev.top_choice:
         return None
     rivals = [c for c in ev.choices if c.value != ev.top_choice or type(c.value) is not type(ev.top_choice)]
@@ -39,15 +51,13 @@ def _categorical(name, ev, study_evidence, settings):
     effect = min(c.effect for c in tried)
     if not (effect > settings.fix_effect and ev.p < settings.fix_p):
         return None
-    unfair = [c for c in rivals if not c.fair]
-    if unfair and ev.p >= settings.overwhelming_p:
+    if any(not c.fair for c in rivals):
         return None
     top = ev.stats(ev.top_choice)
     reason = (
         f"all {ev.elite_convergence:.0%} of elites chose {fmt(ev.top_choice)}; it beats the closest rival by "
         f"{effect:.1%} (Kruskal-Wallis p={ev.p:.2g}); rivals had "
         + ", ".join(f"{fmt(c.value)}: {c.trials} trials" for c in rivals)
-        + ("" if not unfair else f" (judged without a fair trial: p < {settings.overwhelming_p})")
     )
     return Proposal(
         param=name,
@@ -60,9 +70,9 @@ def _categorical(name, ev, study_evidence, settings):
 
 
 def _numeric(name, param, ev, study_evidence, settings):
-    if ev.mode_value is None or ev.mode_share < settings.fix_convergence:
+    if ev.mode_value is None or not _converged(ev.mode_share, ev.effect_p, settings):
         return None
-    if ev.others_n < settings.fair_trial and ev.effect_p >= settings.overwhelming_p:
+    if ev.others_n < settings.fair_trial:
         return None
     if not (ev.effect > settings.fix_effect and ev.effect_p < settings.fix_p):
         return None

@@ -1,0 +1,28 @@
+"""``refine best``: print a study's winning configuration (params + fixed)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command(name="best")
+@click.argument("storage")
+@click.option("--study", default=None, help="Study name (may be left out when the storage holds one).")
+@click.option("--format", "fmt", default="json", show_default=True, type=click.Choice(["json", "yaml"]))
+def best(storage: str, study: str | None, fmt: str) -> None:
+    """Print the winning configuration of a study, ready to promote into a project's constants.
+
+    `config` is params merged with the space's fixed values; `params` and
+    `fixed` are also given apart.
+    """
+    from refine.compare import best_config
+
+    out = best_config(storage, study)
+    if fmt == "json":
+        click.echo(json.dumps(out, indent=2, default=str))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(out, sort_keys=False, default_flow_style=False), nl=False)

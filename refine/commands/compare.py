@@ -1,0 +1,56 @@
+"""``refine compare``: choose between studies the way a careful team does (the decision gate)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from refine.cli import emit_json
+
+
+@click.command(name="compare")
+@click.argument("storage")
+@click.option("--studies", required=True, multiple=True, help="Studies to compare (repeat, or list after one flag); NAME also matches NAME-s<seed>.")
+@click.option("--margin", default=0.0, show_default=True, type=float, help="How much better (objective units) a space searching more params must be to beat a simpler one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.argument("more", nargs=-1)
+def compare(storage: str, studies: tuple[str, ...], margin: float, as_json: bool, more: tuple[str, ...]) -> None:
+    """Compare studies in STORAGE and choose one, with the reasons.
+
+    \b
+        refine compare s.db --studies stage1 stage2
+        refine compare s.db --studies v1 v2 --margin 0.005 --json
+
+    Per study (or per seed group NAME-s60, NAME-s61, …): the best value, the
+    spread of the seeds' best values and the distance between their best
+    params. The simpler space (fewer searched params) wins unless the richer
+    one is better by more than --margin (or the seeds' spread). Studies whose
+    metric, direction or fixed evaluation settings differ are not ranked:
+    exit status 1 with the reason.
+    """
+    from refine.compare import compare as compare_studies
+
+    result = compare_studies(storage, list(studies) + list(more), margin=margin)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="refine compare")
+        for col in ("study", "seeds", "best (mean)", "spread", "param distance", "searched params", "direction"):
+            table.add_column(col)
+        for g in result.groups:
+            dist = "-" if g.param_distance is None else f"{g.param_distance:.3f}"
+            table.add_row(g.name, str(len(g.studies)), f"{g.score:.6g}", f"{g.spread:.4g}", dist, str(g.searched), g.direction)
+        console = Console()
+        console.print(table)
+        if result.refused:
+            console.print(f"not ranked: {result.refused}", markup=False)
+        else:
+            console.print(f"verdict: {result.winner}", markup=False)
+            for r in result.reasons:
+                console.print(f"  - {r}", markup=False)
+    if result.refused:
+        sys.exit(1)

@@ -1,0 +1,267 @@
+"""Scenario tests of the engine on real SQLite studies with a known answer."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import refine
+from refine.errors import PluginError, StudyError
+from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
+from refine.spacefile import dump_space, save_space
+
+
+def _space(**params) -> Space:
+    return Space(name="s", version=1, directions=("maximize",), params=params)
+
+
+def _decision(result, name):
+    return next(d for d in result.decisions if d.param == name)
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "refine", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_optimum_past_boundary_expands(study_factory):
+    space = _space(depth=IntParam(low=2, high=6), width=FloatParam(low=0.5, high=3.0), noise=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(1)
+    path = study_factory(space, lambda c: c["depth"] * 0.5 + c["width"] + rng.normal(0, 0.05), 150)
+    result = refine.next_space(path, config=False)
+    depth, width = result.space.params["depth"], result.space.params["width"]
+    assert _decision(result, "depth").action == "expand" and depth.high > 6
+    assert _decision(result, "width").action == "expand" and width.high > 3.0
+    assert isinstance(depth, IntParam)
+
+
+def test_irrelevant_param_is_kept(study_factory):
+    space = _space(x=FloatParam(low=0, high=1), junk=FloatParam(low=-5, high=5))
+    rng = np.random.default_rng(2)
+    path = study_factory(space, lambda c: -((c["x"] - 0.5) ** 2) + rng.normal(0, 0.01), 120)
+    result = refine.next_space(path, config=False)
+    assert _decision(result, "junk").action == "keep"
+    assert result.space.params["junk"] == space.params["junk"]
+    assert "rho=" in _decision(result, "junk").reason
+
+
+def test_sharp_interior_optimum_narrows_and_contains_it(study_factory):
+    space = _space(lr=FloatParam(low=1e-6, high=1.0, log=True), other=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: -abs(math.log10(c["lr"]) + 3.0), 150)
+    result = refine.next_space(path, config=False)
+    lr = result.space.params["lr"]
+    assert _decision(result, "lr").action == "narrow"
+    assert lr.low < 1e-3 < lr.high
+    assert lr.log and (math.log(lr.high) - math.log(lr.low)) < 0.8 * (math.log(1.0) - math.log(1e-6))
+    best = result.rationale["best"]["params"]["lr"]
+    assert lr.low <= best <= lr.high
+
+
+def test_dominant_choice_with_undertried_rival_is_biased_not_removed(study_factory):
+    space = _space(enc=CategoricalParam(choices=("cnn", "context"), weights=(0.9, 0.1)), x=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(3)
+    path = study_factory(space, lambda c: (1.0 if c["enc"] == "cnn" else 0.7) + 0.1 * c["x"] + rng.normal(0, 0.02), 60)
+    result = refine.next_space(path, config=False)
+    enc = result.space.params["enc"]
+    assert _decision(result, "enc").action == "bias"
+    assert enc.choices == ("cnn", "context")
+    assert enc.normalized_weights()[0] == pytest.approx(0.75)
+    assert any("without a fair trial" in f for f in result.rationale["red_flags"])
+
+
+def test_full_convergence_large_effect_fair_trials_fixes(study_factory):
+    space = _space(opt=CategoricalParam(choices=("adam", "sgd", "rms")), x=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(4)
+    path = study_factory(space, lambda c: (2.0 if c["opt"] == "adam" else 1.0) + 0.2 * c["x"] + rng.normal(0, 0.05), 150)
+    result = refine.next_space(path, config=False)
+    assert _decision(result, "opt").action == "fix"
+    assert result.space.fixed["opt"] == "adam" and "opt" not in result.space.params
+
+
+def test_conditional_params_of_a_fixed_away_branch_are_dropped(study_factory):
+    space = _space(
+        enc=CategoricalParam(choices=("cnn", "context")),
+        ctx_layers=IntParam(low=1, high=5, when=Condition("enc", "context")),
+        x=FloatParam(low=0, high=1),
+    )
+    rng = np.random.default_rng(5)
+    path = study_factory(space, lambda c: (2.0 if c["enc"] == "cnn" else 1.0) + 0.1 * c["x"] + rng.normal(0, 0.05), 120)
+    result = refine.next_space(path, config=False)
+    assert result.space.fixed == {"enc": "cnn"}
+    assert "ctx_layers" not in result.space.params
+    assert _decision(result, "ctx_layers").action == "drop"
+
+
+def test_ordered_categorical_gains_the_next_value(study_factory):
+    space = _space(batch=CategoricalParam(choices=(16, 32, 64)), x=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(6)
+    path = study_factory(space, lambda c: -math.log2(c["batch"]) + 0.3 * c["x"] + rng.normal(0, 0.05), 120)
+    result = refine.next_space(path, config=False)
+    batch = result.space.params["batch"]
+    assert _decision(result, "batch").action == "expand"
+    assert 8 in batch.choices and all(isinstance(c, int) for c in batch.choices)
+
+
+def test_three_complete_trials_change_nothing_and_raise_a_flag(study_factory):
+    space = _space(x=FloatParam(low=0, high=1), y=IntParam(low=1, high=9))
+    path = study_factory(space, lambda c: c["x"], 3)
+    result = refine.next_space(path, config=False)
+    assert all(d.action == "keep" for d in result.decisions)
+    assert result.space.params == space.params
+    assert any("min_complete" in f for f in result.rationale["red_flags"])
+
+
+def test_all_failed_study_exits_2_with_one_line(study_factory):
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: None, 8)
+    with pytest.raises(StudyError, match="nothing to refine"):
+        refine.next_space(path, config=False)
+    proc = _cli("next-space", path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: nothing to refine") and "8 FAIL" in proc.stderr
+
+
+def test_existing_version_is_never_overwritten(study_factory, tmp_path):
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 30)
+    out = tmp_path / "out"
+    assert _cli("next-space", path, "--out", str(out)).returncode == 0
+    before = (out / "s.v2.yaml").read_bytes()
+    proc = _cli("next-space", path, "--out", str(out))
+    assert proc.returncode == 2 and "already exists" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "s.v2.yaml").read_bytes() == before
+
+
+def test_unknown_metric_exits_2(study_factory):
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 30)
+    proc = _cli("next-space", path, "--metric", "precision", "--dry-run")
+    assert proc.returncode == 2 and "precision" in proc.stderr and "user attribute" in proc.stderr
+
+
+def test_metric_ranks_by_a_user_attribute(tmp_path):
+    import optuna
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", direction="maximize")
+    rng = np.random.default_rng(7)
+    for _ in range(80):
+        x = float(rng.uniform(0, 1))
+        t = optuna.trial.create_trial(
+            params={"x": x},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+            values=[float(rng.uniform())],
+            user_attrs={"precision": x},
+        )
+        study.add_trial(t)
+    by_value = refine.next_space(str(tmp_path / "m.db"), config=False)
+    by_metric = refine.next_space(str(tmp_path / "m.db"), config=False, metric="precision")
+    assert _decision(by_value, "x").action == "keep"
+    assert _decision(by_metric, "x").action == "expand"
+    assert by_metric.rationale["elites"]["ranked_by"] == "precision"
+
+
+def test_a_plugin_that_raises_is_named(study_factory):
+    class Broken:
+        @refine.hookimpl
+        def refine_propose(self, name):
+            raise ZeroDivisionError("boom")
+
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 30)
+    with pytest.raises(PluginError, match="'Broken'.*ZeroDivisionError"):
+        refine.next_space(path, config=False, plugins=[Broken()])
+
+
+def test_a_plugin_can_veto_and_add_an_action(study_factory):
+    class Guard:
+        @refine.hookimpl
+        def refine_review(self, proposal):
+            return "frozen by policy" if proposal.action == "expand" else None
+
+    space = _space(depth=IntParam(low=2, high=6))
+    path = study_factory(space, lambda c: float(c["depth"]), 100)
+    result = refine.next_space(path, config=False, plugins=[Guard()])
+    d = _decision(result, "depth")
+    assert d.action != "expand"
+    assert d.vetoed and d.vetoed[0][1] == "frozen by policy"
+
+
+def test_same_study_gives_byte_identical_files(study_factory, tmp_path):
+    space = _space(depth=IntParam(low=2, high=6), lr=FloatParam(low=1e-5, high=1e-1, log=True))
+    path = study_factory(space, lambda c: c["depth"] - abs(math.log10(c["lr"]) + 3), 100)
+    a = refine.next_space(path, config=False).save(tmp_path / "a")
+    b = refine.next_space(path, config=False).save(tmp_path / "b")
+    assert a.space_path.read_bytes() == b.space_path.read_bytes()
+    strip = lambda p: json.loads(p.read_text()) | {"files": None}  # noqa: E731 - the file paths differ by design
+    assert strip(a.json_path) == strip(b.json_path)
+
+
+def test_json_output_follows_the_spec(study_factory, tmp_path):
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 40)
+    proc = _cli("next-space", path, "--out", str(tmp_path / "o"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["version"] == 2 and doc["space_path"].endswith("s.v2.yaml") and doc["rationale_path"].endswith("s.v2.md")
+    assert [set(d) >= {"param", "action", "rule", "reason"} for d in doc["decisions"]] == [True]
+
+
+def test_space_option_and_remembered_space_are_used(study_factory, tmp_path):
+    space = _space(x=FloatParam(low=0, high=1, limits=(0, 1)))
+    path = study_factory(space, lambda c: c["x"], 60)
+    v1 = save_space(Space(name="mine", version=3, directions=("maximize",), params=space.params), tmp_path / "mine.v3.yaml")
+    result = refine.next_space(path, space=v1, config=False)
+    assert (result.space.name, result.space.version, result.space.parent) == ("mine", 4, 3)
+    assert result.space.params["x"].high <= 1.0
+
+
+def test_protect_plugin_takes_part_through_its_entry_point(study_factory):
+    space = _space(opt=CategoricalParam(choices=("adam", "sgd")), x=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(8)
+    path = study_factory(space, lambda c: (2.0 if c["opt"] == "adam" else 1.0) + rng.normal(0, 0.05), 100)
+    plain = refine.next_space(path, config=False)
+    protected = refine.next_space(path, config=False, **{"protect.params": "opt"})
+    assert _decision(plain, "opt").action == "fix"
+    d = _decision(protected, "opt")
+    assert d.action == "protect" and d.rule == "protect" and "opt" in protected.space.params
+    assert any(p.action == "fix" for p, _ in d.vetoed)
+    listed = _cli("plugins", "--json")
+    assert any(p["name"] == "protect" and p["version"] == "0.1.0" for p in json.loads(listed.stdout)["plugins"])
+
+
+def test_running_study_uses_complete_trials_and_says_so(tmp_path):
+    import optuna
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'live.db'}", study_name="live")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=20)
+    study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    result = refine.next_space(str(tmp_path / "live.db"), config=False)
+    assert result.rationale["study"]["live"] is True
+    assert any("RUNNING" in f for f in result.rationale["red_flags"])
+    assert result.evidence.n_ranked == 20
+
+
+def test_disabled_rule_takes_no_part(study_factory):
+    space = _space(depth=IntParam(low=2, high=6))
+    path = study_factory(space, lambda c: float(c["depth"]), 100)
+    result = refine.next_space(path, config=False, disabled=("expand",))
+    assert _decision(result, "depth").action != "expand"
+    with pytest.raises(PluginError, match="unknown rule"):
+        refine.next_space(path, config=False, disabled=("nonesuch",))
+
+
+def test_config_file_sets_thresholds(study_factory, tmp_path, monkeypatch):
+    space = _space(enc=CategoricalParam(choices=("a", "b")), x=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(9)
+    path = study_factory(space, lambda c: (1.0 if c["enc"] == "a" else 0.5) + rng.normal(0, 0.02), 60)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.refine]\nfair_trial = 1000\n")
+    result = refine.next_space(path)
+    assert _decision(result, "enc").action == "bias"
+    (tmp_path / "pyproject.toml").write_text("[tool.refine]\nfair_tiral = 3\n")
+    with pytest.raises(refine.RefineError, match="unknown setting 'fair_tiral'"):
+        refine.next_space(path)

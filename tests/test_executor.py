@@ -1,0 +1,344 @@
+"""The trial executor (``refine run``) on real studies: SQLite, journal file, PostgreSQL."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from refine.cli import main
+from refine.errors import RefineError
+from refine.executor import (
+    ATTR_PARENT,
+    ATTR_SPACE,
+    ATTR_VERSION,
+    TRIAL_ERROR,
+    coverage_gaps,
+    load_study,
+    open_storage,
+    parse_study_ref,
+    project,
+    redact,
+    run,
+)
+from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
+from refine.spacefile import save_space, space_from_json
+
+OBJ = str(Path(__file__).with_name("objectives.py"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def space_v1(**kw) -> Space:
+    return Space(
+        name="demo",
+        version=1,
+        fixed={"epochs": 20},
+        params={
+            "x": FloatParam(low=0.0, high=1.0),
+            "depth": IntParam(low=1, high=4),
+            "encoder": CategoricalParam(choices=("cnn", "context"), weights=(0.75, 0.25)),
+            "ctx": IntParam(low=1, high=5, when=Condition("encoder", "context")),
+        },
+        **kw,
+    )
+
+
+def trials_of(storage: str, study: str):
+    return load_study(storage, study).get_trials(deepcopy=False)
+
+
+def states(storage: str, study: str) -> collections.Counter:
+    return collections.Counter(t.state.name for t in trials_of(storage, study))
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_records_space_and_version(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=5, quiet=True)
+    study = load_study(db, "a")
+    assert space_from_json(study.user_attrs[ATTR_SPACE]) == space_v1()
+    assert study.user_attrs[ATTR_VERSION] == 1
+
+
+def test_exactly_n_complete_and_resume_continues(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=6, quiet=True)
+    assert states(db, "a") == {"COMPLETE": 6}
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=9, quiet=True)
+    assert states(db, "a") == {"COMPLETE": 9}
+
+
+def test_fixed_values_reach_the_objective_with_the_trial(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:record", storage=db, study="a", trials=4, quiet=True)
+    for t in trials_of(db, "a"):
+        assert t.user_attrs["epochs"] == 20
+        assert "epochs" in t.user_attrs["received"] and "epochs" not in t.params
+
+
+def test_when_params_sampled_only_when_parent_allows(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=20, sampler="random", quiet=True)
+    trials = trials_of(db, "a")
+    assert all(("ctx" in t.params) == (t.params["encoder"] == "context") for t in trials)
+
+
+def test_categorical_weights_honoured_while_exploring(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=20, startup=20, quiet=True)
+    explored = trials_of(db, "a")[:20]
+    share = sum(t.params["encoder"] == "cnn" for t in explored) / len(explored)
+    assert abs(share - 0.75) <= 0.10
+
+
+def test_categorical_weights_with_three_choices_over_ten_trials(tmp_path):
+    space = Space(
+        name="w", version=1,
+        params={"x": FloatParam(low=0, high=1), "c": CategoricalParam(choices=("a", "b", "c"), weights=(0.5, 0.3, 0.2))},
+    )
+    db = str(tmp_path / "s.db")
+    run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=10, quiet=True)
+    counts = collections.Counter(t.params["c"] for t in trials_of(db, "a"))
+    for choice, w in zip("abc", (0.5, 0.3, 0.2)):
+        assert abs(counts[choice] / 10 - w) <= 0.10
+
+
+def test_log_step_and_int_sampled_as_declared(tmp_path):
+    space = Space(
+        name="d", version=1,
+        params={
+            "lr": FloatParam(low=1e-4, high=1e-1, log=True),
+            "drop": FloatParam(low=0.0, high=0.7, step=0.05),
+            "n": IntParam(low=2, high=10, step=2),
+            "x": FloatParam(low=0, high=1),
+        },
+    )
+    db = str(tmp_path / "s.db")
+    run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=12, quiet=True)
+    for t in trials_of(db, "a"):
+        assert t.distributions["lr"].log
+        assert abs(round(t.params["drop"] / 0.05) * 0.05 - t.params["drop"]) < 1e-9
+        assert isinstance(t.params["n"], int) and t.params["n"] % 2 == 0
+        assert space.contains(t.params)
+
+
+@pytest.mark.parametrize("sampler", ["random", "qmc"])
+def test_other_samplers_run(tmp_path, sampler):
+    db = str(tmp_path / "s.db")
+    [r] = run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=5, sampler=sampler, quiet=True)
+    assert r.complete == 5
+
+
+def test_objective_exception_fails_trial_and_run_goes_on(tmp_path):
+    db = str(tmp_path / "s.db")
+    [r] = run(space_v1(), f"{OBJ}:flaky", storage=db, study="a", trials=6, sampler="random", max_failures=100, quiet=True)
+    c = states(db, "a")
+    assert c["COMPLETE"] == 6 and c["FAIL"] >= 1 and r.failed == c["FAIL"]
+    failed = [t for t in trials_of(db, "a") if t.state.name == "FAIL"]
+    assert all("ValueError: x too large" in t.user_attrs[TRIAL_ERROR] for t in failed)
+
+
+def test_always_failing_objective_stops_after_the_failure_budget(tmp_path):
+    db = str(tmp_path / "s.db")
+    [r] = run(space_v1(), f"{OBJ}:always_fails", storage=db, study="a", trials=3, max_failures=4, quiet=True)
+    assert r.complete == 0 and r.failed == 4 and r.warnings
+
+
+def test_multi_objective_tuple(tmp_path):
+    db = str(tmp_path / "s.db")
+    space = Space(name="m", version=1, directions=("minimize", "minimize"), params={"x": FloatParam(low=0, high=1)})
+    run(space, f"{OBJ}:two_objectives", storage=db, study="a", trials=4, quiet=True)
+    assert all(len(t.values) == 2 for t in trials_of(db, "a"))
+
+
+def test_seeds_run_one_study_per_seed(tmp_path):
+    db = str(tmp_path / "s.db")
+    results = run(space_v1(), f"{OBJ}:quadratic", storage=db, study="st", trials=3, seeds=[60, 61], quiet=True)
+    assert [r.study for r in results] == ["st-s60", "st-s61"]
+    assert states(db, "st-s61") == {"COMPLETE": 3}
+
+
+def test_warm_start_enqueues_projected_best_and_adds_history(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="v1", trials=20, quiet=True)
+    v2 = Space(
+        name="demo", version=2, parent=1, fixed={"epochs": 20, "encoder": "cnn"},
+        params={"x": FloatParam(low=0.1, high=0.6), "depth": IntParam(low=1, high=3)},
+    )
+    [r] = run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=8, from_=f"{db}:v1", warm=3, quiet=True)
+    study = load_study(db, "v2")
+    assert study.user_attrs[ATTR_PARENT] == f"{db}:v1"
+    assert r.warm_started == 3
+    parent = load_study(db, "v1")
+    best = parent.best_trial.params
+    first = min((t for t in study.trials if "refine:warm_start" in t.user_attrs), key=lambda t: t.number)
+    assert first.params == project(best, v2)
+    history = [t for t in study.trials if "refine:history_from" in t.user_attrs]
+    assert len(history) == r.history and r.history > 0
+    assert all(v2.contains(t.params) and t.params.keys() == {"x", "depth"} for t in history)
+    assert r.complete == 8  # history is not counted as the run's trials
+
+
+def test_warm_start_refuses_another_direction(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="v1", trials=3, quiet=True)
+    v2 = space_v1(directions=("maximize",))
+    with pytest.raises(RefineError, match="cannot be compared"):
+        run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=3, from_=f"{db}:v1", quiet=True)
+
+
+def test_project_clips_snaps_and_drops():
+    v2 = Space(
+        name="demo", version=2, fixed={"encoder": "cnn"},
+        params={"x": FloatParam(low=0.1, high=0.6, step=0.1), "depth": IntParam(low=2, high=3)},
+    )
+    assert project({"x": 0.93, "depth": 1, "encoder": "context", "ctx": 3}, v2) == {"x": 0.6, "depth": 2}
+
+
+def test_extremes_first_place_trials_on_untested_edges(tmp_path):
+    db = str(tmp_path / "s.db")
+    [r] = run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=6, extremes=4, quiet=True)
+    assert r.extremes == 4
+    first = sorted(trials_of(db, "a"), key=lambda t: t.number)[:4]
+    assert first[0].params["x"] == 0.0 and first[1].params["x"] == 1.0
+    assert first[2].params["depth"] == 1 and first[3].params["depth"] == 4
+
+
+def test_fill_gaps_targets_untested_choices(tmp_path):
+    space = Space(name="g", version=1, params={"x": FloatParam(low=0, high=1), "c": CategoricalParam(choices=("a", "b", "z"))})
+    assert {g.choice for g in coverage_gaps(space, [{"x": 0.5, "c": "a"}]) if g.is_choice} == {"b", "z"}
+    db = str(tmp_path / "s.db")
+    [r] = run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=4, fill_gaps=3, quiet=True)
+    assert r.filled == 3 and not [g for g in r.gaps if g.is_choice]
+
+
+def test_journal_file_four_workers_exactly_100(tmp_path):
+    log = str(tmp_path / "study.log")
+    [r] = run(space_v1(), f"{OBJ}:quadratic", storage=log, study="j", trials=100, workers=4, sampler="random", quiet=True)
+    trials = trials_of(log, "j")
+    assert states(log, "j") == {"COMPLETE": 100} and r.complete == 100
+    assert len({t.number for t in trials}) == 100
+
+
+def test_postgres_four_workers_exactly_100(postgres_url):
+    [r] = run(space_v1(), f"{OBJ}:quadratic", storage=postgres_url, study=f"pg{os.getpid()}", trials=100, workers=4, quiet=True)
+    trials = trials_of(postgres_url, r.study)
+    assert collections.Counter(t.state.name for t in trials) == {"COMPLETE": 100}
+    assert sorted(t.number for t in trials) == list(range(100))
+
+
+def test_sqlite_with_several_workers_warns(tmp_path):
+    db = str(tmp_path / "s.db")
+    [r] = run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=4, workers=2, sampler="random", quiet=True)
+    assert r.complete == 4 and any("SQLite" in w for w in r.warnings)
+
+
+def test_crashed_worker_trial_is_failed_and_retried(tmp_path):
+    db = tmp_path / "s.db"
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    env = {**os.environ, "REFINE_TEST_CRASH_MARKER": str(tmp_path / "crashed")}
+    cmd = [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:crash_once",
+           "--storage", str(db), "--study", "c", "--trials", "3", "--heartbeat", "1", "--quiet"]
+    assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 3  # the process died mid-trial
+    assert states(str(db), "c")["RUNNING"] == 1
+    time.sleep(3.5)  # three missed heartbeats
+    assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 0
+    c = states(str(db), "c")
+    assert c["RUNNING"] == 0 and c["COMPLETE"] == 3 and c["FAIL"] == 1
+
+
+def test_ctrl_c_stops_cleanly(tmp_path):
+    db = tmp_path / "s.db"
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:slow", "--storage", str(db),
+         "--study", "i", "--trials", "50", "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline and not (db.exists() and states(str(db), "i")["COMPLETE"] >= 2):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "resume" in err and "Traceback" not in err
+    c = states(str(db), "i")
+    assert c["RUNNING"] == 0 and 2 <= c["COMPLETE"] < 50
+
+
+def test_cli_run_json(tmp_path, capsys):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    code, out, _ = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage",
+                       str(tmp_path / "s.db"), "--trials", "3", "--json")
+    assert code == 0 and json.loads(out)["complete"] == 3 and json.loads(out)["study"] == "demo-v1"
+
+
+@pytest.mark.parametrize(
+    "objective, extra, message",
+    [
+        ("no_such_module_xyz:f", [], "cannot import"),
+        (f"{OBJ}:nope", [], "has no function"),
+        (f"{OBJ}:returns_string", [], "must return a number"),
+        (f"{OBJ}:returns_pair", [], "must return a number"),
+        (f"{OBJ}:quadratic", ["--trials", "0"], "--trials must be"),
+        (f"{OBJ}:quadratic", ["--trials", "-3"], "--trials must be"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, objective, extra, message):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    args = ["run", str(space_file), "--objective", objective, "--storage", str(tmp_path / "s.db"), "--quiet"]
+    code, _, err = cli(capsys, *args, *(extra or ["--trials", "2"]))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_invalid_space_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nversion: 1\nparams:\n  a: {type: float, low: 1, high: 0}\n")
+    code, _, err = cli(capsys, "run", str(bad), "--objective", f"{OBJ}:quadratic", "--storage", str(tmp_path / "s.db"), "--trials", "2")
+    assert code == 2 and err.startswith("error:")
+
+
+def test_unreachable_storage_fails_fast_without_password(tmp_path, capsys):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    start = time.time()
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage",
+                       "postgresql+psycopg://user:s3cret@127.0.0.1:1/db", "--trials", "2", "--quiet")
+    assert code == 2 and "s3cret" not in err and "***" in err and time.time() - start < 10
+
+
+def test_reading_a_missing_storage_never_creates_it(tmp_path):
+    with pytest.raises(RefineError, match="does not exist"):
+        open_storage(str(tmp_path / "missing.db"), create=False)
+    assert not (tmp_path / "missing.db").exists()
+    with pytest.raises(RefineError, match="does not exist"):
+        open_storage(str(tmp_path / "missing.log"), create=False)
+
+
+def test_parse_study_ref_and_redact():
+    assert parse_study_ref("s.db:stage1") == ("s.db", "stage1")
+    assert parse_study_ref("postgresql://u:p@h:5432/db") == ("postgresql://u:p@h:5432/db", None)
+    assert parse_study_ref("postgresql://u:p@h:5432/db:st") == ("postgresql://u:p@h:5432/db", "st")
+    assert redact("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+
+
+def test_resume_with_another_space_is_refused(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    with pytest.raises(RefineError, match="another space"):
+        run(space_v1(metric="loss"), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
