@@ -129,7 +129,7 @@ def next_space(
     from refine.plugins import get_plugin_manager
 
     resolved = load_settings(settings, config=config)
-    data = storage if isinstance(storage, StudyData) else read_study(storage, study)
+    data = storage if isinstance(storage, StudyData) else read_study(storage, study, user_attrs=bool(resolved.metric))
     if space is None:
         current = data.space
     elif isinstance(space, Space):

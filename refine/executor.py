@@ -1075,9 +1075,12 @@ def _run_one(
 
 def _run_serial(study: Any, objective: _Objective, target: int, max_failures: int, failed0: int, progress: "_Progress") -> None:
     def callback(study: Any, trial: Any) -> None:
-        progress.update(study)
+        c = _counts(study)
+        progress.update(study, c)
         if trial.state.name == "FAIL" and trial.user_attrs.get(TRIAL_ERROR):
             progress.log(f"trial {trial.number} failed: {trial.user_attrs[TRIAL_ERROR]}")
+        if c.failed - failed0 >= max_failures:
+            study.stop()
 
     while True:
         c = _counts(study)

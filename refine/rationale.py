@@ -66,22 +66,33 @@ def _param_evidence(ev: Any) -> dict[str, Any]:
 
 
 def _wasted_share(evidence: Any, new: Space) -> float:
+    """Share of finished trials that lie outside ``new`` (vectorised over the study's columns)."""
     study = evidence.study
-    rows = np.flatnonzero(study.states != RUNNING)
-    if not len(rows):
+    finished = study.states != RUNNING
+    if not finished.any():
         return 0.0
-    outside = 0
-    for r in rows:
-        config = study.config(int(r))
-        for name, value in new.fixed.items():
-            if name in config and config[name] != value:
-                outside += 1
-                break
-        else:
-            params = {k: v for k, v in config.items() if k in new.params}
-            if not new.contains(params):
-                outside += 1
-    return outside / len(rows)
+    outside = np.zeros(study.n_trials, dtype=bool)
+    for name, col in study.columns.items():
+        active = ~np.isnan(col)
+        seen = study.inferred.params.get(name)
+        if isinstance(seen, CategoricalParam):
+            codes = np.where(active, col, 0).astype(np.int64)
+            if name in new.fixed:
+                ok = np.array([c == new.fixed[name] and type(c) is type(new.fixed[name]) for c in seen.choices])
+            elif isinstance(new.params.get(name), CategoricalParam):
+                ok = np.array([new.params[name].contains(c) for c in seen.choices])
+            else:
+                continue
+            outside |= active & ~ok[codes]
+        elif name in new.fixed:
+            value = new.fixed[name]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                outside |= active & (col != value)
+        elif name in new.params and not isinstance(new.params[name], CategoricalParam):
+            p = new.params[name]
+            tol = 1e-9 * max(1.0, abs(p.high - p.low))
+            outside |= active & ((col < p.low - tol) | (col > p.high + tol))
+    return float((outside & finished).sum() / finished.sum())
 
 
 def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[str]:

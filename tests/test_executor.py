@@ -272,8 +272,14 @@ def test_ctrl_c_stops_cleanly(tmp_path):
          "--study", "i", "--trials", "50", "--quiet"],
         stderr=subprocess.PIPE, text=True,
     )
+    def complete() -> int:
+        try:
+            return states(str(db), "i")["COMPLETE"]
+        except RefineError:  # not created yet
+            return 0
+
     deadline = time.time() + 20
-    while time.time() < deadline and not (db.exists() and states(str(db), "i")["COMPLETE"] >= 2):
+    while time.time() < deadline and complete() < 2:
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)

@@ -1,0 +1,110 @@
+"""The decision gate (``refine compare``), ``refine best`` and ``refine rerun`` on real studies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from refine.cli import main
+from refine.compare import best_config, compare, rerun
+from refine.errors import RefineError
+from refine.executor import load_study, run
+from refine.space import CategoricalParam, FloatParam, IntParam, Space
+
+OBJ = str(Path(__file__).with_name("objectives.py"))
+
+
+def rich(**fixed) -> Space:
+    return Space(
+        name="c", version=1, fixed={"epochs": 20, **fixed},
+        params={"x": FloatParam(low=0, high=1), "depth": IntParam(low=1, high=3), "encoder": CategoricalParam(choices=("cnn", "context"))},
+    )
+
+
+def simple(low: float = 0.2, high: float = 0.4, **fixed) -> Space:
+    return Space(name="c", version=2, parent=1, fixed={"epochs": 20, "encoder": "cnn", **fixed},
+                 params={"x": FloatParam(low=low, high=high), "depth": IntParam(low=1, high=3)})
+
+
+def cli(capsys, *args):
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simpler_space_wins_within_margin(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="v1", trials=12, seeds=[1, 2], quiet=True)
+    run(simple(0.6, 0.8), f"{OBJ}:quadratic", storage=db, study="v2", trials=12, seeds=[1, 2], quiet=True)
+    result = compare(db, ["v1", "v2"], margin=1.0)
+    assert result.winner == "v2" and result.refused is None
+    assert {g.name: len(g.studies) for g in result.groups} == {"v1": 2, "v2": 2}
+    assert any("simpler" in r for r in result.reasons)
+    assert compare(db, ["v1", "v2"], margin=0.0).winner == "v1"
+
+
+def test_better_study_wins_without_margin(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=3, quiet=True)
+    run(simple(), f"{OBJ}:quadratic", storage=db, study="b", trials=12, quiet=True)
+    result = compare(db, ["a", "b"])
+    best = min(result.groups, key=lambda g: g.score)
+    assert result.winner == best.name
+
+
+def test_refuses_different_evaluation_settings(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(cv=3), f"{OBJ}:quadratic", storage=db, study="a", trials=3, quiet=True)
+    run(simple(cv=5), f"{OBJ}:quadratic", storage=db, study="b", trials=3, quiet=True)
+    result = compare(db, ["a", "b"])
+    assert result.winner is None and "cv=3" in result.refused and "cv=5" in result.refused
+    code, out, _ = cli(capsys, "compare", db, "--studies", "a", "--studies", "b", "--json")
+    assert code == 1 and json.loads(out)["refused"]
+
+
+def test_refuses_different_directions(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    maxi = Space(name="c", version=1, directions=("maximize",), fixed={"epochs": 20}, params={"x": FloatParam(low=0, high=1)})
+    run(maxi, f"{OBJ}:quadratic", storage=db, study="b", trials=2, quiet=True)
+    assert "directions" in compare(db, ["a", "b"]).refused
+
+
+def test_unknown_study_is_a_clear_error(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    with pytest.raises(RefineError, match="no study 'zz'"):
+        compare(db, ["a", "zz"])
+
+
+def test_best_prints_params_and_fixed(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=5, quiet=True)
+    out = best_config(db)
+    assert out["fixed"] == {"epochs": 20} and out["config"] == {"epochs": 20, **out["params"]}
+    assert out["value"] == load_study(db, "a").best_value
+    code, text, _ = cli(capsys, "best", db, "--format", "yaml")
+    assert code == 0 and "epochs: 20" in text
+
+
+def test_rerun_reports_ranking_under_new_settings(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:noisy_seed", storage=db, study="a", trials=10, quiet=True)
+    report = rerun(db, f"{OBJ}:noisy_seed", study="a", top=4, sets={"epochs": 50}, seeds=[1, 2], quiet=True)
+    assert len(report.configs) == 4 and all(c["runs"] == 2 for c in report.configs)
+    assert report.spearman is not None and report.top_rank is not None
+    new = load_study(db, "a-rerun")
+    assert all(t.user_attrs["refine:set"]["seed"] in (1, 2) for t in new.trials)
+
+
+def test_rerun_refuses_setting_a_searched_param(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    with pytest.raises(RefineError, match="searched parameter"):
+        rerun(db, f"{OBJ}:quadratic", study="a", sets={"x": 0.5}, quiet=True)
