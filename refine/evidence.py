@@ -4,8 +4,9 @@ Pure numpy/scipy on the columnar :class:`~refine.study.StudyData`. It finds
 the elites (the best share of COMPLETE trials; Pareto fronts in order for
 several objectives) and, per parameter of the current space, computes:
 
-* numeric (log-aware): Spearman rho and p against the score (sign-corrected,
-  so rho > 0 always means "larger is better"), the elite interval and
+* numeric (log-aware): Spearman rho and p against the score, controlling for
+  trial order (adaptive samplers drift), sign-corrected so rho > 0 always
+  means "larger is better", the elite interval and
   quantiles, the best trial's value, the share of elites in each edge zone,
   the trend near each boundary, and the parts of the range never sampled;
 * categorical: per choice, trials, mean and median objective, elite share,
@@ -207,6 +208,29 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return rho, p if math.isfinite(p) else 1.0
 
 
+def _partial_spearman(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """Spearman rho of ``x`` and ``y`` controlling for trial order ``t``.
+
+    Adaptive samplers (TPE) drift: a parameter that merely moved while the
+    others improved correlates with the score over time. Partialling out the
+    trial order removes most of that artifact.
+    """
+    from scipy import stats
+
+    n = len(x)
+    if n < 6 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0, 1.0
+    r = stats.spearmanr(np.column_stack([x, y, t])).statistic
+    rxy, rxt, ryt = r[0, 1], r[0, 2], r[1, 2]
+    denom = math.sqrt(max((1 - rxt**2) * (1 - ryt**2), 1e-12))
+    rho = float(np.clip((rxy - rxt * ryt) / denom, -1, 1))
+    if not math.isfinite(rho):
+        return 0.0, 1.0
+    dof = n - 3
+    tstat = rho * math.sqrt(dof / max(1 - rho**2, 1e-12))
+    return rho, float(2 * stats.t.sf(abs(tstat), dof))
+
+
 def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evidence:
     """Compute the evidence for every parameter of ``space`` from ``study``.
 
@@ -342,7 +366,8 @@ def _numeric(
     x = col[active]
     s = scores[active]
     u = _transform(p, x)
-    rho, pval = _spearman(u, s)
+    order = study.numbers[active].astype(float)
+    rho, pval = _partial_spearman(u, s, order) if np.ptp(order) > 0 else _spearman(u, s)
     e_mask = elites & ~np.isnan(col)
     ex = col[e_mask]
     eu = _transform(p, ex)

@@ -65,7 +65,7 @@ def test_refuses_different_evaluation_settings(tmp_path, capsys):
     result = compare(db, ["a", "b"])
     assert result.winner is None and "cv=3" in result.refused and "cv=5" in result.refused
     code, out, _ = cli(capsys, "compare", db, "--studies", "a", "--studies", "b", "--json")
-    assert code == 1 and json.loads(out)["refused"]
+    assert code == 2 and json.loads(out)["refused"]
 
 
 def test_refuses_different_directions(tmp_path):

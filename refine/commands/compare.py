@@ -27,7 +27,7 @@ def compare(storage: str, studies: tuple[str, ...], margin: float, as_json: bool
     params. The simpler space (fewer searched params) wins unless the richer
     one is better by more than --margin (or the seeds' spread). Studies whose
     metric, direction or fixed evaluation settings differ are not ranked:
-    exit status 1 with the reason.
+    exit status 2 with the reason.
     """
     from refine.compare import compare as compare_studies
 
@@ -53,4 +53,4 @@ def compare(storage: str, studies: tuple[str, ...], margin: float, as_json: bool
             for r in result.reasons:
                 console.print(f"  - {r}", markup=False)
     if result.refused:
-        sys.exit(1)
+        sys.exit(2)

@@ -1,0 +1,204 @@
+"""The study reader on files written by real Optuna releases, 1.5 to today.
+
+The fixtures in ``tests/data/legacy`` were written by the releases themselves
+(``tests/data/make_legacy.py``); beside each, ``optuna-X.expected.json`` holds
+what that release read back. The reader must return the same content from
+every schema, and no command may change a byte of a study file it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from refine.spacefile import dump_space
+from refine.study import STATES, list_studies, read_study
+
+LEGACY = Path(__file__).parent / "data" / "legacy"
+VERSIONS = ("1.5.0", "2.10.1", "3.1.1", "5.0.0")
+MULTI_OBJECTIVE = VERSIONS[1:]  # multi-objective storage arrived in Optuna 2.4
+
+
+def _db(version: str) -> Path:
+    return LEGACY / f"optuna-{version}.db"
+
+
+def _expected(version: str) -> dict:
+    return json.loads((LEGACY / f"optuna-{version}.expected.json").read_text())
+
+
+def _study(version: str, name: str) -> dict:
+    return next(s for s in _expected(version)["studies"] if s["name"] == name)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "refine", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def _same_float(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _content(data) -> list[tuple]:
+    """What a study holds, trial by trial, in plain Python values."""
+    rows = []
+    for i, number in enumerate(data.numbers):
+        values = tuple(None if math.isnan(v) else v for v in data.values[i])
+        last = data.last_intermediate[i]
+        attrs = {k: col[i] for k, col in data.user_attrs.items() if col[i] is not None}
+        rows.append((int(number), STATES[data.states[i]], data.config(i), values, None if math.isnan(last) else last, attrs))
+    return rows
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_fixture_is_the_committed_file(version):
+    readme = (LEGACY / "README.md").read_text()
+    assert _sha256(_db(version)) in readme
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reader_returns_what_the_release_wrote(version):
+    expected = _expected(version)
+    assert [s.name for s in list_studies(_db(version))] == expected["study_names"]
+    for study in expected["studies"]:
+        data = read_study(_db(version), study["name"])
+        assert data.directions == tuple(d.lower() for d in study["directions"])
+        assert data.study_user_attrs == study["user_attrs"]
+        assert data.numbers.tolist() == [t["number"] for t in study["trials"]]
+        for i, trial in enumerate(study["trials"]):
+            where = f"{version} {study['name']} trial {trial['number']}"
+            assert STATES[data.states[i]] == trial["state"], where
+            assert data.config(i) == trial["params"], where
+            if trial["values"] is None:
+                assert all(math.isnan(v) for v in data.values[i]), where
+            else:
+                assert all(_same_float(a, b) for a, b in zip(data.values[i], trial["values"])), where
+            steps = trial["intermediate_values"]
+            if steps:
+                assert data.last_intermediate[i] == steps[str(max(map(int, steps)))], where
+            else:
+                assert math.isnan(data.last_intermediate[i]), where
+            attrs = {k: col[i] for k, col in data.user_attrs.items() if col[i] is not None}
+            assert attrs == trial["user_attrs"], where
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_infinite_objective_is_read_as_inf(version):
+    data = read_study(_db(version), "legacy")
+    row = data.numbers.tolist().index(35)
+    assert data.values[row, 0] == math.inf
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_legacy_distributions_become_the_same_space(version):
+    space = read_study(_db(version), "legacy").inferred
+    current = read_study(_db("5.0.0"), "legacy").inferred
+    assert space == current
+    lr, wd, depth = space.params["lr"], space.params["wd"], space.params["depth"]
+    assert (lr.kind, lr.log, lr.low, lr.high) == ("float", True, 1e-5, 1e-1)
+    assert (wd.kind, wd.step) == ("float", 0.01)
+    assert (depth.kind, depth.low, depth.high, depth.step) == ("int", 1, 8, 1)
+    assert space.params["encoder"].choices == ("cnn", "mlp")
+    assert space.params["ctx_layers"].when.parent == "encoder"
+    assert space.params["ctx_layers"].when.values == ("mlp",)
+
+
+def test_every_version_gives_the_same_study():
+    contents = {v: _content(read_study(_db(v), "legacy")) for v in VERSIONS}
+    for version in VERSIONS[:-1]:
+        assert contents[version] == contents["5.0.0"], version
+
+
+@pytest.mark.parametrize("version", MULTI_OBJECTIVE)
+def test_multi_objective_study_reads(version):
+    data = read_study(_db(version), "legacy-mo")
+    assert data.directions == ("minimize", "maximize")
+    assert data.values.shape == (13, 2)
+    assert data.counts() == {"RUNNING": 1, "COMPLETE": 10, "PRUNED": 1, "FAIL": 1}
+    assert data.space.params["units"].log and data.space.params["units"].kind == "int"
+    assert _content(data) == _content(read_study(_db("5.0.0"), "legacy-mo"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_commands_never_change_a_byte(version, tmp_path):
+    path = _db(version)
+    before = _sha256(path)
+    siblings = set(LEGACY.iterdir())
+    runs = [
+        _cli("inspect", path),
+        _cli("inspect", path, "--study", "legacy", "--json"),
+        _cli("show", path, "--study", "legacy"),
+        _cli("show", path, "--study", "legacy", "--json"),
+        _cli("next-space", path, "--study", "legacy", "--out", tmp_path / "out", "--json"),
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.args[3:] + [run.stderr]
+    assert _sha256(path) == before
+    assert set(LEGACY.iterdir()) == siblings  # no -journal, -wal or -shm left behind
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_optuna_engine_never_migrates_an_old_file(version, tmp_path):
+    copy = tmp_path / "study.db"
+    shutil.copyfile(_db(version), copy)
+    before = _sha256(copy)
+    try:
+        read_study(copy, "legacy", engine="optuna")
+    except Exception as e:  # current Optuna refuses the schemas before 3.2: a StudyError, never a write
+        assert type(e).__name__ == "StudyError"
+    assert _sha256(copy) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
+
+
+def test_read_only_file_is_read(tmp_path):
+    copy = tmp_path / "study.db"
+    shutil.copyfile(_db("1.5.0"), copy)
+    copy.chmod(0o444)
+    try:
+        assert read_study(copy).n_trials == 41
+    finally:
+        copy.chmod(0o644)
+
+
+def test_next_space_from_optuna_1_5_equals_current_optuna(tmp_path):
+    texts = {}
+    for version in ("1.5.0", "5.0.0"):
+        out = tmp_path / version
+        run = _cli("next-space", _db(version), "--study", "legacy", "--out", out)
+        assert run.returncode == 0, run.stderr
+        texts[version] = (out / "legacy.v2.yaml").read_text()
+    assert texts["1.5.0"] == texts["5.0.0"]
+
+
+def test_next_space_api_is_the_same_on_every_version():
+    import refine
+
+    spaces = {v: dump_space(refine.next_space(_db(v), "legacy", config=False).space) for v in VERSIONS}
+    assert len(set(spaces.values())) == 1
+
+
+def test_newer_schema_is_a_one_line_error(tmp_path):
+    copy = tmp_path / "study.db"
+    shutil.copyfile(_db("5.0.0"), copy)
+    con = sqlite3.connect(copy)
+    con.execute("UPDATE alembic_version SET version_num = 'v9.9.9.z'")
+    con.commit()
+    con.close()
+    for command in ("next-space", "inspect", "show"):
+        run = _cli(command, copy, "--study", "legacy")
+        assert run.returncode == 2, (command, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), run.stderr
+        assert "v9.9.9.z" in lines[0]

@@ -1,0 +1,369 @@
+"""Messy real studies: each test is a study people actually have, and what they expect.
+
+Studies are written with Optuna's own ``create_trial`` + ``add_trials`` into
+SQLite files in ``tmp_path`` (fast, and exactly what Optuna stores), then read
+by the reader, the engine and the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+import refine
+from refine.errors import StudyError
+from refine.space import CategoricalParam, FloatParam, IntParam
+from refine.spacefile import load_space
+from refine.study import COMPLETE, PRUNED, read_study
+
+ENGINES = ("sqlite", "optuna")
+
+
+def _trial(params: dict[str, Any], dists: dict[str, Any], value: Any = None, *, state=TrialState.COMPLETE, steps=None):
+    values = None if value is None else (list(value) if isinstance(value, (list, tuple)) else [value])
+    return create_trial(
+        params=params, distributions=dists, values=values, state=state, intermediate_values=steps or {}
+    )
+
+
+def _write(path: Path, trials: Sequence, *, name: str = "messy", directions=("minimize",)) -> str:
+    study = optuna.create_study(storage=f"sqlite:///{path}", study_name=name, directions=list(directions))
+    study.add_trials(trials)
+    return str(path)
+
+
+def _cli(*args: Any, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "refine", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def _one_error_line(run: subprocess.CompletedProcess) -> str:
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), run.stderr
+    return lines[0]
+
+
+def _refine(path: str, **settings):
+    return refine.next_space(path, config=False, entry_points=False, **settings)
+
+
+X = {"x": FloatDistribution(0.0, 1.0)}
+XC = {"x": FloatDistribution(0.0, 1.0), "opt": CategoricalDistribution(["adam", "sgd"])}
+
+
+def _bowl(rng: np.random.Generator, n: int, *, noise: float = 0.01) -> list:
+    """``n`` COMPLETE trials of a bowl in x around 0.3, opt=adam slightly better."""
+    trials = []
+    for _ in range(n):
+        x, opt = float(rng.uniform()), str(rng.choice(["adam", "sgd"]))
+        value = (x - 0.3) ** 2 + (0.0 if opt == "adam" else 0.02) + rng.normal(0, noise)
+        trials.append(_trial({"x": x, "opt": opt}, XC, value))
+    return trials
+
+
+# --------------------------------------------------------------------------- unfinished studies
+
+
+def test_no_complete_trial_is_nothing_to_refine(tmp_path):
+    rng = np.random.default_rng(0)
+    trials = [_trial({"x": float(rng.uniform())}, X, state=TrialState.RUNNING) for _ in range(3)]
+    trials += [_trial({"x": float(rng.uniform())}, X, state=TrialState.FAIL) for _ in range(5)]
+    path = _write(tmp_path / "s.db", trials)
+    line = _one_error_line(_cli("next-space", path, "--out", tmp_path / "out"))
+    assert "nothing to refine" in line
+    assert "3 RUNNING" in line and "5 FAIL" in line
+    assert not (tmp_path / "out").exists()
+    for command in ("inspect", "show"):
+        run = _cli(command, path)
+        assert run.returncode == 0, run.stderr
+        assert "FAIL" in run.stdout
+    show = json.loads(_cli("show", path, "--json").stdout)
+    assert show["trials"] == {"RUNNING": 3, "FAIL": 5} and show["best"] is None
+
+
+def test_non_finite_values_are_left_out_and_counted(tmp_path):
+    rng = np.random.default_rng(1)
+    trials = _bowl(rng, 60)
+    # A diverged run reports -inf (the "best" under minimize) and +inf; a NaN fails the trial.
+    trials += [_trial({"x": 0.95, "opt": "sgd"}, XC, -math.inf) for _ in range(3)]
+    trials += [_trial({"x": 0.9, "opt": "sgd"}, XC, math.inf) for _ in range(2)]
+    trials += [_trial({"x": 0.05, "opt": "sgd"}, XC, state=TrialState.FAIL) for _ in range(2)]
+    path = _write(tmp_path / "s.db", trials)
+    assert np.isinf(read_study(path).values).sum() == 5
+    result = _refine(path)
+    ev = result.evidence
+    assert ev.n_ranked == 60 and ev.non_finite == 5
+    assert np.isfinite(ev.objective[ev.elites]).all()
+    assert math.isfinite(result.rationale["best"]["value"]) and result.rationale["best"]["params"]["x"] < 0.9
+    sgd = ev.params["opt"].stats("sgd")
+    assert sgd.trials < 60 and math.isfinite(sgd.mean) and math.isfinite(sgd.median)
+    assert ev.params["x"].elite_high < 0.9
+    assert any("5 COMPLETE trial(s)" in f for f in result.rationale["red_flags"])
+    json.dumps(result.rationale, allow_nan=False)
+
+
+def test_running_and_failed_trials_are_ignored_and_reported(tmp_path):
+    rng = np.random.default_rng(2)
+    trials = _bowl(rng, 17)
+    # Failed and killed trials sit where no good trial is: they must not pull the space.
+    trials += [_trial({"x": float(rng.uniform(0.8, 1.0)), "opt": "sgd"}, XC, state=TrialState.FAIL) for _ in range(120)]
+    trials += [_trial({"x": 0.99, "opt": "sgd"}, XC, state=TrialState.RUNNING) for _ in range(4)]
+    path = _write(tmp_path / "s.db", trials)
+    result = _refine(path)
+    ev = result.evidence
+    assert ev.n_ranked == 17 and ev.n_elites == 5
+    assert (read_study(path).states[ev.elites] == COMPLETE).all()
+    assert ev.params["x"].n == 17 and ev.params["opt"].n == 17
+    flags = " | ".join(result.rationale["red_flags"])
+    assert "120 of 141" in flags and "FAIL" in flags
+    assert "4 trial(s) still RUNNING" in flags
+    assert "17 ranked" in flags
+
+
+def test_heavily_pruned_study_keeps_pruned_out_of_elites(tmp_path):
+    rng = np.random.default_rng(3)
+    trials = _bowl(rng, 9)
+    for _ in range(291):  # 97 % PRUNED; their last intermediate value looks better than any COMPLETE one
+        x = float(rng.uniform())
+        steps = {0: 1.0, 1: 0.5, 2: -1.0 - x}
+        trials.append(_trial({"x": x, "opt": "sgd"}, XC, steps[2], state=TrialState.PRUNED, steps=steps))
+    path = _write(tmp_path / "s.db", trials)
+    data = read_study(path)
+    assert (data.states == PRUNED).sum() == 291
+    assert np.isfinite(data.last_intermediate[data.states == PRUNED]).all()
+    result = _refine(path)
+    ev = result.evidence
+    assert ev.n_ranked == 9
+    assert not (data.states[ev.elites] == PRUNED).any()
+    flags = " | ".join(result.rationale["red_flags"])
+    assert "291 of 300" in flags and "PRUNED" in flags and "include_pruned" in flags
+    assert "9 ranked" in flags  # how much evidence is left
+    with_pruned = _refine(path, include_pruned=True)
+    assert with_pruned.evidence.n_ranked == 300
+
+
+# --------------------------------------------------------------------------- odd distributions
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_one_choice_categorical_and_single_value_int_are_fixed(tmp_path, engine):
+    rng = np.random.default_rng(4)
+    dists = {
+        **XC,
+        "optimizer": CategoricalDistribution(["adamw"]),
+        "layers": IntDistribution(4, 4),
+        "warmup": FloatDistribution(0.1, 0.1),
+    }
+    trials = []
+    for t in _bowl(rng, 30):
+        trials.append(_trial({**t.params, "optimizer": "adamw", "layers": 4, "warmup": 0.1}, dists, t.value))
+    path = _write(tmp_path / "s.db", trials)
+    data = read_study(path, engine=engine)
+    assert data.inferred.fixed == {"optimizer": "adamw", "layers": 4, "warmup": 0.1}
+    assert set(data.inferred.params) == {"x", "opt"}
+    result = _refine(path)
+    assert result.space.fixed == {"optimizer": "adamw", "layers": 4, "warmup": 0.1}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_changed_range_is_read_as_the_union_with_a_note(tmp_path, engine):
+    rng = np.random.default_rng(5)
+    trials = []
+    for i in range(40):
+        # Range moved (lr) and grew (dropout) after trial 19.
+        lr_d = FloatDistribution(1e-4, 1e-2, log=True) if i < 20 else FloatDistribution(1e-3, 1e-1, log=True)
+        dr_d = FloatDistribution(0.0, 0.3) if i < 20 else FloatDistribution(0.0, 0.5)
+        lr = float(math.exp(rng.uniform(math.log(lr_d.low), math.log(lr_d.high))))
+        dr = float(rng.uniform(dr_d.low, dr_d.high))
+        trials.append(_trial({"lr": lr, "dropout": dr}, {"lr": lr_d, "dropout": dr_d}, abs(math.log10(lr) + 2.5) + dr))
+    path = _write(tmp_path / "s.db", trials)
+    data = read_study(path, engine=engine)
+    assert data.inferred.params["lr"] == FloatParam(low=1e-4, high=1e-1, log=True)
+    assert data.inferred.params["dropout"] == FloatParam(low=0.0, high=0.5)
+    assert any("'lr'" in n and "union" in n for n in data.notes)
+    assert any("'dropout'" in n and "union" in n for n in data.notes)
+    lr = data.columns["lr"]
+    assert lr.min() >= 1e-4 and lr.max() <= 1e-1
+    assert "union" in " ".join(_refine(path).rationale["notes"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_int_retyped_to_float_is_read_as_float_union(tmp_path, engine):
+    rng = np.random.default_rng(6)
+    trials = []
+    for i in range(30):
+        d = IntDistribution(2, 10) if i < 15 else FloatDistribution(2.0, 12.0)
+        v = int(rng.integers(2, 11)) if i < 15 else float(rng.uniform(2, 12))
+        trials.append(_trial({"max_depth": v}, {"max_depth": d}, float(v)))
+    path = _write(tmp_path / "s.db", trials)
+    data = read_study(path, engine=engine)
+    p = data.inferred.params["max_depth"]
+    assert isinstance(p, FloatParam) and (p.low, p.high) == (2.0, 12.0)
+    assert any("'max_depth'" in n and "retyped" in n for n in data.notes)
+    assert [data.value_of("max_depth", i) for i in range(30)] == [t.params["max_depth"] for t in trials]
+    _refine(path)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_int_retyped_to_categorical_is_read_as_choices_seen(tmp_path, engine):
+    rng = np.random.default_rng(7)
+    trials = []
+    for i in range(30):
+        if i < 15:
+            d, v = IntDistribution(100, 300, step=100), int(rng.choice([100, 200, 300]))
+        else:
+            d, v = CategoricalDistribution([200, 500, 1000]), int(rng.choice([200, 500, 1000]))
+        trials.append(_trial({"n_estimators": v}, {"n_estimators": d}, float(v)))
+    path = _write(tmp_path / "s.db", trials)
+    data = read_study(path, engine=engine)
+    p = data.inferred.params["n_estimators"]
+    assert isinstance(p, CategoricalParam) and set(p.choices) == {100, 200, 300, 500, 1000}
+    assert any("'n_estimators'" in n and "retyped" in n for n in data.notes)
+    assert [data.value_of("n_estimators", i) for i in range(30)] == [t.params["n_estimators"] for t in trials]
+    _refine(path)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_space_swapped_mid_study_is_not_a_condition(tmp_path, engine):
+    rng = np.random.default_rng(8)
+    first = {**XC, "momentum": FloatDistribution(0.0, 0.99)}
+    second = {**XC, "label_smoothing": FloatDistribution(0.0, 0.2)}
+    trials = []
+    for i in range(60):
+        dists = first if i < 30 else second
+        params = {"x": float(rng.uniform()), "opt": str(rng.choice(["adam", "sgd"]))}
+        extra = "momentum" if i < 30 else "label_smoothing"
+        params[extra] = float(rng.uniform(dists[extra].low, dists[extra].high))
+        trials.append(_trial(params, dists, params["x"]))
+    path = _write(tmp_path / "s.db", trials)
+    data = read_study(path, engine=engine)
+    assert data.inferred.params["momentum"].when is None
+    assert data.inferred.params["label_smoothing"].when is None
+    notes = " | ".join(data.notes)
+    assert "'momentum' is absent in trials 30-59" in notes and "changed mid-study" in notes
+    assert "'label_smoothing' is absent in trials 0-29" in notes
+    result = _refine(path)
+    assert "changed mid-study" in " ".join(result.rationale["notes"])
+
+
+def test_range_spanning_twenty_decades_is_refined_on_the_log_scale(tmp_path):
+    rng = np.random.default_rng(9)
+    dists = {"alpha": FloatDistribution(1e-10, 1e10, log=True), "noise": FloatDistribution(0.0, 1.0)}
+    trials = []
+    for _ in range(150):
+        alpha = float(10 ** rng.uniform(-10, 10))
+        noise = float(rng.uniform())
+        trials.append(_trial({"alpha": alpha, "noise": noise}, dists, abs(math.log10(alpha) + 3.0)))
+    path = _write(tmp_path / "s.db", trials)
+    result = _refine(path)
+    ev = result.evidence.params["alpha"]
+    assert ev.log and ev.p < 0.05 and ev.ks_p < 0.05
+    assert 1e-5 < ev.elite_quantiles[1] < 1e-1  # the elites' median near the optimum, not near 5e9
+    new = result.space.params["alpha"]
+    best = result.rationale["best"]["params"]["alpha"]
+    decision = next(d for d in result.decisions if d.param == "alpha")
+    assert decision.action == "narrow" and new.log
+    assert new.low <= best <= new.high and new.low < 1e-3 < new.high
+    decades = math.log10(new.high) - math.log10(new.low)
+    assert 0.5 < decades < 12, (new.low, new.high)
+    assert new.low > 1e-10 and new.high < 1e10
+
+
+def test_unsafe_study_and_param_names_give_safe_file_names(tmp_path):
+    rng = np.random.default_rng(10)
+    name = "resnet | lr sweep/2024 run#3"
+    dists = {"learning rate": FloatDistribution(1e-5, 1e-1, log=True), "head|tail": CategoricalDistribution(["a", "b"]), "enc/dec": IntDistribution(1, 8)}
+    trials = []
+    for _ in range(40):
+        p = {
+            "learning rate": float(10 ** rng.uniform(-5, -1)),
+            "head|tail": str(rng.choice(["a", "b"])),
+            "enc/dec": int(rng.integers(1, 9)),
+        }
+        trials.append(_trial(p, dists, abs(math.log10(p["learning rate"]) + 3) + p["enc/dec"] * 0.01))
+    path = _write(tmp_path / "s.db", trials, name=name)
+    out = tmp_path / "out"
+    run = _cli("next-space", path, "--out", out, "--json")
+    assert run.returncode == 0, run.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) == 3 and all(re.fullmatch(r"[A-Za-z0-9_.-]+", f) for f in files), files
+    space_path = Path(json.loads(run.stdout)["space_path"])
+    space = load_space(space_path)
+    assert set(space.params) == {"learning rate", "head|tail", "enc/dec"}
+    rationale = json.loads(space_path.with_suffix(".json").read_text())
+    assert rationale["study"]["name"] == name
+    assert name in space_path.with_suffix(".md").read_text()
+    inspect = json.loads(_cli("inspect", path, "--json").stdout)
+    assert inspect["studies"][0]["name"] == name
+
+
+def test_fifty_studies_in_one_file(tmp_path):
+    path = tmp_path / "many.db"
+    storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
+    rng = np.random.default_rng(11)
+    names = [f"sweep-{i:02d}" for i in range(50)]
+    for i, name in enumerate(names):
+        study = optuna.create_study(storage=storage, study_name=name)
+        study.add_trials([_trial({"x": float(rng.uniform())}, X, float(rng.uniform())) for _ in range(i % 7 + 1)])
+        if i % 10 == 0:
+            study.add_trial(_trial({"x": 0.5}, X, state=TrialState.FAIL))
+    storage.engine.dispose()
+    start = time.perf_counter()
+    run = _cli("inspect", path, "--json")
+    elapsed = time.perf_counter() - start
+    print(f"refine inspect on 50 studies: {elapsed:.2f} s (process start included)")
+    assert run.returncode == 0, run.stderr
+    studies = json.loads(run.stdout)["studies"]
+    assert [s["name"] for s in studies] == names
+    assert studies[10]["trials"] == {"COMPLETE": 4, "FAIL": 1} and studies[10]["n_trials"] == 5
+    assert studies[6]["trials"] == {"COMPLETE": 7}
+    line = _one_error_line(_cli("next-space", path, "--out", tmp_path / "out"))
+    assert "50 studies" in line and "--study" in line
+    assert all(f"'{n}'" in line for n in names[:20])
+    assert "'sweep-13'" in _one_error_line(_cli("next-space", path, "--study", "nope"))
+    run = _cli("next-space", path, "--study", "sweep-06", "--out", tmp_path / "out", "--json")
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("n_objectives", [2, 3])
+def test_multi_objective_studies_are_refined(tmp_path, n_objectives):
+    rng = np.random.default_rng(12)
+    directions = ("minimize", "maximize", "minimize")[:n_objectives]
+    dists = {"x": FloatDistribution(0.0, 1.0), "depth": IntDistribution(1, 10), "opt": CategoricalDistribution(["adam", "sgd"])}
+    trials = []
+    for _ in range(80):
+        p = {"x": float(rng.uniform()), "depth": int(rng.integers(1, 11)), "opt": str(rng.choice(["adam", "sgd"]))}
+        values = [p["x"] + 0.01 * p["depth"], p["x"] * (2 if p["opt"] == "adam" else 1), p["depth"] / 10][:n_objectives]
+        trials.append(_trial(p, dists, values))
+    trials.append(_trial({"x": 0.5, "depth": 3, "opt": "sgd"}, dists, state=TrialState.FAIL))
+    trials.append(_trial({"x": 0.5, "depth": 3, "opt": "sgd"}, dists, [math.inf] * n_objectives))
+    path = _write(tmp_path / "s.db", trials, directions=directions)
+    assert read_study(path).values.shape == (82, n_objectives)
+    out = tmp_path / "out"
+    run = _cli("next-space", path, "--out", out, "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["version"] == 2 and {d["param"] for d in doc["decisions"]} == {"x", "depth", "opt"}
+    space = load_space(doc["space_path"])
+    assert space.directions == directions
+    rationale = json.loads(Path(doc["space_path"]).with_suffix(".json").read_text())
+    assert rationale["elites"]["ranked"] == 80 and rationale["elites"]["ranked_by"] == "Pareto fronts"
+    assert len(rationale["best"]["value"]) == n_objectives
+
+
+def test_unknown_study_is_a_one_line_error(tmp_path):
+    path = _write(tmp_path / "s.db", _bowl(np.random.default_rng(13), 5))
+    with pytest.raises(StudyError, match="no study named 'other'.*'messy'"):
+        read_study(path, "other")
