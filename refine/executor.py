@@ -992,9 +992,11 @@ def _run_one(
     is_rdb = not _is_journal(storage)
     if workers > 1 and is_rdb and _sqlite_path(_storage_url(storage)) is not None:
         notes.append(
-            f"SQLite with {workers} worker processes may stall on 'database is locked'; "
-            "Optuna recommends a journal file (e.g. study.log) on one machine or PostgreSQL across machines"
+            f"SQLite cannot be shared safely by {workers} worker processes (two may take the same queued trial); "
+            "running one at a time. Optuna recommends a journal file (e.g. study.log) on one machine or "
+            "PostgreSQL across machines"
         )
+        workers = 1
     hb = heartbeat if is_rdb else None
     the_sampler = make_sampler(sampler, seed=seed, space=space, startup=startup)
     store = open_storage(storage, create=True, heartbeat=hb, queue_only=True)

@@ -145,7 +145,9 @@ class StudyData:
         x = self.columns[name][row]
         if math.isnan(x):
             return None
-        p = self.inferred.params[name]
+        p = self.inferred.params.get(name)
+        if p is None:  # a one-value distribution, read as fixed
+            return self.inferred.fixed[name]
         if isinstance(p, CategoricalParam):
             return p.choices[int(x)]
         if isinstance(p, IntParam):
@@ -301,6 +303,12 @@ class _SqliteReader:
 
         last = np.full(n, np.nan)
         if inter_table in self.tables:
+            if "intermediate_value_type" in self.tables[inter_table]:
+                # Optuna >= 3.0 stores non-finite values as NULL plus a type; 9e999 is SQLite's inf.
+                inter_col = (
+                    "CASE intermediate_value_type WHEN 'INF_POS' THEN 9e999 WHEN 'INF_NEG' THEN -9e999 "
+                    "ELSE intermediate_value END"
+                )
             sql = f"SELECT trial_id, {inter_col} FROM {inter_table}{where} ORDER BY trial_id, step"
             inter = np.array(con.execute(sql, args).fetchall(), dtype=np.float64).reshape(-1, 2)
             if len(inter):
@@ -567,15 +575,23 @@ def read_study(
 def _choose(storage: str, names: Sequence[str], study: str | None) -> str:
     if study is not None:
         if study not in names:
-            listed = ", ".join(repr(n) for n in names[:20]) + (" ..." if len(names) > 20 else "")
-            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {listed or 'none'}")
+            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {_listed(storage, names)}")
         return study
     if not names:
         raise StudyError(f"{redact(storage)} holds no study")
     if len(names) > 1:
-        listed = ", ".join(repr(n) for n in names[:20]) + (" ..." if len(names) > 20 else "")
-        raise StudyError(f"{redact(storage)} holds {len(names)} studies; choose one with --study: {listed}")
+        raise StudyError(f"{redact(storage)} holds {len(names)} studies; choose one with --study: {_listed(storage, names)}")
     return names[0]
+
+
+def _listed(storage: str, names: Sequence[str], most: int = 100) -> str:
+    """Study names for an error message: all of them, unless there are very many."""
+    if not names:
+        return "none"
+    listed = ", ".join(repr(n) for n in names[:most])
+    if len(names) > most:
+        listed += f" and {len(names) - most} more (refine inspect {redact(storage)} lists them all)"
+    return listed
 
 
 def _assemble(storage: str, name: str, raw: dict[str, Any], *, path: str | None) -> StudyData:
