@@ -87,8 +87,9 @@ def union(
 
     Returns:
         The parameter (or :class:`Fixed`), the column of values (categoricals
-        as indices into the merged choices), and a note when the distributions
-        differed (None otherwise).
+        as indices into the merged choices; a fixed number as itself, any
+        other fixed value as 0), and a note when the distributions differed
+        (None otherwise).
     """
     parsed = [parse(d) for d in docs]
     kinds = {k for k, _ in parsed}
@@ -117,7 +118,11 @@ def union(
         if len(kinds) > 1:
             note = f"'{pname}' was retyped during the study ({', '.join(sorted(kinds))}); read as a categorical of the values seen"
         if len(choices) == 1:
-            return Fixed(choices[0]), out, note
+            # Like a fixed int or float, a fixed number's column holds the number itself.
+            value = choices[0]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out = np.where(np.isnan(out), np.nan, float(value))
+            return Fixed(value), out, note
         return CategoricalParam(choices=tuple(choices)), out, note
     low = min(a["low"] for _, a in parsed)
     high = max(a["high"] for _, a in parsed)

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import sqlite3
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -96,7 +97,9 @@ class StudyData:
         values: Objective values, shape ``(n_trials, n_objectives)``; NaN when
             absent (unfinished trials) and ``±inf`` as stored.
         columns: Per parameter, float values (NaN when inactive); for a
-            categorical the index into ``space.params[name].choices``.
+            categorical the index into ``inferred.params[name].choices``; for
+            a parameter read as fixed (``inferred.fixed``), its value when a
+            number, else 0.
         space: The space the study was run with, or the inferred one.
         space_source: ``"remembered"`` (``refine:space``) or ``"inferred"``.
         inferred: The space inferred from the trials' own distributions
@@ -187,12 +190,29 @@ def _sqlite_path(storage: str) -> Path | None:
     return path
 
 
+def _ro_query(path: Path) -> str:
+    """The query of a read-only SQLite URI for ``path``.
+
+    A file in WAL mode with no ``-wal`` beside it has no writer and nothing
+    left to checkpoint; a read-only connection would still create a ``-wal``
+    and a ``-shm`` next to it and could not remove them, so it is read as
+    immutable instead. With a ``-wal`` there (a live study), SQLite's usual
+    read-only locking applies.
+    """
+    with open(path, "rb") as f:
+        head = f.read(20)
+    wal = len(head) == 20 and head.startswith(b"SQLite format 3") and 2 in (head[18], head[19])
+    if wal and not path.with_name(path.name + "-wal").exists():
+        return "mode=ro&immutable=1"
+    return "mode=ro"
+
+
 def _connect_ro(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise StudyError(f"storage {path} does not exist; check the path (refine never creates a storage it reads)")
     if path.is_dir():
         raise StudyError(f"storage {path} is a directory; give the path of an Optuna SQLite file")
-    uri = f"file:{path.resolve().as_posix()}?mode=ro"
+    uri = f"file:{urllib.parse.quote(path.resolve().as_posix())}?{_ro_query(path)}"
     con = sqlite3.connect(uri, uri=True)
     try:
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -419,7 +439,11 @@ def _open_optuna(storage: str):
     if sqlite is not None:
         if not sqlite.exists():
             raise StudyError(f"storage {sqlite} does not exist; check the path (refine never creates a storage it reads)")
-        url = f"sqlite:///file:{sqlite.resolve().as_posix()}?mode=ro&uri=true"
+        # A SQLite file without Optuna's tables: say so, rather than let RDBStorage try to create them.
+        _SqliteReader(sqlite).close()
+        # Quoted twice: SQLAlchemy unquotes the URL once, SQLite the URI once more.
+        quoted = urllib.parse.quote(urllib.parse.quote(sqlite.resolve().as_posix()))
+        url = f"sqlite:///file:{quoted}?{_ro_query(sqlite)}&uri=true"
     else:
         url = storage
     try:

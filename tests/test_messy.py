@@ -25,7 +25,7 @@ from optuna.trial import TrialState, create_trial
 
 import refine
 from refine.errors import StudyError
-from refine.space import CategoricalParam, FloatParam, IntParam
+from refine.space import CategoricalParam, FloatParam
 from refine.spacefile import load_space
 from refine.study import COMPLETE, PRUNED, read_study
 
@@ -188,18 +188,21 @@ def test_one_choice_categorical_and_single_value_int_are_fixed(tmp_path, engine)
     dists = {
         **XC,
         "optimizer": CategoricalDistribution(["adamw"]),
+        "batch_size": CategoricalDistribution([32]),
+        "amp": CategoricalDistribution([True]),
         "layers": IntDistribution(4, 4),
         "warmup": FloatDistribution(0.1, 0.1),
     }
-    trials = []
-    for t in _bowl(rng, 30):
-        trials.append(_trial({**t.params, "optimizer": "adamw", "layers": 4, "warmup": 0.1}, dists, t.value))
+    fixed = {"optimizer": "adamw", "batch_size": 32, "amp": True, "layers": 4, "warmup": 0.1}
+    trials = [_trial({**t.params, **fixed}, dists, t.value) for t in _bowl(rng, 30)]
     path = _write(tmp_path / "s.db", trials)
     data = read_study(path, engine=engine)
-    assert data.inferred.fixed == {"optimizer": "adamw", "layers": 4, "warmup": 0.1}
+    assert data.inferred.fixed == fixed
     assert set(data.inferred.params) == {"x", "opt"}
-    result = _refine(path)
-    assert result.space.fixed == {"optimizer": "adamw", "layers": 4, "warmup": 0.1}
+    assert all(data.config(i).items() >= fixed.items() for i in range(30))
+    result = _refine(path, disabled=("narrow", "expand", "bias", "fix", "drop"))
+    assert result.space.fixed == fixed
+    assert result.rationale["wasted_trial_share"] == 0.0  # every trial had the fixed values
 
 
 @pytest.mark.parametrize("engine", ENGINES)
