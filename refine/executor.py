@@ -33,7 +33,6 @@ import math
 import multiprocessing
 import numbers
 import os
-import re
 import sys
 import time
 import traceback
@@ -45,6 +44,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import attrs
 from attrs import frozen
 
+from refine.study import redact
 from refine.errors import RefineError, StudyError
 from refine.space import CategoricalParam, FloatParam, IntParam, Param, Space
 
@@ -77,7 +77,6 @@ TRIAL_ERROR = "refine:error"
 TRIAL_SET = "refine:set"
 
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
-_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
 
 
 class ObjectiveError(RefineError):
@@ -95,9 +94,6 @@ class _QueueEmpty(Exception):
 # --------------------------------------------------------------------------- storages
 
 
-def redact(text: str) -> str:
-    """Replace the password of every URL in ``text`` with ``***``."""
-    return _PASSWORD.sub(r"\1***\3", str(text))
 
 
 def _is_journal(spec: str) -> bool:

@@ -263,7 +263,9 @@ class CategoricalParam:
                 "give one weight per choice, in the order of `choices`",
             )
         if any(not math.isfinite(w) or w < 0 for w in weights):
-            raise InvalidParam("weights must be finite and non-negative", f"weights={list(weights)}")
+            raise InvalidParam(
+                "weights must be finite and non-negative", f"weights={list(weights)}", "make every weight a number >= 0"
+            )
         if sum(weights) <= 0:
             raise InvalidParam("weights must not all be zero", f"weights={list(weights)}", "give at least one choice a weight > 0")
 
@@ -342,7 +344,11 @@ class Space:
                 f"parent={self.parent!r}, version={self.version!r}",
             )
         if not self.directions or any(d not in DIRECTIONS for d in self.directions):
-            raise InvalidParam("each direction must be 'minimize' or 'maximize'", f"{list(self.directions)}")
+            raise InvalidParam(
+                "each direction must be 'minimize' or 'maximize'",
+                f"{list(self.directions)}",
+                "write `direction: minimize`, `direction: maximize` or `directions: [...]` of those",
+            )
         for name in self.params:
             if name in self.fixed:
                 raise InvalidParam(
@@ -364,7 +370,7 @@ class Space:
                 raise InvalidParam(
                     "`when` must name a parameter of the space",
                     f"unknown parent '{parent}'",
-                    f"use one of {sorted(self.params)}",
+                    f"use one of {sorted(n for n in (*self.params, *self.fixed) if n != name)}",
                     param=name,
                 )
             parent_param = self.params.get(parent)

@@ -82,6 +82,7 @@ def _structure_param(name: str, raw: Any) -> Param:
         raise InvalidParam(
             "`type` must be one of float, int, categorical",
             f"type={kind!r}" if "type" in raw else "no `type`",
+            "a log scale is `type: float` (or int) with `log: true`; a grid is `step:`",
             param=name,
         )
     allowed = _PARAM_KEYS[kind]
@@ -139,7 +140,11 @@ def space_from_dict(doc: Any, *, where: str | None = None) -> Space:
 
 def _space_from_dict(doc: Any) -> Space:
     if not isinstance(doc, Mapping):
-        raise InvalidParam("a space file must be a YAML mapping", f"a {type(doc).__name__}", "start with `name:` and `version:`")
+        raise InvalidParam(
+            "a space file must be a YAML mapping",
+            "an empty document" if doc is None else f"a {type(doc).__name__}",
+            "start with `name:` and `version:`",
+        )
     for key in doc:
         if key not in _TOP_KEYS:
             raise InvalidParam(f"unknown key '{key}'", "", f"allowed keys: {', '.join(k for k in _TOP_KEYS)}")
@@ -237,8 +242,16 @@ def _represent_float(dumper: yaml.SafeDumper, data: float) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:float", text)
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # PyYAML writes NEL and the Unicode line/paragraph separators raw inside
+    # single quotes and then folds them on reading: only double quotes escape them.
+    style = '"' if any(c in data for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
 _Dumper.add_representer(_Flow, _represent_flow)
 _Dumper.add_representer(float, _represent_float)
+_Dumper.add_representer(str, _represent_str)
 
 
 def dump_space(space: Space) -> str:

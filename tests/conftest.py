@@ -85,3 +85,16 @@ def study_factory(tmp_path):
         return write_study(tmp_path / f"study{counter['n']}.db", space, objective, n, **kwargs)
 
     return make
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the CLI's ``main`` in-process; return (exit status, stdout, stderr)."""
+    from refine.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from refine.cli import main
+from tests.conftest import run_cli as cli
+
 from refine.compare import best_config, compare, rerun
 from refine.errors import RefineError
 from refine.executor import load_study, run
@@ -28,14 +29,6 @@ def simple(low: float = 0.2, high: float = 0.4, **fixed) -> Space:
                  params={"x": FloatParam(low=low, high=high), "depth": IntParam(low=1, high=3)})
 
 
-def cli(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_simpler_space_wins_within_margin(tmp_path):

@@ -14,7 +14,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from refine.cli import main
+from tests.conftest import run_cli as cli
+
 from refine.errors import RefineError
 from refine.executor import (
     ATTR_PARENT,
@@ -59,14 +60,6 @@ def states(storage: str, study: str) -> collections.Counter:
     return collections.Counter(t.state.name for t in trials_of(storage, study))
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_run_records_space_and_version(tmp_path):

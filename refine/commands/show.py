@@ -61,17 +61,28 @@ def show(target: str, study: str | None, as_json: bool) -> None:
     out.print(space_table(data.space, f"study '{data.name}': space {data.space_source} (v{data.space.version})"))
     out.print("trials: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none"))
     if best is None:
-        out.print("no COMPLETE trial yet: nothing is ranked (next-space needs at least one)")
+        if counts.get("COMPLETE"):
+            out.print("no COMPLETE trial has a finite value: nothing is ranked (next-space needs at least one)")
+        else:
+            out.print("no COMPLETE trial yet: nothing is ranked (next-space needs at least one)")
+    elif isinstance(best, list):
+        out.print(f"best: {len(best)} trial{'s' if len(best) > 1 else ''} on the Pareto front")
+        for b in best:
+            out.print(f"  trial {b['number']}, values {b['value']} ({_params(b)})")
     else:
-        params = ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
-        out.print(f"best: trial {best['number']}, value {best['value']} ({params})")
+        out.print(f"best: trial {best['number']}, value {best['value']} ({_params(best)})")
     if gaps:
         out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))
     for note in data.notes:
         out.print(f"note: {note}")
 
 
+def _params(best: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
+
+
 def _best(data):
+    """The best COMPLETE trial with finite values; for several objectives, the Pareto front (as Optuna's ``best_trials``)."""
     import numpy as np
 
     from refine.study import COMPLETE
@@ -81,11 +92,29 @@ def _best(data):
         return None
     rows = np.flatnonzero(ok)
     if len(data.directions) > 1:
-        row = int(rows[0])
-        value = [float(v) for v in data.values[row]]
-    else:
-        col = data.values[rows, 0]
-        i = int(np.argmax(col) if data.directions[0] == "maximize" else np.argmin(col))
-        row = int(rows[i])
-        value = float(data.values[row, 0])
-    return {"number": int(data.numbers[row]), "value": value, "params": data.config(row)}
+        sign = np.array([-1.0 if d == "maximize" else 1.0 for d in data.directions])
+        front = _pareto(data.values[rows] * sign)
+        return [
+            {"number": int(data.numbers[r]), "value": [float(v) for v in data.values[r]], "params": data.config(int(r))}
+            for r in rows[front]
+        ]
+    col = data.values[rows, 0]
+    i = int(np.argmax(col) if data.directions[0] == "maximize" else np.argmin(col))
+    row = int(rows[i])
+    return {"number": int(data.numbers[row]), "value": float(data.values[row, 0]), "params": data.config(row)}
+
+
+def _pareto(costs):
+    """Indices (ascending) of the rows of ``costs`` (to minimize) that no other row dominates."""
+    import numpy as np
+
+    order = np.lexsort(costs.T[::-1])
+    kept: list[int] = []
+    for i in order:
+        c = costs[i]
+        if kept:
+            k = costs[kept]
+            if ((k <= c).all(axis=1) & (k < c).any(axis=1)).any():
+                continue
+        kept.append(int(i))
+    return np.array(sorted(kept), dtype=np.int64)
