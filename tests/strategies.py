@@ -8,6 +8,7 @@ a cycle), fixed values, one or several directions and an optional metric.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
@@ -93,7 +94,13 @@ def float_params(draw: st.DrawFn, when: Condition | None = None) -> FloatParam:
     low, high = draw(_range(integer=False, log=log))
     step = None
     if not log and draw(st.booleans()):
-        step = draw(st.floats(min_value=1e-6, max_value=max(1e-6, high - low), allow_subnormal=False))
+        # On Optuna's decimal grid, high = low + k * step, as files write steps
+        # (0.05, 0.1, 25); Optuna would shrink any other high.
+        exponent = draw(st.integers(min_value=-4, max_value=2))
+        step_d = Decimal(draw(st.integers(min_value=1, max_value=99))).scaleb(exponent)
+        low_d = Decimal(draw(st.integers(min_value=-(10**6), max_value=10**6))).scaleb(exponent)
+        high_d = low_d + draw(st.integers(min_value=1, max_value=1000)) * step_d
+        low, high, step = float(low_d), float(high_d), float(step_d)
     limits = draw(_limits(low, high, integer=False, log=log))
     return FloatParam(low=low, high=high, log=log, step=step, limits=limits, when=when)
 
@@ -102,7 +109,10 @@ def float_params(draw: st.DrawFn, when: Condition | None = None) -> FloatParam:
 def int_params(draw: st.DrawFn, when: Condition | None = None) -> IntParam:
     log = draw(st.booleans())
     low, high = draw(_range(integer=True, log=log))
-    step = 1 if log else draw(st.integers(min_value=1, max_value=max(1, high - low)))
+    step = 1
+    if not log and draw(st.booleans()):
+        step = draw(st.integers(min_value=1, max_value=1000))
+        high = low + draw(st.integers(min_value=1, max_value=1000)) * step
     limits = draw(_limits(low, high, integer=True, log=log))
     return IntParam(low=low, high=high, log=log, step=step, limits=limits, when=when)
 
