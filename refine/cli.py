@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 from typing import Any
 
@@ -98,9 +99,20 @@ def cli() -> None:
     """
 
 
+def _finite(obj: Any) -> Any:
+    """JSON has no infinity: non-finite floats become the strings "inf", "-inf" and "nan"."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def emit_json(obj: Any) -> None:
     """Print one JSON document on stdout (what scripts parse)."""
-    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str, allow_nan=False))
+    click.echo(json.dumps(_finite(obj), indent=2, sort_keys=False, default=str, allow_nan=False))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -277,7 +277,12 @@ def load_space(path: str | os.PathLike) -> Space:
     except UnicodeDecodeError:
         raise SpaceError(f"space file {path} is not UTF-8 text; give a YAML space file") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except _DuplicateKey as e:
+        raise SpaceError(
+            f"{path} has the key '{e.key}' twice (line {e.first} and line {e.again}); YAML would silently keep "
+            "the last one: remove or rename one of them"
+        ) from None
     except yaml.constructor.ConstructorError as e:
         raise SpaceError(
             f"{path} uses a YAML tag that is not allowed ({_one_line(e.problem)}); space files hold plain data only"
@@ -287,6 +292,30 @@ def load_space(path: str | os.PathLike) -> Space:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise SpaceError(f"{path} is not valid YAML{at}: {_one_line(getattr(e, 'problem', None) or e)}") from None
     return space_from_dict(doc, where=str(path))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        self.key, self.first, self.again = key, first, again
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+            except TypeError:  # an unhashable key: let PyYAML report it
+                break
+        return super().construct_mapping(node, deep=deep)
 
 
 def _one_line(value: Any) -> str:

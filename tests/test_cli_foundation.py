@@ -51,6 +51,8 @@ CORPUS = {
     "fixed_and_searched.yaml": ("lr", "never both"),
     "bad_type_tag.yaml": ("lr", "float, int, categorical"),
     "python_tag.yaml": (None, "tag that is not allowed"),
+    "duplicate_key.yaml": (None, "key 'lr' twice (line 4 and line 6)"),
+    "duplicate_key_in_param.yaml": (None, "key 'low' twice"),
 }
 
 
@@ -513,7 +515,6 @@ def test_show_journal_file(tmp_path: Path) -> None:
     assert doc["best"]["number"] == study.best_trial.number
 
 
-@pytest.mark.xfail(strict=True, reason="cli.emit_json uses allow_nan=False: an infinite limit crashes --json")
 def test_show_json_with_an_infinite_limit(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("name: s\nversion: 1\nparams:\n  x: {type: float, low: 0.0, high: 1.0, limits: [0.0, .inf]}\n")

@@ -251,3 +251,16 @@ def test_save_space_never_overwrites(tmp_path: Path) -> None:
     path = save_space(space, tmp_path / "s.v1.yaml")
     with pytest.raises(SpaceError, match="already exists"):
         save_space(space, path)
+
+
+def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: s\nversion: 1\nparams:\n  x: {type: int, low: 1, high: 4}\n  x: {type: int, low: 2, high: 8}\n")
+    with pytest.raises(SpaceError, match="'x' twice"):
+        load_space(path)
+
+
+def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("name: s\nversion: 1\nfixed:\n  base: &b {a: 1, b: 2}\n  other: {<<: *b, b: 3}\n")
+    assert load_space(path).fixed == {"base": {"a": 1, "b": 2}, "other": {"a": 1, "b": 3}}
