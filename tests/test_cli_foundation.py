@@ -520,3 +520,4 @@ def test_show_json_with_an_infinite_limit(tmp_path: Path) -> None:
     path.write_text("name: s\nversion: 1\nparams:\n  x: {type: float, low: 0.0, high: 1.0, limits: [0.0, .inf]}\n")
     result = refine("show", path, "--json")
     assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["space"]["params"]["x"]["limits"] == [0.0, "inf"]
