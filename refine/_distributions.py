@@ -9,7 +9,6 @@ over a study into one (the union), saying so when they differed.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Sequence
 

@@ -125,8 +125,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "refine"
+        click.echo(f"error: {' '.join(e.format_message().split())} (see '{where} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"error: {' '.join(e.format_message().split())}", err=True)
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)

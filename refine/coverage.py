@@ -3,53 +3,128 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import numbers
+from typing import Any, Iterable, Mapping
 
 import numpy as np
+from attrs import frozen
 
-from refine.space import CategoricalParam, IntParam, Space
+from refine.space import CategoricalParam, FloatParam, IntParam, Space, from_unit, to_unit
 from refine.study import RUNNING, StudyData
 
-__all__ = ["coverage"]
+__all__ = ["Gap", "activation", "coverage", "coverage_gaps", "grid_high", "snap_to_grid"]
+
+
+def grid_high(p: FloatParam | IntParam) -> float:
+    """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid)."""
+    return p.to_distribution().high
+
+
+def snap_to_grid(p: FloatParam | IntParam, value: float) -> float | int:
+    low, high = p.low, grid_high(p)
+    value = min(max(value, low), high)
+    if isinstance(p, IntParam):
+        return int(min(max(low + round((value - low) / p.step) * p.step, low), high))
+    if p.step is not None:
+        value = min(max(low + round((value - low) / p.step) * p.step, low), high)
+        return float(round(value, 12))
+    return float(value)
+
+
+def activation(space: Space, name: str) -> dict[str, Any] | None:
+    """Parent values that make ``name`` active (``None`` when ``fixed`` forbids it)."""
+    out: dict[str, Any] = {}
+    cursor = space.params[name].when
+    while cursor is not None:
+        if cursor.parent in space.fixed:
+            return out if cursor.allows(space.fixed[cursor.parent]) else None
+        out[cursor.parent] = cursor.values[0]
+        cursor = space.params[cursor.parent].when
+    return out
+
+
+@frozen
+class Gap:
+    """A region never tested: a numeric sub-range ``[low, high]`` or a categorical ``choice``."""
+
+    param: str
+    low: float | None = None
+    high: float | None = None
+    choice: Any = None
+    is_choice: bool = False
+
+    def describe(self) -> str:
+        if self.is_choice:
+            return f"{self.param}: choice {self.choice!r} never tested"
+        if self.low == self.high:
+            return f"{self.param}: {self.low:.6g} never tested"
+        return f"{self.param}: [{self.low:.4g}, {self.high:.4g}] never tested"
+
+    def target(self, space: Space) -> dict[str, Any]:
+        """A partial configuration inside the gap."""
+        p = space.params[self.param]
+        base = activation(space, self.param) or {}
+        if self.is_choice:
+            return {**base, self.param: self.choice}
+        mid = math.sqrt(self.low * self.high) if p.log else (self.low + self.high) / 2
+        return {**base, self.param: snap_to_grid(p, mid)}
+
+
+def coverage_gaps(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10) -> list[Gap]:
+    """Ranges (``bins`` equal parts, on the log scale for ``log`` params) and choices
+    that no configuration tested; adjacent empty parts are merged."""
+    configs = list(configs)
+    gaps: list[Gap] = []
+    for name, p in space.params.items():
+        if activation(space, name) is None:
+            continue
+        values = [c[name] for c in configs if name in c]
+        if isinstance(p, CategoricalParam):
+            gaps += [Gap(name, choice=c, is_choice=True) for c in p.choices if not any(p.contains(v) and p.index(v) == p.index(c) for v in values if p.contains(v))]
+            continue
+        points = None
+        if (isinstance(p, IntParam) or p.step is not None) and not p.log:
+            count = int(round((grid_high(p) - p.low) / p.step)) + 1
+            if count <= bins:
+                points = [p.low + i * p.step for i in range(count)]
+        n = len(points) if points else bins
+        hit = [False] * n
+        for v in values:
+            if isinstance(v, numbers.Real) and not isinstance(v, bool) and p.low <= v <= p.high:
+                if points:
+                    hit[min(range(n), key=lambda i: abs(points[i] - v))] = True
+                else:
+                    hit[min(int(to_unit(p, v) * n), n - 1)] = True
+        i = 0
+        while i < n:
+            if hit[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and not hit[j + 1]:
+                j += 1
+            if points:
+                gaps.append(Gap(name, low=points[i], high=points[j]))
+            else:
+                gaps.append(Gap(name, low=from_unit(p, i / n), high=from_unit(p, (j + 1) / n)))
+            i = j + 1
+    return gaps
+
+
 
 
 def coverage(data: StudyData, space: Space, bins: int = 10) -> dict[str, list]:
-    """Per parameter of ``space``, the ranges (``[lo, hi]``) or choices no finished trial tried.
-
-    Ranges are cut into ``bins`` equal parts on the parameter's own scale
-    (log for log parameters); an int range with few values lists its values.
-    """
-    finished = data.states != RUNNING
+    """Per parameter of ``space``, what no finished trial of ``data`` tried: choices,
+    grid values, or ``[low, high]`` ranges (``bins`` equal parts on the parameter's own scale)."""
+    rows = np.flatnonzero(data.states != RUNNING)
+    configs = [data.config(int(r)) for r in rows]
     out: dict[str, list] = {}
-    for name, p in space.params.items():
-        rows = [r for r in np.flatnonzero(finished)]
-        seen = [data.value_of(name, int(r)) for r in rows] if name in data.columns else []
-        seen = [v for v in seen if v is not None]
-        if isinstance(p, CategoricalParam):
-            missing = [c for c in p.choices if not any(c == v and type(c) is type(v) for v in seen)]
-            if missing:
-                out[name] = missing
-            continue
-        x = np.array([float(v) for v in seen if isinstance(v, (int, float))], dtype=float)
-        if isinstance(p, IntParam) and (p.high - p.low) // p.step < 2 * bins:
-            grid = range(p.low, p.high + 1, p.step)
-            missing = [v for v in grid if not np.any(x == v)]
-            if missing:
-                out[name] = missing
-            continue
-        if p.log:
-            edges = np.exp(np.linspace(math.log(p.low), math.log(p.high), bins + 1))
+    for g in coverage_gaps(space, configs, bins):
+        if g.is_choice:
+            item: Any = g.choice
+        elif g.low == g.high:
+            item = g.low
         else:
-            edges = np.linspace(p.low, p.high, bins + 1)
-        hist, _ = np.histogram(np.clip(x, p.low, p.high), bins=edges) if len(x) else (np.zeros(bins), None)
-        gaps = []
-        for i in range(bins):
-            if hist[i] == 0:
-                lo, hi = float(edges[i]), float(edges[i + 1])
-                if gaps and math.isclose(gaps[-1][1], lo):
-                    gaps[-1][1] = hi
-                else:
-                    gaps.append([lo, hi])
-        if gaps:
-            out[name] = [[float(f"{a:.4g}"), float(f"{b:.4g}")] for a, b in gaps]
+            item = [float(f"{g.low:.4g}"), float(f"{g.high:.4g}")]
+        out.setdefault(g.param, []).append(item)
     return out

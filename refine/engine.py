@@ -10,7 +10,6 @@ rationale atomically, never over an existing version.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -19,10 +18,10 @@ import attrs
 from attrs import field, frozen
 
 from refine.decisions import Decision, Proposal
-from refine.errors import PluginError, RefineError, SpaceError, StudyError
+from refine.errors import PluginError, SpaceError, StudyError
 from refine.settings import Settings, load_settings
 from refine.space import CategoricalParam, InvalidParam, Param, Space
-from refine.study import COMPLETE, STATES, StudyData, read_study
+from refine.study import StudyData, read_study
 
 __all__ = ["Refinement", "next_space", "refine_study"]
 

@@ -19,15 +19,15 @@ A conditional parameter's evidence uses only the trials where it was active.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from attrs import field, frozen
 
 from refine.errors import StudyError
 from refine.settings import Settings
-from refine.space import CategoricalParam, FloatParam, IntParam, Param, Space
-from refine.study import COMPLETE, FAIL, PRUNED, RUNNING, STATES, StudyData
+from refine.space import CategoricalParam, FloatParam, IntParam, Space
+from refine.study import COMPLETE, PRUNED, STATES, StudyData
 
 __all__ = ["CategoricalEvidence", "ChoiceStats", "Evidence", "NumericEvidence", "gather_evidence"]
 
@@ -322,31 +322,26 @@ def _gaps(u: np.ndarray, bins: int = 10) -> tuple[tuple[float, float], ...]:
 def _int_gaps(p: IntParam, x: np.ndarray) -> tuple[tuple[float, float], ...]:
     """Runs of grid values of an int parameter that no trial tried, as positions in [0, 1]."""
     grid = np.arange(p.low, p.high + 1, p.step)
-    tried = np.isin(grid, np.unique(x))
-    out, start = [], None
-    for value, hit in zip(grid, tried):
-        if not hit and start is None:
-            start = value
-        if hit and start is not None:
-            out.append((start, prev))
-            start = None
-        prev = value
-    if start is not None:
-        out.append((start, grid[-1]))
-    span = p.high - p.low
+    missing = ~np.isin(grid, np.unique(x))
+    out = []
+    i = 0
+    while i < len(grid):
+        if not missing[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(grid) and missing[j + 1]:
+            j += 1
+        out.append((grid[i], grid[j]))
+        i = j + 1
     if p.log:
         return tuple((_log_u(p, a), _log_u(p, b)) for a, b in out)
+    span = p.high - p.low
     return tuple(((a - p.low) / span, (b - p.low) / span) for a, b in out)
 
 
 def _log_u(p: IntParam, v: float) -> float:
     return (math.log(v) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-
-
-def _from_u(p: FloatParam | IntParam, u: float) -> float:
-    if p.log:
-        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
-    return p.low + u * (p.high - p.low)
 
 
 def _numeric(

@@ -39,14 +39,15 @@ import traceback
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import attrs
 from attrs import frozen
 
-from refine.study import redact
+from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_grid
 from refine.errors import RefineError, StudyError
-from refine.space import CategoricalParam, FloatParam, IntParam, Param, Space
+from refine.space import CategoricalParam, IntParam, Space, to_unit
+from refine.study import redact
 
 __all__ = [
     "ObjectiveError",
@@ -500,22 +501,6 @@ def make_sampler(name: str, *, seed: int, space: Space, startup: int = 10) -> An
 # --------------------------------------------------------------------------- projection, extremes, gaps
 
 
-def _grid_high(p: FloatParam | IntParam) -> float:
-    """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid)."""
-    return p.to_distribution().high
-
-
-def _snap(p: FloatParam | IntParam, value: float) -> float | int:
-    low, high = p.low, _grid_high(p)
-    value = min(max(value, low), high)
-    if isinstance(p, IntParam):
-        return int(min(max(low + round((value - low) / p.step) * p.step, low), high))
-    if p.step is not None:
-        value = min(max(low + round((value - low) / p.step) * p.step, low), high)
-        return float(round(value, 12))
-    return float(value)
-
-
 def project(config: Mapping[str, Any], space: Space) -> dict[str, Any]:
     """Project a configuration into ``space``: clip and snap numbers into the new ranges,
     drop parameters the space no longer searches (its ``fixed`` values apply instead),
@@ -532,128 +517,36 @@ def project(config: Mapping[str, Any], space: Space) -> dict[str, Any]:
             if p.contains(value):
                 out[name] = p.choices[p.index(value)]
         elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
-            out[name] = _snap(p, value)
+            out[name] = snap_to_grid(p, value)
     return {k: v for k, v in out.items() if space.is_active(k, out)}
-
-
-def _activation(space: Space, name: str) -> dict[str, Any] | None:
-    """Parent values that make ``name`` active (``None`` when ``fixed`` forbids it)."""
-    out: dict[str, Any] = {}
-    cursor = space.params[name].when
-    while cursor is not None:
-        if cursor.parent in space.fixed:
-            return out if cursor.allows(space.fixed[cursor.parent]) else None
-        out[cursor.parent] = cursor.values[0]
-        cursor = space.params[cursor.parent].when
-    return out
-
-
-def _unit(p: FloatParam | IntParam, value: float) -> float:
-    if p.log:
-        return (math.log(value) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-    return (value - p.low) / (p.high - p.low)
 
 
 def _extreme_configs(space: Space, tested: Sequence[Mapping[str, Any]], k: int, tolerance: float = 0.02) -> list[dict]:
     """Up to ``k`` partial configurations on untested edges: each edge alone, then corners of two."""
     edges: list[tuple[str, str, Any]] = []
     for name, p in space.params.items():
-        if isinstance(p, CategoricalParam) or _activation(space, name) is None:
+        if isinstance(p, CategoricalParam) or activation(space, name) is None:
             continue
         seen = [
-            _unit(p, c[name])
+            to_unit(p, c[name])
             for c in tested
             if name in c and isinstance(c[name], numbers.Real) and (not p.log or c[name] > 0)
         ]
-        for side, target, value in (("low", 0.0, p.low), ("high", 1.0, _grid_high(p))):
+        for side, target, value in (("low", 0.0, p.low), ("high", 1.0, grid_high(p))):
             if not any(abs(u - target) <= tolerance for u in seen):
                 edges.append((name, side, value))
     configs: list[dict] = []
     for name, side, value in edges:
-        configs.append({**_activation(space, name), name: value, "__label": f"{name}={side}"})
+        configs.append({**activation(space, name), name: value, "__label": f"{name}={side}"})
     for i, (n1, s1, v1) in enumerate(edges):
         for n2, s2, v2 in edges[i + 1 :]:
             if n1 == n2:
                 continue
-            a1, a2 = _activation(space, n1), _activation(space, n2)
+            a1, a2 = activation(space, n1), activation(space, n2)
             if any(k2 in a1 and a1[k2] != v for k2, v in a2.items()):
                 continue
             configs.append({**a1, **a2, n1: v1, n2: v2, "__label": f"{n1}={s1},{n2}={s2}"})
     return configs[:k]
-
-
-@frozen
-class Gap:
-    """A region never tested: a numeric sub-range ``[low, high]`` or a categorical ``choice``."""
-
-    param: str
-    low: float | None = None
-    high: float | None = None
-    choice: Any = None
-    is_choice: bool = False
-
-    def describe(self) -> str:
-        if self.is_choice:
-            return f"{self.param}: choice {self.choice!r} never tested"
-        if self.low == self.high:
-            return f"{self.param}: {self.low:.6g} never tested"
-        return f"{self.param}: [{self.low:.4g}, {self.high:.4g}] never tested"
-
-    def target(self, space: Space) -> dict[str, Any]:
-        """A partial configuration inside the gap."""
-        p = space.params[self.param]
-        base = _activation(space, self.param) or {}
-        if self.is_choice:
-            return {**base, self.param: self.choice}
-        mid = math.sqrt(self.low * self.high) if p.log else (self.low + self.high) / 2
-        return {**base, self.param: _snap(p, mid)}
-
-
-def coverage_gaps(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10) -> list[Gap]:
-    """Ranges (``bins`` equal parts, on the log scale for ``log`` params) and choices
-    that no configuration tested; adjacent empty parts are merged."""
-    configs = list(configs)
-    gaps: list[Gap] = []
-    for name, p in space.params.items():
-        if _activation(space, name) is None:
-            continue
-        values = [c[name] for c in configs if name in c]
-        if isinstance(p, CategoricalParam):
-            gaps += [Gap(name, choice=c, is_choice=True) for c in p.choices if not any(p.contains(v) and p.index(v) == p.index(c) for v in values if p.contains(v))]
-            continue
-        points = None
-        if (isinstance(p, IntParam) or p.step is not None) and not p.log:
-            count = int(round((_grid_high(p) - p.low) / p.step)) + 1
-            if count <= bins:
-                points = [p.low + i * p.step for i in range(count)]
-        n = len(points) if points else bins
-        hit = [False] * n
-        for v in values:
-            if isinstance(v, numbers.Real) and not isinstance(v, bool) and p.low <= v <= p.high:
-                if points:
-                    hit[min(range(n), key=lambda i: abs(points[i] - v))] = True
-                else:
-                    hit[min(int(_unit(p, v) * n), n - 1)] = True
-        i = 0
-        while i < n:
-            if hit[i]:
-                i += 1
-                continue
-            j = i
-            while j + 1 < n and not hit[j + 1]:
-                j += 1
-            if points:
-                gaps.append(Gap(name, low=points[i], high=points[j]))
-            else:
-                gaps.append(Gap(name, low=_from_unit(p, i / n), high=_from_unit(p, (j + 1) / n)))
-            i = j + 1
-    return gaps
-
-
-def _from_unit(p: FloatParam | IntParam, u: float) -> float:
-    if p.log:
-        return float(math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
-    return float(p.low + u * (p.high - p.low))
 
 
 # --------------------------------------------------------------------------- warm start

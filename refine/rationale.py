@@ -19,7 +19,7 @@ import numpy as np
 from refine.diff import describe, diff_spaces
 from refine.rules._common import fmt
 from refine.space import CategoricalParam, Space
-from refine.study import COMPLETE, FAIL, PRUNED, RUNNING
+from refine.study import RUNNING
 
 __all__ = ["build_rationale", "to_json", "to_markdown"]
 

@@ -37,6 +37,8 @@ __all__ = [
     "Param",
     "Space",
     "DIRECTIONS",
+    "from_unit",
+    "to_unit",
 ]
 
 DIRECTIONS = ("minimize", "maximize")
@@ -302,6 +304,20 @@ class CategoricalParam:
 
 
 Param = Union[FloatParam, IntParam, CategoricalParam]
+
+
+def to_unit(p: "FloatParam | IntParam", x: float) -> float:
+    """Position of ``x`` in ``p``'s range as a share in [0, 1], on the log scale for a log parameter."""
+    if p.log:
+        return (math.log(x) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+    return (x - p.low) / (p.high - p.low)
+
+
+def from_unit(p: "FloatParam | IntParam", u: float) -> float:
+    """The value at share ``u`` of ``p``'s range (the inverse of :func:`to_unit`; ``u`` may leave [0, 1])."""
+    if p.log:
+        return float(math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
+    return float(p.low + u * (p.high - p.low))
 PARAM_KINDS: dict[str, type] = {cls.kind: cls for cls in (FloatParam, IntParam, CategoricalParam)}
 
 

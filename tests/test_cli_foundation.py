@@ -521,3 +521,13 @@ def test_show_json_with_an_infinite_limit(tmp_path: Path) -> None:
     result = refine("show", path, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["space"]["params"]["x"]["limits"] == [0.0, "inf"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["validate", "/"], ["next-space"], ["nosuch"], ["diff", "--bogus", "a.yaml", "b.yaml"]],
+)
+def test_usage_mistakes_are_one_error_line(args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "refine", *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "--help" in proc.stderr

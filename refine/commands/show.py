@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 
 from refine.commands._common import console, json_option, looks_like_space_file, space_json, space_table, study_option, table

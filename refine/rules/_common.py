@@ -8,6 +8,8 @@ from typing import Any
 import attrs
 
 from refine.space import FloatParam, IntParam
+from refine.space import from_unit as from_u
+from refine.space import to_unit as to_u
 
 
 def fmt(x: Any) -> str:
@@ -23,18 +25,6 @@ def fmt(x: Any) -> str:
     if abs(x) >= 1e4 or abs(x) < 1e-3:
         return f"{x:.3g}"
     return f"{x:.4g}"
-
-
-def to_u(p: FloatParam | IntParam, x: float) -> float:
-    if p.log:
-        return (math.log(x) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-    return (x - p.low) / (p.high - p.low)
-
-
-def from_u(p: FloatParam | IntParam, u: float) -> float:
-    if p.log:
-        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
-    return p.low + u * (p.high - p.low)
 
 
 def _round_sig(x: float, digits: int = 3) -> float:

@@ -33,7 +33,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     return _numeric(name, param, evidence, settings)
 
 
-def _crowded(ev, side, settings):
+def _crowded(param, ev, side, settings):
     share = ev.edge_low_share if side == "low" else ev.edge_high_share
     if share < settings.expand_crowd:
         return False
@@ -45,20 +45,14 @@ def _crowded(ev, side, settings):
         return True
     if ev.best_value is not None:
         zone = settings.edge_zone
-        u = to_u_safe(ev, ev.best_value)
+        u = to_u(param, ev.best_value)
         at_edge = u <= zone if side == "low" else u >= 1 - zone
         return at_edge and share >= 2 * settings.expand_crowd
     return False
 
 
-def to_u_safe(ev, x):
-    if ev.log:
-        return (math.log(x) - math.log(ev.low)) / (math.log(ev.high) - math.log(ev.low))
-    return (x - ev.low) / (ev.high - ev.low)
-
-
 def _numeric(name, param, ev, settings):
-    sides = [s for s in ("low", "high") if _crowded(ev, s, settings)]
+    sides = [s for s in ("low", "high") if _crowded(param, ev, s, settings)]
     if not sides:
         return None
     low, high = param.low, param.high
