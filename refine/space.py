@@ -153,6 +153,19 @@ def _check_range(p: "FloatParam | IntParam") -> None:
         raise InvalidParam("`log: true` needs low > 0", f"low={p.low}", "raise `low` above 0 or drop `log`")
 
 
+def _check_grid(p: "FloatParam | IntParam") -> None:
+    # Optuna silently moves `high` down onto the grid; the file must say what runs.
+    n = (p.high - p.low) / p.step
+    if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+        top = p.low + math.floor(n + 1e-9) * p.step
+        top = int(top) if isinstance(p, IntParam) else float(f"{top:.12g}")
+        raise InvalidParam(
+            "`high - low` must be a multiple of `step`",
+            f"low={p.low}, high={p.high}, step={p.step}",
+            f"Optuna would never sample above {top}; write high: {top}",
+        )
+
+
 @frozen(kw_only=True)
 class FloatParam:
     """A float in ``[low, high]``, optionally on a log scale or on a grid of ``step``."""
@@ -174,6 +187,7 @@ class FloatParam:
                 raise InvalidParam("`log` and `step` are exclusive", f"log=true, step={self.step}", "remove one of them")
             if not self.step > 0:
                 raise InvalidParam("`step` must be > 0", f"step={self.step}")
+            _check_grid(self)
         _check_limits(self)
 
     @classmethod
@@ -216,6 +230,7 @@ class IntParam:
             raise InvalidParam("`step` of an int parameter must be an integer >= 1", f"step={self.step!r}")
         if self.log and self.step != 1:
             raise InvalidParam("`log` and `step` are exclusive", f"log=true, step={self.step}", "remove one of them")
+        _check_grid(self)
         _check_limits(self)
 
     @classmethod

@@ -290,79 +290,23 @@ class _SqliteReader:
         return {k: _loads(v) for k, v in rows}
 
     def read(self, study_id: int, with_user_attrs: bool = True) -> dict[str, Any]:
-        con = self.con
-        trials = con.execute(
-            "SELECT trial_id, number, state FROM trials WHERE study_id=? ORDER BY number, trial_id", (study_id,)
-        ).fetchall()
-        n = len(trials)
-        trial_ids = np.fromiter((t[0] for t in trials), dtype=np.int64, count=n)
-        numbers = np.fromiter((t[1] if t[1] is not None else i for i, t in enumerate(trials)), dtype=np.int64, count=n)
-        states = np.fromiter((_STATE_CODE.get(str(t[2]), FAIL) for t in trials), dtype=np.int8, count=n)
         single = len(self.studies()) == 1
-        row_of = _row_index(trial_ids)
-        where = "" if single else " WHERE trial_id IN (SELECT trial_id FROM trials WHERE study_id=?)"
+        trial_ids, numbers, states = self._trials(study_id)
+        n = len(trial_ids)
+        # In a file holding one study every row is that study's: no filter to pay for.
+        where = "" if single else " AND trial_id IN (SELECT trial_id FROM trials WHERE study_id=?)"
         args: tuple = () if single else (study_id,)
 
         directions = self.directions(study_id)
-        values = np.full((n, len(directions)), np.nan)
-        if self.new_values:
-            has_type = "value_type" in self.tables["trial_values"]
-            sql = "SELECT trial_id, objective, value" + (", value_type" if has_type else ", NULL") + " FROM trial_values" + where
-            for tid, obj, v, vtype in con.execute(sql, args):
-                r = row_of(tid)
-                if r is None or obj is None or obj >= len(directions):
-                    continue
-                values[r, obj] = _decode_value(v, vtype)
-            inter_table, inter_col = "trial_intermediate_values", "intermediate_value"
-        else:
-            for tid, v in con.execute("SELECT trial_id, value FROM trials WHERE study_id=?", (study_id,)):
-                r = row_of(tid)
-                if r is not None and v is not None:
-                    values[r, 0] = float(v)
-            inter_table, inter_col = "trial_values", "value"
-
-        last = np.full(n, np.nan)
-        if inter_table in self.tables:
-            if "intermediate_value_type" in self.tables[inter_table]:
-                # Optuna >= 3.0 stores non-finite values as NULL plus a type; 9e999 is SQLite's inf.
-                inter_col = (
-                    "CASE intermediate_value_type WHEN 'INF_POS' THEN 9e999 WHEN 'INF_NEG' THEN -9e999 "
-                    "ELSE intermediate_value END"
-                )
-            sql = f"SELECT trial_id, {inter_col} FROM {inter_table}{where} ORDER BY trial_id, step"
-            inter = np.array(con.execute(sql, args).fetchall(), dtype=np.float64).reshape(-1, 2)
-            if len(inter):
-                tids = inter[:, 0].astype(np.int64)
-                final = np.append(tids[1:] != tids[:-1], True)
-                rows = _rows(trial_ids, tids[final])
-                found = rows >= 0
-                last[rows[found]] = inter[final, 1][found]
-
-        dist_rows = con.execute(
-            f"SELECT param_name, distribution_json, count(*), min(param_id) FROM trial_params{where} "
-            "GROUP BY param_name, distribution_json ORDER BY min(param_id)",
-            args,
-        ).fetchall()
-        raw_columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        dists: dict[str, list[tuple[dict, int]]] = {}
-        for name, dj, count, _ in dist_rows:
-            dists.setdefault(name, []).append((_loads(dj), int(count)))
-        for name, seen in dists.items():
-            texts = [dj for pname, dj, _, _ in dist_rows if pname == name]
-            case = " ".join("WHEN ? THEN %d" % i for i in range(len(texts)))
-            sql = f"SELECT trial_id, param_value, CASE distribution_json {case} END FROM trial_params WHERE param_name=?"
-            sql_args: tuple = (*texts, name)
-            if not single:
-                sql += " AND trial_id IN (SELECT trial_id FROM trials WHERE study_id=?)"
-                sql_args += (study_id,)
-            data = np.array(con.execute(sql, sql_args).fetchall(), dtype=np.float64).reshape(-1, 3)
-            rows = _rows(trial_ids, data[:, 0].astype(np.int64))
-            keep = rows >= 0
-            raw_columns[name] = (rows[keep], data[keep, 1], data[keep, 2].astype(np.int64))
+        values = self._values(study_id, trial_ids, len(directions), where, args)
+        last = self._last_intermediate(trial_ids, where, args)
+        raw_columns, dists = self._params(study_id, single, trial_ids, where, args)
 
         user_attrs: dict[str, np.ndarray] = {}
         if with_user_attrs and "trial_user_attributes" in self.tables:
-            for tid, key, vj in con.execute(f"SELECT trial_id, key, value_json FROM trial_user_attributes{where}", args):
+            row_of = _row_index(trial_ids)
+            sql = f"SELECT trial_id, key, value_json FROM trial_user_attributes WHERE 1{where}"
+            for tid, key, vj in self.con.execute(sql, args):
                 r = row_of(tid)
                 if r is None:
                     continue
@@ -381,6 +325,199 @@ class _SqliteReader:
             "directions": directions,
             "study_user_attrs": self.study_user_attrs(study_id),
         }
+
+    def _trials(self, study_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Trial ids, numbers (the row's position where none is stored) and state codes."""
+        state = "CASE state " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATES)) + f" ELSE {FAIL} END"
+        rows = self.con.execute(
+            f"SELECT trial_id, number IS NULL, coalesce(number, 0), {state} FROM trials "
+            "WHERE study_id=? ORDER BY number, trial_id",
+            (study_id,),
+        )
+        table = np.fromiter(rows, dtype=[("id", np.int64), ("none", np.bool_), ("number", np.int64), ("state", np.int8)])
+        numbers = np.where(table["none"], np.arange(len(table)), table["number"])
+        return table["id"], numbers, table["state"]
+
+    def _values(self, study_id: int, trial_ids: np.ndarray, n_objectives: int, where: str, args: tuple) -> np.ndarray:
+        """Objective values, shape ``(n_trials, n_objectives)``, NaN where none is stored."""
+        values = np.full((len(trial_ids), n_objectives), np.nan)
+        if self.new_values:
+            value = "value"
+            if "value_type" in self.tables["trial_values"]:
+                # Optuna >= 3.0 stores non-finite values as NULL plus a type; 9e999 is SQLite's inf.
+                kind = "substr(upper(CAST(value_type AS TEXT)), -7)"
+                value = f"CASE {kind} WHEN 'INF_POS' THEN 9e999 WHEN 'INF_NEG' THEN -9e999 ELSE value END"
+            sql = (
+                f"SELECT trial_id, objective, {value} FROM trial_values "
+                f"WHERE trial_id IS NOT NULL AND objective IS NOT NULL{where}"
+            )
+            table = np.array(self.con.execute(sql, args).fetchall(), dtype=np.float64).reshape(-1, 3)
+        else:
+            sql = "SELECT trial_id, 0, value FROM trials WHERE study_id=? AND trial_id IS NOT NULL AND value IS NOT NULL"
+            table = np.array(self.con.execute(sql, (study_id,)).fetchall(), dtype=np.float64).reshape(-1, 3)
+        rows = _rows(trial_ids, table[:, 0].astype(np.int64))
+        objective = table[:, 1].astype(np.int64)
+        keep = (rows >= 0) & (objective < n_objectives)
+        values[rows[keep], objective[keep]] = table[keep, 2]
+        return values
+
+    def _last_intermediate(self, trial_ids: np.ndarray, where: str, args: tuple) -> np.ndarray:
+        """The intermediate value of each trial's last step (NaN where none)."""
+        last = np.full(len(trial_ids), np.nan)
+        # Optuna 1.x kept intermediate values in trial_values; later ones in their own table.
+        table, column = ("trial_intermediate_values", "intermediate_value") if self.new_values else ("trial_values", "value")
+        if table not in self.tables:
+            return last
+        if "intermediate_value_type" in self.tables[table]:
+            # Optuna >= 3.0 stores non-finite values as NULL plus a type; 9e999 is SQLite's inf.
+            column = (
+                "CASE intermediate_value_type WHEN 'INF_POS' THEN 9e999 WHEN 'INF_NEG' THEN -9e999 "
+                "ELSE intermediate_value END"
+            )
+        # With max(), SQLite takes the other columns from the row holding the maximum.
+        sql = f"SELECT trial_id, max(step), {column} FROM {table} WHERE trial_id IS NOT NULL{where} GROUP BY trial_id"
+        inter = np.array(self.con.execute(sql, args).fetchall(), dtype=np.float64).reshape(-1, 3)
+        rows = _rows(trial_ids, inter[:, 0].astype(np.int64))
+        found = rows >= 0
+        last[rows[found]] = inter[found, 2]
+        return last
+
+    def _params(
+        self, study_id: int, single: bool, trial_ids: np.ndarray, where: str, args: tuple
+    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], dict[str, list[tuple[dict, int]]]]:
+        """Per parameter ``(rows, internal values, distribution index)``, and its distributions with counts.
+
+        Distributions are listed in order of first use (lowest ``param_id``),
+        parameters in order of their first distribution's first use.
+        """
+        pairs = self.con.execute(
+            f"SELECT DISTINCT param_name, distribution_json FROM trial_params WHERE 1{where}", args
+        ).fetchall()
+        read = self._scan_params(study_id, single, pairs) if pairs else None
+        if read is None:
+            return self._params_by_name(trial_ids, where, args)
+        keys, internal = read
+        n_pairs = len(pairs)
+        trial_of = keys // n_pairs
+        pair_of = keys - trial_of * n_pairs
+        counts = np.bincount(pair_of, minlength=n_pairs)
+        first = np.full(n_pairs, len(keys), dtype=np.int64)
+        np.minimum.at(first, pair_of, np.arange(len(keys), dtype=np.int64))
+        dists: dict[str, list[tuple[dict, int]]] = {}
+        position = np.zeros(n_pairs, dtype=np.int64)
+        for p in np.argsort(first, kind="stable"):
+            if counts[p]:
+                name, dj = pairs[p]
+                seen = dists.setdefault(name, [])
+                position[p] = len(seen)
+                seen.append((_loads(dj), int(counts[p])))
+        rank = {name: i for i, name in enumerate(dists)}
+        param_of_pair = np.array([rank[name] for name, _ in pairs], dtype=np.int64)
+        param_of = param_of_pair[pair_of]
+        order = np.argsort(param_of, kind="stable")
+        bounds = np.searchsorted(param_of[order], np.arange(len(dists) + 1))
+        rows = _rows(trial_ids, trial_of)
+        raw_columns = {}
+        for i, name in enumerate(dists):
+            sel = order[bounds[i] : bounds[i + 1]]
+            sel = sel[rows[sel] >= 0]
+            raw_columns[name] = (rows[sel], internal[sel], position[pair_of[sel]])
+        return raw_columns, dists
+
+    def _scan_params(self, study_id: int, single: bool, pairs: list[tuple[Any, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
+        """All of ``trial_params`` in one pass, as ``trial_id * len(pairs) + pair`` keys and values.
+
+        Python's sqlite3 builds a tuple per row, which at a million rows costs
+        seconds; here SQLite aggregates each chunk of rows into three strings
+        of integers that numpy parses, and releases the GIL while it does.
+        A value ``v`` travels exactly as ``hi = trunc(v * 2**31)`` and
+        ``lo = (v * 2**31 - hi) * 2**63``, both integers whenever
+        ``2**-42 <= |v| < 2**32`` or ``v == 0``, and ``v == hi / 2**31 + lo / 2**94``
+        in floating point. Anything else (values out of that range, NULLs, a
+        pair unseen by ``pairs``) returns None, and the caller reads row by row.
+        """
+        if any(name is None or dj is None for name, dj in pairs):
+            return None
+        by_name: dict[str, list[int]] = {}
+        for i, (name, _) in enumerate(pairs):
+            by_name.setdefault(name, []).append(i)
+        case, case_args = [], []
+        for name, codes in by_name.items():
+            if len(codes) == 1:
+                case.append(f"WHEN ? THEN {codes[0]}")
+                case_args.append(name)
+            else:
+                inner = " ".join(f"WHEN ? THEN {c}" for c in codes)
+                case.append(f"WHEN ? THEN CASE distribution_json {inner} END")
+                case_args += [name, *(pairs[c][1] for c in codes)]
+        key = f"p.trial_id * {len(pairs)} + CASE p.param_name {' '.join(case)} END"
+        # 2**31 and 2**63 written so that SQLite reads them exactly.
+        x = "(p.param_value * 2147483648.0)"
+        sql = (
+            f"SELECT count(*), total(p.param_value = 0), group_concat({key}), group_concat(CAST({x} AS INTEGER)), "
+            f"group_concat(CAST(({x} - CAST({x} AS INTEGER)) * (2147483648.0 * 4294967296.0) AS INTEGER)) FROM trial_params AS p"
+        )
+        if single:
+            sql += " WHERE p.param_id BETWEEN ? AND ?"
+        else:
+            # CROSS JOIN keeps trial_params the outer loop: rows stay in param_id order.
+            sql += " CROSS JOIN trials AS t ON t.trial_id = p.trial_id WHERE t.study_id = ? AND p.param_id BETWEEN ? AND ?"
+            case_args.append(study_id)
+        low, high = self.con.execute("SELECT min(param_id), max(param_id) FROM trial_params").fetchone()
+        keys, his, los, zeros = [], [], [], 0
+        for start in range(int(low), int(high) + 1, _CHUNK):
+            count, n_zero, k, h, lo = self.con.execute(sql, (*case_args, start, start + _CHUNK - 1)).fetchone()
+            parts = [_ints(t) for t in (k, h, lo)]
+            if any(len(part) != count for part in parts):
+                return None
+            keys.append(parts[0])
+            his.append(parts[1])
+            los.append(parts[2])
+            zeros += int(n_zero)
+        hi, lo = np.concatenate(his), np.concatenate(los)
+        internal = hi * (1 / _HI_SCALE) + lo * (1 / (_HI_SCALE * _LO_SCALE))
+        small = np.abs(internal) < 2.0**-42
+        clamped = (hi == np.iinfo(np.int64).max) | (hi == np.iinfo(np.int64).min)
+        if clamped.any() or (small & (internal != 0)).any() or np.count_nonzero(internal == 0) != zeros:
+            return None
+        return np.concatenate(keys), internal
+
+    def _params_by_name(
+        self, trial_ids: np.ndarray, where: str, args: tuple
+    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], dict[str, list[tuple[dict, int]]]]:
+        """:meth:`_params` one query per parameter, for the files the one-pass scan cannot read exactly."""
+        dist_rows = self.con.execute(
+            f"SELECT param_name, distribution_json, count(*), min(param_id) FROM trial_params WHERE 1{where} "
+            "GROUP BY param_name, distribution_json ORDER BY min(param_id)",
+            args,
+        ).fetchall()
+        raw_columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        dists: dict[str, list[tuple[dict, int]]] = {}
+        for name, dj, count, _ in dist_rows:
+            dists.setdefault(name, []).append((_loads(dj), int(count)))
+        for name in dists:
+            texts = [dj for pname, dj, _, _ in dist_rows if pname == name]
+            case = " ".join("WHEN ? THEN %d" % i for i in range(len(texts)))
+            sql = f"SELECT trial_id, param_value, CASE distribution_json {case} END FROM trial_params WHERE param_name=?{where}"
+            data = np.array(self.con.execute(sql, (*texts, name, *args)).fetchall(), dtype=np.float64).reshape(-1, 3)
+            rows = _rows(trial_ids, data[:, 0].astype(np.int64))
+            keep = rows >= 0
+            raw_columns[name] = (rows[keep], data[keep, 1], data[keep, 2].astype(np.int64))
+        return raw_columns, dists
+
+
+#: How ``_SqliteReader._scan_params`` splits a value into two exact integers.
+_HI_SCALE = 2.0**31
+_LO_SCALE = 2.0**63
+#: ``param_id``s a query of ``_scan_params`` aggregates: bounds the strings' memory.
+_CHUNK = 1 << 18
+
+
+def _ints(text: str | None) -> np.ndarray:
+    """The integers of a ``group_concat`` (None when it aggregated no row)."""
+    if text is None:
+        return np.empty(0, dtype=np.int64)
+    return np.fromstring(text, dtype=np.int64, sep=",")
 
 
 def _row_index(trial_ids: np.ndarray):

@@ -53,6 +53,7 @@ CORPUS = {
     "python_tag.yaml": (None, "tag that is not allowed"),
     "duplicate_key.yaml": (None, "key 'lr' twice (line 4 and line 6)"),
     "duplicate_key_in_param.yaml": (None, "key 'low' twice"),
+    "step_not_dividing_range.yaml": ("d", "multiple of `step`"),
 }
 
 

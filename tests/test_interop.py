@@ -81,8 +81,12 @@ def _params(draw: st.DrawFn) -> Any:
             p = FloatParam(low=low, high=high, log=True)
         else:
             low = draw(_FINITE)
-            high = low + draw(st.floats(1e-2, 1e3))
-            step = draw(st.none() | st.floats(1e-3, high - low))
+            step = draw(st.none() | st.sampled_from([0.001, 0.01, 0.05, 0.25, 0.5, 1.0, 5.0]))
+            if step is None:
+                high = low + draw(st.floats(1e-2, 1e3))
+            else:  # on Optuna's grid: `high - low` a multiple of `step`
+                low = round(low, 3)
+                high = float(f"{low + step * draw(st.integers(1, 200)):.12g}")
             p = FloatParam(low=low, high=high, step=step)
         return attrs.evolve(p, limits=(p.low - 1.0, p.high + 1.0)) if limits else p
     if draw(st.booleans()):
@@ -90,7 +94,8 @@ def _params(draw: st.DrawFn) -> Any:
         p = IntParam(low=low, high=low + draw(st.integers(1, 1000)), log=True)
     else:
         low = draw(st.integers(-100, 100))
-        p = IntParam(low=low, high=low + draw(st.integers(1, 200)), step=draw(st.integers(1, 5)))
+        step = draw(st.integers(1, 5))
+        p = IntParam(low=low, high=low + step * draw(st.integers(1, 40)), step=step)
     return attrs.evolve(p, limits=(p.low - 1, p.high + 1)) if limits else p
 
 

@@ -1,0 +1,40 @@
+"""``refine report``: a self-contained HTML report of a study or a lineage of studies."""
+
+from __future__ import annotations
+
+import click
+
+from refine.cli import emit_json
+
+
+@click.command(name="report")
+@click.argument("storage")
+@click.option("--study", "studies", multiple=True, metavar="NAME", help="A study to show (repeat, oldest stage first) [default: every study in STORAGE, parents first].")
+@click.option("-o", "--out", default="report.html", show_default=True, type=click.Path(dir_okay=False), help="The HTML file to write (overwritten).")
+@click.option("--title", default=None, help="The page's title [default: from the space's name].")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A refinement setting, as for next-space (e.g. --set elite_fraction=0.25).")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"report_path\", \"studies\"} as JSON on stdout.")
+def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Write one HTML file (opens offline) showing what STORAGE's studies found and what comes next.
+
+    \b
+        refine report out/vision/study.db -o report.html
+        refine report s.db --study stage1 --study stage2 -o lineage.html
+
+    For each study: the diff table and red flags of the next space (as
+    `refine next-space` would write it; nothing is written to the study), per
+    numeric parameter the value against the objective with the elites
+    highlighted and the current and next ranges as bands, per categorical the
+    trials and elite share per choice with the current and next weights; and
+    the best value per stage across the lineage. Needs plotly
+    (pip install 'refine[report]').
+    """
+    from refine.commands._common import parse_sets
+    from refine.report import lineage_order, write_report
+
+    settings = parse_sets(sets)
+    path = write_report(storage, list(studies) or None, out=out, title=title, config=True, **settings)
+    if as_json:
+        emit_json({"report_path": str(path), "studies": lineage_order(storage, list(studies) or None)})
+    else:
+        click.echo(f"wrote {path}")
