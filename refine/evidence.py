@@ -50,6 +50,8 @@ class NumericEvidence:
     elite_values: tuple[float, ...]
     edge_low_share: float
     edge_high_share: float
+    ref_low_share: float
+    ref_high_share: float
     trend_low: float
     trend_high: float
     trend_low_p: float
@@ -373,7 +375,17 @@ def _numeric(
     third_lo, third_hi = u <= 1 / 3, u >= 2 / 3
     t_lo, p_lo = _spearman(u[third_lo], s[third_lo]) if third_lo.sum() >= 4 else (0.0, 1.0)
     t_hi, p_hi = _spearman(u[third_hi], s[third_hi]) if third_hi.sum() >= 4 else (0.0, 1.0)
-    rest = u[~np.isin(np.flatnonzero(active), np.flatnonzero(e_mask))]
+    rest_mask = active & ~e_mask
+    if settings.contemporary_reference and n_e:
+        # Adaptive samplers move every parameter while the good ones converge: compare the elites
+        # with the trials run alongside them, not with the early exploration.
+        since = np.quantile(study.numbers[e_mask], 0.25)
+        contemporary = rest_mask & (study.numbers >= since)
+        if contemporary.sum() >= max(5, n_e // 2):
+            rest_mask = contemporary
+    rest = _transform(p, col[rest_mask])
+    ref_low = float((rest <= zone).mean()) if len(rest) else 0.0
+    ref_high = float((rest >= 1 - zone).mean()) if len(rest) else 0.0
     ks_p = 1.0
     if n_e >= 3 and len(rest) >= 3:
         ks_p = float(stats.ks_2samp(eu, rest).pvalue)
@@ -411,6 +423,8 @@ def _numeric(
         elite_values=tuple(float(v) for v in np.sort(ex)),
         edge_low_share=edge_low,
         edge_high_share=edge_high,
+        ref_low_share=ref_low,
+        ref_high_share=ref_high,
         trend_low=t_lo,
         trend_high=t_hi,
         trend_low_p=p_lo,

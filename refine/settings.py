@@ -46,6 +46,7 @@ class Settings:
     noise_ratio: float = 0.5
     baseline: float | None = None
     include_pruned: bool = False
+    contemporary_reference: bool = True
     disabled: tuple[str, ...] = field(default=(), converter=tuple)
     extra: dict[str, Any] = field(factory=dict, hash=False)
 
@@ -73,6 +74,7 @@ DOCS: dict[str, str] = {
     "noise_ratio": "best minus median within this share of the spread is a red flag (near noise)",
     "baseline": "an objective value that counts as chance level (red flag when the best is near it)",
     "include_pruned": "rank PRUNED trials by their last intermediate value as well",
+    "contemporary_reference": "compare elites with the non-elites run alongside them (from the elites' first quartile of trial numbers on), not with early exploration",
     "disabled": "rule plugins to leave out, by name",
 }
 

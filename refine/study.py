@@ -463,7 +463,10 @@ class _SqliteReader:
             # CROSS JOIN keeps trial_params the outer loop: rows stay in param_id order.
             sql += " CROSS JOIN trials AS t ON t.trial_id = p.trial_id WHERE t.study_id = ? AND p.param_id BETWEEN ? AND ?"
             case_args.append(study_id)
-        low, high = self.con.execute("SELECT min(param_id), max(param_id) FROM trial_params").fetchone()
+        # Two subqueries: SQLite reads a lone min() or max() off the b-tree, but scans for both together.
+        low, high = self.con.execute(
+            "SELECT (SELECT min(param_id) FROM trial_params), (SELECT max(param_id) FROM trial_params)"
+        ).fetchone()
         keys, his, los, zeros = [], [], [], 0
         for start in range(int(low), int(high) + 1, _CHUNK):
             count, n_zero, k, h, lo = self.con.execute(sql, (*case_args, start, start + _CHUNK - 1)).fetchone()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 
 
 def objective(params: dict) -> float:
-    rng = random.Random(hash(tuple(sorted((k, str(v)) for k, v in params.items()))) & 0xFFFFFFFF)
+    # noise seeded by the configuration itself (crc32, not hash(): str hashes change between runs)
+    rng = random.Random(zlib.crc32(repr(sorted((k, str(v)) for k, v in params.items())).encode()))
     lr_term = -0.08 * (math.log10(params["lr"]) - math.log10(3e-3)) ** 2
     depth_term = 0.02 * min(params["depth"], 9)
     dropout_term = -0.1 * (params["dropout"] - 0.2) ** 2

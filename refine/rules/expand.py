@@ -1,7 +1,8 @@
 """expand: elites crowd a boundary with a trend toward it, so performance is left on the table.
 
 A side is expanded when at least ``expand_crowd`` of the elites sit in its edge
-zone (``edge_zone`` of the range) and the objective improves toward it
+zone (``edge_zone`` of the range), more than of the other trials run alongside
+them (an adaptive sampler crowds edges too), and the objective improves toward it
 (Spearman p < ``expand_p`` over the whole range or its outer third), or the
 best trial itself sits there with twice the crowd. The bound moves out by
 ``expand_factor`` of the range's width on the parameter's own scale (decades
@@ -35,7 +36,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 def _crowded(param, ev, side, settings):
     share = ev.edge_low_share if side == "low" else ev.edge_high_share
-    if share < settings.expand_crowd:
+    ref = ev.ref_low_share if side == "low" else ev.ref_high_share
+    if share < settings.expand_crowd or share <= ref:
         return False
     sign = -1 if side == "low" else 1
     trend, trend_p = (ev.trend_low, ev.trend_low_p) if side == "low" else (ev.trend_high, ev.trend_high_p)
