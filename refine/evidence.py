@@ -64,6 +64,7 @@ class NumericEvidence:
     mode_share: float
     others_n: int
     outside: int = 0
+    near_best_values: tuple[float, ...] = ()
     extra: dict[str, Any] = field(factory=dict, hash=False)
 
     kind = "numeric"
@@ -134,7 +135,19 @@ class Evidence:
     notes: tuple[str, ...]
     objective: np.ndarray
     non_finite: int = 0
+    noise_sd: float | None = None
     extra: dict[str, Any] = field(factory=dict, hash=False)
+
+    @property
+    def near_noise(self) -> bool:
+        """True when repeated evaluations show the spread of the objective is mostly noise.
+
+        That is, the noise variance (from configurations evaluated more than once)
+        is at least two thirds of the variance across all ranked trials.
+        """
+        if not self.noise_sd or self.best_row is None:
+            return False
+        return bool(np.var(self.scores[self.ranked]) < 1.5 * self.noise_sd**2)
 
     @property
     def n_ranked(self) -> int:
@@ -280,6 +293,12 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         order = rows[np.lexsort((study.numbers[rows], -scores[rows]))]
         elites[order[:k]] = True
         best_row = int(order[0])
+    noise_sd = None if multi else _replicate_noise(study, ranked, scores)
+    near_best = np.zeros(study.n_trials, dtype=bool)
+    if best_row is not None:
+        near_best[best_row] = True
+        if noise_sd:
+            near_best |= ranked & (scores >= scores[best_row] - 2 * noise_sd)
     params: dict[str, Any] = {}
     for name, p in space.params.items():
         col = study.columns.get(name)
@@ -288,7 +307,7 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         if isinstance(p, CategoricalParam):
             params[name] = _categorical(name, p, study, col, ranked, elites, scores, objective, best_row, settings, maximize)
         else:
-            params[name] = _numeric(name, p, col, ranked, elites, scores, best_row, settings, study)
+            params[name] = _numeric(name, p, col, ranked, elites, scores, best_row, settings, study, near_best)
     return Evidence(
         study=study,
         space=space,
@@ -301,7 +320,28 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         notes=tuple(notes),
         objective=objective,
         non_finite=non_finite,
+        noise_sd=noise_sd,
     )
+
+
+def _replicate_noise(study: StudyData, ranked: np.ndarray, scores: np.ndarray) -> float | None:
+    """The noise of the objective, from configurations evaluated more than once (pooled SD), else None."""
+    rows = np.flatnonzero(ranked)
+    if len(rows) < 4 or not study.columns:
+        return None
+    table = np.column_stack([np.nan_to_num(study.columns[k][rows], nan=-1e300) for k in study.columns])
+    _, group, counts = np.unique(np.round(table, 12), axis=0, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    repeated = counts[group] > 1
+    if repeated.sum() < 2:
+        return None
+    y = scores[rows][repeated]
+    g = group[repeated]
+    means = np.bincount(g, weights=y) / np.bincount(g)
+    dof = int(repeated.sum() - len(np.unique(g)))
+    if dof < 1:
+        return None
+    return float(np.sqrt(((y - means[g]) ** 2).sum() / dof))
 
 
 def _gaps(u: np.ndarray, bins: int = 10) -> tuple[tuple[float, float], ...]:
@@ -356,6 +396,7 @@ def _numeric(
     best_row: int | None,
     settings: Settings,
     study: StudyData,
+    near_best: np.ndarray,
 ) -> NumericEvidence:
     from scipy import stats
 
@@ -437,6 +478,7 @@ def _numeric(
         mode_share=mode_share,
         others_n=others_n,
         outside=outside,
+        near_best_values=tuple(float(v) for v in np.unique(col[near_best & ~np.isnan(col)])),
     )
 
 

@@ -132,6 +132,11 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
                     f"the best value {fmt(float(evidence.objective[evidence.best_row]))} is near the baseline "
                     f"{fmt(s.baseline)} (within one standard deviation {fmt(std)}): near chance"
                 )
+    if evidence.near_noise:
+        flags.append(
+            f"near noise: configurations evaluated twice differ by a noise SD of {fmt(evidence.noise_sd)}, most of the "
+            "objective's spread; nothing was narrowed, expanded or fixed"
+        )
     fail = counts.get("FAIL", 0)
     if n and fail / n > 0.2:
         flags.append(f"many failed trials: {fail} of {n} ({fail / n:.0%}) FAIL; they carry no evidence")

@@ -265,3 +265,39 @@ def test_config_file_sets_thresholds(study_factory, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text("[tool.refine]\nfair_tiral = 3\n")
     with pytest.raises(refine.RefineError, match="unknown setting 'fair_tiral'"):
         refine.next_space(path)
+
+
+def _replicated(space, n, seed):
+    from tests.conftest import sample_config
+
+    rng = np.random.default_rng(seed)
+    configs = [sample_config(space, rng) for _ in range(n)]
+    return [c for c in configs for _ in range(2)]
+
+
+def test_evidence_within_measured_noise_keeps_every_range(study_factory):
+    space = _space(x=FloatParam(low=0, high=1), depth=IntParam(low=1, high=8))
+    rng = np.random.default_rng(11)
+    configs = _replicated(space, 60, 11)
+    path = study_factory(space, lambda c: 0.05 * c["x"] + rng.normal(0, 1.0), len(configs), configs=configs)
+    result = refine.next_space(path, config=False)
+    assert result.evidence.noise_sd == pytest.approx(1.0, rel=0.35)
+    assert result.evidence.near_noise
+    assert all(d.action == "keep" for d in result.decisions)
+    assert "within noise" in _decision(result, "x").reason
+    assert any(f.startswith("near noise") for f in result.rationale["red_flags"])
+
+
+def test_narrowing_keeps_every_trial_within_noise_of_the_best(study_factory):
+    space = _space(lr=FloatParam(low=1e-6, high=1.0, log=True))
+    rng = np.random.default_rng(12)
+    configs = _replicated(space, 80, 12)
+    path = study_factory(space, lambda c: -abs(math.log10(c["lr"]) + 3.0) + rng.normal(0, 0.3), len(configs), configs=configs)
+    result = refine.next_space(path, config=False)
+    ev = result.evidence
+    assert ev.noise_sd and not ev.near_noise
+    lr = result.space.params["lr"]
+    near = ev.ranked & (ev.scores >= ev.scores[ev.best_row] - 2 * ev.noise_sd)
+    values = ev.study.columns["lr"][near]
+    assert _decision(result, "lr").action == "narrow"
+    assert (values >= lr.low).all() and (values <= lr.high).all()

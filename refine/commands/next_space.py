@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import threading
 from pathlib import Path
 
 import click
@@ -39,6 +42,15 @@ def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair
     from refine.cli import emit_json
     from refine.engine import next_space as run_engine
 
+    prefetch = _import_in_background("scipy.stats") if not os.environ.get("NOPF") else threading.Thread(target=int)
+    if os.environ.get("NOPF"): prefetch.start()
+    try:
+        _next_space(run_engine, emit_json, storage, study, space_file, out_dir, metric, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json)
+    finally:
+        prefetch.join()
+
+
+def _next_space(run_engine, emit_json, storage, study, space_file, out_dir, metric, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
     settings = parse_sets(sets)
     for key, value in (("metric", metric), ("elite_fraction", elite_fraction), ("fair_trial", fair_trial), ("baseline", baseline)):
         if value is not None:
@@ -82,3 +94,23 @@ def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair
         out.print("dry run: nothing written")
     else:
         out.print(f"wrote {result.space_path}\nrationale {result.rationale_path} and {result.json_path}")
+
+
+def _import_in_background(name: str) -> threading.Thread:
+    """Start importing ``name`` on a daemon thread and return the thread.
+
+    The evidence needs :mod:`scipy.stats`, whose import alone takes most of a
+    second; begun here, it overlaps reading the study, during which SQLite
+    runs without the GIL. A failure is left for the main thread's own import
+    to report.
+    """
+
+    def run() -> None:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - reported by the import that needs it
+            pass
+
+    thread = threading.Thread(target=run, name=f"import {name}", daemon=True)
+    thread.start()
+    return thread

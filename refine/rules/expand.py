@@ -27,7 +27,7 @@ from refine.space import IntParam
 
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
-    if study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
+    if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None
     if evidence.kind == "categorical":
         return _ordered(name, param, evidence, settings)

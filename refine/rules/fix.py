@@ -24,7 +24,7 @@ from refine.space import IntParam
 
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
-    if study_evidence.n_ranked < settings.min_complete or evidence.n == 0:
+    if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n == 0:
         return None
     if evidence.kind == "categorical":
         return _categorical(name, evidence, study_evidence, settings)

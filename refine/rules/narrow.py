@@ -4,7 +4,8 @@ Numeric: when the elites' positions differ from the other trials' (two-sample
 KS test, p < ``narrow_p``), the range becomes the elite interval (every elite
 when ``narrow_keep_elites``, else the central 90 %) plus ``narrow_margin`` of
 its width on each side, on the parameter's own scale, always containing the
-best trial. A side whose edge zone the elites crowd is left where it is (the
+best trial and every trial within two noise deviations of it (noise measured
+from configurations evaluated more than once). A side whose edge zone the elites crowd is left where it is (the
 expand rule may move it). Nothing changes unless the range shrinks by at least
 ``narrow_min_shrink``.
 
@@ -25,7 +26,7 @@ from refine.rules._common import fmt, from_u, snap, to_u
 
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
-    if study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
+    if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None
     if evidence.kind == "categorical":
         return _categorical(name, param, evidence, settings)
@@ -34,13 +35,13 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 def _numeric(name, param, ev, settings):
     if ev.ks_p >= settings.narrow_p or len(ev.elite_values) < 3:
+
         return None
     values = np.array(ev.elite_values)
     if not settings.narrow_keep_elites:
         values = np.quantile(values, [0.05, 0.95])
     inside = [v for v in values if param.low <= v <= param.high]
-    if ev.best_value is not None and param.low <= ev.best_value <= param.high:
-        inside.append(ev.best_value)
+    inside += [v for v in ev.near_best_values if param.low <= v <= param.high]
     if not inside:
         return None
     u_lo, u_hi = to_u(param, min(inside)), to_u(param, max(inside))
