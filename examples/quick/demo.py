@@ -3,7 +3,8 @@
 stage 1: run space v1 -> refine.next_space -> v2 (+ rationale) -> diff table
 stage 2: run v2, warm-started from stage 1 -> refine.next_space -> v3
 
-Everything lands in out/demo/ (removed at the start, so the demo can run again).
+Everything lands in out/demo/ (removed at the start, so the demo can run again),
+including the HTML report of both stages, out/demo/report.html.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main(out: Path = Path("out/demo"), trials: int = 60) -> None:
     screen = console()
     storage = f"sqlite:///{out / 'quick.db'}"
     space = refine.load_space(HERE / "space.v1.yaml")
-    previous_study = None
+    previous_study, studies = None, []
     for stage in (1, 2):
         name = f"quick-v{space.version}"
         screen.rule(f"stage {stage}: {trials} trials of {space.name} v{space.version}")
@@ -57,7 +58,14 @@ def main(out: Path = Path("out/demo"), trials: int = 60) -> None:
             screen.print(f"red flag: {flag}")
         screen.print(f"wrote {result.space_path} and its rationale {result.rationale_path}")
         previous_study, space = name, result.space
+        studies.append(name)
     screen.print(f"\nstudies in {out / 'quick.db'}; try: refine inspect {out / 'quick.db'}")
+    try:
+        from refine.report import write_report
+
+        screen.print(f"report: {write_report(storage, studies, out=out / 'report.html')} (open it in a browser)")
+    except refine.RefineError as exc:  # plotly missing: the loop itself is done
+        screen.print(f"no report: {exc}")
 
 
 if __name__ == "__main__":
