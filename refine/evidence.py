@@ -329,8 +329,9 @@ def _replicate_noise(study: StudyData, ranked: np.ndarray, scores: np.ndarray) -
     rows = np.flatnonzero(ranked)
     if len(rows) < 4 or not study.columns:
         return None
-    table = np.column_stack([np.nan_to_num(study.columns[k][rows], nan=-1e300) for k in study.columns])
-    _, group, counts = np.unique(np.round(table, 12), axis=0, return_inverse=True, return_counts=True)
+    table = np.column_stack([study.columns[k][rows] for k in study.columns])
+    table = np.where(np.isnan(table), -np.inf, np.round(table, 12))  # an inactive param is a value of its own
+    _, group, counts = np.unique(table, axis=0, return_inverse=True, return_counts=True)
     group = group.ravel()
     repeated = counts[group] > 1
     if repeated.sum() < 2:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import attrs
+import numpy as np
 
 __all__ = ["add_importance"]
 
@@ -25,7 +28,9 @@ def add_importance(result):
     study = optuna.create_study(directions=list(data.directions))
     study.add_trials(trials)
     try:
-        scores = optuna.importance.get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            scores = optuna.importance.get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
     except (ValueError, RuntimeError) as e:
         scores = {"error": str(e)}
     rationale = dict(result.rationale)

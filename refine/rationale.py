@@ -296,6 +296,9 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         f"Wasted trials: {r['wasted_trial_share']:.0%} of the finished trials lie outside the next space.",
         f"Suggested budget for the next stage: {r['suggested_budget']} trials.",
     ]
+    if r.get("importance"):
+        lines += ["", "## Importance (Optuna PED-ANOVA)", ""]
+        lines += [f"- `{k}`: {v:.3f}" if isinstance(v, (int, float)) else f"- {k}: {v}" for k, v in r["importance"].items()]
     if r["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
