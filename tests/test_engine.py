@@ -301,3 +301,36 @@ def test_narrowing_keeps_every_trial_within_noise_of_the_best(study_factory):
     values = ev.study.columns["lr"][near]
     assert _decision(result, "lr").action == "narrow"
     assert (values >= lr.low).all() and (values <= lr.high).all()
+
+
+def test_a_plugin_can_add_evidence_that_rules_read(study_factory):
+    class Budget:
+        @refine.hookimpl
+        def refine_add_evidence(self, evidence):
+            return {"x": {"cost_per_trial": 3.5}, "*": {"gpu_hours": 12}}
+
+        @refine.hookimpl
+        def refine_propose(self, name, evidence, study_evidence, param):
+            if "cost_per_trial" in evidence.extra:
+                return refine.Proposal(
+                    param=name, action="budget", rule="budget", new=param,
+                    reason=f"costs {evidence.extra['cost_per_trial']} h a trial of {study_evidence.extra['gpu_hours']} h",
+                )
+            return None
+
+    space = _space(x=FloatParam(low=0, high=1), y=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["y"], 30)
+    result = refine.next_space(path, config=False, plugins=[Budget()])
+    assert _decision(result, "x").action == "budget" and "3.5 h" in _decision(result, "x").reason
+    assert _decision(result, "y").action != "budget"
+
+
+def test_importance_is_optional_and_reported(study_factory, tmp_path):
+    space = _space(x=FloatParam(low=0, high=1), junk=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"] ** 2, 60)
+    proc = _cli("next-space", path, "--importance", "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    importance = json.loads(proc.stdout)["importance"]
+    assert importance["x"] > importance["junk"]
+    plain = json.loads(_cli("next-space", path, "--dry-run", "--json").stdout)
+    assert "importance" not in plain
