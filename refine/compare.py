@@ -25,14 +25,13 @@ from refine.executor import (
     TRIAL_SET,
     _best_first,
     _study_names,
-    _unit,
     load_study,
     open_storage,
     redact,
     run,
     study_space,
 )
-from refine.space import CategoricalParam, Space
+from refine.space import CategoricalParam, Space, to_unit
 
 __all__ = ["Comparison", "GroupSummary", "compare", "best_config", "rerun", "RerunReport", "parse_sets"]
 
@@ -101,7 +100,7 @@ def _distance(space: Space | None, configs: Sequence[Mapping[str, Any]]) -> floa
                 elif isinstance(p, CategoricalParam):
                     parts.append(0.0 if a[name] == b[name] else 1.0)
                 else:
-                    parts.append(abs(_unit(p, a[name]) - _unit(p, b[name])))
+                    parts.append(abs(to_unit(p, a[name]) - to_unit(p, b[name])))
             total += math.sqrt(sum(x * x for x in parts) / max(len(parts), 1))
             pairs += 1
     return total / pairs

@@ -337,7 +337,7 @@ def _replicate_noise(study: StudyData, ranked: np.ndarray, scores: np.ndarray) -
     if repeated.sum() < 2:
         return None
     y = scores[rows][repeated]
-    g = group[repeated]
+    _, g = np.unique(group[repeated], return_inverse=True)
     means = np.bincount(g, weights=y) / np.bincount(g)
     dof = int(repeated.sum() - len(np.unique(g)))
     if dof < 1:
@@ -406,7 +406,7 @@ def _numeric(
     s = scores[active]
     u = _transform(p, x)
     order = study.numbers[active].astype(float)
-    rho, pval = _partial_spearman(u, s, order) if np.ptp(order) > 0 else _spearman(u, s)
+    rho, pval = _partial_spearman(u, s, order) if order.size > 1 and np.ptp(order) > 0 else _spearman(u, s)
     e_mask = elites & ~np.isnan(col)
     ex = col[e_mask]
     eu = _transform(p, ex)

@@ -170,7 +170,7 @@ def _lineage_figure(stages: Sequence[StageReport]):
                 name="trials",
                 legendgroup="trials",
                 showlegend=i == 0,
-                hovertemplate=f"{html.escape(s.name)}<br>value %{{y:.5g}}<extra></extra>",
+                hovertemplate=f"{html.escape(s.name, quote=False)}<br>value %{{y:.5g}}<extra></extra>",
             )
         )
     bests = [s.best() for s in stages]
@@ -233,7 +233,7 @@ def _numeric_figure(stage: StageReport, name: str):
                 name=label,
                 marker={"color": colour, "size": size, "line": {"width": 0.5, "color": "white"}},
                 customdata=data.numbers[mask],
-                hovertemplate=f"trial %{{customdata}}<br>{html.escape(name)} %{{x:.4g}}<br>value %{{y:.5g}}<extra></extra>",
+                hovertemplate=f"trial %{{customdata}}<br>{html.escape(name, quote=False)} %{{x:.4g}}<br>value %{{y:.5g}}<extra></extra>",
             )
         )
     best = stage.best()
@@ -255,7 +255,7 @@ def _numeric_figure(stage: StageReport, name: str):
         else:
             title += ": dropped"
     fig.update_layout(
-        title={"text": html.escape(title), "font": {"size": 14}},
+        title={"text": html.escape(title, quote=False), "font": {"size": 14}},
         xaxis={"title": name, "type": "log" if log else "linear"},
         yaxis={"title": _metric(stage)},
         height=320,
@@ -326,7 +326,7 @@ def _categorical_figure(stage: StageReport, name: str):
         else:
             title += ": dropped"
     fig.update_layout(
-        title={"text": html.escape(title), "font": {"size": 14}},
+        title={"text": html.escape(title, quote=False), "font": {"size": 14}},
         barmode="group",
         height=320,
         margin={"t": 45, "b": 45, "l": 55, "r": 55},

@@ -334,6 +334,7 @@ def atomic_write(path: str | os.PathLike, text: str, *, overwrite: bool = False)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a space file is as readable as any other file
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -346,6 +347,12 @@ def atomic_write(path: str | os.PathLike, text: str, *, overwrite: bool = False)
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_space(space: Space, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
