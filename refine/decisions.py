@@ -6,7 +6,9 @@ use 0), then the action's rank in :data:`ACTION_RANK` (``drop`` before ``fix``
 before ``bias`` before ``expand`` before ``narrow``; an action a plugin
 introduces ranks between ``narrow`` and ``keep``), then the rule's name. An
 ``expand`` and a ``narrow`` of the same range combine: the expanded bounds are
-taken from the first, the other bound from the second. Everything set aside is
+taken from the first, the other bound from the second. A ``bias`` and an
+``expand`` of an ordered categorical combine too: the biased weights, plus the
+new value weighted like the dominant choice. Everything set aside is
 kept in :attr:`Decision.overridden`, so the rationale can show it.
 """
 

@@ -230,6 +230,10 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
                 reason = f"{reason}; the other side narrowed: {narrow.reason}"
             except InvalidParam:
                 pass
+    if winner.action == "bias" and isinstance(param, CategoricalParam) and new is not None:
+        expand = next((p for p in rest if p.action == "expand" and isinstance(p.new, CategoricalParam)), None)
+        if expand is not None:
+            new, reason = _bias_and_extend(new, expand, reason)
     if winner.action not in ("fix", "drop") and new is None:
         raise PluginError(f"rule '{winner.rule}' proposed '{winner.action}' for '{name}' without a new definition")
     return Decision(
@@ -244,6 +248,17 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
         overridden=rest,
         vetoed=tuple(vetoed),
     )
+
+
+def _bias_and_extend(biased: CategoricalParam, expand: Proposal, reason: str) -> tuple[CategoricalParam, str]:
+    """A bias and an expansion of one ordered categorical combine: the biased weights, plus the
+    new value of the progression weighted like the dominant choice (it deserves as fair a look)."""
+    weights = dict(zip(biased.choices, biased.normalized_weights()))
+    top = max(weights.values())
+    raw = [weights.get(c, top) for c in expand.new.choices]
+    total = sum(raw)
+    combined = attrs.evolve(expand.new, weights=tuple(round(w / total, 6) for w in raw))
+    return combined, f"{reason}; and {expand.reason}"
 
 
 def _build(current: Space, decisions: Mapping[str, Decision]) -> Space:

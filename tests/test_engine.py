@@ -334,3 +334,15 @@ def test_importance_is_optional_and_reported(study_factory, tmp_path):
     assert importance["x"] > importance["junk"]
     plain = json.loads(_cli("next-space", path, "--dry-run", "--json").stdout)
     assert "importance" not in plain
+
+
+def test_bias_and_expansion_of_an_ordered_categorical_combine(study_factory):
+    space = _space(batch=CategoricalParam(choices=(32, 64, 128), weights=(0.8, 0.1, 0.1)), x=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(13)
+    path = study_factory(space, lambda c: -math.log2(c["batch"]) + 0.2 * c["x"] + rng.normal(0, 0.05), 60)
+    result = refine.next_space(path, config=False)
+    batch = result.space.params["batch"]
+    d = _decision(result, "batch")
+    assert d.action == "bias" and 16 in batch.choices and set(batch.choices) >= {32, 64, 128}
+    w = dict(zip(batch.choices, batch.normalized_weights()))
+    assert w[16] == pytest.approx(w[32]) and w[32] > w[64]
