@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: venv demo vision test bench clean
+.PHONY: venv demo vision test bench bench-quality clean
 
 $(VENV)/.installed: pyproject.toml plugins/refine-protect/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: venv
 
 bench: venv
 	$(PY) benchmarks/speed/run.py
+
+bench-quality: venv
+	$(PY) benchmarks/efficacy/run.py
+	@if [ -f "benchmarks/efficacy/.cache/studies/sail_optuna.pid+s0.db" ] && [ -f benchmarks/efficacy/.cache/studies/rvfl_optuna.db ]; then \
+		$(PY) benchmarks/efficacy/run.py --group real; \
+	else echo "bench-quality: real group skipped (studies missing; see benchmarks/README.md, Quality)"; fi
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
