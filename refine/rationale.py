@@ -59,8 +59,7 @@ def _gaps(ev: Any, param: Any) -> list[Any]:
 
 
 def _param_evidence(ev: Any) -> dict[str, Any]:
-    d = attrs.asdict(ev, recurse=True)
-    d.pop("elite_values", None)
+    d = attrs.asdict(ev, recurse=True, filter=lambda a, _: a.name not in ("elite_values", "near_best_values"))
     d["kind"] = ev.kind
     return d
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from pathlib import Path
 
@@ -42,22 +41,17 @@ def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair
     from refine.cli import emit_json
     from refine.engine import next_space as run_engine
 
-    prefetch = _import_in_background("scipy.stats") if not os.environ.get("NOPF") else threading.Thread(target=int)
-    if os.environ.get("NOPF"): prefetch.start()
-    try:
-        _next_space(run_engine, emit_json, storage, study, space_file, out_dir, metric, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json)
-    finally:
-        prefetch.join()
-
-
-def _next_space(run_engine, emit_json, storage, study, space_file, out_dir, metric, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
     settings = parse_sets(sets)
     for key, value in (("metric", metric), ("elite_fraction", elite_fraction), ("fair_trial", fair_trial), ("baseline", baseline)):
         if value is not None:
             settings[key] = value
     if disable:
         settings["disabled"] = ",".join(disable)
-    result = run_engine(storage, study, space_file, **settings)
+    prefetch = _import_in_background("scipy.stats")
+    try:
+        result = run_engine(storage, study, space_file, **settings)
+    finally:
+        prefetch.join()
     if importance:
         from refine.importance import add_importance
 
@@ -77,6 +71,7 @@ def _next_space(run_engine, emit_json, storage, study, space_file, out_dir, metr
                 "version": result.space.version,
                 "decisions": decisions,
                 "red_flags": result.rationale["red_flags"],
+                **({"importance": result.rationale["importance"]} if "importance" in result.rationale else {}),
             }
         )
         return
