@@ -96,6 +96,7 @@ class CategoricalEvidence:
     top_choice: Any
     best_value: Any
     ordered: bool
+    dominance_p: float = 1.0
     extra: dict[str, Any] = field(factory=dict, hash=False)
 
     kind = "categorical"
@@ -555,10 +556,20 @@ def _categorical(
         best_choice=p.choices[best_i],
         p=pval,
         elite_convergence=shares[top_i] if n_e else 0.0,
+        dominance_p=_dominance_p(stats_list[top_i][1], int(active.sum()), round(shares[top_i] * n_e), n_e),
         top_choice=p.choices[top_i],
         best_value=best_value,
         ordered=p.ordered,
     )
+
+
+def _dominance_p(trials: int, total: int, elite_hits: int, n_elites: int) -> float:
+    """Binomial p that a choice holds this many elites by chance, given its share of the trials."""
+    from scipy import stats
+
+    if not n_elites or not total or not trials:
+        return 1.0
+    return float(stats.binomtest(elite_hits, n_elites, trials / total, alternative="greater").pvalue)
 
 
 def _index_or(p: CategoricalParam, value: Any) -> int:

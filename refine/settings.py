@@ -43,6 +43,9 @@ class Settings:
     narrow_keep_elites: bool = True
     bias_weight: float = 0.75
     bias_dominance: float = 0.6
+    bias_p: float = 0.10
+    expand_max_decades: float = 1.0
+    multiple_testing: bool = True
     noise_ratio: float = 0.5
     baseline: float | None = None
     include_pruned: bool = False
@@ -71,6 +74,9 @@ DOCS: dict[str, str] = {
     "narrow_keep_elites": "the narrowed range contains every elite (else the central 90 %)",
     "bias_weight": "weight given to a dominant categorical choice",
     "bias_dominance": "share of elites on one choice that makes it dominant",
+    "bias_p": "p-value (binomial: more elites on the choice than its share of trials predicts) needed to bias",
+    "expand_max_decades": "the most a log parameter's bound moves in one step, in decades",
+    "multiple_testing": "divide every p-value threshold by the number of searched parameters (Bonferroni)",
     "noise_ratio": "best minus median within this share of the spread is a red flag (near noise)",
     "baseline": "an objective value that counts as chance level (red flag when the best is near it)",
     "include_pruned": "rank PRUNED trials by their last intermediate value as well",

@@ -85,3 +85,14 @@ def _outward(x: float, rounded: float, *, down: bool) -> float:
 
 def with_range(p: FloatParam | IntParam, low: float, high: float) -> FloatParam | IntParam:
     return attrs.evolve(p, low=low, high=high)
+
+
+def alpha(threshold: float, study_evidence, settings) -> float:
+    """A p-value threshold, Bonferroni-corrected over the searched parameters when ``multiple_testing``.
+
+    With many parameters some look significant by chance; a refinement tests
+    every one of them, so each test gets its share of the error rate.
+    """
+    if not settings.multiple_testing:
+        return threshold
+    return threshold / max(1, len(study_evidence.space.params))

@@ -4,14 +4,17 @@ With few trials, a choice that holds most elites may only look dominant. When
 it holds at least ``bias_dominance`` of the elites and some rival has not had a
 fair trial (``fair_trial`` trials), the choice gets ``bias_weight`` of the
 exploration trials and the rivals share the rest: nothing is removed before it
-has been judged fairly.
+has been judged fairly. Raising a choice's weight needs it to hold more elites
+than its share of the trials predicts (binomial p < ``bias_p``,
+Bonferroni-corrected); lowering it, to give under-tried rivals their fair
+trial, needs no such proof.
 """
 
 from __future__ import annotations
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import fmt
+from refine.rules._common import alpha, fmt
 
 import attrs
 
@@ -30,8 +33,14 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         return None
     rest = (1.0 - settings.bias_weight) / len(rivals)
     weights = tuple(round(settings.bias_weight if i == param.index(top) else rest, 6) for i in range(len(param.choices)))
-    if param.weights is not None and tuple(round(w, 6) for w in param.normalized_weights()) == weights:
+    current = param.normalized_weights()
+    if tuple(round(w, 6) for w in current) == weights:
         return None
+    tried = sum(c.trials for c in ev.choices)
+    observed = ev.stats(top).trials / tried if tried else current[param.index(top)]
+    favours_top = weights[param.index(top)] > observed  # more than the share of trials it actually got
+    if favours_top and ev.dominance_p >= alpha(settings.bias_p, study_evidence, settings):
+        return None  # no more elites on it than its share of the trials predicts: dominance by chance
     reason = (
         f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites, but "
         + ", ".join(f"{fmt(c.value)} had only {c.trials} trials" for c in unfair)

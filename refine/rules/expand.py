@@ -3,10 +3,11 @@
 A side is expanded when at least ``expand_crowd`` of the elites sit in its edge
 zone (``edge_zone`` of the range), more than of the other trials run alongside
 them (an adaptive sampler crowds edges too), and the objective improves toward it
-(Spearman p < ``expand_p`` over the whole range or its outer third), or the
-best trial itself sits there with twice the crowd. The bound moves out by
-``expand_factor`` of the range's width on the parameter's own scale (decades
-for a log parameter), never past ``limits``; a log parameter stays > 0, an int
+(Spearman p < ``expand_p``, Bonferroni-corrected over the searched
+parameters, over the whole range or its outer third), or the best trial itself
+sits there with twice the crowd. The bound moves out by ``expand_factor`` of
+the range's width on the parameter's own scale (for a log parameter at most
+``expand_max_decades``), never past ``limits``; a log parameter stays > 0, an int
 stays an int, and a range that lies in [0, inf) without limits keeps its sign.
 
 An ordered numeric categorical (batch sizes) whose elites crowd its smallest
@@ -21,7 +22,7 @@ import attrs
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import fmt, from_u, snap, to_u
+from refine.rules._common import alpha, fmt, from_u, snap, to_u
 from refine.space import IntParam
 
 
@@ -31,19 +32,19 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         return None
     if evidence.kind == "categorical":
         return _ordered(name, param, evidence, settings)
-    return _numeric(name, param, evidence, settings)
+    return _numeric(name, param, evidence, study_evidence, settings)
 
 
-def _crowded(param, ev, side, settings):
+def _crowded(param, ev, side, settings, level):
     share = ev.edge_low_share if side == "low" else ev.edge_high_share
     ref = ev.ref_low_share if side == "low" else ev.ref_high_share
     if share < settings.expand_crowd or share <= ref:
         return False
     sign = -1 if side == "low" else 1
     trend, trend_p = (ev.trend_low, ev.trend_low_p) if side == "low" else (ev.trend_high, ev.trend_high_p)
-    if sign * ev.rho > 0 and ev.p < settings.expand_p:
+    if sign * ev.rho > 0 and ev.p < level:
         return True
-    if sign * trend > 0 and trend_p < settings.expand_p:
+    if sign * trend > 0 and trend_p < level:
         return True
     if ev.best_value is not None:
         zone = settings.edge_zone
@@ -53,12 +54,15 @@ def _crowded(param, ev, side, settings):
     return False
 
 
-def _numeric(name, param, ev, settings):
-    sides = [s for s in ("low", "high") if _crowded(param, ev, s, settings)]
+def _numeric(name, param, ev, study_evidence, settings):
+    level = alpha(settings.expand_p, study_evidence, settings)
+    sides = [s for s in ("low", "high") if _crowded(param, ev, s, settings, level)]
     if not sides:
         return None
     low, high = param.low, param.high
     f = settings.expand_factor
+    if param.log:
+        f = min(f, settings.expand_max_decades * math.log(10) / (math.log(param.high) - math.log(param.low)))
     if "low" in sides:
         low = from_u(param, -f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:

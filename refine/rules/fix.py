@@ -7,7 +7,8 @@ gives p < ``fix_p`` (0.10), and every losing choice had a fair trial
 (``fair_trial`` trials): an under-tried choice is never judged (the bias rule
 weights it instead). A numeric
 parameter whose elites all sit on one value (an int, a grid point, 0.0 at a
-boundary) is fixed by the same test. An ordered categorical whose elites sit
+boundary that is also a hard limit) is fixed by the same test; elites on a
+bound that can still move are the expand rule's. An ordered categorical whose elites sit
 on its smallest or largest value is not fixed: the expand rule offers the
 next value of the progression instead.
 """
@@ -18,7 +19,7 @@ import math
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import fmt
+from refine.rules._common import alpha, fmt
 from refine.space import IntParam
 
 
@@ -49,7 +50,7 @@ def _categorical(name, ev, study_evidence, settings):
     if not tried:
         return None
     effect = min(c.effect for c in tried)
-    if not (effect > settings.fix_effect and ev.p < settings.fix_p):
+    if not (effect > settings.fix_effect and ev.p < alpha(settings.fix_p, study_evidence, settings)):
         return None
     if any(not c.fair for c in rivals):
         return None
@@ -74,10 +75,14 @@ def _numeric(name, param, ev, study_evidence, settings):
         return None
     if ev.others_n < settings.fair_trial:
         return None
-    if not (ev.effect > settings.fix_effect and ev.effect_p < settings.fix_p):
+    if not (ev.effect > settings.fix_effect and ev.effect_p < alpha(settings.fix_p, study_evidence, settings)):
         return None
     if ev.best_value is not None and ev.best_value != ev.mode_value:
         return None
+    at_low, at_high = ev.mode_value <= param.low, ev.mode_value >= param.high
+    lo_limit, hi_limit = param.limits if param.limits is not None else (None, None)
+    if (at_low and param.low != lo_limit) or (at_high and param.high != hi_limit):
+        return None  # a bound that can still move: the expand rule looks past it instead
     value = int(ev.mode_value) if isinstance(param, IntParam) else float(ev.mode_value)
     if not math.isfinite(value):
         return None

@@ -1,7 +1,7 @@
 """narrow: the elites cluster in part of the range, so the next stage searches there.
 
 Numeric: when the elites' positions differ from the other trials' (two-sample
-KS test, p < ``narrow_p``), the range becomes the elite interval (every elite
+KS test, p < ``narrow_p``, Bonferroni-corrected over the searched parameters), the range becomes the elite interval (every elite
 when ``narrow_keep_elites``, else the central 90 %) plus ``narrow_margin`` of
 its width on each side, on the parameter's own scale, always containing the
 best trial and every trial within two noise deviations of it (noise measured
@@ -21,7 +21,7 @@ import numpy as np
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import fmt, from_u, snap, to_u
+from refine.rules._common import alpha, fmt, from_u, snap, to_u
 
 
 @hookimpl
@@ -29,12 +29,12 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None
     if evidence.kind == "categorical":
-        return _categorical(name, param, evidence, settings)
-    return _numeric(name, param, evidence, settings)
+        return _categorical(name, param, evidence, study_evidence, settings)
+    return _numeric(name, param, evidence, study_evidence, settings)
 
 
-def _numeric(name, param, ev, settings):
-    if ev.ks_p >= settings.narrow_p or len(ev.elite_values) < 3:
+def _numeric(name, param, ev, study_evidence, settings):
+    if ev.ks_p >= alpha(settings.narrow_p, study_evidence, settings) or len(ev.elite_values) < 3:
 
         return None
     values = np.array(ev.elite_values)
@@ -76,8 +76,8 @@ def _numeric(name, param, ev, settings):
     )
 
 
-def _categorical(name, param, ev, settings):
-    if ev.p >= settings.fix_p:
+def _categorical(name, param, ev, study_evidence, settings):
+    if ev.p >= alpha(settings.fix_p, study_evidence, settings):
         return None
     removed = [
         c
