@@ -39,6 +39,7 @@ class Settings:
     expand_p: float = 0.2
     narrow_p: float = 0.10
     narrow_margin: float = 0.25
+    narrow_min_margin: float = 0.1
     narrow_min_shrink: float = 0.2
     narrow_keep_elites: bool = True
     bias_weight: float = 0.75
@@ -70,6 +71,7 @@ DOCS: dict[str, str] = {
     "expand_p": "p-value of the trend toward a boundary needed to expand",
     "narrow_p": "p-value (elites vs the rest, KS test) needed to narrow",
     "narrow_margin": "margin added on each side of the elite interval, as a share of its width",
+    "narrow_min_margin": "the least margin on each side, as a share of the whole range (own scale)",
     "narrow_min_shrink": "narrow only when the range shrinks by at least this share",
     "narrow_keep_elites": "the narrowed range contains every elite (else the central 90 %)",
     "bias_weight": "weight given to a dominant categorical choice",
@@ -80,7 +82,7 @@ DOCS: dict[str, str] = {
     "noise_ratio": "best minus median within this share of the spread is a red flag (near noise)",
     "baseline": "an objective value that counts as chance level (red flag when the best is near it)",
     "include_pruned": "rank PRUNED trials by their last intermediate value as well",
-    "contemporary_reference": "compare elites with the non-elites run alongside them (from the elites' first quartile of trial numbers on), not with early exploration",
+    "contemporary_reference": "judge edge crowding against the non-elites run alongside the elites (from their first quartile of trial numbers on), not early exploration",
     "disabled": "rule plugins to leave out, by name",
 }
 

@@ -1,9 +1,10 @@
 """narrow: the elites cluster in part of the range, so the next stage searches there.
 
 Numeric: when the elites' positions differ from the other trials' (two-sample
-KS test, p < ``narrow_p``, Bonferroni-corrected over the searched parameters), the range becomes the elite interval (every elite
+KS test, or a permutation test of the elites' span for a sampler that has
+converged, p < ``narrow_p``, Bonferroni-corrected over the searched parameters), the range becomes the elite interval (every elite
 when ``narrow_keep_elites``, else the central 90 %) plus ``narrow_margin`` of
-its width on each side, on the parameter's own scale, always containing the
+its width on each side (at least ``narrow_min_margin`` of the whole range), on the parameter's own scale, always containing the
 best trial and every trial within two noise deviations of it (noise measured
 from configurations evaluated more than once). A side whose edge zone the elites crowd is left where it is (the
 expand rule may move it). Nothing changes unless the range shrinks by at least
@@ -45,7 +46,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     if not inside:
         return None
     u_lo, u_hi = to_u(param, min(inside)), to_u(param, max(inside))
-    margin = max(settings.narrow_margin * (u_hi - u_lo), 0.05)
+    margin = max(settings.narrow_margin * (u_hi - u_lo), settings.narrow_min_margin)
     lo_u, hi_u = max(0.0, u_lo - margin), min(1.0, u_hi + margin)
     if ev.edge_low_share >= settings.expand_crowd:
         lo_u = 0.0
