@@ -35,6 +35,7 @@ from attrs import frozen
 
 from refine.errors import RefineError, SpaceError
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, InvalidParam, Param, Space
+from refine.spacefile import read_text
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -143,14 +144,7 @@ def _label(space: Space, where: str | None) -> str:
 
 
 def _read_document(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpaceError(f"{what} file {path} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise SpaceError(f"{what} file {path} is a directory; give the path of a file") from None
-    except UnicodeDecodeError:
-        raise SpaceError(f"{what} file {path} is not UTF-8 text; give a JSON or YAML file") from None
+    text = read_text(path, what, "a JSON or YAML file")
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)

@@ -261,6 +261,24 @@ def dump_space(space: Space) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
 
 
+def read_text(path: Path, what: str, expected: str) -> str:
+    """The UTF-8 text of a file the user named; a missing, directory or binary file is a SpaceError.
+
+    Args:
+        path: The file.
+        what: What the file is, for the message ("space", "ConfigSpace").
+        expected: What to give instead, for the message ("a YAML space file").
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpaceError(f"{what} file {path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise SpaceError(f"{what} file {path} is a directory; give {expected}") from None
+    except UnicodeDecodeError:
+        raise SpaceError(f"{what} file {path} is not UTF-8 text; give {expected}") from None
+
+
 def load_space(path: str | os.PathLike) -> Space:
     """Read a space file.
 
@@ -268,14 +286,7 @@ def load_space(path: str | os.PathLike) -> Space:
         SpaceError: The file is missing, not YAML, or breaks SPEC section 1.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpaceError(f"space file {path} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise SpaceError(f"space file {path} is a directory; give the path of a .yaml file") from None
-    except UnicodeDecodeError:
-        raise SpaceError(f"space file {path} is not UTF-8 text; give a YAML space file") from None
+    text = read_text(path, "space", "a YAML space file")
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except _DuplicateKey as e:
