@@ -332,7 +332,8 @@ def _replicate_noise(study: StudyData, ranked: np.ndarray, scores: np.ndarray) -
         return None
     table = np.column_stack([study.columns[k][rows] for k in study.columns])
     table = np.where(np.isnan(table), -np.inf, np.round(table, 12))  # an inactive param is a value of its own
-    _, group, counts = np.unique(table, axis=0, return_inverse=True, return_counts=True)
+    rows_as_bytes = np.ascontiguousarray(table).view(np.dtype((np.void, table.dtype.itemsize * table.shape[1])))
+    _, group, counts = np.unique(rows_as_bytes.ravel(), return_inverse=True, return_counts=True)
     group = group.ravel()
     repeated = counts[group] > 1
     if repeated.sum() < 2:
@@ -435,7 +436,8 @@ def _numeric(
     ks_p = 1.0
     if n_e >= 3 and len(others) >= 3:
         ks_p = float(stats.ks_2samp(eu, others).pvalue)
-        ks_p = min(ks_p, _span_p(eu[np.isfinite(eu)], others[np.isfinite(others)]))
+        if ks_p > 1e-3:  # already decisive otherwise
+            ks_p = min(ks_p, _span_p(eu[np.isfinite(eu)], others[np.isfinite(others)]))
     best_value = None
     if best_row is not None and not math.isnan(col[best_row]):
         best_value = float(col[best_row])
