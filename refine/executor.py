@@ -752,7 +752,7 @@ def _check_resume(study: Any, space: Space, spec: str) -> None:
 
 
 def _warm_start(study: Any, space: Space, ref: str, k: int, budget: int, out: list[str]) -> tuple[int, int, list[dict]]:
-    """Enqueue the parent's best ``k`` configs, add its in-space trials as history."""
+    """Add the parent's in-space trials as history; enqueue those of its best ``k`` that lie outside, projected."""
     spec, name = parse_study_ref(ref)
     parent = load_study(spec, name)
     parent_dirs = tuple(d.name.lower() for d in parent.directions)
@@ -769,17 +769,18 @@ def _warm_start(study: Any, space: Space, ref: str, k: int, budget: int, out: li
     if old is not None:
         study.set_user_attr("refine:parent_version", old.version)
     ranked = _best_first(parent)
+    carried = {t.number: _history_trial(t, old, space, shown) for t in ranked}
+    history = [h for h in carried.values() if h is not None]
     configs: list[dict] = []
     seen: list[dict] = []
-    for t in ranked:
-        if len(configs) >= k:
-            break
+    for t in ranked[:k]:
+        if carried[t.number] is not None:
+            continue  # inside the new space: carried as history with its value, no trial spent re-running it
         projected = project({**(old.fixed if old else {}), **t.params}, space)
         if projected and projected not in seen:
             seen.append(projected)
             configs.append({**projected, "__label": f"{shown}#{t.number}"})
     enqueued = _enqueue(study, configs, budget, "refine:warm_start")
-    history = [h for h in (_history_trial(t, old, space, shown) for t in ranked) if h is not None]
     if history:
         study.add_trials(history)
     elif ranked:
