@@ -26,14 +26,14 @@ import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import attrs
 import numpy as np
 from attrs import field, frozen
 
 from refine.errors import SpaceError, StudyError
-from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Param, Space
+from refine.space import CategoricalParam, Condition, IntParam, Param, Space
 
 __all__ = [
     "StudyData",
@@ -229,6 +229,21 @@ def _tables(con: sqlite3.Connection) -> dict[str, set[str]]:
     return {n: {r[1] for r in con.execute(f"PRAGMA table_info('{n}')")} for n in names}
 
 
+@frozen(eq=False)
+class _Raw:
+    """What a reader (SQLite or Optuna) returns: trials as arrays, parameters as stored, before inference."""
+
+    numbers: np.ndarray
+    states: np.ndarray
+    values: np.ndarray
+    last_intermediate: np.ndarray
+    raw_columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    dists: dict[str, list[tuple[dict, int]]]
+    user_attrs: dict[str, np.ndarray]
+    directions: tuple[str, ...]
+    study_user_attrs: dict[str, Any]
+
+
 class _SqliteReader:
     """Optuna's tables read directly, every schema from 1.x on."""
 
@@ -291,7 +306,7 @@ class _SqliteReader:
         rows = self.con.execute("SELECT key, value_json FROM study_user_attributes WHERE study_id=?", (study_id,))
         return {k: _loads(v) for k, v in rows}
 
-    def read(self, study_id: int, with_user_attrs: bool = True) -> dict[str, Any]:
+    def read(self, study_id: int, with_user_attrs: bool = True) -> _Raw:
         single = len(self.studies()) == 1
         trial_ids, numbers, states = self._trials(study_id)
         n = len(trial_ids)
@@ -316,17 +331,17 @@ class _SqliteReader:
                 if col is None:
                     col = user_attrs[key] = np.full(n, None, dtype=object)
                 col[r] = _loads(vj)
-        return {
-            "numbers": numbers,
-            "states": states,
-            "values": values,
-            "last_intermediate": last,
-            "raw_columns": raw_columns,
-            "dists": dists,
-            "user_attrs": user_attrs,
-            "directions": directions,
-            "study_user_attrs": self.study_user_attrs(study_id),
-        }
+        return _Raw(
+            numbers=numbers,
+            states=states,
+            values=values,
+            last_intermediate=last,
+            raw_columns=raw_columns,
+            dists=dists,
+            user_attrs=user_attrs,
+            directions=directions,
+            study_user_attrs=self.study_user_attrs(study_id),
+        )
 
     def _trials(self, study_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Trial ids, numbers (the row's position where none is stored) and state codes, by number."""
@@ -698,7 +713,7 @@ def _optuna_summaries(storage_obj) -> list[StudySummary]:
     return out
 
 
-def _optuna_read(storage_obj, name: str) -> dict[str, Any]:
+def _optuna_read(storage_obj, name: str) -> _Raw:
     from refine import _distributions
 
     study_id = storage_obj.get_study_id_from_name(name)
@@ -743,17 +758,17 @@ def _optuna_read(storage_obj, name: str) -> dict[str, Any]:
             np.array([v for _, v, _ in rows], dtype=np.float64),
             np.array([idx[d] for _, _, d in rows], dtype=np.int64),
         )
-    return {
-        "numbers": numbers,
-        "states": states,
-        "values": values,
-        "last_intermediate": last,
-        "raw_columns": raw_columns,
-        "dists": out_dists,
-        "user_attrs": user_attrs,
-        "directions": directions,
-        "study_user_attrs": dict(storage_obj.get_study_user_attrs(study_id)),
-    }
+    return _Raw(
+        numbers=numbers,
+        states=states,
+        values=values,
+        last_intermediate=last,
+        raw_columns=raw_columns,
+        dists=out_dists,
+        user_attrs=user_attrs,
+        directions=directions,
+        study_user_attrs=dict(storage_obj.get_study_user_attrs(study_id)),
+    )
 
 
 # --------------------------------------------------------------------------- public API
@@ -840,15 +855,15 @@ def _listed(storage: str, names: Sequence[str], most: int = 100) -> str:
     return listed
 
 
-def _assemble(storage: str, name: str, raw: dict[str, Any], *, path: str | None) -> StudyData:
+def _assemble(storage: str, name: str, raw: _Raw, *, path: str | None) -> StudyData:
     from refine import _distributions
 
-    n = len(raw["numbers"])
+    n = len(raw.numbers)
     notes: list[str] = []
     params: dict[str, Param | Any] = {}
     columns: dict[str, np.ndarray] = {}
-    for pname, seen in raw["dists"].items():
-        rows, internal, dist_idx = raw["raw_columns"][pname]
+    for pname, seen in raw.dists.items():
+        rows, internal, dist_idx = raw.raw_columns[pname]
         param, decoded, note = _distributions.union(pname, [d for d, _ in seen], internal, dist_idx)
         if note:
             notes.append(note)
@@ -856,9 +871,9 @@ def _assemble(storage: str, name: str, raw: dict[str, Any], *, path: str | None)
         col[rows] = decoded
         columns[pname] = col
         params[pname] = param
-    inferred = _infer_space(name, raw["directions"], params, columns, raw["states"], raw["numbers"], notes)
+    inferred = _infer_space(name, raw.directions, params, columns, raw.states, raw.numbers, notes)
     columns = {k: v for k, v in columns.items() if k in inferred.params or k in inferred.fixed}
-    study_attrs = raw["study_user_attrs"]
+    study_attrs = raw.study_user_attrs
     space, source = inferred, "inferred"
     remembered = study_attrs.get("refine:space")
     if remembered is not None:
@@ -873,16 +888,16 @@ def _assemble(storage: str, name: str, raw: dict[str, Any], *, path: str | None)
     return StudyData(
         storage=storage,
         name=name,
-        directions=tuple(raw["directions"]),
-        numbers=raw["numbers"],
-        states=raw["states"],
-        values=raw["values"],
+        directions=tuple(raw.directions),
+        numbers=raw.numbers,
+        states=raw.states,
+        values=raw.values,
         columns=columns,
         space=space,
         space_source=source,
         inferred=inferred,
-        user_attrs=raw["user_attrs"],
-        last_intermediate=raw["last_intermediate"],
+        user_attrs=raw.user_attrs,
+        last_intermediate=raw.last_intermediate,
         study_user_attrs=study_attrs,
         notes=tuple(notes),
         path=path,
