@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE.parent))  # run from a clone without installing
 
 import refine  # noqa: E402
 from refine.commands._common import console, table  # noqa: E402
+from refine.commands.compare import show_comparison  # noqa: E402
 from refine.compare import best_config, compare  # noqa: E402
 from refine.diff import diff_spaces  # noqa: E402
 
@@ -127,20 +128,9 @@ def sweep(
 
     screen.rule("decision gate")
     verdict = compare(storage, groups)
-    screen.print(
-        table(
-            "refine compare",
-            ["stage", "seeds", "best (mean)", "spread", "searched params"],
-            [(g.name, len(g.studies), f"{g.score:.4f}", f"{g.spread:.4g}", g.searched) for g in verdict.groups],
-        )
-    )
+    show_comparison(screen, verdict)
     best = None
-    if verdict.refused:
-        screen.print(f"not ranked: {verdict.refused}", markup=False)
-    else:
-        screen.print(f"verdict: keep {verdict.winner}", markup=False)
-        for reason in verdict.reasons:
-            screen.print(f"  - {reason}", markup=False)
+    if not verdict.refused:
         winner = leads[groups.index(verdict.winner)]
         best = best_config(storage, winner)
         screen.print(f"winning configuration ({winner}, trial {best['trial']}): {best['config']}", markup=False)

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from refine.cli import emit_json
+from refine.commands._common import console, table
+
+
+def show_comparison(screen: Any, result: Any) -> None:
+    """Print a comparison's table and verdict (with its reasons) on a rich console."""
+    rows = []
+    for g in result.groups:
+        dist = "-" if g.param_distance is None else f"{g.param_distance:.3f}"
+        rows.append((g.name, len(g.studies), f"{g.score:.6g}", f"{g.spread:.4g}", dist, g.searched, g.direction))
+    columns = ["study", "seeds", "best (mean)", "spread", "param distance", "searched params", "direction"]
+    screen.print(table("refine compare", columns, rows))
+    if result.refused:
+        screen.print(f"not ranked: {result.refused}", markup=False)
+    else:
+        screen.print(f"verdict: keep {result.winner}", markup=False)
+        for reason in result.reasons:
+            screen.print(f"  - {reason}", markup=False)
 
 
 @click.command(name="compare")
@@ -35,22 +53,6 @@ def compare(storage: str, studies: tuple[str, ...], margin: float, as_json: bool
     if as_json:
         emit_json(result.to_json())
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title="refine compare")
-        for col in ("study", "seeds", "best (mean)", "spread", "param distance", "searched params", "direction"):
-            table.add_column(col)
-        for g in result.groups:
-            dist = "-" if g.param_distance is None else f"{g.param_distance:.3f}"
-            table.add_row(g.name, str(len(g.studies)), f"{g.score:.6g}", f"{g.spread:.4g}", dist, str(g.searched), g.direction)
-        console = Console()
-        console.print(table)
-        if result.refused:
-            console.print(f"not ranked: {result.refused}", markup=False)
-        else:
-            console.print(f"verdict: {result.winner}", markup=False)
-            for r in result.reasons:
-                console.print(f"  - {r}", markup=False)
+        show_comparison(console(), result)
     if result.refused:
         sys.exit(2)
