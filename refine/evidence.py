@@ -19,6 +19,7 @@ A conditional parameter's evidence uses only the trials where it was active.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -301,14 +302,18 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         if noise_sd:
             near_best |= ranked & (scores >= scores[best_row] - 2 * noise_sd)
     params: dict[str, Any] = {}
-    for name, p in space.params.items():
-        col = study.columns.get(name)
-        if col is None:
-            col = np.full(study.n_trials, np.nan)
-        if isinstance(p, CategoricalParam):
-            params[name] = _categorical(name, p, study, col, ranked, elites, scores, objective, best_row, settings, maximize)
-        else:
-            params[name] = _numeric(name, p, col, ranked, elites, scores, best_row, settings, study, near_best)
+    # SciPy warns on ties and small samples (exact KS falling back to asymptotic, all-tied groups);
+    # the p-values it returns are still right, and the user's terminal is not the place for them.
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for name, p in space.params.items():
+            col = study.columns.get(name)
+            if col is None:
+                col = np.full(study.n_trials, np.nan)
+            if isinstance(p, CategoricalParam):
+                params[name] = _categorical(name, p, study, col, ranked, elites, scores, objective, best_row, settings, maximize)
+            else:
+                params[name] = _numeric(name, p, col, ranked, elites, scores, best_row, settings, study, near_best)
     return Evidence(
         study=study,
         space=space,
