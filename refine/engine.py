@@ -192,7 +192,17 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
             overridden=(() if old is None else (_as_proposal(old),)),
         )
         new = _build(current, decisions)
-    new = _tidy_conditions(new)
+    for name in current.params:
+        gone = name not in new.params and name not in new.fixed
+        if gone and decisions[name].action not in ("drop", "fix"):
+            decisions[name] = attrs.evolve(
+                decisions[name],
+                action="drop",
+                rule="engine",
+                new=None,
+                reason="dropped: its `when` can no longer hold in the next space",
+                overridden=(_as_proposal(decisions[name]),),
+            )
     rationale = build_rationale(evidence, current, new, decisions)
     ordered = tuple(decisions[n] for n in current.params)
     return Refinement(space=new, previous=current, decisions=ordered, rationale=rationale, evidence=evidence)
@@ -274,6 +284,7 @@ def _build(current: Space, decisions: Mapping[str, Decision]) -> Space:
             continue
         else:
             params[name] = d.new
+    params = _prune_conditions(params, fixed)
     try:
         return attrs.evolve(current, version=current.version + 1, parent=current.version, params=params, fixed=fixed)
     except InvalidParam as e:
@@ -281,16 +292,37 @@ def _build(current: Space, decisions: Mapping[str, Decision]) -> Space:
         raise PluginError(f"rule '{', '.join(sorted(culprits))}' produced an invalid space: {e}") from None
 
 
-def _tidy_conditions(space: Space) -> Space:
-    """Drop ``when`` clauses that are always true now (their parent fixed to an allowed value)."""
-    params = {}
-    for name, p in space.params.items():
-        if p.when is not None and p.when.parent in space.fixed and p.when.allows(space.fixed[p.when.parent]):
-            p = attrs.evolve(p, when=None)
-        elif p.when is not None and isinstance(space.params.get(p.when.parent), CategoricalParam):
-            parent = space.params[p.when.parent]
-            values = tuple(v for v in p.when.values if parent.contains(v))
-            if values != p.when.values and values:
-                p = attrs.evolve(p, when=attrs.evolve(p.when, values=values))
-        params[name] = p
-    return attrs.evolve(space, params=params)
+def _prune_conditions(params: dict[str, Param], fixed: Mapping[str, Any]) -> dict[str, Param]:
+    """Make every ``when`` hold what the new space can still offer.
+
+    A condition on a parent fixed to an allowed value is always true (removed);
+    one whose parent no longer exists, is fixed to another value, or offers
+    none of its values can never hold: the parameter leaves (the drop rule says
+    why). Values the parent no longer offers are trimmed from the condition.
+    """
+    params = dict(params)
+    changed = True
+    while changed:
+        changed = False
+        for name, p in list(params.items()):
+            if p.when is None:
+                continue
+            parent = p.when.parent
+            if parent in fixed:
+                if p.when.allows(fixed[parent]):
+                    params[name] = attrs.evolve(p, when=None)
+                else:
+                    del params[name]
+                changed = True
+            elif parent not in params:
+                del params[name]
+                changed = True
+            elif isinstance(params[parent], CategoricalParam):
+                values = tuple(v for v in p.when.values if params[parent].contains(v))
+                if not values:
+                    del params[name]
+                    changed = True
+                elif values != p.when.values:
+                    params[name] = attrs.evolve(p, when=attrs.evolve(p.when, values=values))
+                    changed = True
+    return params

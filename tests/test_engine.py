@@ -346,3 +346,19 @@ def test_bias_and_expansion_of_an_ordered_categorical_combine(study_factory):
     assert d.action == "bias" and 16 in batch.choices and set(batch.choices) >= {32, 64, 128}
     w = dict(zip(batch.choices, batch.normalized_weights()))
     assert w[16] == pytest.approx(w[32]) and w[32] > w[64]
+
+
+def test_removing_a_parent_choice_drops_the_params_that_needed_it(study_factory):
+    space = _space(
+        opt=CategoricalParam(choices=("adam", "sgd", "rms")),
+        mom=FloatParam(low=0.0, high=0.99, when=Condition("opt", "sgd")),
+        x=FloatParam(low=0, high=1),
+    )
+    rng = np.random.default_rng(14)
+    value = {"adam": 2.0, "rms": 1.9, "sgd": 0.5}
+    path = study_factory(space, lambda c: value[c["opt"]] + 0.1 * c["x"] + rng.normal(0, 0.05), 150)
+    result = refine.next_space(path, config=False)
+    assert _decision(result, "opt").action == "narrow" and "sgd" not in result.space.params["opt"].choices
+    assert "mom" not in result.space.params
+    d = _decision(result, "mom")
+    assert d.action == "drop" and d.rule == "drop" and "no longer offers" in d.reason

@@ -1,8 +1,10 @@
 """drop: parameters whose ``when`` can no longer hold leave the space.
 
-Runs once every parameter is decided (``refine_finalize``): a parameter whose
-parent was fixed to a value its ``when`` does not allow, whose parent was
-dropped, or whose parent lost every choice its ``when`` names, is dropped.
+Runs once every parameter is decided (``refine_finalize``). The engine has
+already left out of the next space every parameter whose ``when`` can no
+longer hold (its parent fixed to another value, dropped, or no longer offering
+any of the values the condition names); this rule records each as a ``drop``
+and says why.
 """
 
 from __future__ import annotations
@@ -16,28 +18,18 @@ from refine.space import CategoricalParam
 @hookimpl
 def refine_finalize(space, previous, decisions, settings):
     out = []
-    dropped: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, p in space.params.items():
-            if name in dropped or p.when is None:
-                continue
-            parent = p.when.parent
-            reason = None
-            if parent in dropped or (parent not in space.params and parent not in space.fixed):
-                reason = f"its parent '{parent}' left the space"
-            elif parent in space.fixed and not p.when.allows(space.fixed[parent]):
-                reason = (
-                    f"its parent '{parent}' is now fixed to {fmt(space.fixed[parent])}, "
-                    f"and it applies only when {parent} is {', '.join(fmt(v) for v in p.when.values)}"
-                )
-            elif isinstance(space.params.get(parent), CategoricalParam) and not any(
-                space.params[parent].contains(v) for v in p.when.values
-            ):
-                reason = f"'{parent}' no longer offers {', '.join(fmt(v) for v in p.when.values)}"
-            if reason is not None:
-                dropped.add(name)
-                changed = True
-                out.append(Proposal(param=name, action="drop", rule="drop", reason=f"dropped: {reason}"))
+    for name, p in previous.params.items():
+        if p.when is None or name in space.params or name in space.fixed:
+            continue
+        if decisions[name].action in ("drop", "fix"):
+            continue
+        parent = p.when.parent
+        wanted = ", ".join(fmt(v) for v in p.when.values)
+        if parent in space.fixed:
+            reason = f"its parent '{parent}' is now fixed to {fmt(space.fixed[parent])}, and it applies only when {parent} is {wanted}"
+        elif isinstance(space.params.get(parent), CategoricalParam):
+            reason = f"'{parent}' no longer offers {wanted}"
+        else:
+            reason = f"its parent '{parent}' left the space"
+        out.append(Proposal(param=name, action="drop", rule="drop", reason=f"dropped: {reason}"))
     return out
