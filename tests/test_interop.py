@@ -48,14 +48,18 @@ _PARAM_NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
 _FINITE = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 
 
+# ConfigSpace refuses some control-character values such as "\x00" (refine then raises SpaceError, tested below)
+_PRINTABLE = st.characters(blacklist_categories=("Cs", "Cc"))
+
+
 def _scalars() -> st.SearchStrategy[Any]:
-    return st.one_of(st.integers(-1000, 1000), _FINITE, st.text(max_size=6), st.booleans(), st.none())
+    return st.one_of(st.integers(-1000, 1000), _FINITE, st.text(_PRINTABLE, max_size=6), st.booleans(), st.none())
 
 
 def _choices() -> st.SearchStrategy[list]:
     # One kind per parameter, as users write them; mixing 1 and True is tested on its own.
     return st.one_of(
-        st.lists(st.text(max_size=6), min_size=1, max_size=5, unique=True),
+        st.lists(st.text(_PRINTABLE, max_size=6), min_size=1, max_size=5, unique=True),
         st.lists(st.integers(-100, 1000), min_size=1, max_size=5, unique=True),
         st.lists(_FINITE, min_size=1, max_size=4, unique=True),
         st.lists(st.booleans(), min_size=1, max_size=2, unique=True),
@@ -552,3 +556,9 @@ def test_import_without_out_prints_the_space(space_file: Path, tmp_path: Path, c
 def test_export_of_a_missing_space_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code, _, err = _run(capsys, "export", str(tmp_path / "nope.yaml"), "--to", "wandb")
     assert code == 2 and "does not exist" in err
+
+
+def test_a_value_configspace_cannot_hold_is_an_error_naming_it() -> None:
+    space = Space(name="s", version=1, fixed={"tag": "\x00"}, params={"x": FloatParam(low=0.0, high=1.0)})
+    with pytest.raises(SpaceError, match="ConfigSpace cannot hold 'tag'"):
+        to_configspace(space)
