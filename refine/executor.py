@@ -770,7 +770,9 @@ def _warm_start(study: Any, space: Space, ref: str, k: int, budget: int, out: li
         study.set_user_attr("refine:parent_version", old.version)
     ranked = _best_first(parent)
     carried = {t.number: _history_trial(t, old, space, shown) for t in ranked}
-    history = [h for h in carried.values() if h is not None]
+    # in the parent's own order: TPE weighs its older observations less, so handing it the
+    # history best-first would discount exactly the best trials (and differ from running on)
+    history = [carried[n] for n in sorted(carried) if carried[n] is not None]
     configs: list[dict] = []
     seen: list[dict] = []
     for t in ranked[:k]:

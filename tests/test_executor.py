@@ -16,6 +16,7 @@ import optuna
 import pytest
 
 from tests.conftest import run_cli as cli
+from tests.objectives import quadratic
 
 from refine.errors import RefineError
 from refine.executor import (
@@ -25,11 +26,13 @@ from refine.executor import (
     TRIAL_ERROR,
     coverage_gaps,
     load_study,
+    make_sampler,
     open_storage,
     parse_study_ref,
     project,
     redact,
     run,
+    suggest,
 )
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.spacefile import save_space, space_from_json
@@ -198,6 +201,19 @@ def test_warm_start_on_an_unchanged_space_reruns_nothing_known(tmp_path):
     run(space_v1(), f"{OBJ}:quadratic", storage=db, study="v1", trials=12, quiet=True)
     [r] = run(attrs.evolve(space_v1(), version=2, parent=1), f"{OBJ}:quadratic", storage=db, study="v2", trials=4, from_=f"{db}:v1", quiet=True)
     assert r.warm_started == 0 and r.history == 12 and r.complete == 4
+
+
+def test_warm_start_on_an_unchanged_space_samples_what_running_on_would(tmp_path):
+    # the history keeps the parent's order: TPE weighs older trials less, so best-first would discount the best
+    db = str(tmp_path / "s.db")
+    run(space_v1(), f"{OBJ}:quadratic", storage=db, study="v1", trials=14, quiet=True)
+    v2 = attrs.evolve(space_v1(), version=2, parent=1)
+    run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=5, seed=7, from_=f"{db}:v1", quiet=True)
+    warm = [t.params for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs]
+    on = optuna.create_study(sampler=make_sampler("tpe", seed=7, space=v2))
+    on.add_trials(load_study(db, "v1").trials)
+    on.optimize(lambda t: quadratic({**v2.fixed, **suggest(v2, t)}), n_trials=5)
+    assert warm == [t.params for t in on.trials[14:]]
 
 
 def test_warm_start_refuses_another_direction(tmp_path):
