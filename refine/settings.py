@@ -76,7 +76,7 @@ DOCS: dict[str, str] = {
     "narrow_keep_elites": "the narrowed range contains every elite (else the central 90 %)",
     "bias_weight": "weight given to a dominant categorical choice",
     "bias_dominance": "share of elites on one choice that makes it dominant",
-    "bias_p": "p-value (binomial: more elites on the choice than its share of trials predicts) needed to bias",
+    "bias_p": "p-value needed to raise a choice's weight (binomial: more elites than its share of trials predicts; or Kruskal-Wallis with the best median)",
     "expand_max_decades": "the most a log parameter's bound moves in one step, in decades",
     "multiple_testing": "divide every p-value threshold by the number of searched parameters (Bonferroni)",
     "noise_ratio": "best minus median within this share of the spread is a red flag (near noise)",

@@ -4,10 +4,11 @@ With few trials, a choice that holds most elites may only look dominant. When
 it holds at least ``bias_dominance`` of the elites and some rival has not had a
 fair trial (``fair_trial`` trials), the choice gets ``bias_weight`` of the
 exploration trials and the rivals share the rest: nothing is removed before it
-has been judged fairly. Raising a choice's weight needs it to hold more elites
-than its share of the trials predicts (binomial p < ``bias_p``,
-Bonferroni-corrected); lowering it, to give under-tried rivals their fair
-trial, needs no such proof.
+has been judged fairly. Raising a choice's weight above the share of trials
+it got needs proof (p < ``bias_p``, Bonferroni-corrected): it holds more
+elites than that share predicts (binomial), or it has the best median and the
+choices differ (Kruskal-Wallis). Lowering it, to give under-tried rivals their
+fair trial, needs none.
 """
 
 from __future__ import annotations
@@ -39,13 +40,21 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     tried = sum(c.trials for c in ev.choices)
     observed = ev.stats(top).trials / tried if tried else current[param.index(top)]
     favours_top = weights[param.index(top)] > observed  # more than the share of trials it actually got
-    if favours_top and ev.dominance_p >= alpha(settings.bias_p, study_evidence, settings):
+    a = alpha(settings.bias_p, study_evidence, settings)
+    beats_rivals = ev.p < a and _same(ev.best_choice, top)  # the values themselves, not only the elite count
+    if favours_top and ev.dominance_p >= a and not beats_rivals:
         return None  # no more elites on it than its share of the trials predicts: dominance by chance
     reason = (
         f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites, but "
         + ", ".join(f"{fmt(c.value)} had only {c.trials} trials" for c in unfair)
         + f" (< fair trial {settings.fair_trial}): weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%} instead of removed"
     )
+    if favours_top:
+        reason += (
+            f"; its elite share beats its {observed:.0%} of the trials (binomial p={ev.dominance_p:.2g})"
+            if ev.dominance_p < a
+            else f"; it has the best median (Kruskal-Wallis p={ev.p:.2g})"
+        )
     return Proposal(
         param=name,
         action="bias",
@@ -54,3 +63,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         reason=reason,
         evidence={"dominance": ev.elite_convergence, "unfair": [c.value for c in unfair]},
     )
+
+
+def _same(a, b) -> bool:
+    return a == b and type(a) is type(b)
