@@ -66,6 +66,8 @@ class NumericEvidence:
     others_n: int
     outside: int = 0
     near_best_values: tuple[float, ...] = ()
+    edge_low_p: float = 1.0
+    edge_high_p: float = 1.0
     extra: dict[str, Any] = field(factory=dict, hash=False)
 
     kind = "numeric"
@@ -492,6 +494,9 @@ def _numeric(
         others_n=others_n,
         outside=outside,
         near_best_values=tuple(float(v) for v in np.unique(col[near_best & ~np.isnan(col)])),
+        # binomial p that this many elites sit in the edge zone, given the reference's share (at least the zone's)
+        edge_low_p=_crowd_p(int((eu <= zone).sum()), n_e, max(ref_low, zone)),
+        edge_high_p=_crowd_p(int((eu >= 1 - zone).sum()), n_e, max(ref_high, zone)),
     )
 
 
@@ -598,6 +603,15 @@ def _span_p(elite_u: np.ndarray, other_u: np.ndarray, cap: int = 3000) -> float:
         rng=np.random.default_rng(0),
     )
     return float(result.pvalue)
+
+
+def _crowd_p(hits: int, n: int, share: float) -> float:
+    """Binomial p of ``hits`` or more of ``n`` when each lands with probability ``share``."""
+    from scipy import stats
+
+    if not n or not hits or share >= 1:
+        return 1.0
+    return float(stats.binomtest(hits, n, share, alternative="greater").pvalue)
 
 
 def _dominance_p(trials: int, total: int, elite_hits: int, n_elites: int) -> float:

@@ -49,6 +49,27 @@ def test_irrelevant_param_is_kept(study_factory):
     assert "rho=" in _decision(result, "junk").reason
 
 
+def test_an_edge_crowd_within_chance_is_not_expanded(study_factory):
+    # an adaptive sampler leaves 5 of 8 elites, the best among them, at junk's edge; but a third of the
+    # trials around them sit there too and junk has no trend: chance, so its range is kept
+    zs = {f"z{i}": FloatParam(low=0, high=1) for i in range(4)}
+    space = _space(x=FloatParam(low=0, high=1), junk=FloatParam(low=0, high=1), **zs)
+    rng = np.random.default_rng(6)
+    xs = rng.permutation(np.linspace(0.02, 0.98, 40))
+    by_closeness = np.argsort(np.abs(xs - 0.5))
+    junk = np.empty(40)
+    junk[by_closeness[:8]] = [0.95, 0.2, 0.93, 0.5, 0.97, 0.7, 0.92, 0.96]
+    junk[by_closeness[8:]] = rng.permutation(np.r_[rng.uniform(0.9, 1.0, 12), rng.uniform(0.0, 0.9, 20)])
+    configs = [{"x": float(xs[i]), "junk": float(junk[i]), **{k: float(rng.uniform()) for k in zs}} for i in range(40)]
+    path = study_factory(space, lambda c: -((c["x"] - 0.5) ** 2), 40, configs=configs)
+    result = refine.next_space(path, config=False)
+    ev, level = result.evidence.params["junk"], 0.2 / 6
+    assert ev.edge_high_share >= 0.6 and ev.best_value >= 0.9  # the old shortcut: best at the edge, twice the crowd
+    assert min(ev.p, ev.trend_high_p) > level < ev.edge_high_p  # but neither a trend nor a crowd beyond chance
+    assert _decision(result, "junk").action != "expand"
+    assert result.space.params["junk"].high == 1.0
+
+
 def test_sharp_interior_optimum_narrows_and_contains_it(study_factory):
     space = _space(lr=FloatParam(low=1e-6, high=1.0, log=True), other=FloatParam(low=0, high=1))
     path = study_factory(space, lambda c: -abs(math.log10(c["lr"]) + 3.0), 150)

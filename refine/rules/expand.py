@@ -5,7 +5,8 @@ zone (``edge_zone`` of the range), more than of the other trials run alongside
 them (an adaptive sampler crowds edges too), and the objective improves toward it
 (Spearman p < ``expand_p``, Bonferroni-corrected over the searched
 parameters, over the whole range or its outer third), or the best trial itself
-sits there with twice the crowd. The bound moves out by ``expand_factor`` of
+sits there with twice the crowd and that crowd is beyond chance (binomial
+against the reference's share of the edge zone, at the same level). The bound moves out by ``expand_factor`` of
 the range's width on the parameter's own scale (for a log parameter at most
 ``expand_max_decades``), never past ``limits``; a log parameter stays > 0, an int
 stays an int, and a range that lies in [0, inf) without limits keeps its sign.
@@ -50,7 +51,9 @@ def _crowded(param, ev, side, settings, level):
         zone = settings.edge_zone
         u = to_u(param, ev.best_value)
         at_edge = u <= zone if side == "low" else u >= 1 - zone
-        return at_edge and share >= 2 * settings.expand_crowd
+        crowd_p = ev.edge_low_p if side == "low" else ev.edge_high_p
+        # no trend to lean on: the crowd itself must be more than chance puts there
+        return at_edge and share >= 2 * settings.expand_crowd and crowd_p < level
     return False
 
 
