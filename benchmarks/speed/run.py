@@ -145,6 +145,8 @@ def benches(db: Path, study_name: str, out_dir: Path) -> list[Bench]:
     out = ["--out", str(out_dir)] if next_help and "--out" in next_help else []
     return [
         Bench("optuna load + get_trials", [sys.executable, "-c", load]),
+        # the floor under every next-space: the evidence's statistics need SciPy's stats package
+        Bench("python -c 'import scipy.stats' (floor)", [sys.executable, "-c", "import scipy.stats"]),
         Bench(
             "refine inspect",
             refine + ["inspect", str(db)],
