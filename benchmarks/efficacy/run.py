@@ -383,7 +383,11 @@ def _fmt_r(x: float) -> str:
 def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) -> str:
     lines: list[str] = []
     add = lines.append
-    groups = [(p, [r for r in runs if r["problem"] == p]) for p in problems] + [("**pooled**", runs)]
+    groups = [(p, [r for r in runs if r["problem"] == p]) for p in problems]
+    synthetic = [r for r in runs if r["problem"] in P.SYNTHETIC]
+    if synthetic and len(synthetic) < len(runs):  # both groups: each is pooled on its own too (issues 7 and 11)
+        groups += [("**pooled synthetic**", synthetic), ("**pooled real**", [r for r in runs if r["problem"] not in P.SYNTHETIC])]
+    groups += [("**pooled**", runs)]
     add("# Efficacy benchmark results\n")
     add(
         f"{meta['date']}, `{meta['command']}`, {meta['machine']}; refine {meta['refine']} @ {meta['commit']}, "
