@@ -438,10 +438,7 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
                 return True
             if self._explore_cache is None or self._explore_cache[0] != trial.number:
                 done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                # a warm start's history informs the model but is not this stage's exploration:
-                # the new space's weights still steer its own first trials
-                own = sum(1 for t in done if TRIAL_HISTORY not in t.user_attrs)
-                self._explore_cache = (trial.number, own < explore)
+                self._explore_cache = (trial.number, len(done) < explore)
             return self._explore_cache[1]
 
         def infer_relative_search_space(self, study: Any, trial: Any) -> dict:
