@@ -9,7 +9,7 @@ output, and exit status 2 with a one-line ``error:`` for a user's mistake.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 import math
 import sys

@@ -420,6 +420,32 @@ def test_validate_imports_no_optuna(tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
 
 
+def test_every_command_loads_without_the_editable_install(tmp_path: Path) -> None:
+    # -S skips site's .pth files: the editable install's finder imports importlib.util, which once hid
+    # a module that used it without importing it (a traceback on `refine next-space` from a wheel)
+    import site
+
+    from refine.cli import COMMANDS
+
+    root = Path(__file__).resolve().parents[1]
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path[:0] = [{str(root)!r}]
+        sys.path += {site.getsitepackages()!r}
+        import refine.cli
+        for name in {sorted(COMMANDS)!r}:
+            try:
+                refine.cli.main([name, "--help"])
+            except SystemExit as e:
+                assert not e.code, (name, e.code)
+        print("OK")
+        """
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stderr[-2000:]
+
+
 def test_python_m_refine_help() -> None:
     result = subprocess.run([sys.executable, "-m", "refine", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "Usage:" in result.stdout
