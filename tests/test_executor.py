@@ -143,6 +143,20 @@ def test_other_samplers_run(tmp_path, sampler):
     assert r.complete == 5
 
 
+@pytest.mark.parametrize("sampler", ["cmaes", "gp"])
+def test_model_based_samplers_keep_to_the_space_past_their_startup(tmp_path, sampler):
+    space = attrs.evolve(space_v1(), params={**space_v1().params, "lr": FloatParam(low=1e-4, high=1e-1, log=True), "w": IntParam(low=8, high=64, step=8)})
+    db = str(tmp_path / "s.db")
+    [r] = run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=14, sampler=sampler, startup=6, quiet=True)
+    done = trials_of(db, "a")
+    assert r.complete == 14 and len(done) == 14
+    for t in done:
+        assert space.contains(t.params), t.params
+        assert ("ctx" in t.params) == (t.params["encoder"] == "context")
+        assert (t.params["w"] - 8) % 8 == 0 and isinstance(t.params["w"], int)
+    assert len({round(t.params["lr"], 12) for t in done[6:]}) > 1  # the model proposed, not one point repeated
+
+
 def test_objective_exception_fails_trial_and_run_goes_on(tmp_path):
     db = str(tmp_path / "s.db")
     [r] = run(space_v1(), f"{OBJ}:flaky", storage=db, study="a", trials=6, sampler="random", max_failures=100, quiet=True)
