@@ -136,3 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:  # a path given on the command line that cannot be read or written
+        where = f" {e.filename}" if e.filename else ""
+        click.echo(f"error: cannot use{where}: {e.strerror or e}", err=True)
+        sys.exit(2)

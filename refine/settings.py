@@ -8,6 +8,7 @@ read their own keys from :attr:`Settings.extra`.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Mapping
@@ -53,6 +54,63 @@ class Settings:
     contemporary_reference: bool = True
     disabled: tuple[str, ...] = field(default=(), converter=tuple)
     extra: dict[str, Any] = field(factory=dict, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        for name in _RANGES:
+            problem = check_setting(name, getattr(self, name))
+            if problem:
+                raise RefineError(problem)
+
+
+# the values each number may take: (low, high, low included, high included); None: unbounded
+_P = (0.0, 1.0, False, True)
+_SHARE = (0.0, 1.0, False, True)
+_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "elite_fraction": _SHARE,
+    "min_elites": (1, None, True, False),
+    "fair_trial": (1, None, True, False),
+    "min_complete": (1, None, True, False),
+    "fix_convergence": _SHARE,
+    "fix_effect": (0.0, None, True, False),
+    "fix_p": _P,
+    "overwhelming_p": _P,
+    "edge_zone": (0.0, 0.5, False, False),
+    "expand_crowd": _SHARE,
+    "expand_factor": (0.0, None, False, False),
+    "expand_p": _P,
+    "narrow_p": _P,
+    "narrow_margin": (0.0, None, True, False),
+    "narrow_min_margin": (0.0, 0.5, True, False),
+    "narrow_min_shrink": (0.0, 1.0, True, False),
+    "bias_weight": (0.0, 1.0, False, False),
+    "bias_dominance": _SHARE,
+    "bias_p": _P,
+    "expand_max_decades": (0.0, None, False, False),
+    "noise_ratio": (0.0, None, True, False),
+    "baseline": (None, None, False, False),
+}
+
+
+def check_setting(name: str, value: Any) -> str | None:
+    """Why ``value`` is not a valid ``name`` (None when it is)."""
+    if name not in _RANGES or value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"setting '{name}' must be a number, got {value!r}"
+    default = attrs.fields_dict(Settings)[name].default
+    if isinstance(default, int) and not isinstance(value, int):
+        return f"setting '{name}' must be an integer, got {value!r}"
+    low, high, low_in, high_in = _RANGES[name]
+    below = low is not None and (value < low or (value == low and not low_in))
+    above = high is not None and (value > high or (value == high and not high_in))
+    if not math.isfinite(value) or below or above:
+        if low is None and high is None:
+            return f"setting '{name}' must be a finite number, got {value!r}"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        span = f"{'[' if low_in else '('}{lo}, {hi}{']' if high_in else ')'}"
+        return f"setting '{name}' ({DOCS.get(name, '')}) must be in {span}, got {value!r}"
+    return None
 
 
 DOCS: dict[str, str] = {
@@ -161,7 +219,7 @@ def load_settings(
             where = doc.pop("__file__")
             sources.append((where, doc))
     if overrides:
-        sources.append(("arguments", overrides))
+        sources.append(("from --set, a flag or the API", overrides))
     for where, doc in sources:
         for key, value in doc.items():
             key = key.replace("-", "_") if "." not in key else key
@@ -171,6 +229,9 @@ def load_settings(
                 continue
             if key in known and key != "extra":
                 values[key] = _coerce(key, value, where)
+                problem = check_setting(key, values[key])
+                if problem:
+                    raise RefineError(f"{problem} ({where})")
             elif "." in key:
                 extra[key] = value
             else:

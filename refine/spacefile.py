@@ -333,15 +333,21 @@ def _one_line(value: Any) -> str:
     return " ".join(str(value).split())
 
 
-def atomic_write(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
+def atomic_write(
+    path: str | os.PathLike, text: str, *, overwrite: bool = False, hint: str = "remove it or use --out"
+) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
     Raises:
-        SpaceError: ``path`` exists and ``overwrite`` is false.
+        SpaceError: ``path`` exists and ``overwrite`` is false (``hint`` says
+            what to do), or its folder cannot be made or written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise SpaceError(f"cannot write {path}: {e.strerror or e} (choose another folder)") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -352,7 +358,7 @@ def atomic_write(path: str | os.PathLike, text: str, *, overwrite: bool = False)
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise SpaceError(f"{path} already exists; refine never overwrites a version (remove it or use --out)") from None
+                raise SpaceError(f"{path} already exists; refine never overwrites a version ({hint})") from None
             os.unlink(tmp)
     finally:
         if os.path.exists(tmp):
@@ -366,9 +372,11 @@ def _umask() -> int:
     return mask
 
 
-def save_space(space: Space, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write ``space`` as YAML, atomically; never overwrites unless asked."""
-    return atomic_write(path, dump_space(space), overwrite=overwrite)
+def save_space(
+    space: Space, path: str | os.PathLike, *, overwrite: bool = False, hint: str = "remove it or use --out"
+) -> Path:
+    """Write ``space`` as YAML, atomically; never overwrites unless asked (``hint``: what to do instead)."""
+    return atomic_write(path, dump_space(space), overwrite=overwrite, hint=hint)
 
 
 def space_to_json(space: Space) -> str:

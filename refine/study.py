@@ -68,8 +68,14 @@ _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 
 
 def redact(text: str) -> str:
-    """Hide the password of any URL in ``text``: ``postgresql://u:***@host/db``."""
-    return re.sub(r"(://[^/:@\s]*):[^@/\s]*@", r"\1:***@", str(text))
+    """Hide the password of any URL in ``text``: ``postgresql://u:***@host/db``.
+
+    The user-info runs to the last ``@`` of the authority (a password may hold
+    ``@``), and a password passed as a query parameter (``?password=...``) is
+    hidden too.
+    """
+    text = re.sub(r"(://[^/:@\s]*):[^/\s]*@", r"\1:***@", str(text))
+    return re.sub(r"([?&](?:password|passwd|pwd|sslpassword)=)[^&\s]*", r"\1***", text, flags=re.I)
 
 
 @frozen

@@ -305,6 +305,34 @@ def test_config_file_sets_thresholds(study_factory, tmp_path, monkeypatch):
         refine.next_space(path)
 
 
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--elite-fraction", "-0.1"], "elite_fraction"),
+        (["--set", "elite_fraction=5"], "elite_fraction"),
+        (["--fair-trial", "0"], "fair_trial"),
+        (["--set", "fix_p=nan"], "fix_p"),
+        (["--set", "bias_weight=2"], "bias_weight"),
+        (["--set", "expand_factor=-1"], "expand_factor"),
+        (["--baseline", "inf"], "baseline"),
+    ],
+)
+def test_a_setting_out_of_its_range_exits_2_naming_it(study_factory, tmp_path, args, named):
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 20)
+    r = _cli("next-space", path, "--out", str(tmp_path / "out"), *args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: setting '{named}'") and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_setting_in_a_config_file_is_checked_too(study_factory, tmp_path, monkeypatch):
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 20)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "refine.toml").write_text("edge_zone = 0.6\n")
+    with pytest.raises(refine.RefineError, match=r"'edge_zone'.*\(0, 0.5\).*refine.toml"):
+        refine.next_space(path)
+
+
 def _replicated(space, n, seed):
     from tests.conftest import sample_config
 

@@ -375,6 +375,9 @@ def test_parse_study_ref_and_redact():
     assert parse_study_ref("postgresql://u:p@h:5432/db") == ("postgresql://u:p@h:5432/db", None)
     assert parse_study_ref("postgresql://u:p@h:5432/db:st") == ("postgresql://u:p@h:5432/db", "st")
     assert redact("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+    assert redact("postgresql://u:p@ss@h/db") == "postgresql://u:***@h/db"  # a password holding '@'
+    assert redact("postgresql://h/db?sslmode=off&password=secret&x=1") == "postgresql://h/db?sslmode=off&password=***&x=1"
+    assert redact("a postgresql://u:s@h/d and mysql://v:t@k/e") == "a postgresql://u:***@h/d and mysql://v:***@k/e"
 
 
 def test_resume_with_another_space_is_refused(tmp_path):

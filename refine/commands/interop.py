@@ -98,5 +98,5 @@ def import_(file: Path, source: str | None, out: Path | None, name: str | None) 
     if out is None:
         click.echo(dump_space(imported.space), nl=False)
     else:
-        save_space(imported.space, out)
+        save_space(imported.space, out, hint="remove it or give another -o")
         click.echo(f"wrote {out}")
