@@ -47,7 +47,7 @@ from attrs import frozen
 from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_grid
 from refine.errors import RefineError, StudyError
 from refine.space import CategoricalParam, IntParam, Space, to_unit
-from refine.study import redact
+from refine.study import check_storage_file, redact
 
 __all__ = [
     "ObjectiveError",
@@ -176,6 +176,7 @@ def open_storage(
             raise StudyError(f"journal file {spec} does not exist; check the path")
         if create and not path.parent.is_dir():
             raise StudyError(f"cannot create journal file {spec}: directory {path.parent} does not exist")
+        check_storage_file(path, create=create, journal=True)
         return journal_cls(JournalFileBackend(str(path)))
 
     url = _storage_url(spec)
@@ -186,6 +187,7 @@ def open_storage(
             raise StudyError(f"storage {shown} does not exist; check the path (refine never creates a storage it reads)")
         if create and not Path(path).resolve().parent.is_dir():
             raise StudyError(f"cannot create storage {shown}: directory {Path(path).parent} does not exist")
+        check_storage_file(path, create=create)
         connect_args: dict[str, Any] = {"timeout": 60}
     elif url.startswith(("postgresql", "mysql")):
         connect_args = {"connect_timeout": connect_timeout}

@@ -544,6 +544,5 @@ def write_report(
     """Write :func:`build_report`'s page to ``out`` (overwriting it) and return its path."""
     from refine.spacefile import atomic_write
 
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
     text = build_report(storage, studies, title=title, config=config, **settings)
     return Path(atomic_write(out, text, overwrite=True))

@@ -347,7 +347,9 @@ def atomic_write(
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise SpaceError(f"cannot write {path}: {e.strerror or e} (choose another folder)") from None
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (e.strerror or str(e))
+        raise SpaceError(f"cannot write {path}: {why} (choose another folder)") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

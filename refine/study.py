@@ -235,6 +235,59 @@ def _tables(con: sqlite3.Connection) -> dict[str, set[str]]:
     return {n: {r[1] for r in con.execute(f"PRAGMA table_info('{n}')")} for n in names}
 
 
+def check_storage_file(path: str | Path, *, create: bool, journal: bool = False) -> None:
+    """Refuse a file that is not an Optuna storage before Optuna touches it.
+
+    A reader (``create=False``) needs Optuna's tables or journal records; a
+    writer may also start from a missing or empty file, but never adds
+    Optuna's tables to another program's SQLite database, nor appends to a
+    file that is not a journal. Nothing is written.
+
+    Raises:
+        StudyError: What the file is instead, and what to give.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StudyError(f"storage {path} is a directory; give the path of an Optuna SQLite or journal file")
+    if path.stat().st_size == 0:
+        if create:
+            return
+        raise StudyError(f"storage {path} is empty: it holds no study")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if journal:
+        first = head.split(b"\n", 1)[0]
+        try:
+            record = json.loads(first)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or "op_code" not in record:
+            raise StudyError(
+                f"{path} is not an Optuna journal file (its first line is not a journal record); "
+                "give a journal written by Optuna, or a new file"
+            )
+        return
+    if not head.startswith(b"SQLite format 3"):
+        raise StudyError(f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file")
+    con = _connect_ro(path)
+    try:
+        tables = set(_tables(con))
+    finally:
+        con.close()
+    if {"studies", "trials", "trial_params"} <= tables:
+        return
+    if not tables and create:
+        return
+    if not tables:
+        raise StudyError(f"storage {path} is an empty SQLite database: it holds no study")
+    raise StudyError(
+        f"{path} is an SQLite database but not an Optuna storage (tables: {', '.join(sorted(tables)[:6])}); "
+        "refine never adds Optuna's tables to another database: give a new file"
+    )
+
+
 @frozen(eq=False)
 class _Raw:
     """What a reader (SQLite or Optuna) returns: trials as arrays, parameters as stored, before inference."""
@@ -675,6 +728,7 @@ def _open_optuna(storage: str):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
+        check_storage_file(path, create=False, journal=True)
         try:
             return JournalStorage(JournalFileBackend(str(path)))
         except Exception as e:  # noqa: BLE001 - any failure here is a bad input file

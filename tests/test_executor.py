@@ -362,6 +362,41 @@ def test_unreachable_storage_fails_fast_without_password(tmp_path, capsys):
     assert code == 2 and "s3cret" not in err and "***" in err and time.time() - start < 10
 
 
+def _foreign_files(tmp_path):
+    import sqlite3
+
+    other = tmp_path / "crm.db"  # another program's SQLite database
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+    con.commit()
+    con.close()
+    garbage = tmp_path / "notes.log"
+    garbage.write_text("garbage, not a journal\n")
+    text = tmp_path / "text.db"
+    text.write_text("hello")
+    return other, garbage, text
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_run_never_writes_into_a_file_that_is_not_an_optuna_storage(tmp_path, capsys, which):
+    target = _foreign_files(tmp_path)[which]
+    before = target.read_bytes()
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage", str(target), "--trials", "2", "--quiet")
+    assert code == 2 and err.startswith("error:") and str(target.name) in err and len(err.strip().splitlines()) == 1
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["best"], ["rerun", "--objective", f"{OBJ}:quadratic"], ["inspect"], ["compare", "--studies", "a", "b"]])
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_readers_refuse_a_file_that_is_not_an_optuna_storage(tmp_path, capsys, command, which):
+    target = _foreign_files(tmp_path)[which]
+    before = target.read_bytes()
+    code, _, err = cli(capsys, command[0], str(target), *command[1:])
+    assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+    assert target.read_bytes() == before
+
+
 def test_reading_a_missing_storage_never_creates_it(tmp_path):
     with pytest.raises(RefineError, match="does not exist"):
         open_storage(str(tmp_path / "missing.db"), create=False)
