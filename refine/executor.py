@@ -395,6 +395,8 @@ class _Objective:
             message = f"the objective returned {out!r} for trial {trial.number}; it must return {expected}"
             trial.set_user_attr(TRIAL_ERROR, message)
             raise ObjectiveError(message)
+        if any(math.isnan(v) for v in values):  # Optuna fails the trial; say why where the other failures say it
+            trial.set_user_attr(TRIAL_ERROR, f"the objective returned {out!r}: NaN is recorded as a failed trial")
         return float(values[0]) if n == 1 else tuple(float(v) for v in values)
 
 
@@ -949,7 +951,12 @@ def _run_one(
             interrupted = True
     end = _counts(study)
     if end.failed - start.failed >= max_failures and end.complete < trials:
-        notes.append(f"stopped after {end.failed - start.failed} failed trials (see the trials' '{TRIAL_ERROR}' attribute)")
+        failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and t.user_attrs.get(TRIAL_ERROR)]
+        last = f"; the last: {failed[-1].user_attrs[TRIAL_ERROR]}" if failed else ""
+        notes.append(
+            f"stopped after {end.failed - start.failed} failed trials with {end.complete} of {trials} complete"
+            f"{last} (each failed trial's '{TRIAL_ERROR}' attribute says why; raise --max-failures to go on)"
+        )
     configs = [t.params for t in study.get_trials(deepcopy=False) if t.params]
     return RunResult(
         study=study_name,

@@ -66,3 +66,7 @@ def rosen(params):
 def noisy_seed(params):
     """A value that depends on a fixed 'seed' setting, for rerun and compare tests."""
     return (params["x"] - 0.3) ** 2 + 0.001 * math.sin(params.get("seed", 0) * 7.0 + params["x"] * 13.0)
+
+
+def returns_nan(params):
+    return float("nan")

@@ -172,6 +172,15 @@ def test_always_failing_objective_stops_after_the_failure_budget(tmp_path):
     assert r.complete == 0 and r.failed == 4 and r.warnings
 
 
+@pytest.mark.parametrize("objective, says", [("always_fails", "RuntimeError"), ("returns_nan", "NaN")])
+def test_a_run_stopped_by_failures_exits_2_with_the_last_error(tmp_path, capsys, objective, says):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:{objective}", "--storage",
+                       str(tmp_path / "s.db"), "--trials", "3", "--max-failures", "4", "--quiet")
+    assert code == 2 and err.startswith("error: demo-v1: stopped after 4 failed trials with 0 of 3 complete")
+    assert says in err and len(err.strip().splitlines()) == 1
+
+
 def test_multi_objective_tuple(tmp_path):
     db = str(tmp_path / "s.db")
     space = Space(name="m", version=1, directions=("minimize", "minimize"), params={"x": FloatParam(low=0, high=1)})

@@ -57,8 +57,9 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
         refine compare s.db --studies stage1 stage2
 
     Running the same command again resumes until --trials are complete. An
-    objective that raises marks its trial FAIL and the run goes on; Ctrl-C
-    stops cleanly (exit 130).
+    objective that raises marks its trial FAIL and the run goes on, up to
+    --max-failures; stopped there, the run exits 2 with the last error.
+    Ctrl-C stops cleanly (exit 130).
     """
     from refine.executor import run as run_trials
     from refine.spacefile import load_space
@@ -89,3 +90,9 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
     if any(r.interrupted for r in results):
         click.echo("error: interrupted; run the same command again to resume", err=True)
         sys.exit(130)
+    short = [r for r in results if r.complete < r.target]
+    if short:  # the objective kept failing: the run did not do what was asked
+        r = short[0]
+        why = next((w for w in r.warnings if w.startswith("stopped after")), f"{r.complete} of {r.target} trials complete")
+        click.echo(f"error: {r.study}: {' '.join(why.split())}", err=True)
+        sys.exit(2)
