@@ -160,6 +160,18 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
             f"the space '{current.name}' has {len(current.directions)} objective(s) but study '{data.name}' has "
             f"{len(data.directions)}; compare like with like"
         )
+    if tuple(current.directions) != tuple(data.directions):
+        raise SpaceError(
+            f"the space '{current.name}' v{current.version} says {', '.join(current.directions)} but study "
+            f"'{data.name}' was run to {', '.join(data.directions)}; compare like with like "
+            "(fix 'direction' in the space file, or give the space the study was run with)"
+        )
+    searched = [n for n in current.params if n in data.columns]
+    if current.params and data.columns and not searched:
+        raise SpaceError(
+            f"none of the space's parameters ({', '.join(sorted(current.params)[:8])}) was searched by study "
+            f"'{data.name}' (it searched {', '.join(sorted(data.columns)[:8])}); give the space this study was run with"
+        )
     hooks = Hooks(pm)
     evidence = gather_evidence(data, current, settings)
     for extra in hooks.add_evidence(evidence=evidence, settings=settings):

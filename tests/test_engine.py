@@ -333,6 +333,18 @@ def test_a_setting_in_a_config_file_is_checked_too(study_factory, tmp_path, monk
         refine.next_space(path)
 
 
+def test_a_space_for_another_objective_setup_is_refused(study_factory, tmp_path):
+    space = _space(x=FloatParam(low=0, high=1))  # maximize
+    path = study_factory(space, lambda c: c["x"], 20)
+    flipped = save_space(Space(name="s", version=1, directions=("minimize",), params=space.params), tmp_path / "min.yaml")
+    r = _cli("next-space", path, "--space", str(flipped), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "says minimize but study" in r.stderr and len(r.stderr.splitlines()) == 1
+    other = save_space(_space(lr=FloatParam(low=1e-4, high=1, log=True)), tmp_path / "other.yaml")
+    r = _cli("next-space", path, "--space", str(other), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "none of the space's parameters (lr)" in r.stderr and "searched x" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def _replicated(space, n, seed):
     from tests.conftest import sample_config
 
