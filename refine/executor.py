@@ -743,11 +743,31 @@ def _check_resume(study: Any, space: Space, spec: str) -> None:
 
     old = study.user_attrs.get(ATTR_SPACE)
     if old is not None and old != space_to_json(space):
+        from refine.spacefile import space_from_json
+
         was = study.user_attrs.get(ATTR_VERSION, "?")
+        try:
+            before = space_from_json(old, where=f"study '{study.study_name}'")
+            differ = sorted(
+                {n for n in {*before.params, *space.params} if before.params.get(n) != space.params.get(n)}
+                | {n for n in {*before.fixed, *space.fixed} if before.fixed.get(n) != space.fixed.get(n)}
+            )
+        except RefineError:
+            differ = []
+        what = f" (they differ in: {', '.join(differ[:8])})" if differ else ""
         raise StudyError(
-            f"study '{study.study_name}' in {redact(spec)} was run with another space (version {was}); "
+            f"study '{study.study_name}' in {redact(spec)} was run with another space, version {was}{what}; "
             f"this space is version {space.version}: pass another --study name"
         )
+    if old is None:
+        searched = {k for t in study.get_trials(deepcopy=False) for k in t.params}
+        foreign = sorted(searched - set(space.params))
+        if foreign:
+            raise StudyError(
+                f"study '{study.study_name}' in {redact(spec)} was not run by refine and searches "
+                f"{', '.join(foreign[:8])}, which this space does not; pass another --study name "
+                f"(or start from it with --from {redact(spec)}:{study.study_name})"
+            )
     if tuple(d.name.lower() for d in study.directions) != space.directions:
         raise StudyError(
             f"study '{study.study_name}' optimizes {[d.name.lower() for d in study.directions]}, "
@@ -894,6 +914,8 @@ def _run_one(
         )
         workers = 1
     hb = heartbeat if is_rdb else None
+    if from_:  # a wrong --from must fail before anything is created
+        load_study(*parse_study_ref(from_))
     the_sampler = make_sampler(sampler, seed=seed, space=space, startup=startup)
     store = open_storage(storage, create=True, heartbeat=hb, queue_only=True)
     try:

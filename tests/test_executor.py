@@ -406,6 +406,30 @@ def test_readers_refuse_a_file_that_is_not_an_optuna_storage(tmp_path, capsys, c
     assert target.read_bytes() == before
 
 
+def test_a_study_refine_did_not_run_is_not_taken_over(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    plain = optuna.create_study(storage=f"sqlite:///{db}", study_name="theirs")
+    plain.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("layers", 1, 5), n_trials=4)
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage", str(db),
+                       "--study", "theirs", "--trials", "6", "--quiet")
+    assert code == 2 and "was not run by refine and searches layers" in err and f"--from {db}:theirs" in err
+    study = load_study(str(db), "theirs")
+    assert len(study.trials) == 4 and ATTR_SPACE not in study.user_attrs
+
+
+@pytest.mark.parametrize("ref", ["missing.db", "{db}:nope"])
+def test_a_wrong_from_creates_nothing(tmp_path, capsys, ref):
+    db = tmp_path / "s.db"
+    run(space_v1(), f"{OBJ}:quadratic", storage=str(db), study="v1", trials=3, quiet=True)
+    before = db.read_bytes()
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage", str(db), "--study", "v2",
+                       "--trials", "2", "--from", str(tmp_path / ref.format(db=db)) if "{db}" not in ref else ref.format(db=db), "--quiet")
+    assert code == 2 and err.startswith("error:")
+    assert db.read_bytes() == before  # no empty study v2 left behind
+
+
 def test_reading_a_missing_storage_never_creates_it(tmp_path):
     with pytest.raises(RefineError, match="does not exist"):
         open_storage(str(tmp_path / "missing.db"), create=False)
