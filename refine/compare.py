@@ -25,6 +25,7 @@ from refine.executor import (
     TRIAL_SET,
     _best_first,
     _study_names,
+    load_objective,
     load_study,
     open_storage,
     redact,
@@ -245,6 +246,15 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _same_kind(old: Any, new: Any) -> bool:
+    """Whether ``new`` may replace the fixed value ``old`` (an int may become a float, not a string)."""
+    if isinstance(old, bool) or isinstance(new, bool):
+        return isinstance(old, bool) and isinstance(new, bool)
+    if isinstance(old, (int, float)):
+        return isinstance(new, (int, float))
+    return isinstance(new, type(old))
+
+
 @frozen
 class RerunReport:
     """Whether a study's ranking holds under changed settings."""
@@ -297,9 +307,15 @@ def rerun(
     if not ranked:
         raise StudyError(f"study '{source.study_name}' has no complete trial")
     sets = dict(sets or {})
-    for key in sets:
+    for key, value in sets.items():
         if key in space.params:
             raise RefineError(f"--set {key}=… names a searched parameter; --set changes fixed settings only")
+        was = space.fixed.get(key)
+        if was is not None and not _same_kind(was, value):
+            raise RefineError(
+                f"--set {key}={value!r}: the space fixes {key} to {was!r} ({type(was).__name__}); give a value of that kind"
+            )
+    fn = load_objective(objective)  # a wrong objective must fail before the new study is created
     new_space = attrs.evolve(space, fixed={**space.fixed, **sets})
     name = out_study or f"{source.study_name}-rerun"
     target = out_storage or storage
@@ -316,7 +332,7 @@ def rerun(
             extra = {} if s is None else {seed_key: s}
             new.enqueue_trial(dict(t.params), user_attrs={TRIAL_SET: extra, "refine:rerun_of": t.number})
     new.set_user_attr("refine:rerun_of", f"{redact(storage)}:{source.study_name}")
-    run(new_space, objective, storage=target, study=name, trials=len(ranked) * len(runs), sampler="random", quiet=quiet, heartbeat=None)
+    [result] = run(new_space, fn, storage=target, study=name, trials=len(ranked) * len(runs), sampler="random", quiet=quiet, heartbeat=None)
     new = load_study(target, name)
     by: dict[int, list[float]] = {}
     for t in new.get_trials(deepcopy=False):
@@ -328,6 +344,9 @@ def rerun(
         configs.append(
             {"trial": t.number, "params": dict(t.params), "original": t.values[0], "rerun": statistics.fmean(vals) if vals else None, "runs": len(vals)}
         )
+    if not any(c["runs"] for c in configs):
+        why = next((w for w in result.warnings if w.startswith("stopped after")), "no re-evaluation completed")
+        raise StudyError(f"rerun into '{name}': {why}")
     pairs = [(c["original"], c["rerun"]) for c in configs if c["rerun"] is not None]
     rho = None
     if len(pairs) >= 2:

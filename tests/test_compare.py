@@ -101,3 +101,23 @@ def test_rerun_refuses_setting_a_searched_param(tmp_path):
     run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
     with pytest.raises(RefineError, match="searched parameter"):
         rerun(db, f"{OBJ}:quadratic", study="a", sets={"x": 0.5}, quiet=True)
+
+
+def test_rerun_refuses_a_setting_of_another_kind(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    with pytest.raises(RefineError, match=r"--set epochs='abc': the space fixes epochs to 20 \(int\)"):
+        rerun(db, f"{OBJ}:quadratic", study="a", sets={"epochs": "abc"}, quiet=True)
+
+
+@pytest.mark.parametrize("objective, message", [("no_such_module_xyz:f", "cannot import"), (f"{OBJ}:always_fails", "stopped after")])
+def test_rerun_with_a_broken_objective_exits_2_and_can_be_retried(tmp_path, capsys, objective, message):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=4, quiet=True)
+    code, _, err = cli(capsys, "rerun", db, "--study", "a", "--objective", objective, "--top", "2", "--quiet")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    if "import" in message:  # nothing was created: the same command with the right objective just works
+        assert "a-rerun" not in [s.study_name for s in load_study(db, "a")._storage.get_all_studies()]
+    code, _, _ = cli(capsys, "rerun", db, "--study", "a", "--objective", f"{OBJ}:quadratic", "--top", "2", "--quiet",
+                     *(["--out-study", "again"] if "stopped" in message else []))
+    assert code == 0
