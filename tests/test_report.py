@@ -133,6 +133,17 @@ def test_report_command_unknown_study_exits_2(lineage, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.parametrize("setting", ["nope=1", "fix_p=abc", "elite_fraction=3"])
+def test_report_command_bad_setting_exits_2_and_writes_nothing(lineage, tmp_path, capsys, setting):
+    from tests.conftest import run_cli
+
+    storage, _ = lineage
+    out = tmp_path / "new" / "r.html"
+    code, _, err = run_cli(capsys, "report", storage, "-o", str(out), "--set", setting)
+    assert code == 2 and err.startswith("error:") and setting.split("=")[0] in err
+    assert not out.parent.exists()
+
+
 def _renderer():
     spec = importlib.util.spec_from_file_location("render_report", ROOT / "scripts" / "render_report.py")
     module = importlib.util.module_from_spec(spec)

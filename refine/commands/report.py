@@ -32,7 +32,10 @@ def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, 
     from refine.commands._common import parse_sets
     from refine.report import lineage_order, write_report
 
+    from refine.settings import load_settings
+
     settings = parse_sets(sets)
+    load_settings(settings)  # a wrong setting is the user's mistake: exit 2 here, not a note inside the page
     path = write_report(storage, list(studies) or None, out=out, title=title, config=True, **settings)
     if as_json:
         emit_json({"report_path": str(path), "studies": lineage_order(storage, list(studies) or None)})
