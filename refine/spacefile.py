@@ -103,6 +103,17 @@ def _structure_param(name: str, raw: Any) -> Param:
         for key in ("low", "high", "step"):
             if key in body and body[key] is not None and (isinstance(body[key], bool) or not isinstance(body[key], (int, float))):
                 raise InvalidParam(f"`{key}` must be a number", f"{key}={body[key]!r}", param=name)
+    if kind == "int":  # never cut 1.5 down to 1 behind the user's back
+        for key in ("low", "high", "step"):
+            v = body.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                if isinstance(v, float) and v.is_integer():
+                    body[key] = int(v)
+                    continue
+                what = "an integer" + (" >= 1" if key == "step" else "")
+                raise InvalidParam(
+                    f"`{key}` of an int parameter must be {what}", f"{key}={v!r}", "or make it `type: float`", param=name
+                )
     if "log" in body and not isinstance(body["log"], bool):
         raise InvalidParam("`log` must be true or false", f"log={body['log']!r}", param=name)
     if "limits" in body and (not isinstance(body["limits"], (list, tuple)) or len(body["limits"]) != 2):

@@ -23,7 +23,7 @@ from refine.spacefile import (
 )
 from tests.strategies import spaces
 
-SPEC = Path("/work/shared/SPEC.md")
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"  # shared/ sits beside the project
 SPEC_EXAMPLE = """\
 name: visual_classifier        # required; [A-Za-z0-9_.-]+
 version: 2                     # required; integer >= 1
@@ -127,6 +127,20 @@ def test_spec_example_round_trips(tmp_path: Path) -> None:
     path.write_text(SPEC_EXAMPLE, encoding="utf-8")
     space = load_space(path)
     assert space_from_dict(yaml.safe_load(dump_space(space))) == space
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ({"type": "int", "low": 1.5, "high": 4}, "`low` of an int parameter must be an integer for 'd'"),
+        ({"type": "int", "low": 1, "high": 4, "step": 0.5}, "got step=0.5"),
+        ({"type": "int", "low": 1, "high": "4"}, "`high` of an int parameter must be an integer"),
+    ],
+)
+def test_an_int_bound_that_is_not_an_integer_is_refused_not_cut(body, says) -> None:
+    with pytest.raises(SpaceError, match=re.escape(says)):
+        space_from_dict({"name": "s", "version": 1, "params": {"d": body}})
+    assert space_from_dict({"name": "s", "version": 1, "params": {"d": {"type": "int", "low": 1.0, "high": 4}}}).params["d"].low == 1
 
 
 def test_param_ranges_is_read_as_params() -> None:
