@@ -72,7 +72,7 @@ class Comparison:
         }
 
 
-def _expand(names: Sequence[str], held: Sequence[str]) -> list[tuple[str, list[str]]]:
+def _expand(names: Sequence[str], held: Sequence[str], storage: str = "the storage") -> list[tuple[str, list[str]]]:
     groups = []
     for name in names:
         if name in held:
@@ -80,7 +80,9 @@ def _expand(names: Sequence[str], held: Sequence[str]) -> list[tuple[str, list[s
             continue
         seeded = sorted(h for h in held if re.fullmatch(re.escape(name) + r"-s\d+", h))
         if not seeded:
-            raise StudyError(f"no study '{name}' (nor '{name}-s<seed>') in the storage; it holds: {', '.join(sorted(held))}")
+            raise StudyError(
+                f"no study '{name}' (nor '{name}-s<seed>') in {storage}; it holds: {', '.join(sorted(held)) or 'no study'}"
+            )
         groups.append((name, seeded))
     return groups
 
@@ -123,11 +125,11 @@ def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Compa
     """
     if len(names) < 2:
         raise RefineError("--studies needs at least two studies to compare")
-    if margin < 0:
-        raise RefineError(f"--margin must be >= 0, got {margin}")
+    if not margin >= 0 or not math.isfinite(margin):
+        raise RefineError(f"--margin must be a finite number >= 0, got {margin}")
     store = open_storage(storage, create=False)
     held = _study_names(store)
-    groups = _expand(names, held)
+    groups = _expand(names, held, redact(storage))
     summaries: list[GroupSummary] = []
     spaces: list[tuple[str, Space | None]] = []
     for name, members in groups:
@@ -227,6 +229,8 @@ def best_config(storage: str, study: str | None = None) -> dict:
     }
     if space is not None:
         out["space"] = f"{space.name} v{space.version}"
+    if len(s.directions) > 1:
+        out["pareto_front"] = len(s.best_trials)
     return out
 
 

@@ -66,7 +66,7 @@ def export(space_file: Path, target: str | None, out: Path | None) -> None:
 
 @click.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--from", "source", metavar="|".join(IMPORT_SOURCES), help="The format of FILE: a ConfigSpace JSON/YAML serialization or a W&B sweep config.")
+@click.option("--from", "source", metavar="|".join(IMPORT_SOURCES), help="The format of FILE: a ConfigSpace JSON/YAML serialization or a W&B sweep config.  [required]")
 @click.option(
     "-o",
     "--out",

@@ -11,7 +11,21 @@ import click
 from refine.commands._common import console, json_option, parse_sets, study_option, table
 
 
-@click.command("next-space")
+def _settings_epilog() -> str:
+    """Every setting with its default, for --help (what --set and [tool.refine] take)."""
+    import attrs
+
+    from refine.settings import DOCS, Settings
+
+    lines = ["\b", "Settings (--set KEY=VALUE, or [tool.refine] in pyproject.toml / refine.toml):"]
+    for f in attrs.fields(Settings):
+        if f.name in DOCS and f.name != "extra":
+            default = f.default if not isinstance(f.default, attrs.Factory) else "()"
+            lines.append(f"  {f.name}={default}: {DOCS[f.name]}")
+    return "\n".join(lines)
+
+
+@click.command("next-space", epilog=_settings_epilog())
 @click.argument("storage")
 @study_option
 @click.option("--space", "space_file", type=click.Path(dir_okay=False), help="The current space file (default: the one the study remembers, else inferred as v1).")

@@ -28,7 +28,8 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--storage", required=True, help="study.db, a journal file (*.log), or a storage URL (postgresql+psycopg://…).")
 @click.option("--study", default=None, help="Study name [default: <name>-v<version>]. Running again resumes it.")
 @click.option("--trials", required=True, type=int, help="Complete trials wanted in the study (exactly, across all workers).")
-@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc"]))
+@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc"]),
+              help="Optuna's sampler: TPE (multivariate), random, CMA-ES (pip install cmaes), GP (needs PyTorch) or quasi-random.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The sampler's seed.")
 @click.option("--seeds", default=None, help="Run one study per seed, named <study>-s<seed>: e.g. --seeds 60,61.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes running trials at once against the storage.")
