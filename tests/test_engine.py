@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 import subprocess
 import sys
@@ -246,6 +247,10 @@ def test_json_output_follows_the_spec(study_factory, tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["version"] == 2 and doc["space_path"].endswith("s.v2.yaml") and doc["rationale_path"].endswith("s.v2.md")
     assert [set(d) >= {"param", "action", "rule", "reason"} for d in doc["decisions"]] == [True]
+    assert doc["dry_run"] is False and Path(doc["space_path"]).is_file()
+    dry = json.loads(_cli("next-space", path, "--out", str(tmp_path / "d"), "--json", "--dry-run").stdout)
+    assert dry["dry_run"] is True and dry["space_path"] == str(tmp_path / "d" / "s.v2.yaml")  # where it would go
+    assert not (tmp_path / "d").exists()
 
 
 def test_space_option_and_remembered_space_are_used(study_factory, tmp_path):

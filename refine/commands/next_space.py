@@ -77,11 +77,17 @@ def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair
         {"param": d.param, "action": d.action, "rule": d.rule, "reason": d.reason} for d in result.decisions
     ]
     if as_json:
+        # with --dry-run: where the files would go (nothing is written; "dry_run" says so)
+        stem = directory / result.file_stem()
+        paths = (result.space_path, result.rationale_path, result.json_path)
+        if dry_run:
+            paths = (stem.with_name(stem.name + ".yaml"), stem.with_name(stem.name + ".md"), stem.with_name(stem.name + ".json"))
         emit_json(
             {
-                "space_path": str(result.space_path) if result.space_path else None,
-                "rationale_path": str(result.rationale_path) if result.rationale_path else None,
-                "json_path": str(result.json_path) if result.json_path else None,
+                "space_path": str(paths[0]),
+                "rationale_path": str(paths[1]),
+                "json_path": str(paths[2]),
+                "dry_run": bool(dry_run),
                 "version": result.space.version,
                 "decisions": decisions,
                 "red_flags": result.rationale["red_flags"],
