@@ -875,9 +875,12 @@ def run(
         raise RefineError(f"--trials must be an integer >= 1, got {trials!r}")
     if workers < 1:
         raise RefineError(f"--workers must be >= 1, got {workers}")
-    for name, value in (("--extremes", extremes), ("--fill-gaps", fill_gaps), ("--warm", warm)):
+    for name, value in (("--extremes", extremes), ("--fill-gaps", fill_gaps), ("--warm", warm), ("--startup", startup),
+                        ("--heartbeat", heartbeat or 0)):
         if value < 0:
             raise RefineError(f"{name} must be >= 0, got {value}")
+    if max_failures is not None and max_failures < 1:
+        raise RefineError(f"--max-failures must be >= 1, got {max_failures}")
     fn = load_objective(objective)
     base = study or f"{space.name}-v{space.version}"
     plan = [(base, seed)] if not seeds else [(f"{base}-s{s}", s) for s in seeds]

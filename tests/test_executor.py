@@ -347,6 +347,9 @@ def test_cli_run_json(tmp_path, capsys):
         (f"{OBJ}:returns_pair", [], "must return a number"),
         (f"{OBJ}:quadratic", ["--trials", "0"], "--trials must be"),
         (f"{OBJ}:quadratic", ["--trials", "-3"], "--trials must be"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--max-failures", "0"], "--max-failures must be"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--startup", "-1"], "--startup must be"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--heartbeat", "-1"], "--heartbeat must be"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, objective, extra, message):

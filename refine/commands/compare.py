@@ -29,7 +29,7 @@ def show_comparison(screen: Any, result: Any) -> None:
 
 @click.command(name="compare")
 @click.argument("storage")
-@click.option("--studies", required=True, multiple=True, help="Studies to compare (repeat, or list after one flag); NAME also matches NAME-s<seed>.")
+@click.option("--studies", required=True, multiple=True, help="Studies to compare: --studies a b c (after STORAGE) or --studies a --studies b; NAME also matches NAME-s<seed>.")
 @click.option("--margin", default=0.0, show_default=True, type=float, help="How much better (objective units) a space searching more params must be to beat a simpler one.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.argument("more", nargs=-1)
