@@ -331,8 +331,14 @@ def to_unit(p: "FloatParam | IntParam", x: float) -> float:
 def from_unit(p: "FloatParam | IntParam", u: float) -> float:
     """The value at share ``u`` of ``p``'s range (the inverse of :func:`to_unit`; ``u`` may leave [0, 1])."""
     if p.log:
-        return float(math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
-    return float(p.low + u * (p.high - p.low))
+        v = float(math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
+    else:
+        v = float(p.low + u * (p.high - p.low))
+    if 0 <= u <= 1:  # inside the range stays inside, whatever exp(log(x)) rounds to
+        v = min(max(v, p.low), p.high)
+    return v
+
+
 PARAM_KINDS: dict[str, type] = {cls.kind: cls for cls in (FloatParam, IntParam, CategoricalParam)}
 
 

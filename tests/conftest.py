@@ -35,8 +35,8 @@ def sample_config(space: Space, rng: np.random.Generator) -> dict[str, Any]:
                 else:
                     config[name] = int(p.low + p.step * rng.integers(0, (p.high - p.low) // p.step + 1))
             else:
-                if p.log:
-                    config[name] = float(math.exp(rng.uniform(math.log(p.low), math.log(p.high))))
+                if p.log:  # exp(log(x)) may round just outside a very narrow range
+                    config[name] = min(max(float(math.exp(rng.uniform(math.log(p.low), math.log(p.high)))), p.low), p.high)
                 elif p.step is not None:
                     k = int(rng.integers(0, int(round((p.high - p.low) / p.step)) + 1))
                     config[name] = float(p.low + k * p.step)
