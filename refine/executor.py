@@ -183,6 +183,8 @@ def open_storage(
     shown = redact(spec)
     path = _sqlite_path(url)
     if path is not None:
+        if Path(path).is_dir():
+            raise StudyError(f"storage {shown} is a directory; give the path of an Optuna SQLite file")
         if not create and not Path(path).is_file():
             raise StudyError(f"storage {shown} does not exist; check the path (refine never creates a storage it reads)")
         if create and not Path(path).resolve().parent.is_dir():
