@@ -25,7 +25,11 @@ def show(target: str, study: str | None, as_json: bool) -> None:
     from refine.cli import emit_json
 
     if looks_like_space_file(target):
+        from refine.errors import RefineError
         from refine.spacefile import load_space
+
+        if study is not None:
+            raise RefineError(f"--study names a study in a storage; {target} is a space file (leave --study out)")
 
         space = load_space(target)
         if as_json:
