@@ -7,6 +7,7 @@ the files. What a target cannot express goes to stderr as ``warning:`` lines
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -93,6 +94,8 @@ def import_(file: Path, source: str | None, out: Path | None, name: str | None) 
         raise RefineError(f"import needs --from, one of {', '.join(IMPORT_SOURCES)}; e.g. refine import {file} --from wandb -o space.yaml")
     if source not in IMPORT_SOURCES:
         raise RefineError(f"--from must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}; Optuna code cannot be imported")
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise RefineError(f"--name must match [A-Za-z0-9_.-]+ (it names the space's files), got {name!r}; e.g. --name {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_') or 'space'}")
     imported = import_space(file, source, name=name)
     _warn(imported.warnings)
     if out is None:
