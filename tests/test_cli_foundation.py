@@ -374,7 +374,14 @@ def test_diff_table(space_pair) -> None:
 def test_diff_of_a_space_with_itself_keeps_everything(space_pair) -> None:
     old, _ = space_pair
     doc = json.loads(refine("diff", old, old, "--json").stdout)
-    assert {r["change"] for r in doc["params"]} == {"kept"}
+    assert {r["change"] for r in doc["params"]} == {"kept"} and doc["notes"] == []
+
+
+def test_diff_of_unrelated_spaces_says_so(space_pair, tmp_path: Path) -> None:
+    old, _ = space_pair
+    other = save_space(Space(name="other", version=1, directions=("maximize",), params={"x": FloatParam(low=0, high=1)}), tmp_path / "o.yaml")
+    result = refine("diff", old, str(other))
+    assert result.returncode == 0 and "note: different spaces: 'clf' and 'other'" in result.stderr
 
 
 # --------------------------------------------------------------------------- help and imports

@@ -15,7 +15,8 @@ def diff(old: str, new: str, as_json: bool) -> None:
     """Compare two space files parameter by parameter.
 
     Each parameter is kept, narrowed, expanded, shifted, fixed, unfixed,
-    biased, added or dropped.
+    biased, changed, added or dropped. Spaces that are not one lineage
+    (another name, direction or metric) are compared anyway, with a note.
 
     \b
     Example:
@@ -27,9 +28,18 @@ def diff(old: str, new: str, as_json: bool) -> None:
 
     a, b = load_space(old), load_space(new)
     rows = diff_spaces(a, b)
+    notes = []  # not a lineage: say so, the table still compares them
+    if a.name != b.name:
+        notes.append(f"different spaces: '{a.name}' and '{b.name}'")
+    if a.directions != b.directions:
+        notes.append(f"different objectives: {', '.join(a.directions)} vs {', '.join(b.directions)}")
+    if a.metric != b.metric:
+        notes.append(f"different metrics: {a.metric or '(objective)'} vs {b.metric or '(objective)'}")
     if as_json:
-        emit_json({"old": {"name": a.name, "version": a.version}, "new": {"name": b.name, "version": b.version}, "params": rows})
+        emit_json({"old": {"name": a.name, "version": a.version}, "new": {"name": b.name, "version": b.version}, "params": rows, "notes": notes})
         return
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     console().print(
         table(
             f"{a.name} v{a.version} -> {b.name} v{b.version}",
