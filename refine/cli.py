@@ -117,6 +117,11 @@ def emit_json(obj: Any) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: ``RefineError`` becomes ``error:`` and exit 2."""
+    import logging
+
+    # SQLAlchemy logs a cursor it cannot close after Ctrl-C as an error with a traceback; the
+    # command says what happened in one line, and SQLAlchemy's real errors arrive as exceptions
+    logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())
     try:
         cli.main(args=argv, prog_name="refine", standalone_mode=False)
     except RefineError as e:

@@ -714,9 +714,13 @@ def _worker_main(
     errors: Any,
 ) -> None:
     """One worker process: run enqueued trials until the coordinator says stop."""
+    import logging
+
     import optuna
 
     from refine.spacefile import space_from_json
+
+    logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())  # as the CLI: no cursor tracebacks on Ctrl-C
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
