@@ -84,6 +84,58 @@ class ObjectiveError(RefineError):
     """The objective cannot be imported, or returns something that is not a value."""
 
 
+def _fail_unfinished(study: Any, trial_ids: Sequence[int]) -> None:
+    """After Ctrl-C: the trials this process started are FAIL, not left RUNNING.
+
+    Optuna fails the running trial itself, unless the interrupt lands while it
+    creates the trial or records its result; such a trial would otherwise
+    wait for the heartbeat to be failed.
+    """
+    from optuna.trial import TrialState
+
+    try:  # the interrupted transaction may still hold SQLite's write lock: roll it back first
+        study._storage.remove_session()
+    except Exception:  # noqa: BLE001 - journal storages have no session
+        pass
+    for trial_id in trial_ids:
+        try:
+            if study._storage.get_trial(trial_id).state == TrialState.RUNNING:
+                study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - best effort on the way out; the heartbeat catches what is left
+            pass
+
+
+def _stop_heartbeats() -> None:
+    """Stop Optuna's heartbeat threads that a Ctrl-C left running.
+
+    An interrupt that lands while Optuna starts a trial's heartbeat skips the
+    code that stops it, and the process would then wait up to a heartbeat
+    interval at exit for that (non-daemon) thread.
+    """
+    import threading
+
+    for thread in threading.enumerate():
+        if getattr(getattr(thread, "_target", None), "__name__", "") == "_record_heartbeat":
+            event = next((a for a in getattr(thread, "_args", ()) if isinstance(a, threading.Event)), None)
+            if event is not None:
+                event.set()
+
+
+def _from_ctrl_c(e: BaseException) -> bool:
+    """Whether ``e`` is, or was raised while handling, a Ctrl-C.
+
+    Optuna 5 replaces a KeyboardInterrupt that lands while it records a trial
+    with an UnboundLocalError of its own; the interrupt is its context.
+    """
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 class _ObjectiveFailed(Exception):
     """The objective raised: the trial is FAIL, the run goes on."""
 
@@ -373,6 +425,7 @@ class _Objective:
         self.fn, self.space = fn, space
         self.with_trial = _takes_trial(fn)
 
+
     def __call__(self, trial: Any) -> Any:
         import optuna
 
@@ -438,6 +491,7 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
         def __init__(self) -> None:
             self.base = base
             self._explore_cache: tuple[int, bool] | None = None
+            self.started: list[int] = []
 
         def _exploring(self, study: Any, trial: Any) -> bool:
             if explore is None:
@@ -463,6 +517,8 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
             return self.base.sample_independent(study, trial, param_name, param_distribution)
 
         def before_trial(self, study: Any, trial: Any) -> None:
+            self.started.append(trial._trial_id)  # this process's trials, to fail cleanly after Ctrl-C
+            del self.started[:-4]
             self.base.before_trial(study, trial)
 
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
@@ -978,8 +1034,12 @@ def _run_one(
                 _run_parallel(
                     study, space, objective, storage, hb, sampler, seed, startup, workers, trials, max_failures, start.failed, progress
                 )
-        except KeyboardInterrupt:
+        except BaseException as e:  # noqa: BLE001 - only Ctrl-C is handled; anything else is raised again
+            if not _from_ctrl_c(e):
+                raise
             interrupted = True
+            _stop_heartbeats()
+            _fail_unfinished(study, getattr(the_sampler, "started", ()))
     end = _counts(study)
     if end.failed - start.failed >= max_failures and end.complete < trials:
         failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and t.user_attrs.get(TRIAL_ERROR)]
