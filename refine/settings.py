@@ -127,7 +127,7 @@ DOCS: dict[str, str] = {
     "expand_crowd": "share of elites in an edge zone that counts as crowding the boundary",
     "expand_factor": "how far an expansion moves a bound, as a share of the range's width (log-aware)",
     "expand_p": "p-value of the trend toward a boundary needed to expand",
-    "narrow_p": "p-value needed to narrow (elites vs the rest, KS or span test; and nearness to their cluster predicting the other trials' scores)",
+    "narrow_p": "p-value (elites vs the rest, KS test) needed to narrow",
     "narrow_margin": "margin added on each side of the elite interval, as a share of its width",
     "narrow_min_margin": "the least margin on each side, as a share of the whole range (own scale)",
     "narrow_min_shrink": "narrow only when the range shrinks by at least this share",

@@ -2,10 +2,7 @@
 
 Numeric: when the elites' positions differ from the other trials' (two-sample
 KS test, or a permutation test of the elites' span for a sampler that has
-converged, p < ``narrow_p``, Bonferroni-corrected over the searched parameters)
-and nearness to their cluster also predicts the score of the other trials
-(Spearman, controlling for trial order, at the same level: an adaptive
-sampler concentrates parameters that do not matter too), the range becomes the elite interval (every elite
+converged, p < ``narrow_p``, Bonferroni-corrected over the searched parameters), the range becomes the elite interval (every elite
 when ``narrow_keep_elites``, else the central 90 %) plus ``narrow_margin`` of
 its width on each side (at least ``narrow_min_margin`` of the whole range), on the parameter's own scale, always containing the
 best trial and every trial within two noise deviations of it (noise measured
