@@ -71,24 +71,6 @@ def test_an_edge_crowd_within_chance_is_not_expanded(study_factory):
     assert result.space.params["junk"].high == 1.0
 
 
-def test_a_sampler_concentrating_an_irrelevant_parameter_does_not_narrow_it(study_factory):
-    # as TPE does: both parameters close in on 0.5 over the trials; only x matters, so the elites
-    # cluster on both, but only nearness in x predicts the score of the other trials
-    rng = np.random.default_rng(11)
-    n = 80
-    spread = 1 - np.arange(n) / n
-    xs = 0.5 + spread * rng.uniform(-0.5, 0.5, n)
-    junk = 0.5 + spread * rng.uniform(-0.5, 0.5, n)
-    configs = [{"x": float(a), "junk": float(b)} for a, b in zip(xs, junk)]
-    space = _space(x=FloatParam(low=0, high=1), junk=FloatParam(low=0, high=1))
-    path = study_factory(space, lambda c: -((c["x"] - 0.5) ** 2) + rng.normal(0, 0.002), n, configs=configs)
-    result = refine.next_space(path, config=False)
-    junk_ev, level = result.evidence.params["junk"], 0.1 / 2
-    assert junk_ev.ks_p < level <= junk_ev.cluster_p  # the elites do cluster, but by the sampler, not the score
-    assert _decision(result, "junk").action == "keep" and result.space.params["junk"] == space.params["junk"]
-    assert _decision(result, "x").action == "narrow"
-
-
 def test_sharp_interior_optimum_narrows_and_contains_it(study_factory):
     space = _space(lr=FloatParam(low=1e-6, high=1.0, log=True), other=FloatParam(low=0, high=1))
     path = study_factory(space, lambda c: -abs(math.log10(c["lr"]) + 3.0), 150)
