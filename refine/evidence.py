@@ -68,7 +68,6 @@ class NumericEvidence:
     near_best_values: tuple[float, ...] = ()
     edge_low_p: float = 1.0
     edge_high_p: float = 1.0
-    cluster_p: float = 1.0
     extra: dict[str, Any] = field(factory=dict, hash=False)
 
     kind = "numeric"
@@ -446,7 +445,6 @@ def _numeric(
         ks_p = float(stats.ks_2samp(eu, others).pvalue)
         if ks_p > 1e-3:  # already decisive otherwise
             ks_p = min(ks_p, _span_p(eu[np.isfinite(eu)], others[np.isfinite(others)]))
-    cluster_p = _cluster_p(eu, others, s_rank=scores[active & ~e_mask], order=study.numbers[active & ~e_mask])
     best_value = None
     if best_row is not None and not math.isnan(col[best_row]):
         best_value = float(col[best_row])
@@ -499,7 +497,6 @@ def _numeric(
         # binomial p that this many elites sit in the edge zone, given the reference's share (at least the zone's)
         edge_low_p=_crowd_p(int((eu <= zone).sum()), n_e, max(ref_low, zone)),
         edge_high_p=_crowd_p(int((eu >= 1 - zone).sum()), n_e, max(ref_high, zone)),
-        cluster_p=cluster_p,
     )
 
 
@@ -606,25 +603,6 @@ def _span_p(elite_u: np.ndarray, other_u: np.ndarray, cap: int = 3000) -> float:
         rng=np.random.default_rng(0),
     )
     return float(result.pvalue)
-
-
-def _cluster_p(elite_u: np.ndarray, other_u: np.ndarray, *, s_rank: np.ndarray, order: np.ndarray) -> float:
-    """One-sided p that, among the non-elite trials, being closer to the elites' cluster scores better.
-
-    An adaptive sampler concentrates every parameter while the good ones
-    converge, so elites of a parameter that does not matter cluster too; but
-    then nearness to that cluster does not predict the score of the other
-    trials. Spearman rho of closeness and score, controlling for trial order,
-    on the non-elites only (the elites define the cluster, so they would
-    prove it circularly).
-    """
-    ok = np.isfinite(other_u)
-    if len(elite_u) < 3 or ok.sum() < 8:
-        return 1.0
-    closeness = -np.abs(other_u[ok] - float(np.median(elite_u[np.isfinite(elite_u)])))
-    order = order[ok].astype(float)
-    rho, p = _partial_spearman(closeness, s_rank[ok], order) if np.ptp(order) > 0 else _spearman(closeness, s_rank[ok])
-    return p / 2 if rho > 0 else 1 - p / 2
 
 
 def _crowd_p(hits: int, n: int, share: float) -> float:

@@ -35,11 +35,9 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 
 def _numeric(name, param, ev, study_evidence, settings):
-    level = alpha(settings.narrow_p, study_evidence, settings)
-    if ev.ks_p >= level or len(ev.elite_values) < 3:
+    if ev.ks_p >= alpha(settings.narrow_p, study_evidence, settings) or len(ev.elite_values) < 3:
+
         return None
-    if ev.cluster_p >= level:
-        return None  # the sampler put them there: nearness to the cluster does not predict the other trials' scores
     values = np.array(ev.elite_values)
     if not settings.narrow_keep_elites:
         values = np.quantile(values, [0.05, 0.95])
