@@ -67,9 +67,19 @@ def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair
     finally:
         prefetch.join()
     if importance:
+        import time
+
         from refine.importance import add_importance
 
-        result = add_importance(result)
+        n = sum(result.evidence.study.counts().values())
+        message = f"computing parameter importances (Optuna's PED-ANOVA) on {n} trials; large studies take a while"
+        started = time.perf_counter()
+        screen = console(stderr=True)
+        if not screen.is_terminal:  # a spinner shows only on a terminal; a log gets the line
+            click.echo(message, err=True)
+        with screen.status(message):
+            result = add_importance(result)
+        click.echo(f"importances computed in {time.perf_counter() - started:.1f} s", err=True)
     directory = Path(out_dir) if out_dir else (Path(space_file).parent if space_file else Path.cwd())
     if not dry_run:
         result = result.save(directory)
