@@ -1076,16 +1076,41 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
         if c.failed - failed0 >= max_failures:
             study.stop()
 
+    stuck, last = 0, None
     while True:
         c = _counts(study)
         if c.complete >= target or c.failed - failed0 >= max_failures:
             return
+        if (c.complete, c.failed, c.waiting) != last:
+            stuck, last = 0, (c.complete, c.failed, c.waiting)
         if c.waiting == 0:
             _top_up(study, target, batch=8)
         try:
             study.optimize(objective, catch=(_ObjectiveFailed,), callbacks=[callback])
         except _QueueEmpty:
-            pass
+            # queued trials that cannot be started (held by another process, or a stale view of the
+            # queue): never spin; read the queue afresh, and give up with a message rather than hang
+            stuck += 1
+            time.sleep(0.05)
+            if stuck % 20 == 0:
+                study = _fresh(study)
+            if stuck >= 600:
+                raise StudyError(
+                    f"study '{study.study_name}': {c.waiting} queued trials could not be started for 30 s "
+                    "(another process may hold them); run the same command again to go on"
+                )
+
+
+def _fresh(study: Any) -> Any:
+    """The same study over a new cache of its storage (what another process would see)."""
+    import optuna
+    from optuna.storages import _CachedStorage
+
+    storage = study._storage
+    backend = getattr(storage, "_backend", None)
+    if backend is None:
+        return study
+    return optuna.Study(study_name=study.study_name, storage=_CachedStorage(backend), sampler=study.sampler)
 
 
 def _run_parallel(
