@@ -121,3 +121,10 @@ def test_rerun_with_a_broken_objective_exits_2_and_can_be_retried(tmp_path, caps
     code, _, _ = cli(capsys, "rerun", db, "--study", "a", "--objective", f"{OBJ}:quadratic", "--top", "2", "--quiet",
                      *(["--out-study", "again"] if "stopped" in message else []))
     assert code == 0
+
+
+def test_compare_with_storage_after_the_names_says_how_to_write_it(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    code, _, err = cli(capsys, "compare", "--studies", "a", "b", db)
+    assert code == 2 and f"refine compare {db} --studies a b" in err and len(err.strip().splitlines()) == 1

@@ -47,8 +47,18 @@ def compare(storage: str, studies: tuple[str, ...], margin: float, as_json: bool
     metric, direction or fixed evaluation settings differ are not ranked:
     exit status 2 with the reason.
     """
-    from refine.compare import compare as compare_studies
+    from pathlib import Path
 
+    from refine.compare import compare as compare_studies
+    from refine.errors import RefineError
+
+    if "://" not in storage and not Path(storage).exists():
+        given = next((m for m in more if "://" in m or Path(m).is_file()), None)
+        if given is not None:  # `--studies a b s.db`: click took b for STORAGE
+            raise RefineError(
+                f"storage {storage} does not exist; STORAGE goes first when --studies lists several names: "
+                f"refine compare {given} --studies {' '.join([*studies, storage, *(m for m in more if m != given)])}"
+            )
     result = compare_studies(storage, list(studies) + list(more), margin=margin)
     if as_json:
         emit_json(result.to_json())
