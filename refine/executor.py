@@ -425,7 +425,6 @@ class _Objective:
         self.fn, self.space = fn, space
         self.with_trial = _takes_trial(fn)
 
-
     def __call__(self, trial: Any) -> Any:
         import optuna
 
