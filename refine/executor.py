@@ -224,24 +224,22 @@ def open_storage(
     spec = str(spec)
     if _is_journal(spec):
         path = Path(spec)
+        check_storage_file(path, create=create, journal=True)  # first: it names a directory for what it is
         if not create and not path.is_file():
             raise StudyError(f"journal file {spec} does not exist; check the path")
         if create and not path.parent.is_dir():
             raise StudyError(f"cannot create journal file {spec}: directory {path.parent} does not exist")
-        check_storage_file(path, create=create, journal=True)
         return journal_cls(JournalFileBackend(str(path)))
 
     url = _storage_url(spec)
     shown = redact(spec)
     path = _sqlite_path(url)
     if path is not None:
-        if Path(path).is_dir():
-            raise StudyError(f"storage {shown} is a directory; give the path of an Optuna SQLite file")
+        check_storage_file(path, create=create)  # first: it names a directory for what it is
         if not create and not Path(path).is_file():
             raise StudyError(f"storage {shown} does not exist; check the path (refine never creates a storage it reads)")
         if create and not Path(path).resolve().parent.is_dir():
             raise StudyError(f"cannot create storage {shown}: directory {Path(path).parent} does not exist")
-        check_storage_file(path, create=create)
         connect_args: dict[str, Any] = {"timeout": 60}
     elif url.startswith(("postgresql", "mysql")):
         connect_args = {"connect_timeout": connect_timeout}
@@ -836,10 +834,11 @@ def _check_resume(study: Any, space: Space, spec: str) -> None:
         )
 
 
-def _warm_start(study: Any, space: Space, ref: str, k: int, budget: int, out: list[str]) -> tuple[int, int, list[dict]]:
-    """Add the parent's in-space trials as history; enqueue those of its best ``k`` that lie outside, projected."""
-    spec, name = parse_study_ref(ref)
-    parent = load_study(spec, name)
+def _warm_start(
+    study: Any, space: Space, ref: str, parent: Any, k: int, budget: int, out: list[str]
+) -> tuple[int, int, list[dict]]:
+    """Add the ``parent``'s in-space trials as history; enqueue those of its best ``k`` that lie outside, projected."""
+    spec, _ = parse_study_ref(ref)
     parent_dirs = tuple(d.name.lower() for d in parent.directions)
     if parent_dirs != space.directions:
         raise StudyError(
@@ -978,8 +977,7 @@ def _run_one(
         )
         workers = 1
     hb = heartbeat if is_rdb else None
-    if from_:  # a wrong --from must fail before anything is created
-        load_study(*parse_study_ref(from_))
+    parent = load_study(*parse_study_ref(from_)) if from_ else None  # a wrong --from fails before anything is created
     the_sampler = make_sampler(sampler, seed=seed, space=space, startup=startup)
     store = open_storage(storage, create=True, heartbeat=hb, queue_only=True)
     try:
@@ -1006,7 +1004,7 @@ def _run_one(
     warmed = history = n_extremes = filled = 0
     tested: list[dict] = []
     if from_ and not study.user_attrs.get(ATTR_WARM):
-        warmed, history, tested = _warm_start(study, space, from_, warm, budget, notes)
+        warmed, history, tested = _warm_start(study, space, from_, parent, warm, budget, notes)
         study.set_user_attr(ATTR_WARM, True)
         budget -= warmed
     own = [t.params for t in study.get_trials(deepcopy=False) if t.params]

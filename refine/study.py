@@ -65,6 +65,7 @@ KNOWN_REVISIONS = (
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+_OPTUNA_TABLES = frozenset({"studies", "trials", "trial_params"})  # what makes an SQLite file an Optuna storage
 
 
 def redact(text: str) -> str:
@@ -276,7 +277,7 @@ def check_storage_file(path: str | Path, *, create: bool, journal: bool = False)
         tables = set(_tables(con))
     finally:
         con.close()
-    if {"studies", "trials", "trial_params"} <= tables:
+    if _OPTUNA_TABLES <= tables:
         return
     if not tables and create:
         return
@@ -310,7 +311,7 @@ class _SqliteReader:
         self.path = path
         self.con = _connect_ro(path)
         self.tables = _tables(self.con)
-        if not {"studies", "trials", "trial_params"} <= set(self.tables):
+        if not _OPTUNA_TABLES <= set(self.tables):
             self.con.close()
             raise StudyError(
                 f"{path} is not an Optuna database (no studies/trials/trial_params tables); "
