@@ -26,6 +26,7 @@ across processes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -119,6 +120,63 @@ def _stop_heartbeats() -> None:
             event = next((a for a in getattr(thread, "_args", ()) if isinstance(a, threading.Event)), None)
             if event is not None:
                 event.set()
+
+
+_STORAGE_CODE = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}optuna{os.sep}storages{os.sep}")
+
+
+def _in_storage(frame: Any) -> bool:
+    """Whether the main thread is inside a storage call (a transaction may be open)."""
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in _STORAGE_CODE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _interrupts_between_transactions() -> Any:
+    """Ctrl-C never lands inside one of the storage's transactions.
+
+    An interrupt inside an open SQLite transaction left it holding the write
+    lock: Optuna's heartbeat thread then waited on that lock while the main
+    thread waited for the heartbeat thread to stop (up to a minute), and the
+    trial could be left RUNNING. Here an interrupt that arrives during a
+    storage call is delivered again every 20 ms until the call has returned;
+    anywhere else (the user's objective, refine's loop) it is raised at once.
+    Only in the main thread, and only where Python's own handler is in place.
+    """
+    import _thread
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    state = {"active": True, "pending": False}
+
+    def redeliver() -> None:
+        if state["active"]:
+            _thread.interrupt_main()
+
+    def handler(signum: int, frame: Any) -> None:
+        if _in_storage(frame):
+            state["pending"] = True
+            timer = threading.Timer(0.02, redeliver)
+            timer.daemon = True
+            timer.start()
+            return
+        state["pending"] = False
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        state["active"] = False
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if state["pending"]:  # the run ended while an interrupt waited for a storage call: deliver it now
+        raise KeyboardInterrupt
 
 
 def _from_ctrl_c(e: BaseException) -> bool:
@@ -782,13 +840,14 @@ def _worker_main(
         sampler = make_sampler(sampler_name, seed=seed, space=space, startup=startup)
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
         fn = _Objective(load_objective(objective), space)
-        while True:
-            try:
-                study.optimize(fn, catch=(_ObjectiveFailed,))
-            except _QueueEmpty:
-                if stop.is_set():
-                    return
-                time.sleep(0.05)
+        with _interrupts_between_transactions():
+            while True:
+                try:
+                    study.optimize(fn, catch=(_ObjectiveFailed,))
+                except _QueueEmpty:
+                    if stop.is_set():
+                        return
+                    time.sleep(0.05)
     except KeyboardInterrupt:
         return
     except RefineError as e:
@@ -1025,12 +1084,14 @@ def _run_one(
     interrupted = False
     with _Progress(trials, study_name, start.complete, quiet) as progress:
         try:
-            if workers == 1:
-                _run_serial(study, _Objective(fn, space), trials, max_failures, start.failed, progress)
-            else:
-                _run_parallel(
-                    study, space, objective, storage, hb, sampler, seed, startup, workers, trials, max_failures, start.failed, progress
-                )
+            with _interrupts_between_transactions():
+                if workers == 1:
+                    _run_serial(study, _Objective(fn, space), trials, max_failures, start.failed, progress)
+                else:
+                    _run_parallel(
+                        study, space, objective, storage, hb, sampler, seed, startup, workers, trials, max_failures, start.failed,
+                        progress,
+                    )
         except BaseException as e:  # noqa: BLE001 - only Ctrl-C is handled; anything else is raised again
             if not _from_ctrl_c(e):
                 raise

@@ -331,6 +331,36 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     assert c["RUNNING"] == 0 and 2 <= c["COMPLETE"] < 50
 
 
+def test_ctrl_c_waits_for_the_storage_call_to_return():
+    # An interrupt inside a storage call (a transaction may be open) is held until the call returns, then raised.
+    import _thread
+
+    from refine.executor import _interrupts_between_transactions
+
+    fake_storage_call = {}
+    exec(compile(
+        "import _thread, time\n"
+        "def write():\n"
+        "    _thread.interrupt_main()\n"
+        "    end = time.time() + 0.2\n"
+        "    while time.time() < end:\n"
+        "        pass\n"
+        "    return 'committed'\n",
+        os.path.join(os.sep, "site-packages", "optuna", "storages", "_fake.py"), "exec"), fake_storage_call)
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        with _interrupts_between_transactions():
+            seen.append(fake_storage_call["write"]())
+            time.sleep(5)  # the held interrupt arrives here, within a few redeliveries
+            seen.append("not interrupted")
+    assert seen == ["committed"]
+    with pytest.raises(KeyboardInterrupt):  # outside a storage call it is raised at once
+        with _interrupts_between_transactions():
+            _thread.interrupt_main()
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_cli_run_json(tmp_path, capsys):
     space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     code, out, _ = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage",
