@@ -446,3 +446,29 @@ def test_removing_a_parent_choice_drops_the_params_that_needed_it(study_factory)
     assert "mom" not in result.space.params
     d = _decision(result, "mom")
     assert d.action == "drop" and d.rule == "drop" and "no longer offers" in d.reason
+
+
+@pytest.mark.parametrize(
+    "ps, significant",
+    [
+        # m = 5 (the categorical counts): 0.001 < 0.1/5, 0.02 < 0.1/4, 0.03 < 0.1/3, 0.5 >= 0.1/2;
+        # Bonferroni (0.1/5 for all) would pass only the first
+        ((0.001, 0.02, 0.03, 0.5), (True, True, True, False)),
+        # the step-down stops at the first failure: 0.04 >= 0.1/4, so 0.045 and 0.05 fail too (0.05 < 0.1/2)
+        ((0.001, 0.04, 0.045, 0.05), (True, False, False, False)),
+        ((float("nan"), 0.2, 0.3, 0.01), (False, False, False, True)),
+    ],
+)
+def test_p_thresholds_are_holm_corrected_over_the_searched_parameters(ps, significant):
+    from types import SimpleNamespace
+
+    from refine.rules._common import alpha, p_value
+    from refine.settings import Settings
+
+    params = {f"x{i}": SimpleNamespace(kind="numeric", ks_p=p) for i, p in enumerate(ps)}
+    params["c"] = SimpleNamespace(kind="categorical", p=0.0)  # another test's p-value: counts in m as 1.0
+    ev = SimpleNamespace(space=SimpleNamespace(params=dict.fromkeys(params)), params=params)
+    on, off = Settings(), Settings(multiple_testing=False)
+    for i, (p, expected) in enumerate(zip(ps, significant)):
+        assert (p < alpha(0.1, ev, on, f"x{i}", p_value("ks_p", "numeric"))) is expected
+        assert (p < alpha(0.1, ev, off, f"x{i}", p_value("ks_p", "numeric"))) is (p < 0.1)

@@ -5,7 +5,7 @@ it holds at least ``bias_dominance`` of the elites and some rival has not had a
 fair trial (``fair_trial`` trials), the choice gets ``bias_weight`` of the
 exploration trials and the rivals share the rest: nothing is removed before it
 has been judged fairly. Raising a choice's weight above the share of trials
-it got needs proof (p < ``bias_p``, Bonferroni-corrected): it holds more
+it got needs proof (p < ``bias_p``, Holm-corrected over the searched parameters): it holds more
 elites than that share predicts (binomial), or it has the best median and the
 choices differ (Kruskal-Wallis). Lowering it, to give under-tried rivals their
 fair trial, needs none.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import alpha, fmt
+from refine.rules._common import alpha, fmt, p_value
 
 import attrs
 
@@ -40,8 +40,9 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     tried = sum(c.trials for c in ev.choices)
     observed = ev.stats(top).trials / tried if tried else current[param.index(top)]
     favours_top = weights[param.index(top)] > observed  # more than the share of trials it actually got
-    a = alpha(settings.bias_p, study_evidence, settings)
-    beats_rivals = ev.p < a and _same(ev.best_choice, top)  # the values themselves, not only the elite count
+    a = alpha(settings.bias_p, study_evidence, settings, name, p_value("dominance_p", "categorical"))
+    a_kw = alpha(settings.bias_p, study_evidence, settings, name, p_value("p", "categorical"))
+    beats_rivals = ev.p < a_kw and _same(ev.best_choice, top)  # the values themselves, not only the elite count
     if favours_top and ev.dominance_p >= a and not beats_rivals:
         return None  # no more elites on it than its share of the trials predicts: dominance by chance
     reason = (

@@ -3,7 +3,7 @@
 A side is expanded when at least ``expand_crowd`` of the elites sit in its edge
 zone (``edge_zone`` of the range), more than of the other trials run alongside
 them (an adaptive sampler crowds edges too), and the objective improves toward it
-(Spearman p < ``expand_p``, Bonferroni-corrected over the searched
+(Spearman p < ``expand_p``, Holm-corrected over the searched
 parameters, over the whole range or its outer third), or the best trial itself
 sits there with twice the crowd and that crowd is beyond chance (binomial
 against the reference's share of the edge zone, at the same level). The bound moves out by ``expand_factor`` of
@@ -57,8 +57,14 @@ def _crowded(param, ev, side, settings, level):
     return False
 
 
+def _expand_p(e):
+    if e.kind != "numeric":
+        return 1.0
+    return min(e.p, e.trend_low_p, e.trend_high_p, e.edge_low_p, e.edge_high_p)
+
+
 def _numeric(name, param, ev, study_evidence, settings):
-    level = alpha(settings.expand_p, study_evidence, settings)
+    level = alpha(settings.expand_p, study_evidence, settings, name, _expand_p)
     sides = [s for s in ("low", "high") if _crowded(param, ev, s, settings, level)]
     if not sides:
         return None

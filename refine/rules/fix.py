@@ -19,7 +19,7 @@ import math
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import alpha, fmt
+from refine.rules._common import alpha, fmt, p_value
 from refine.space import IntParam
 
 
@@ -50,7 +50,8 @@ def _categorical(name, ev, study_evidence, settings):
     if not tried:
         return None
     effect = min(c.effect for c in tried)
-    if not (effect > settings.fix_effect and ev.p < alpha(settings.fix_p, study_evidence, settings)):
+    level = alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical"))
+    if not (effect > settings.fix_effect and ev.p < level):
         return None
     if any(not c.fair for c in rivals):
         return None
@@ -75,7 +76,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         return None
     if ev.others_n < settings.fair_trial:
         return None
-    if not (ev.effect > settings.fix_effect and ev.effect_p < alpha(settings.fix_p, study_evidence, settings)):
+    level = alpha(settings.fix_p, study_evidence, settings, name, p_value("effect_p", "numeric"))
+    if not (ev.effect > settings.fix_effect and ev.effect_p < level):
         return None
     if ev.best_value is not None and ev.best_value != ev.mode_value:
         return None
@@ -98,3 +100,4 @@ def _numeric(name, param, ev, study_evidence, settings):
         reason=reason,
         evidence={"convergence": ev.mode_share, "effect": ev.effect, "p": ev.effect_p, "others": ev.others_n},
     )
+

@@ -2,7 +2,7 @@
 
 Numeric: when the elites' positions differ from the other trials' (two-sample
 KS test, or a permutation test of the elites' span for a sampler that has
-converged, p < ``narrow_p``, Bonferroni-corrected over the searched parameters), the range becomes the elite interval (every elite
+converged, p < ``narrow_p``, Holm-corrected over the searched parameters), the range becomes the elite interval (every elite
 when ``narrow_keep_elites``, else the central 90 %) plus ``narrow_margin`` of
 its width on each side (at least ``narrow_min_margin`` of the whole range), on the parameter's own scale, always containing the
 best trial and every trial within two noise deviations of it (noise measured
@@ -22,7 +22,7 @@ import numpy as np
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import alpha, fmt, from_u, snap, to_u
+from refine.rules._common import alpha, fmt, from_u, p_value, snap, to_u
 
 
 @hookimpl
@@ -35,8 +35,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 
 def _numeric(name, param, ev, study_evidence, settings):
-    if ev.ks_p >= alpha(settings.narrow_p, study_evidence, settings) or len(ev.elite_values) < 3:
-
+    level = alpha(settings.narrow_p, study_evidence, settings, name, p_value("ks_p", "numeric"))
+    if ev.ks_p >= level or len(ev.elite_values) < 3:
         return None
     values = np.array(ev.elite_values)
     if not settings.narrow_keep_elites:
@@ -78,7 +78,7 @@ def _numeric(name, param, ev, study_evidence, settings):
 
 
 def _categorical(name, param, ev, study_evidence, settings):
-    if ev.p >= alpha(settings.fix_p, study_evidence, settings):
+    if ev.p >= alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical")):
         return None
     removed = [
         c
