@@ -39,7 +39,7 @@ def sample_config(space: Space, rng: np.random.Generator) -> dict[str, Any]:
                     config[name] = min(max(float(math.exp(rng.uniform(math.log(p.low), math.log(p.high)))), p.low), p.high)
                 elif p.step is not None:
                     k = int(rng.integers(0, int(round((p.high - p.low) / p.step)) + 1))
-                    config[name] = float(p.low + k * p.step)
+                    config[name] = min(max(float(p.low + k * p.step), p.low), p.high)  # as Optuna: -0.011 + 0.001 > -0.01
                 else:
                     config[name] = float(rng.uniform(p.low, p.high))
     return {k: config[k] for k in space.params if k in config}
