@@ -127,6 +127,9 @@ def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Compa
         raise RefineError("--studies needs at least two studies to compare")
     if not margin >= 0 or not math.isfinite(margin):
         raise RefineError(f"--margin must be a finite number >= 0, got {margin}")
+    twice = sorted({n for n in names if list(names).count(n) > 1})
+    if twice:
+        raise RefineError(f"--studies names {', '.join(repr(n) for n in twice)} twice: list each study once")
     store = open_storage(storage, create=False)
     held = _study_names(store)
     groups = _expand(names, held, redact(storage))

@@ -137,6 +137,8 @@ def next_space(
         from refine.spacefile import load_space
 
         current = load_space(space)
+    if space is not None:
+        data = attrs.evolve(data, space=current, space_source="given")
     pm = get_plugin_manager(resolved.disabled, entry_points=entry_points, plugins=plugins)
     return refine_study(data, current, resolved, pm)
 

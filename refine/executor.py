@@ -329,7 +329,7 @@ def open_storage(
 
         if not isinstance(e, (SQLAlchemyError, ValueError)):
             raise
-        reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()))
+        reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()), spec)
         raise StudyError(f"cannot open storage {shown}: {reason[:300]}") from None
 
 

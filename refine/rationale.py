@@ -94,6 +94,9 @@ def _wasted_share(evidence: Any, new: Space) -> float:
     return float((outside & finished).sum() / finished.sum())
 
 
+_SOURCES = {"remembered": "remembered by the study", "inferred": "inferred from its trials", "given": "given (--space)"}
+
+
 def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[str]:
     s = evidence.settings
     study = evidence.study
@@ -150,6 +153,35 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
         flags.append(f"{running} trial(s) still RUNNING (a live study or killed workers): only COMPLETE trials were used")
     if evidence.non_finite:
         flags.append(f"{evidence.non_finite} COMPLETE trial(s) had NaN or infinite values and were left out")
+    flags += _space_flags(evidence)
+    return flags
+
+
+def _space_flags(evidence: Any) -> list[str]:
+    """A space that may not be the one the study ran: unreadable when remembered, or not matching when given."""
+    study, space = evidence.study, evidence.space
+    if study.space_source == "inferred" and "refine:space" in study.study_user_attrs:
+        return ["the study's remembered space (refine:space) could not be read, so the space was inferred from its trials (notes say why)"]
+    if study.space_source != "given":
+        return []
+    flags = []
+    missing = sorted(k for k in study.columns if k not in space.params and k not in space.fixed)
+    if missing:
+        flags.append(
+            f"the study also searched {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}, which the given space "
+            "lacks: is it the space this study ran?"
+        )
+    if evidence.best_row is not None:
+        out = []
+        for name, p in space.params.items():
+            col = study.columns.get(name)
+            if col is None or not hasattr(p, "low"):
+                continue
+            v = float(col[evidence.best_row])
+            if math.isfinite(v) and not p.low <= v <= p.high:
+                out.append(f"{name}={fmt(v)} outside [{fmt(p.low)}, {fmt(p.high)}]")
+        if out:
+            flags.append(f"the study's best trial lies outside the given space ({'; '.join(out[:4])})")
     return flags
 
 
@@ -249,7 +281,7 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         f"# {sp['name']} v{sp['from_version']} -> v{sp['to_version']}",
         "",
         f"Study `{st['name']}` in `{st['storage']}` ({', '.join(st['directions'])}); "
-        f"space {'remembered by the study' if st['space_source'] == 'remembered' else 'inferred from its trials'}.",
+        f"space {_SOURCES.get(st['space_source'], st['space_source'])}.",
         "",
         "Trials: " + ", ".join(f"{v} {k}" for k, v in st["trials"].items()) + ".",
         f"Elites: {el['definition']}.",

@@ -411,6 +411,20 @@ class Space:
                     param=name,
                 )
             parent_param = self.params.get(parent)
+            if parent not in self.params and not any(_same(self.fixed[parent], v) for v in p.when.values):
+                raise InvalidParam(
+                    "`when` never holds: its parent is fixed to another value",
+                    f"'{parent}' is fixed to {self.fixed[parent]!r}, `when` wants {list(p.when.values)}",
+                    f"drop '{name}', or fix '{parent}' to one of {list(p.when.values)}",
+                    param=name,
+                )
+            if isinstance(parent_param, FloatParam) and parent_param.step is None:
+                raise InvalidParam(
+                    "`when` cannot depend on a continuous float: it would almost never hold",
+                    f"when: {{{parent}: {list(p.when.values)}}}",
+                    f"make '{parent}' categorical (or give it a `step`)",
+                    param=name,
+                )
             if isinstance(parent_param, CategoricalParam):
                 for v in p.when.values:
                     if not parent_param.contains(v):

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import cattrs
 import yaml
@@ -120,6 +121,8 @@ def _structure_param(name: str, raw: Any) -> Param:
         raise InvalidParam("`limits` must be a list [lo, hi]", f"limits={body['limits']!r}", param=name)
     if kind == "categorical" and not isinstance(body["choices"], (list, tuple)):
         raise InvalidParam("`choices` must be a list", f"choices={body['choices']!r}", param=name)
+    if kind == "categorical":
+        _check_choices(body["choices"], name)
     if "weights" in body and body["weights"] is not None:
         w = body["weights"]
         if not isinstance(w, (list, tuple)) or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in w):
@@ -130,6 +133,41 @@ def _structure_param(name: str, raw: Any) -> Param:
         raise e.located(param=name) from None
     except (TypeError, ValueError) as e:
         raise InvalidParam(f"a {kind} parameter could not be read", str(e), param=name) from None
+
+
+def _check_choices(choices: Sequence[Any], name: str) -> None:
+    """What Optuna cannot keep apart: NaN (equal to nothing) and 1 / True, 0 / False (equal in Python)."""
+    for c in choices:
+        if isinstance(c, float) and not math.isfinite(c):
+            raise InvalidParam("choices must be finite", f"{c!r}", "remove it, or quote it to make it a string", param=name)
+    for i, c in enumerate(choices):
+        for d in choices[:i]:
+            if (isinstance(c, bool) or isinstance(d, bool)) and type(c) is not type(d) and c == d:
+                raise InvalidParam(
+                    "choices that Optuna cannot tell apart",
+                    f"{d!r} and {c!r} (equal in Python, so the study would record one for the other)",
+                    "quote one of them to make it a string",
+                    param=name,
+                )
+
+
+def _check_plain(value: Any, name: str) -> None:
+    """A fixed value is plain data: it is stored as JSON in the study."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _check_plain(v, name)
+        return
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        for v in value.values():
+            _check_plain(v, name)
+        return
+    raise InvalidParam(
+        "fixed values must be plain data (strings, numbers, booleans, null, lists, mappings with string keys)",
+        f"{name}: {value!r}",
+        "quote it to make it a string",
+    )
 
 
 def space_from_dict(doc: Any, *, where: str | None = None) -> Space:
@@ -172,6 +210,8 @@ def _space_from_dict(doc: Any) -> Space:
     fixed = doc.get("fixed") or {}
     if not isinstance(fixed, Mapping):
         raise InvalidParam("`fixed` must be a mapping of name to value", repr(fixed))
+    for key, value in fixed.items():
+        _check_plain(value, str(key))
     if "directions" in doc:
         directions = doc["directions"]
         if not isinstance(directions, list):
@@ -338,6 +378,13 @@ class _Loader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: let PyYAML report it
                 break
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 (PyYAML) reads 1e-5 as text: a float needs a dot there. YAML 1.2 and every
+# person writing a learning rate read it as a number.
+_FLOAT_1_2 = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789"))
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789"))  # so the text '1e-3' is quoted
 
 
 def _one_line(value: Any) -> str:

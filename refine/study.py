@@ -68,15 +68,23 @@ _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _OPTUNA_TABLES = frozenset({"studies", "trials", "trial_params"})  # what makes an SQLite file an Optuna storage
 
 
-def redact(text: str) -> str:
+def redact(text: str, url: str | None = None) -> str:
     """Hide the password of any URL in ``text``: ``postgresql://u:***@host/db``.
 
     The user-info runs to the last ``@`` of the authority (a password may hold
     ``@``), and a password passed as a query parameter (``?password=...``) is
-    hidden too.
+    hidden too. With ``url``, every piece of its password is hidden wherever it
+    appears (a driver that split the URL at the first ``@`` quotes the rest as
+    the host name).
     """
     text = re.sub(r"(://[^/:@\s]*):[^/\s]*@", r"\1:***@", str(text))
-    return re.sub(r"([?&](?:password|passwd|pwd|sslpassword)=)[^&\s]*", r"\1***", text, flags=re.I)
+    text = re.sub(r"([?&](?:password|passwd|pwd|sslpassword)=)[^&\s]*", r"\1***", text, flags=re.I)
+    found = re.match(r"[^:/\s]+://[^/:@\s]*:([^/\s]*)@", url or "")
+    if found:
+        for piece in sorted(found.group(1).split("@"), key=len, reverse=True):
+            if len(piece) >= 3:
+                text = text.replace(piece, "***")
+    return text
 
 
 @frozen
@@ -110,7 +118,7 @@ class StudyData:
             a parameter read as fixed (``inferred.fixed``), its value when a
             number, else 0.
         space: The space the study was run with, or the inferred one.
-        space_source: ``"remembered"`` (``refine:space``) or ``"inferred"``.
+        space_source: ``"remembered"`` (``refine:space``), ``"inferred"``, or ``"given"`` (``next_space(space=...)``).
         inferred: The space inferred from the trials' own distributions
             (the columns are coded against it).
         user_attrs: Per trial user attribute, an object array (None when unset).
@@ -747,7 +755,7 @@ def _open_optuna(storage: str):
     try:
         return optuna.storages.RDBStorage(url, skip_compatibility_check=False, engine_kwargs=_engine_kwargs(url))
     except Exception as e:  # noqa: BLE001 - connection problems are the user's input
-        raise StudyError(f"cannot open storage {redact(storage)}: {' '.join(str(e).split())[:300]}") from None
+        raise StudyError(f"cannot open storage {redact(storage)}: {redact(' '.join(str(e).split()), storage)[:300]}") from None
 
 
 def _engine_kwargs(url: str) -> dict:
@@ -940,10 +948,12 @@ def _assemble(storage: str, name: str, raw: _Raw, *, path: str | None) -> StudyD
     if remembered is not None:
         from refine.spacefile import space_from_dict
 
-        doc = json.loads(remembered) if isinstance(remembered, str) else remembered
         try:
+            doc = json.loads(remembered) if isinstance(remembered, str) else remembered
             space = space_from_dict(doc, where=f"the refine:space of study '{name}'")
             source = "remembered"
+        except ValueError as e:  # not JSON
+            notes.append(f"the remembered space (refine:space) is not JSON ({e}); using the inferred one")
         except SpaceError as e:
             notes.append(f"the remembered space could not be read ({e}); using the inferred one")
     return StudyData(

@@ -51,7 +51,7 @@ scalars = st.one_of(
 def _distinct(values: list) -> list:
     out: list = []
     for v in values:
-        if not any(_same(v, w) for w in out):
+        if not any(_same(v, w) or v == w for w in out):  # 0 == False: Optuna cannot keep them apart
             out.append(v)
     return out
 

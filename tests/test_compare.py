@@ -128,3 +128,10 @@ def test_compare_with_storage_after_the_names_says_how_to_write_it(tmp_path, cap
     run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
     code, _, err = cli(capsys, "compare", "--studies", "a", "b", db)
     assert code == 2 and f"refine compare {db} --studies a b" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_refuses_a_study_named_twice(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    code, _, err = cli(capsys, "compare", db, "--studies", "a", "a")
+    assert code == 2 and "'a' twice" in err and len(err.strip().splitlines()) == 1

@@ -472,3 +472,26 @@ def test_p_thresholds_are_holm_corrected_over_the_searched_parameters(ps, signif
     for i, (p, expected) in enumerate(zip(ps, significant)):
         assert (p < alpha(0.1, ev, on, f"x{i}", p_value("ks_p", "numeric"))) is expected
         assert (p < alpha(0.1, ev, off, f"x{i}", p_value("ks_p", "numeric"))) is (p < 0.1)
+
+
+def test_a_given_space_that_does_not_match_the_study_is_flagged(study_factory, tmp_path):
+    space = _space(x=FloatParam(low=0, high=1), y=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: -((c["x"] - 0.1) ** 2) - c["y"], 40)
+    other = save_space(_space(x=FloatParam(low=0.5, high=2.0)), tmp_path / "other.v1.yaml")
+    result = refine.next_space(path, space=other, config=False)
+    assert result.rationale["study"]["space_source"] == "given"
+    flags = " | ".join(result.rationale["red_flags"])
+    assert "also searched y" in flags and "best trial lies outside the given space (x=" in flags
+    same = refine.next_space(path, space=space, config=False)
+    assert not any("given space" in f for f in same.rationale["red_flags"])
+
+
+def test_a_remembered_space_that_is_not_json_falls_back_and_is_flagged(study_factory, tmp_path):
+    import optuna
+
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 20)
+    study = optuna.load_study(study_name=optuna.get_all_study_names(f"sqlite:///{path}")[0], storage=f"sqlite:///{path}")
+    study.set_user_attr("refine:space", "not json {")
+    proc = _cli("next-space", str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "remembered space (refine:space) could not be read" in " ".join(proc.stdout.split())

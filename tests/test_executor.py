@@ -478,6 +478,9 @@ def test_parse_study_ref_and_redact():
     assert redact("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
     assert redact("postgresql://u:p@ss@h/db") == "postgresql://u:***@h/db"  # a password holding '@'
     assert redact("postgresql://h/db?sslmode=off&password=secret&x=1") == "postgresql://h/db?sslmode=off&password=***&x=1"
+    # a driver that split the URL at the first '@' quotes the password's tail as the host: hidden too
+    url = "postgresql://u:se@cret@127.0.0.1:1/db"
+    assert "cret" not in redact("failed to resolve host 'cret@127.0.0.1'", url)
     assert redact("a postgresql://u:s@h/d and mysql://v:t@k/e") == "a postgresql://u:***@h/d and mysql://v:***@k/e"
 
 

@@ -237,7 +237,7 @@ def test_unknown_type_names_the_allowed_types() -> None:
         space_from_dict(doc)
 
 
-@pytest.mark.parametrize("text", ["\x85x", "x\x85", "a\u2028b", "a\u2029", "true", "1e3", "", " x ", "a: b"])
+@pytest.mark.parametrize("text", ["\x85x", "x\x85", "a\u2028b", "a\u2029", "true", "1e3", "1e-5", "-2E+3", "", " x ", "a: b"])
 def test_strings_yaml_would_fold_or_retype_read_back_equal(text: str) -> None:
     space = Space(name="s", version=1, metric=text, fixed={"k": text}, params={"c": CategoricalParam(choices=(text, 1))})
     back = space_from_dict(yaml.safe_load(dump_space(space)))
@@ -278,3 +278,38 @@ def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
     path = tmp_path / "merge.yaml"
     path.write_text("name: s\nversion: 1\nfixed:\n  base: &b {a: 1, b: 2}\n  other: {<<: *b, b: 3}\n")
     assert load_space(path).fixed == {"base": {"a": 1, "b": 2}, "other": {"a": 1, "b": 3}}
+
+
+def test_exponent_without_a_dot_is_a_number_as_in_yaml_1_2(tmp_path: Path) -> None:
+    # PyYAML (YAML 1.1) reads 1e-5 as text; a learning rate written so must be a number.
+    path = tmp_path / "s.v1.yaml"
+    path.write_text(
+        "name: s\nversion: 1\nfixed: {wd: 1e-4, tag: '1e-4'}\nparams:\n"
+        "  lr: {type: float, low: 1e-5, high: 1E-2, log: true}\n  c: {type: categorical, choices: [1e-3, 2e+2]}\n",
+        encoding="utf-8",
+    )
+    space = load_space(path)
+    assert (space.params["lr"].low, space.params["lr"].high) == (1e-5, 1e-2)
+    assert space.params["c"].choices == (1e-3, 200.0) and space.fixed == {"wd": 1e-4, "tag": "1e-4"}
+    save_space(space, tmp_path / "again.yaml")
+    assert load_space(tmp_path / "again.yaml") == space
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ("params:\n  c: {type: categorical, choices: [1, true]}", "cannot tell apart"),
+        ("params:\n  c: {type: categorical, choices: [0, null, false]}", "cannot tell apart"),
+        ("params:\n  c: {type: categorical, choices: [.nan, 1]}", "must be finite"),
+        ("params:\n  c: {type: categorical, choices: [a, .inf]}", "must be finite"),
+        ("fixed: {start: 2020-01-01}\nparams:\n  x: {type: float, low: 0, high: 1}", "plain data"),
+        ("fixed: {enc: cnn}\nparams:\n  b: {type: float, low: 0, high: 1, when: {enc: context}}", "never holds"),
+        ("params:\n  a: {type: float, low: 0, high: 1}\n  b: {type: int, low: 0, high: 3, when: {a: 0.5}}", "continuous float"),
+    ],
+)
+def test_a_space_optuna_would_run_wrongly_is_refused(tmp_path: Path, body: str, says: str) -> None:
+    path = tmp_path / "s.v1.yaml"
+    path.write_text(f"name: s\nversion: 1\n{body}\n", encoding="utf-8")
+    with pytest.raises(SpaceError, match=says) as info:
+        load_space(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)

@@ -57,9 +57,12 @@ def snap(p: FloatParam | IntParam, low: float, high: float) -> tuple[float, floa
         step = p.step
         lo = p.low + math.floor((low - p.low) / step + 1e-9) * step
         hi = p.low + math.ceil((high - p.low) / step - 1e-9) * step
+        if p.limits is not None:  # the grid point inside the limits, not the limit itself (off the grid)
+            while lo < p.limits[0] - 1e-9 * step:
+                lo += step
+            while hi > p.limits[1] + 1e-9 * step:
+                hi -= step
         lo, hi = round(lo, 12), round(hi, 12)
-        if p.limits is not None:
-            lo, hi = max(lo, p.limits[0]), min(hi, p.limits[1])
     else:
         lo = _round_sig(low) if _round_sig(low) <= low else low
         hi = _round_sig(high) if _round_sig(high) >= high else high
