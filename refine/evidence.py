@@ -143,12 +143,20 @@ class Evidence:
     extra: dict[str, Any] = field(factory=dict, hash=False)
 
     @property
+    def flat(self) -> bool:
+        """True when every ranked trial has the same score: the study says nothing about its parameters."""
+        values = self.scores[self.ranked]
+        return len(values) >= 2 and bool(np.ptp(values) == 0)
+
+    @property
     def near_noise(self) -> bool:
-        """True when repeated evaluations show the spread of the objective is mostly noise.
+        """True when repeated evaluations show the spread of the objective is mostly noise (or it has none).
 
         That is, the noise variance (from configurations evaluated more than once)
         is at least two thirds of the variance across all ranked trials.
         """
+        if self.flat:
+            return True
         if not self.noise_sd or self.best_row is None:
             return False
         return bool(np.var(self.scores[self.ranked]) < 1.5 * self.noise_sd**2)
@@ -271,6 +279,12 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         pruned = (states == PRUNED) & np.isfinite(study.last_intermediate)
         objective = np.where(pruned, study.last_intermediate, objective)
         usable = usable | pruned
+    if study.infeasible is not None and (usable & study.infeasible).any():
+        notes.append(
+            f"{int((usable & study.infeasible).sum())} trial(s) broke the study's constraints (Optuna's 'constraints' "
+            "attribute > 0) and were left out of the evidence, as Optuna leaves them out of its best trials"
+        )
+        usable = usable & ~study.infeasible
     finite = np.isfinite(objective).all(axis=1) if multi else np.isfinite(objective)
     non_finite = int((usable & ~finite).sum())
     if non_finite:
@@ -295,7 +309,8 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         scores[ranked] = objective[ranked] if maximize else -objective[ranked]
         rows = np.flatnonzero(ranked)
         order = rows[np.lexsort((study.numbers[rows], -scores[rows]))]
-        elites[order[:k]] = True
+        # trials tied with the last elite are elites too: which of equals made the cut would be the trial order's choice
+        elites[rows[scores[rows] >= scores[order[k - 1]]]] = True
         best_row = int(order[0])
     noise_sd = None if multi else _replicate_noise(study, ranked, scores)
     near_best = np.zeros(study.n_trials, dtype=bool)

@@ -702,9 +702,15 @@ def _history_trial(trial: Any, old: Space | None, new: Space, ref: str) -> Any |
 
 
 def _best_first(study: Any) -> list[Any]:
+    """COMPLETE trials with finite values, best first; with Optuna constraints, the feasible ones only (as Optuna ranks)."""
     from optuna.trial import TrialState
 
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    done = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and all(math.isfinite(v) for v in t.values)
+    ]
+    if any("constraints" in t.system_attrs for t in done):
+        done = [t for t in done if all(c <= 0 for c in t.system_attrs.get("constraints") or ())]
     if len(study.directions) > 1:
         pareto = {t.number for t in study.best_trials}
         return [t for t in done if t.number in pareto] + [t for t in done if t.number not in pareto]

@@ -134,7 +134,9 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
                     f"the best value {fmt(float(evidence.objective[evidence.best_row]))} is near the baseline "
                     f"{fmt(s.baseline)} (within one standard deviation {fmt(std)}): near chance"
                 )
-    if evidence.near_noise:
+    if evidence.flat:
+        flags.append("every ranked trial has the same value: the study says nothing about its parameters; nothing was changed")
+    elif evidence.near_noise:
         flags.append(
             f"near noise: configurations evaluated twice differ by a noise SD of {fmt(evidence.noise_sd)}, most of the "
             "objective's spread; nothing was narrowed, expanded or fixed"

@@ -444,8 +444,12 @@ def space_to_json(space: Space) -> str:
     return json.dumps(space_to_dict(space), separators=(",", ":"), allow_nan=True)
 
 
-def space_from_json(text: str, *, where: str | None = None) -> Space:
-    """Read a space document from JSON text."""
+def space_from_json(text: Any, *, where: str | None = None) -> Space:
+    """Read a space document from JSON text (or the mapping an attribute already holds)."""
+    if isinstance(text, Mapping):
+        return space_from_dict(text, where=where)
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise SpaceError(f"{where or 'the space'} is a {type(text).__name__}, not a space document")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:

@@ -143,6 +143,7 @@ class StudyData:
     study_user_attrs: dict[str, Any]
     notes: tuple[str, ...] = ()
     path: str | None = None
+    infeasible: np.ndarray | None = None
 
     @property
     def n_trials(self) -> int:
@@ -310,6 +311,14 @@ class _Raw:
     user_attrs: dict[str, np.ndarray]
     directions: tuple[str, ...]
     study_user_attrs: dict[str, Any]
+    infeasible: np.ndarray | None = None  # Optuna's constraints: some value > 0 (None: no trial has constraints)
+
+
+def _violates(constraints: Any) -> bool:
+    try:
+        return any(float(c) > 0 for c in constraints)
+    except (TypeError, ValueError):
+        return False
 
 
 class _SqliteReader:
@@ -399,6 +408,17 @@ class _SqliteReader:
                 if col is None:
                     col = user_attrs[key] = np.full(n, None, dtype=object)
                 col[r] = _loads(vj)
+        infeasible = None
+        if "trial_system_attributes" in self.tables:
+            row_of = _row_index(trial_ids)
+            sql = f"SELECT trial_id, value_json FROM trial_system_attributes WHERE key='constraints'{where}"
+            for tid, vj in self.con.execute(sql, args):
+                r = row_of(tid)
+                if r is None:
+                    continue
+                if infeasible is None:
+                    infeasible = np.zeros(n, dtype=bool)
+                infeasible[r] = _violates(_loads(vj) or ())
         return _Raw(
             numbers=numbers,
             states=states,
@@ -409,6 +429,7 @@ class _SqliteReader:
             user_attrs=user_attrs,
             directions=directions,
             study_user_attrs=self.study_user_attrs(study_id),
+            infeasible=infeasible,
         )
 
     def _trials(self, study_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -794,6 +815,7 @@ def _optuna_read(storage_obj, name: str) -> _Raw:
     values = np.full((n, len(directions)), np.nan)
     last = np.full(n, np.nan)
     user_attrs: dict[str, np.ndarray] = {}
+    infeasible: np.ndarray | None = None
     per_param: dict[str, list[tuple[int, float, str]]] = {}
     dists: dict[str, dict[str, tuple[dict, int, int]]] = {}
     for r, t in enumerate(trials):
@@ -806,6 +828,10 @@ def _optuna_read(storage_obj, name: str) -> _Raw:
             if col is None:
                 col = user_attrs[key] = np.full(n, None, dtype=object)
             col[r] = v
+        if "constraints" in t.system_attrs:
+            if infeasible is None:
+                infeasible = np.zeros(n, dtype=bool)
+            infeasible[r] = _violates(t.system_attrs["constraints"] or ())
         for position, (pname, d) in enumerate(t.distributions.items()):
             dj = _distributions.to_json(d)
             seen = dists.setdefault(pname, {})
@@ -837,6 +863,7 @@ def _optuna_read(storage_obj, name: str) -> _Raw:
         user_attrs=user_attrs,
         directions=directions,
         study_user_attrs=dict(storage_obj.get_study_user_attrs(study_id)),
+        infeasible=infeasible,
     )
 
 
@@ -972,6 +999,7 @@ def _assemble(storage: str, name: str, raw: _Raw, *, path: str | None) -> StudyD
         study_user_attrs=study_attrs,
         notes=tuple(notes),
         path=path,
+        infeasible=raw.infeasible,
     )
 
 

@@ -404,3 +404,57 @@ def test_non_finite_intermediate_values_are_read(tmp_path, engine):
     data = read_study(_write(tmp_path / "s.db", trials), engine=engine)
     last = data.last_intermediate
     assert last[0] == math.inf and last[1] == -math.inf and math.isnan(last[2]) and last[3] == 2.5
+
+
+def test_a_flat_objective_changes_nothing_and_says_so(tmp_path):
+    # every trial scores 1.0 while x drifts with the trial number: the first trials by number are not elites by merit
+    dists = {"x": FloatDistribution(0, 1)}
+    path = _write(tmp_path / "s.db", [_trial({"x": i / 40}, dists, 1.0) for i in range(40)])
+    result = refine.next_space(path, config=False)
+    assert not result.changed
+    assert any("same value" in f for f in result.rationale["red_flags"])
+
+
+def test_ties_at_the_elite_cutoff_are_all_elites(tmp_path):
+    dists = {"x": FloatDistribution(0, 1)}
+    values = [0.0] * 3 + [1.0] * 30 + [2.0] * 7  # 20 % of 40 is 8: the cut falls inside the tie at 1.0
+    path = _write(tmp_path / "s.db", [_trial({"x": (i * 0.37) % 1}, dists, v) for i, v in enumerate(values)])
+    result = refine.next_space(path, config=False)
+    assert result.evidence.n_elites == 33
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_trials_breaking_optuna_constraints_are_left_out(tmp_path, engine, capsys):
+    # minimize x, feasible only where x >= 0.3 (Optuna: every constraint value <= 0); Optuna's best is the feasible one
+    rng = np.random.default_rng(0)
+    dists = {"x": FloatDistribution(0, 1)}
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="c")
+    for x in rng.random(40):
+        study.add_trial(create_trial(params={"x": float(x)}, distributions=dists, value=float(x),
+                                     system_attrs={"constraints": [0.3 - float(x)]}))
+    path = str(tmp_path / "s.db")
+    data = read_study(path, engine=engine)
+    assert data.infeasible is not None and data.infeasible.sum() == (data.columns["x"] < 0.3).sum() > 0
+    result = refine.next_space(data, config=False)
+    assert result.evidence.best_config["x"] == study.best_trial.params["x"]
+    assert any("constraints" in n for n in result.rationale["notes"])
+    best = json.loads(_cli("best", path, "--json").stdout)
+    assert best["trial"] == study.best_trial.number
+
+
+def test_best_skips_infinite_values_and_prints_strict_json(tmp_path):
+    dists = {"x": FloatDistribution(0, 1)}
+    trials = [_trial({"x": i / 10}, dists, float("-inf") if i % 4 == 0 else i / 10) for i in range(10)]
+    path = _write(tmp_path / "s.db", trials)
+    proc = _cli("best", path, "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(c))["value"] == 0.1
+
+
+def test_best_reads_a_remembered_space_stored_as_a_mapping(tmp_path):
+    dists = {"x": FloatDistribution(0, 1)}
+    path = _write(tmp_path / "s.db", [_trial({"x": i / 10}, dists, i / 10) for i in range(10)])
+    study = optuna.load_study(study_name="messy", storage=f"sqlite:///{path}")
+    study.set_user_attr("refine:space", {"name": "m", "version": 2, "params": {"x": {"type": "float", "low": 0, "high": 1}}})
+    proc = _cli("best", path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["space"] == "m v2"

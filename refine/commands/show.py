@@ -90,6 +90,8 @@ def _best(data):
     from refine.study import COMPLETE
 
     ok = (data.states == COMPLETE) & np.isfinite(data.values).all(axis=1)
+    if data.infeasible is not None:  # Optuna's constraints: as its best_trial, the feasible trials only
+        ok &= ~data.infeasible
     if not ok.any():
         return None
     rows = np.flatnonzero(ok)

@@ -23,7 +23,7 @@ import attrs
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
     ev = evidence
-    if ev.kind != "categorical" or study_evidence.n_ranked < settings.min_complete or ev.n == 0:
+    if ev.kind != "categorical" or study_evidence.n_ranked < settings.min_complete or ev.n == 0 or study_evidence.flat:
         return None
     if len(param.choices) < 2 or ev.elite_convergence < settings.bias_dominance:
         return None

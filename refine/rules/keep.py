@@ -12,6 +12,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     n_complete = study_evidence.n_ranked
     if n_complete < settings.min_complete:
         reason = f"only {n_complete} ranked COMPLETE trials (< min_complete {settings.min_complete}): not enough evidence to change anything"
+    elif study_evidence.flat:
+        reason = "every ranked trial has the same value: no evidence either way, so the range stays"
     elif study_evidence.near_noise:
         reason = (
             f"the evidence is within noise: repeated configurations show a noise SD of {study_evidence.noise_sd:.3g}, "
