@@ -125,7 +125,7 @@ def union(
         return CategoricalParam(choices=tuple(choices)), out, note
     low = min(a["low"] for _, a in parsed)
     high = max(a["high"] for _, a in parsed)
-    log = all(a["log"] for _, a in parsed)
+    log = any(a["log"] for _, a in parsed) and low > 0  # searched on a log scale at some point, and it still can be
     steps = {a["step"] for _, a in parsed}
     if kinds == {"int"}:
         if low == high:

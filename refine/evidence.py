@@ -288,7 +288,8 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
     finite = np.isfinite(objective).all(axis=1) if multi else np.isfinite(objective)
     non_finite = int((usable & ~finite).sum())
     if non_finite:
-        notes.append(f"{non_finite} COMPLETE trial(s) with a NaN or infinite value were left out of the evidence")
+        what = f"no finite number for --metric '{settings.metric}' (missing, text, NaN or infinite)" if settings.metric else "a NaN or infinite value"
+        notes.append(f"{non_finite} COMPLETE trial(s) with {what} were left out of the evidence")
     ranked = usable & finite
     scores = np.full(study.n_trials, np.nan)
     n_ranked = int(ranked.sum())

@@ -154,7 +154,8 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
     if running:
         flags.append(f"{running} trial(s) still RUNNING (a live study or killed workers): only COMPLETE trials were used")
     if evidence.non_finite:
-        flags.append(f"{evidence.non_finite} COMPLETE trial(s) had NaN or infinite values and were left out")
+        what = f"no finite number for the metric '{s.metric}' (missing, text, NaN or infinite)" if s.metric else "NaN or infinite values"
+        flags.append(f"{evidence.non_finite} COMPLETE trial(s) had {what} and were left out")
     flags += _space_flags(evidence)
     return flags
 
@@ -167,6 +168,10 @@ def _space_flags(evidence: Any) -> list[str]:
     if study.space_source != "given":
         return []
     flags = []
+    for name, p in space.params.items():
+        seen = study.inferred.params.get(name)
+        if seen is not None and (p.kind == "categorical") != (seen.kind == "categorical"):
+            flags.append(f"'{name}' is {p.kind} in the given space but the study searched it as {seen.kind}: is it the space this study ran?")
     missing = sorted(k for k in study.columns if k not in space.params and k not in space.fixed)
     if missing:
         flags.append(

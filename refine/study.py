@@ -234,6 +234,14 @@ def _connect_ro(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connec
     con = sqlite3.connect(uri, uri=True, check_same_thread=check_same_thread)
     try:
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        con.close()
+        if "locked" in str(e) or "busy" in str(e):
+            raise StudyError(
+                f"{path} is locked by another process (a study being written, or a crashed writer); "
+                "try again when it is done, or copy the file and read the copy"
+            ) from None
+        raise StudyError(f"{path} is not an Optuna database ({e}); give a study.db written by Optuna") from None
     except sqlite3.DatabaseError as e:
         con.close()
         raise StudyError(f"{path} is not an Optuna database ({e}); give a study.db written by Optuna") from None
@@ -937,7 +945,7 @@ def _choose(storage: str, names: Sequence[str], study: str | None) -> str:
     if not names:
         raise StudyError(f"{redact(storage)} holds no study")
     if len(names) > 1:
-        raise StudyError(f"{redact(storage)} holds {len(names)} studies; choose one with --study: {_listed(storage, names)}")
+        raise StudyError(f"{redact(storage)} holds {len(names)} studies; choose one with --study (study= in Python): {_listed(storage, names)}")
     return names[0]
 
 

@@ -458,3 +458,35 @@ def test_best_reads_a_remembered_space_stored_as_a_mapping(tmp_path):
     proc = _cli("best", path, "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["space"] == "m v2"
+
+
+def test_a_log_scale_dropped_mid_study_stays_log(tmp_path):
+    rng = np.random.default_rng(3)
+    log, lin = {"lr": FloatDistribution(1e-5, 1.0, log=True)}, {"lr": FloatDistribution(1e-5, 1.0)}
+    part1 = [_trial({"lr": float(10 ** rng.uniform(-5, 0))}, log, float(rng.random())) for _ in range(20)]
+    part2 = [_trial({"lr": float(rng.uniform(1e-5, 1))}, lin, float(rng.random())) for _ in range(20)]
+    data = read_study(_write_in_parts(tmp_path / "s.db", [part1, part2]))
+    lr = data.space.params["lr"]
+    assert lr.log and lr.low == 1e-5  # one linear stage must not make a learning rate's next range start at 0
+
+
+def test_a_locked_database_is_named_as_locked_not_foreign(tmp_path):
+    dists = {"x": FloatDistribution(0, 1)}
+    path = _write(tmp_path / "s.db", [_trial({"x": i / 10}, dists, i / 10) for i in range(10)])
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = _cli("inspect", path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.returncode == 2 and "locked by another process" in proc.stderr and "not an Optuna" not in proc.stderr
+
+
+def test_a_given_space_that_types_a_parameter_differently_is_flagged(tmp_path):
+    dists = {"x": FloatDistribution(0, 10)}
+    path = _write(tmp_path / "s.db", [_trial({"x": i / 4}, dists, i / 4) for i in range(40)])
+    other = tmp_path / "cat.v1.yaml"
+    other.write_text("name: cat\nversion: 1\nparams:\n  x: {type: categorical, choices: [a, b]}\n", encoding="utf-8")
+    result = refine.next_space(path, space=other, config=False)
+    assert any("'x' is categorical in the given space but the study searched it as float" in f for f in result.rationale["red_flags"])
