@@ -429,8 +429,10 @@ def load_objective(spec: str | Callable) -> Callable:
     except Exception as e:
         raise ObjectiveError(f"cannot import the objective {spec}: {type(e).__name__}: {e}") from None
     fn = getattr(module, attr, None)
-    if fn is None or not callable(fn):
+    if fn is None:
         raise ObjectiveError(f"module {module_name} has no function '{attr}' (from --objective {spec})")
+    if not callable(fn):
+        raise ObjectiveError(f"'{attr}' in module {module_name} is a {type(fn).__name__}, not a function (from --objective {spec})")
     return fn
 
 

@@ -380,6 +380,8 @@ class Space:
                 "`parent` must be an earlier version (an integer >= 1 below `version`)",
                 f"parent={self.parent!r}, version={self.version!r}",
             )
+        if self.metric is not None and not isinstance(self.metric, str):
+            raise InvalidParam("`metric` must be a label (a string)", f"metric={self.metric!r}", "write e.g. `metric: val_loss`")
         if not self.directions or any(d not in DIRECTIONS for d in self.directions):
             raise InvalidParam(
                 "each direction must be 'minimize' or 'maximize'",

@@ -70,3 +70,6 @@ def noisy_seed(params):
 
 def returns_nan(params):
     return float("nan")
+
+
+NOT_A_FUNCTION = 3  # --objective must name a callable

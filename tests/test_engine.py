@@ -495,3 +495,10 @@ def test_a_remembered_space_that_is_not_json_falls_back_and_is_flagged(study_fac
     proc = _cli("next-space", str(path), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     assert "remembered space (refine:space) could not be read" in " ".join(proc.stdout.split())
+
+
+def test_dry_run_warns_when_the_next_version_is_already_there(study_factory, tmp_path):
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 20)
+    assert _cli("next-space", str(path), "--out", str(tmp_path / "o")).returncode == 0
+    proc = _cli("next-space", str(path), "--out", str(tmp_path / "o"), "--dry-run")
+    assert proc.returncode == 0 and "exists: without --dry-run, next-space would refuse" in " ".join(proc.stderr.split())

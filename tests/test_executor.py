@@ -373,6 +373,7 @@ def test_cli_run_json(tmp_path, capsys):
     [
         ("no_such_module_xyz:f", [], "cannot import"),
         (f"{OBJ}:nope", [], "has no function"),
+        (f"{OBJ}:NOT_A_FUNCTION", [], "is a int, not a function"),
         (f"{OBJ}:returns_string", [], "must return a number"),
         (f"{OBJ}:returns_pair", [], "must return a number"),
         (f"{OBJ}:quadratic", ["--trials", "0"], "--trials must be"),

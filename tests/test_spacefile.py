@@ -305,6 +305,7 @@ def test_exponent_without_a_dot_is_a_number_as_in_yaml_1_2(tmp_path: Path) -> No
         ("fixed: {start: 2020-01-01}\nparams:\n  x: {type: float, low: 0, high: 1}", "plain data"),
         ("fixed: {enc: cnn}\nparams:\n  b: {type: float, low: 0, high: 1, when: {enc: context}}", "never holds"),
         ("params:\n  a: {type: float, low: 0, high: 1}\n  b: {type: int, low: 0, high: 3, when: {a: 0.5}}", "continuous float"),
+        ("metric: {val: 1}\nparams:\n  x: {type: float, low: 0, high: 1}", "must be a label"),
     ],
 )
 def test_a_space_optuna_would_run_wrongly_is_refused(tmp_path: Path, body: str, says: str) -> None:

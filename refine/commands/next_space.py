@@ -83,6 +83,12 @@ def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair
     directory = Path(out_dir) if out_dir else (Path(space_file).parent if space_file else Path.cwd())
     if not dry_run:
         result = result.save(directory)
+    else:
+        stem = directory / result.file_stem()
+        taken = [p for p in (stem.with_name(stem.name + x) for x in (".yaml", ".md", ".json")) if p.exists()]
+        if taken:
+            click.echo(f"warning: {taken[0]} exists: without --dry-run, next-space would refuse to overwrite it "
+                       "(give --out DIR, or move it away)", err=True)
     decisions = [
         {"param": d.param, "action": d.action, "rule": d.rule, "reason": d.reason} for d in result.decisions
     ]
