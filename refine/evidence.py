@@ -220,7 +220,7 @@ def _transform(p: FloatParam | IntParam, x: np.ndarray) -> np.ndarray:
         lo, hi = math.log(p.low), math.log(p.high)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (np.log(np.where(x > 0, x, np.nan)) - lo) / (hi - lo)
-    return (x - p.low) / (p.high - p.low)
+    return (x / 2 - p.low / 2) / (p.high / 2 - p.low / 2)  # halved: exact, and no overflow near +-1.8e308
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -354,7 +354,10 @@ def _replicate_noise(study: StudyData, ranked: np.ndarray, scores: np.ndarray) -
     if len(rows) < 4 or not study.columns:
         return None
     table = np.column_stack([study.columns[k][rows] for k in study.columns])
-    table = np.where(np.isnan(table), -np.inf, np.round(table, 12))  # an inactive param is a value of its own
+    with np.errstate(over="ignore", invalid="ignore"):  # round(x, 12) scales by 1e12: huge values stay as they are
+        rounded = np.round(table, 12)
+    rounded = np.where(np.isfinite(rounded), rounded, table)
+    table = np.where(np.isnan(table), -np.inf, rounded)  # an inactive param is a value of its own
     rows_as_bytes = np.ascontiguousarray(table).view(np.dtype((np.void, table.dtype.itemsize * table.shape[1])))
     _, group, counts = np.unique(rows_as_bytes.ravel(), return_inverse=True, return_counts=True)
     group = group.ravel()

@@ -490,3 +490,14 @@ def test_a_given_space_that_types_a_parameter_differently_is_flagged(tmp_path):
     other.write_text("name: cat\nversion: 1\nparams:\n  x: {type: categorical, choices: [a, b]}\n", encoding="utf-8")
     result = refine.next_space(path, space=other, config=False)
     assert any("'x' is categorical in the given space but the study searched it as float" in f for f in result.rationale["red_flags"])
+
+
+def test_a_range_near_the_float_limits_reads_and_refines(tmp_path):
+    rng = np.random.default_rng(5)
+    dists = {"x": FloatDistribution(-1.7e308, 1.7e308)}
+    xs = rng.uniform(-1, 1, 40) * 1.7e308
+    path = _write(tmp_path / "s.db", [_trial({"x": float(x)}, dists, abs(float(x)) / 1e308) for x in xs])
+    show = _cli("show", path)
+    assert show.returncode == 0 and "Traceback" not in show.stderr and "Warning" not in show.stderr
+    proc = _cli("next-space", path, "--dry-run")
+    assert proc.returncode == 0 and "Warning" not in proc.stderr, proc.stderr
