@@ -284,7 +284,7 @@ def check_storage_file(path: str | Path, *, create: bool, journal: bool = False)
         if not isinstance(record, dict) or "op_code" not in record:
             raise StudyError(
                 f"{path} is not an Optuna journal file (its first line is not a journal record); "
-                "give a journal written by Optuna, or a new file"
+                "give a journal written by Optuna" + (", or a new file" if create else "")
             )
         return
     if not head.startswith(b"SQLite format 3"):
