@@ -1060,6 +1060,15 @@ def _infer_space(
                 "the search space changed mid-study; not inferred as a `when` condition"
             )
         else:
+            cond = _necessary_condition(pname, here, searched, columns, present)
+            if cond is not None:
+                notes.append(
+                    f"'{pname}' was sampled only when {cond.parent} was {', '.join(map(repr, cond.values))}, but not "
+                    f"always then (it depends on more than {cond.parent}); inferred `when: {{{cond.parent}: ...}}`, "
+                    "the condition its trials share"
+                )
+                out[pname] = attrs.evolve(p, when=cond)
+                continue
             notes.append(
                 f"'{pname}' was sampled in {int(here.sum())} of {int(finished.sum())} finished trials and no "
                 "categorical parameter explains when; treated as unconditional"
@@ -1088,4 +1097,29 @@ def _find_condition(
         if on and not (on & off) and off:
             values = [pp.choices[i] for i in sorted(on)]
             return Condition(parent, values)
+    return None
+
+
+def _necessary_condition(
+    pname: str,
+    here: np.ndarray,
+    searched: Mapping[str, Param],
+    columns: Mapping[str, np.ndarray],
+    present: Mapping[str, np.ndarray],
+    min_trials: int = 5,
+) -> Condition | None:
+    """A categorical whose every trial with ``pname`` took some of its choices, and whose other choices,
+    each tried at least ``min_trials`` times, never came with it (a nested condition: ``enc`` and more)."""
+    for parent, pp in searched.items():
+        if parent == pname or not isinstance(pp, CategoricalParam):
+            continue
+        parent_here = present[parent]
+        if (here & ~parent_here).any():
+            continue
+        col = columns[parent]
+        on = set(col[here].astype(int).tolist())
+        tried = col[parent_here].astype(int)
+        never = {int(i) for i in set(tried.tolist()) - on}
+        if on and never and all((tried == i).sum() >= min_trials for i in never):
+            return Condition(parent, [pp.choices[i] for i in sorted(on)])
     return None

@@ -501,3 +501,23 @@ def test_a_range_near_the_float_limits_reads_and_refines(tmp_path):
     assert show.returncode == 0 and "Traceback" not in show.stderr and "Warning" not in show.stderr
     proc = _cli("next-space", path, "--dry-run")
     assert proc.returncode == 0 and "Warning" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_nested_condition_is_inferred_from_what_its_trials_share(tmp_path, engine):
+    # heads exists only when enc == 'ctx' and layers > 2: no one choice explains it, but enc == 'ctx' is necessary
+    rng = np.random.default_rng(2)
+    enc_d, layers_d, heads_d = CategoricalDistribution(["cnn", "ctx", "none"]), IntDistribution(1, 5), CategoricalDistribution([1, 2, 4])
+    trials = []
+    for _ in range(60):
+        enc = str(rng.choice(["cnn", "ctx", "none"]))
+        params, dists = {"enc": enc}, {"enc": enc_d}
+        if enc == "ctx":
+            params["layers"], dists["layers"] = int(rng.integers(1, 6)), layers_d
+            if params["layers"] > 2:
+                params["heads"], dists["heads"] = int(rng.choice([1, 2, 4])), heads_d
+        trials.append(_trial(params, dists, float(rng.random())))
+    data = read_study(_write(tmp_path / "s.db", trials), engine=engine)
+    heads = data.space.params["heads"]
+    assert heads.when is not None and heads.when.parent == "enc" and list(heads.when.values) == ["ctx"]
+    assert any("'heads' was sampled only when enc" in n for n in data.notes)
