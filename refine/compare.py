@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+import sys
 from typing import Any, Mapping, Sequence
 
 import attrs
@@ -317,6 +318,15 @@ def rerun(
     for key, value in sets.items():
         if key in space.params:
             raise RefineError(f"--set {key}=… names a searched parameter; --set changes fixed settings only")
+        if key not in space.fixed and key != seed_key:
+            import difflib
+
+            near = difflib.get_close_matches(key, list(space.fixed), n=1)
+            if near:
+                raise RefineError(f"--set {key}=…: the space fixes no '{key}'; did you mean '{near[0]}'?")
+            if not quiet:
+                fixes = ", ".join(sorted(space.fixed)) or "nothing"
+                print(f"warning: --set {key}=… adds a setting the space does not fix (it fixes: {fixes})", file=sys.stderr)
         was = space.fixed.get(key)
         if was is not None and not _same_kind(was, value):
             raise RefineError(

@@ -170,11 +170,16 @@ def _interrupts_between_transactions() -> Any:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
+    term = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if term:  # a scheduler's SIGTERM (Slurm preemption, kill) stops the run as Ctrl-C does: no trial left RUNNING
+        signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         state["active"] = False
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if term:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if state["pending"]:  # the run ended while an interrupt waited for a storage call: deliver it now
         raise KeyboardInterrupt
 
@@ -376,7 +381,7 @@ def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> A
         if not names:
             raise StudyError(f"storage {shown} holds no study")
         if len(names) > 1:
-            raise StudyError(f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); pass --study NAME")
+            raise StudyError(f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); name one: --study NAME (for --from: STORAGE:NAME; in Python: study=)")
         study = names[0]
     elif study not in names:
         held = ", ".join(sorted(names)) or "none"
@@ -492,7 +497,7 @@ class _Objective:
             out = self.fn(args, trial) if self.with_trial else self.fn(args)
         except optuna.TrialPruned:
             raise
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # an objective calling sys.exit() fails its trial, not the run
             trial.set_user_attr(TRIAL_ERROR, f"{type(e).__name__}: {e}"[:2000])
             trial.set_user_attr("refine:traceback", traceback.format_exc()[-4000:])
             raise _ObjectiveFailed(f"{type(e).__name__}: {e}") from e
@@ -1155,16 +1160,41 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
             study.optimize(objective, catch=(_ObjectiveFailed,), callbacks=[callback])
         except _QueueEmpty:
             # queued trials that cannot be started (held by another process, or a stale view of the
-            # queue): never spin; read the queue afresh, and give up with a message rather than hang
+            # queue), or RUNNING trials of a process that was killed: never spin; read the queue afresh,
+            # fail what the heartbeat says is dead, and give up with a message rather than hang
             stuck += 1
             time.sleep(0.05)
             if stuck % 20 == 0:
                 study = _fresh(study)
-            if stuck >= 600:
-                raise StudyError(
-                    f"study '{study.study_name}': {c.waiting} queued trials could not be started for 30 s "
-                    "(another process may hold them); run the same command again to go on"
+                _fail_stale(study)
+            if stuck >= 20 * _stuck_seconds(study):
+                what = (
+                    f"{c.waiting} queued trial(s) could not be started" if c.waiting
+                    else f"{c.running} trial(s) are RUNNING in another process (or one that was killed)"
                 )
+                raise StudyError(
+                    f"study '{study.study_name}': {what} for {_stuck_seconds(study)} s with {c.complete} of {target} "
+                    "complete; run the same command again to go on (a RUNNING trial of a killed process is failed "
+                    "once its heartbeat is stale, on an RDB storage)"
+                )
+
+
+def _fail_stale(study: Any) -> None:
+    import optuna
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    except Exception:  # noqa: BLE001 - a storage without heartbeats: nothing to fail
+        pass
+
+
+def _stuck_seconds(study: Any) -> int:
+    """How long a run waits on trials it cannot start: past the heartbeat's grace period, where there is one."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    grace = getattr(backend, "grace_period", None) if hasattr(backend, "heartbeat_interval") else None
+    return int(max(30, (grace or 0) + 10))
 
 
 def _fresh(study: Any) -> Any:
@@ -1173,10 +1203,9 @@ def _fresh(study: Any) -> Any:
     from optuna.storages import _CachedStorage
 
     storage = study._storage
-    backend = getattr(storage, "_backend", None)
-    if backend is None:
+    if not isinstance(storage, _CachedStorage):  # a journal reads the file afresh anyway
         return study
-    return optuna.Study(study_name=study.study_name, storage=_CachedStorage(backend), sampler=study.sampler)
+    return optuna.Study(study_name=study.study_name, storage=_CachedStorage(storage._backend), sampler=study.sampler)
 
 
 def _run_parallel(

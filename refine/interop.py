@@ -145,13 +145,16 @@ def _label(space: Space, where: str | None) -> str:
 
 def _read_document(path: Path, what: str) -> Any:
     text = read_text(path, what, "a JSON or YAML file")
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
-            raise SpaceError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+            if path.suffix.lower() == ".json":
+                raise SpaceError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    from refine.spacefile import _Loader
+
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: YAML 1.2 floats (1e-5), no repeated keys
     except yaml.constructor.ConstructorError as e:
         raise SpaceError(f"{path} uses a YAML tag that is not allowed ({' '.join(str(e.problem).split())}); give plain data") from None
     except yaml.YAMLError as e:

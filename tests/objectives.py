@@ -73,3 +73,8 @@ def returns_nan(params):
 
 
 NOT_A_FUNCTION = 3  # --objective must name a callable
+
+
+def calls_exit(params):
+    """An objective that ends its own process the polite way."""
+    raise SystemExit(3)

@@ -135,3 +135,10 @@ def test_compare_refuses_a_study_named_twice(tmp_path, capsys):
     run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
     code, _, err = cli(capsys, "compare", db, "--studies", "a", "a")
     assert code == 2 and "'a' twice" in err and len(err.strip().splitlines()) == 1
+
+
+def test_rerun_refuses_a_setting_that_looks_like_a_typo(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+    with pytest.raises(RefineError, match="did you mean 'epochs'"):
+        rerun(db, f"{OBJ}:quadratic", study="a", sets={"epoch": 100}, quiet=True)

@@ -331,6 +331,44 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     assert c["RUNNING"] == 0 and 2 <= c["COMPLETE"] < 50
 
 
+def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
+    db = tmp_path / "s.db"
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    cmd = [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:slow", "--storage", str(db),
+           "--study", "t", "--trials", "30", "--quiet"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if states(str(db), "t")["COMPLETE"] >= 2:
+                break
+        except (RefineError, optuna.exceptions.OptunaError):
+            pass
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)  # a scheduler's preemption
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "resume" in err and "Traceback" not in err
+    assert states(str(db), "t")["RUNNING"] == 0
+    assert subprocess.run(cmd, timeout=120).returncode == 0  # at once: no dead RUNNING trial to wait out
+    assert states(str(db), "t")["COMPLETE"] == 30
+
+
+def test_an_objective_calling_sys_exit_fails_its_trial_not_the_run(tmp_path, capsys):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    db = str(tmp_path / "s.db")
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:calls_exit", "--storage", db,
+                       "--study", "e", "--trials", "3", "--max-failures", "2", "--quiet")
+    assert code == 2 and "SystemExit" in err and len(err.strip().splitlines()) == 1
+    assert states(db, "e")["RUNNING"] == 0 and states(db, "e")["FAIL"] == 2
+
+
+def test_repeated_seeds_are_refused(tmp_path, capsys):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage",
+                       str(tmp_path / "s.db"), "--trials", "2", "--seeds", "1,1")
+    assert code == 2 and "--seeds repeats 1" in err
+
+
 def test_ctrl_c_waits_for_the_storage_call_to_return():
     # An interrupt inside a storage call (a transaction may be open) is held until the call returns, then raised.
     import _thread

@@ -234,7 +234,7 @@ def _check_wandb(doc: dict) -> None:
 def test_configspace_file_round_trip_gives_the_same_space(space: Space) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for suffix, fmt in ((".json", "json"), (".yaml", "yaml")):
+        for suffix, fmt in ((".json", "json"), (".yaml", "yaml"), (".configspace", "json"), (".cs", "yaml")):
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"cs{suffix}"
                 path.write_text(dump_configspace(space, fmt=fmt).text, encoding="utf-8")

@@ -19,6 +19,9 @@ def _seeds(value: str | None) -> list[int] | None:
         raise RefineError(f"--seeds must be integers separated by commas, e.g. 60,61; got {value!r}") from None
     if not seeds:
         raise RefineError("--seeds needs at least one seed, e.g. --seeds 60,61")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise RefineError(f"--seeds repeats {', '.join(map(str, twice))}: each seed is one study; list it once")
     return seeds
 
 
@@ -41,7 +44,7 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--heartbeat", default=30, show_default=True, type=int, help="Seconds between heartbeats (RDB storages); a dead worker's trial is failed and retried. 0: off.")
 @click.option("--max-failures", default=None, type=int, help="Stop after this many failed trials [default: max(--trials, 10)].")
 @click.option("--quiet", is_flag=True, help="No progress bar, no messages on stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per study on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout: an object, or an array of them (one per seed) with --seeds.")
 def run(space_file: str, objective: str, storage: str, study: str | None, trials: int, sampler: str, seed: int,
         seeds: str | None, workers: int, from_: str | None, warm: int, extremes: int, fill_gaps: int, startup: int,
         heartbeat: int, max_failures: int | None, quiet: bool, as_json: bool) -> None:
