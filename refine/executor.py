@@ -1175,8 +1175,8 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
                 raise StudyError(
                     f"study '{study.study_name}': {what} for {_stuck_seconds(study)} s with {c.complete} of {target} "
                     "complete; run the same command again to go on (on an RDB storage a trial of a killed process "
-                    "is failed once its heartbeat is stale; a journal has none: give --trials "
-                    f"{target + c.running} to run past it)"
+                    "is failed once its heartbeat is stale; a journal has none: if no process runs it, fail it with "
+                    "Optuna's study.tell(NUMBER, state=TrialState.FAIL))"
                 )
 
 
