@@ -1077,6 +1077,17 @@ def _infer_space(
     return Space(name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed)
 
 
+def _candidate_parents(pname, here, searched, columns, present):
+    """(parent, its param, its choice index per trial, where it was sampled) for each categorical sampled
+    in every trial that sampled ``pname``."""
+    for parent, pp in searched.items():
+        if parent == pname or not isinstance(pp, CategoricalParam):
+            continue
+        parent_here = present[parent]
+        if not (here & ~parent_here).any():
+            yield parent, pp, columns[parent], parent_here
+
+
 def _find_condition(
     pname: str,
     here: np.ndarray,
@@ -1085,18 +1096,11 @@ def _find_condition(
     present: Mapping[str, np.ndarray],
     finished: np.ndarray,
 ) -> Condition | None:
-    for parent, pp in searched.items():
-        if parent == pname or not isinstance(pp, CategoricalParam):
-            continue
-        parent_here = present[parent]
-        if (here & ~parent_here).any():
-            continue
-        col = columns[parent]
+    for parent, pp, col, parent_here in _candidate_parents(pname, here, searched, columns, present):
         on = set(col[here].astype(int).tolist())
         off = set(col[parent_here & ~here].astype(int).tolist())
         if on and not (on & off) and off:
-            values = [pp.choices[i] for i in sorted(on)]
-            return Condition(parent, values)
+            return Condition(parent, [pp.choices[i] for i in sorted(on)])
     return None
 
 
@@ -1110,13 +1114,7 @@ def _necessary_condition(
 ) -> Condition | None:
     """A categorical whose every trial with ``pname`` took some of its choices, and whose other choices,
     each tried at least ``min_trials`` times, never came with it (a nested condition: ``enc`` and more)."""
-    for parent, pp in searched.items():
-        if parent == pname or not isinstance(pp, CategoricalParam):
-            continue
-        parent_here = present[parent]
-        if (here & ~parent_here).any():
-            continue
-        col = columns[parent]
+    for parent, pp, col, parent_here in _candidate_parents(pname, here, searched, columns, present):
         on = set(col[here].astype(int).tolist())
         tried = col[parent_here].astype(int)
         never = {int(i) for i in set(tried.tolist()) - on}
