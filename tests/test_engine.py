@@ -502,3 +502,12 @@ def test_dry_run_warns_when_the_next_version_is_already_there(study_factory, tmp
     assert _cli("next-space", str(path), "--out", str(tmp_path / "o")).returncode == 0
     proc = _cli("next-space", str(path), "--out", str(tmp_path / "o"), "--dry-run")
     assert proc.returncode == 0 and "exists: without --dry-run, next-space would refuse" in " ".join(proc.stderr.split())
+
+
+def test_a_stepped_range_moves_only_to_grid_points_inside_its_limits():
+    from refine.rules._common import snap
+
+    p = FloatParam(low=0.1, high=0.4, step=0.1, limits=(0.0, 0.45))
+    assert snap(p, 0.1, 0.625) == (0.1, 0.4)  # 0.45 is off the grid: the last point inside is 0.4
+    assert snap(p, -0.125, 0.4) == (0.0, 0.4)
+    FloatParam(low=0.0, high=0.4, step=0.1, limits=(0.0, 0.45))  # and the result is a valid parameter
