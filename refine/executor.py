@@ -48,7 +48,7 @@ from attrs import frozen
 from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_grid
 from refine.errors import RefineError, StudyError
 from refine.space import CategoricalParam, IntParam, Space, to_unit
-from refine.study import check_storage_file, redact
+from refine.study import check_storage_file, redact, violates
 
 __all__ = [
     "ObjectiveError",
@@ -717,7 +717,7 @@ def _best_first(study: Any) -> list[Any]:
         if t.values and all(math.isfinite(v) for v in t.values)
     ]
     if any("constraints" in t.system_attrs for t in done):
-        done = [t for t in done if all(c <= 0 for c in t.system_attrs.get("constraints") or ())]
+        done = [t for t in done if not violates(t.system_attrs.get("constraints") or ())]
     if len(study.directions) > 1:
         pareto = {t.number for t in study.best_trials}
         return [t for t in done if t.number in pareto] + [t for t in done if t.number not in pareto]
@@ -1067,9 +1067,7 @@ def _run_one(
         study.set_user_attr(ATTR_SPACE, space_to_json(space))
         study.set_user_attr(ATTR_VERSION, space.version)
     if hb:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        _fail_stale(study)
 
     c = _counts(study)
     budget = trials - c.complete - c.running - c.waiting
@@ -1181,14 +1179,12 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
 
 
 def _fail_stale(study: Any) -> None:
+    """Fail the RUNNING trials whose heartbeat is stale (Optuna returns at once on a storage without heartbeats)."""
     import optuna
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-    except Exception:  # noqa: BLE001 - a storage without heartbeats: nothing to fail
-        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def _stuck_seconds(study: Any) -> int:

@@ -322,9 +322,10 @@ class _Raw:
     infeasible: np.ndarray | None = None  # Optuna's constraints: some value > 0 (None: no trial has constraints)
 
 
-def _violates(constraints: Any) -> bool:
+def violates(constraints: Any) -> bool:
+    """Whether a trial's Optuna ``constraints`` values say it is infeasible: not all <= 0, as Optuna reads them (NaN too)."""
     try:
-        return any(float(c) > 0 for c in constraints)
+        return not all(float(c) <= 0 for c in constraints)
     except (TypeError, ValueError):
         return False
 
@@ -426,7 +427,7 @@ class _SqliteReader:
                     continue
                 if infeasible is None:
                     infeasible = np.zeros(n, dtype=bool)
-                infeasible[r] = _violates(_loads(vj) or ())
+                infeasible[r] = violates(_loads(vj) or ())
         return _Raw(
             numbers=numbers,
             states=states,
@@ -839,7 +840,7 @@ def _optuna_read(storage_obj, name: str) -> _Raw:
         if "constraints" in t.system_attrs:
             if infeasible is None:
                 infeasible = np.zeros(n, dtype=bool)
-            infeasible[r] = _violates(t.system_attrs["constraints"] or ())
+            infeasible[r] = violates(t.system_attrs["constraints"] or ())
         for position, (pname, d) in enumerate(t.distributions.items()):
             dj = _distributions.to_json(d)
             seen = dists.setdefault(pname, {})
