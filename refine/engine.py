@@ -155,7 +155,10 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
     from refine.evidence import gather_evidence
     from refine.plugins import Hooks
     from refine.rationale import build_rationale
+    from refine.settings import apply_plugin_settings
 
+    hooks = Hooks(pm)
+    settings = apply_plugin_settings(settings, hooks.declared_settings(), (n for n, _ in pm.list_name_plugin()))
     _nothing_to_refine(data)
     if len(current.directions) != len(data.directions):
         raise SpaceError(
@@ -174,7 +177,6 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
             f"none of the space's parameters ({', '.join(sorted(current.params)[:8])}) was searched by study "
             f"'{data.name}' (it searched {', '.join(sorted(data.columns)[:8])}); give the space this study was run with"
         )
-    hooks = Hooks(pm)
     evidence = gather_evidence(data, current, settings)
     for extra in hooks.add_evidence(evidence=evidence, settings=settings):
         for key, values in extra.items():

@@ -13,6 +13,8 @@ same plugin manager; disable any of them by name (``--disable narrow``).
 
 How a refinement runs:
 
+0. :func:`refine_add_settings` declares each plugin's settings; the engine
+   checks what the user set against them.
 1. The engine reads the study and computes the evidence
    (:class:`refine.evidence.Evidence`); :func:`refine_add_evidence` may add to it.
 2. For every searched parameter, :func:`refine_propose` is called on every
@@ -28,7 +30,8 @@ Plugins may accept fewer arguments than a spec lists (pluggy passes only the
 ones named), so specs grow by adding arguments, never by changing them. A
 plugin that raises stops the refinement with an error naming it (exit 2).
 Settings a plugin reads come from ``Settings.extra`` (``--set name.key=value``
-or a ``[tool.refine.name]`` table).
+or a ``[tool.refine.name]`` table); declare them in :func:`refine_add_settings`
+so that they get defaults, conversion, a listing and typo checks.
 """
 
 from __future__ import annotations
@@ -40,10 +43,27 @@ import pluggy
 if TYPE_CHECKING:
     from refine.decisions import Decision, Proposal
     from refine.evidence import CategoricalEvidence, Evidence, NumericEvidence
-    from refine.settings import Settings
+    from refine.settings import PluginSettings, Settings
     from refine.space import Param, Space
 
 hookspec = pluggy.HookspecMarker("refine")
+
+
+@hookspec
+def refine_add_settings(registry: "PluginSettings") -> None:
+    """Declare the settings this plugin reads, before anything else runs.
+
+    Call ``registry.add("name.key", default=..., help=..., convert=...)``
+    (:class:`refine.settings.PluginSettings`) for each key, namespaced by
+    the plugin's name. Declared keys then have their default in
+    ``settings.extra`` when nobody sets them, their values converted, and a
+    user's typo under the namespace (``--set protect.parms=lr``) is refused
+    with the nearest declared key; ``refine plugins`` lists them. A plugin
+    that declares nothing still reads whatever its users set under its name.
+
+    Args:
+        registry: Where to declare the settings.
+    """
 
 
 @hookspec

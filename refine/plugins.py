@@ -123,6 +123,14 @@ class Hooks:
                 return impl.plugin_name
         return "unknown"
 
+    def declared_settings(self) -> Any:
+        """The settings every loaded plugin declares (:class:`refine.settings.PluginSettings`)."""
+        from refine.settings import PluginSettings
+
+        registry = PluginSettings()
+        self._call("refine_add_settings", registry=registry)
+        return registry
+
     def add_evidence(self, *, evidence: Any, settings: Any) -> list[dict]:
         return [r for r in self._call("refine_add_evidence", evidence=evidence, settings=settings) if r]
 

@@ -267,7 +267,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
         "red_flags": _red_flags(evidence, new, decisions),
         "notes": list(study.notes) + list(evidence.notes),
         "suggested_budget": _budget(evidence, new, decisions),
-        "settings": {k: v for k, v in attrs.asdict(s).items() if k != "extra"} | {"extra": s.extra},
+        "settings": {k: v for k, v in attrs.asdict(s).items() if k not in ("extra", "origins")} | {"extra": s.extra},
     }
     return _clean(doc)
 

@@ -3,7 +3,9 @@
 Settings come from, in increasing priority: the defaults below, a config file
 (``[tool.refine]`` in ``pyproject.toml`` or a ``refine.toml`` in the current
 directory), API keyword arguments, and CLI flags (``--set key=value``). Plugins
-read their own keys from :attr:`Settings.extra`.
+read their own keys (``name.key``) from :attr:`Settings.extra`; a plugin that
+declares them (hook ``refine_add_settings``, :class:`PluginSettings`) gets
+their defaults filled in, their values converted, and its users' typos refused.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import attrs
 from attrs import field, frozen
 
 from refine.errors import RefineError
 
-__all__ = ["Settings", "load_settings", "DOCS"]
+__all__ = ["Settings", "PluginSettings", "Declared", "load_settings", "apply_plugin_settings", "DOCS"]
 
 
 @frozen(kw_only=True)
@@ -54,6 +56,8 @@ class Settings:
     contemporary_reference: bool = True
     disabled: tuple[str, ...] = field(default=(), converter=tuple)
     extra: dict[str, Any] = field(factory=dict, hash=False)
+    #: where each key of ``extra`` was set (a config file's path, or the flags/API), for error messages
+    origins: dict[str, str] = field(factory=dict, hash=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for name in _RANGES:
@@ -212,6 +216,7 @@ def load_settings(
     known = attrs.fields_dict(Settings)
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     sources: list[tuple[str, Mapping[str, Any]]] = []
     if config:
         doc = _read_config(Path(cwd or Path.cwd()))
@@ -226,19 +231,130 @@ def load_settings(
             if isinstance(value, Mapping) and key not in known:
                 for sub, v in value.items():
                     extra[f"{key}.{sub}"] = v
+                    origins[f"{key}.{sub}"] = where
                 continue
-            if key in known and key != "extra":
+            if key in known and key not in ("extra", "origins"):
                 values[key] = _coerce(key, value, where)
                 problem = check_setting(key, values[key])
                 if problem:
                     raise RefineError(f"{problem} ({where})")
             elif "." in key:
                 extra[key] = value
+                origins[key] = where
             else:
-                raise RefineError(
-                    f"unknown setting '{key}' ({where}); known settings: {', '.join(k for k in known if k != 'extra')}"
-                )
+                names = [k for k in known if k not in ("extra", "origins")]
+                raise RefineError(_unknown(f"unknown setting '{key}' ({where})", key, names, f"known settings: {', '.join(names)}"))
     try:
-        return Settings(**values, extra=extra)
+        return Settings(**values, extra=extra, origins=origins)
     except (TypeError, ValueError) as e:
         raise RefineError(f"invalid settings: {e}") from None
+
+
+def _unknown(message: str, key: str, candidates: Iterable[str], rest: str) -> str:
+    """``message``, the nearest of ``candidates`` to ``key`` as a question when there is one, then ``rest``."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.75)
+    if close:
+        return f"{message}; did you mean '{close[0]}'? {rest[:1].upper()}{rest[1:]}"
+    return f"{message}; {rest}"
+
+
+@frozen
+class Declared:
+    """One setting a plugin declared: its key, default, meaning and converter."""
+
+    key: str
+    default: Any
+    help: str
+    convert: Callable[[Any], Any] | None = None
+
+
+class PluginSettings:
+    """What a rule plugin's ``refine_add_settings`` hook declares its settings on.
+
+    Like pytest's ``parser.addini``::
+
+        @hookimpl
+        def refine_add_settings(registry):
+            registry.add("protect.params", default=(), help="parameters never fixed", convert=names)
+
+    A declared key is filled with its default when nobody sets it, its value
+    (from ``--set``, a config table or an API keyword) goes through
+    ``convert``, and a key under a declared namespace (``protect.``) that no
+    plugin declared is refused as a typo, with the nearest declared key.
+    """
+
+    def __init__(self) -> None:
+        self.declared: dict[str, Declared] = {}
+
+    def add(self, key: str, *, default: Any = None, help: str = "", convert: Callable[[Any], Any] | None = None) -> None:
+        """Declare the setting ``key`` (``"<namespace>.<name>"``, e.g. ``"protect.params"``).
+
+        Args:
+            key: Namespaced by the plugin's name; the engine's own settings
+                have no dot, so the two never collide.
+            default: The value when nobody sets it (not converted).
+            help: One line, shown by ``refine plugins``.
+            convert: Called with every value a user sets (a string from
+                ``--set``, any TOML value from a config table); returns the
+                value the plugin reads. Raise ``ValueError`` or ``TypeError``
+                to refuse it: the message reaches the user.
+
+        Raises:
+            ValueError: A key without a namespace, or declared twice (the
+                engine reports it as the plugin's failure, by its name).
+        """
+        if not isinstance(key, str) or not all(key.partition(".")):
+            raise ValueError(f"the setting {key!r} has no namespace: a plugin's setting is 'name.key', e.g. 'protect.params'")
+        if key in self.declared:
+            raise ValueError(f"the setting '{key}' is declared twice (do two plugins share a namespace?)")
+        self.declared[key] = Declared(key=key, default=default, help=help, convert=convert)
+
+    @property
+    def namespaces(self) -> set[str]:
+        return {key.partition(".")[0] for key in self.declared}
+
+
+def apply_plugin_settings(settings: Settings, declared: PluginSettings, plugin_names: Iterable[str]) -> Settings:
+    """Check, convert and complete the plugins' keys of ``settings.extra``.
+
+    Args:
+        settings: As :func:`load_settings` made them.
+        declared: What the loaded plugins declared.
+        plugin_names: The loaded (and the disabled) plugins' names: a key
+            under one of them that declares nothing is passed on as it is.
+
+    Raises:
+        RefineError: A key under a declared namespace that is not declared
+            (a typo), a key no loaded plugin can read, or a value its
+            plugin's converter refused.
+    """
+    names = set(plugin_names)
+    extra: dict[str, Any] = {}
+    for key, value in settings.extra.items():
+        where = settings.origins.get(key, "from --set, a flag or the API")
+        namespace = key.partition(".")[0]
+        if key in declared.declared:
+            convert = declared.declared[key].convert
+            if convert is not None:
+                try:
+                    value = convert(value)
+                except (TypeError, ValueError) as e:
+                    raise RefineError(f"setting '{key}' ({where}): {e}") from None
+        elif namespace in declared.namespaces:
+            same = sorted(k for k in declared.declared if k.startswith(namespace + "."))
+            raise RefineError(_unknown(f"unknown setting '{key}' ({where})", key, same, f"plugin '{namespace}' reads: {', '.join(same)}"))
+        elif namespace not in names:
+            raise RefineError(
+                _unknown(
+                    f"setting '{key}' ({where}) is read by no loaded rule plugin (none is named '{namespace}')",
+                    key,
+                    declared.declared,
+                    "install or enable the plugin, or remove the setting (`refine plugins` lists what is loaded)",
+                )
+            )
+        extra[key] = value
+    for key, d in declared.declared.items():
+        extra.setdefault(key, d.default)
+    return attrs.evolve(settings, extra=extra)

@@ -23,11 +23,27 @@ __version__ = "0.1.0"
 _BLOCKED = ("fix", "drop", "narrow")
 
 
-def _protected(settings) -> set[str]:
-    value = settings.extra.get("protect.params", ())
+def _names(value) -> tuple[str, ...]:
+    """``lr,wd`` (from --set) or ``["lr", "wd"]`` (from a TOML table) as a tuple of names."""
     if isinstance(value, str):
-        value = [v.strip() for v in value.split(",")]
-    return {str(v) for v in value if str(v)}
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected parameter names, e.g. lr,weight_decay or [\"lr\"], got {value!r}")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+@hookimpl
+def refine_add_settings(registry):
+    registry.add(
+        "protect.params",
+        default=(),
+        help="parameters never fixed, dropped or narrowed (comma-separated, or a TOML list)",
+        convert=_names,
+    )
+
+
+def _protected(settings) -> set[str]:
+    return set(settings.extra.get("protect.params", ()))
 
 
 @hookimpl

@@ -10,16 +10,26 @@ from refine.commands._common import console, json_option, table
 @click.command()
 @json_option
 def plugins(as_json: bool) -> None:
-    """List the loaded rule plugins (built-in and installed) with versions.
+    """List the loaded rule plugins (built-in and installed) with versions,
+    and the settings they declare.
 
     Third-party rules register through the entry point group `refine.rules`;
-    disable any rule by name with `refine next-space --disable NAME`.
+    disable any rule by name with `refine next-space --disable NAME`. Set a
+    plugin's setting with `--set NAME.KEY=VALUE` or a `[tool.refine.NAME]`
+    table in pyproject.toml.
     """
     from refine.cli import emit_json
-    from refine.plugins import get_plugin_manager, list_plugins
+    from refine.plugins import Hooks, get_plugin_manager, list_plugins
 
-    rows = list_plugins(get_plugin_manager())
+    pm = get_plugin_manager()
+    rows = list_plugins(pm)
+    declared = Hooks(pm).declared_settings().declared.values()
+    settings = [{"key": d.key, "default": d.default, "help": d.help} for d in declared]
     if as_json:
-        emit_json({"plugins": rows})
+        emit_json({"plugins": rows, "settings": settings})
         return
     console().print(table("rule plugins", ["name", "source", "version", "hooks"], [tuple(r.values()) for r in rows]))
+    if settings:
+        console().print(
+            table("plugin settings (--set KEY=VALUE)", ["key", "default", "meaning"], [(s["key"], repr(s["default"]), s["help"]) for s in settings])
+        )
