@@ -134,6 +134,10 @@ def _in_storage(frame: Any) -> bool:
     return False
 
 
+#: the signal that stopped the run last (SIGINT for Ctrl-C, SIGTERM from a scheduler), for the exit status
+_SIGNAL = {"signum": 2}
+
+
 @contextlib.contextmanager
 def _interrupts_between_transactions() -> Any:
     """Ctrl-C never lands inside one of the storage's transactions.
@@ -144,43 +148,49 @@ def _interrupts_between_transactions() -> Any:
     trial could be left RUNNING. Here an interrupt that arrives during a
     storage call is delivered again every 20 ms until the call has returned;
     anywhere else (the user's objective, refine's loop) it is raised at once.
-    Only in the main thread, and only where Python's own handler is in place.
+    A SIGTERM is handled the same way. Only in the main thread, and only
+    for a signal whose default handler is in place (a shell's ``cmd &``
+    ignores SIGINT, and a SIGTERM is still handled there).
     """
     import _thread
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    handled = []
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where the shell ignores it (`cmd &`)
+            handled.append(signal.SIGINT)
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # a scheduler's SIGTERM (Slurm preemption, kill)
+            handled.append(signal.SIGTERM)
+    if not handled:
         yield
         return
-    state = {"active": True, "pending": False}
+    state = {"active": True, "pending": None}
+    _SIGNAL["signum"] = int(signal.SIGINT)
 
     def redeliver() -> None:
-        if state["active"]:
-            _thread.interrupt_main()
+        if state["active"] and state["pending"] is not None:
+            _thread.interrupt_main(state["pending"])
 
     def handler(signum: int, frame: Any) -> None:
+        _SIGNAL["signum"] = int(signum)
         if _in_storage(frame):
-            state["pending"] = True
+            state["pending"] = signum
             timer = threading.Timer(0.02, redeliver)
             timer.daemon = True
             timer.start()
             return
-        state["pending"] = False
+        state["pending"] = None
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, handler)
-    term = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-    if term:  # a scheduler's SIGTERM (Slurm preemption, kill) stops the run as Ctrl-C does: no trial left RUNNING
-        signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in handled}
     try:
         yield
     finally:
         state["active"] = False
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if term:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if state["pending"]:  # the run ended while an interrupt waited for a storage call: deliver it now
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+    if state["pending"] is not None:  # the run ended while an interrupt waited for a storage call: deliver it now
         raise KeyboardInterrupt
 
 
@@ -745,7 +755,8 @@ class RunResult:
         extremes: Extreme configurations enqueued.
         filled: Gap-filling configurations enqueued.
         gaps: Regions still never tested, after the run.
-        interrupted: True when Ctrl-C stopped the run.
+        interrupted: True when Ctrl-C (or a SIGTERM) stopped the run.
+        signum: The signal that stopped it (2: SIGINT, 15: SIGTERM), else None.
         warnings: What the user should know.
     """
 
@@ -762,6 +773,7 @@ class RunResult:
     filled: int = 0
     gaps: tuple[Gap, ...] = ()
     interrupted: bool = False
+    signum: int | None = None
     warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
@@ -1132,6 +1144,7 @@ def _run_one(
         filled=filled,
         gaps=tuple(coverage_gaps(space, tested + configs)),
         interrupted=interrupted,
+        signum=_SIGNAL["signum"] if interrupted else None,
         warnings=tuple(notes),
     )
 
@@ -1238,10 +1251,10 @@ def _run_parallel(
         stop.set()
         import signal
 
-        for p in procs:
+        for p in procs:  # the signal the coordinator got: a background run's workers ignore SIGINT, never SIGTERM
             if p.is_alive():
                 try:
-                    os.kill(p.pid, signal.SIGINT)
+                    os.kill(p.pid, _SIGNAL["signum"])
                 except ProcessLookupError:
                     pass
         for p in procs:

@@ -347,10 +347,33 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)  # a scheduler's preemption
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130 and "resume" in err and "Traceback" not in err
+    assert proc.returncode == 143 and "interrupted by SIGTERM" in err and "resume" in err and "Traceback" not in err
     assert states(str(db), "t")["RUNNING"] == 0
     assert subprocess.run(cmd, timeout=120).returncode == 0  # at once: no dead RUNNING trial to wait out
     assert states(str(db), "t")["COMPLETE"] == 30
+
+
+def test_sigterm_stops_a_background_run_whose_workers_ignore_ctrl_c(tmp_path):
+    # `refine run ... &` from a script: the shell makes SIGINT ignored, in the workers too; a SIGTERM still stops all
+    db = tmp_path / "s.db"
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    cmd = [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:slow", "--storage", str(db),
+           "--study", "b", "--trials", "60", "--workers", "2", "--quiet"]
+    ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - what `&` does
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if states(str(db), "b")["COMPLETE"] >= 4:
+                break
+        except (RefineError, optuna.exceptions.OptunaError):
+            pass
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and "interrupted by SIGTERM" in err and "Traceback" not in err
+    c = states(str(db), "b")
+    assert c["RUNNING"] == 0 and 4 <= c["COMPLETE"] < 60
 
 
 def test_an_objective_calling_sys_exit_fails_its_trial_not_the_run(tmp_path, capsys):

@@ -63,7 +63,7 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
     Running the same command again resumes until --trials are complete. An
     objective that raises marks its trial FAIL and the run goes on, up to
     --max-failures; stopped there, the run exits 2 with the last error.
-    Ctrl-C stops cleanly (exit 130).
+    Ctrl-C stops cleanly (exit 130), and so does a scheduler's SIGTERM (exit 143).
     """
     from refine.executor import run as run_trials
     from refine.spacefile import load_space
@@ -91,9 +91,12 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
                 click.echo(f"  {line}", err=True)
             if r.gaps:
                 click.echo(f"  never tested ({len(r.gaps)}): " + "; ".join(g.describe() for g in r.gaps[:8]), err=True)
-    if any(r.interrupted for r in results):
-        click.echo("error: interrupted; run the same command again to resume", err=True)
-        sys.exit(130)
+    stopped = next((r for r in results if r.interrupted), None)
+    if stopped is not None:  # 128 + the signal, as a shell reports it: 130 for Ctrl-C, 143 for a scheduler's SIGTERM
+        signum = stopped.signum or 2
+        by = " by SIGTERM" if signum == 15 else ""
+        click.echo(f"error: interrupted{by}; run the same command again to resume", err=True)
+        sys.exit(128 + signum)
     short = [r for r in results if r.complete < r.target]
     if short:  # the objective kept failing: the run did not do what was asked
         r = short[0]
