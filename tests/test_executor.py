@@ -309,6 +309,18 @@ def test_crashed_worker_trial_is_failed_and_retried(tmp_path, wait):
     assert c["RUNNING"] == 0 and c["COMPLETE"] == 3 and c["FAIL"] == 1
 
 
+def _wait_for_complete(db, study: str, n: int, timeout: float = 20) -> None:
+    """Wait until a run in another process has ``n`` COMPLETE trials (or ``timeout`` passed)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if states(str(db), study)["COMPLETE"] >= n:
+                return
+        except (RefineError, optuna.exceptions.OptunaError):  # not created yet, or the writer holds the lock
+            pass
+        time.sleep(0.1)
+
+
 def test_ctrl_c_stops_cleanly(tmp_path):
     db = tmp_path / "s.db"
     space_file = save_space(space_v1(), tmp_path / "v1.yaml")
@@ -317,15 +329,7 @@ def test_ctrl_c_stops_cleanly(tmp_path):
          "--study", "i", "--trials", "50", "--quiet"],
         stderr=subprocess.PIPE, text=True,
     )
-    def complete() -> int:
-        try:
-            return states(str(db), "i")["COMPLETE"]
-        except (RefineError, optuna.exceptions.OptunaError):  # not created yet, or the writer holds the lock
-            return 0
-
-    deadline = time.time() + 20
-    while time.time() < deadline and complete() < 2:
-        time.sleep(0.1)
+    _wait_for_complete(db, "i", 2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130 and "resume" in err and "Traceback" not in err
@@ -339,14 +343,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
     cmd = [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:slow", "--storage", str(db),
            "--study", "t", "--trials", "30", "--quiet"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            if states(str(db), "t")["COMPLETE"] >= 2:
-                break
-        except (RefineError, optuna.exceptions.OptunaError):
-            pass
-        time.sleep(0.1)
+    _wait_for_complete(db, "t", 2)
     proc.send_signal(signal.SIGTERM)  # a scheduler's preemption
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 143 and "interrupted by SIGTERM" in err and "resume" in err and "Traceback" not in err
@@ -363,14 +360,7 @@ def test_sigterm_stops_a_background_run_whose_workers_ignore_ctrl_c(tmp_path):
            "--study", "b", "--trials", "60", "--workers", "2", "--quiet"]
     ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - what `&` does
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if states(str(db), "b")["COMPLETE"] >= 4:
-                break
-        except (RefineError, optuna.exceptions.OptunaError):
-            pass
-        time.sleep(0.1)
+    _wait_for_complete(db, "b", 4, timeout=30)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143 and "interrupted by SIGTERM" in err and "Traceback" not in err
