@@ -22,6 +22,7 @@ def _settings_epilog() -> str:
         if f.name in DOCS and f.name != "extra":
             default = f.default if not isinstance(f.default, attrs.Factory) else "()"
             lines.append(f"  {f.name}={default}: {DOCS[f.name]}")
+    lines.append("  NAME.KEY=VALUE: a rule plugin's own setting ([tool.refine.NAME] table); `refine plugins` lists them")
     return "\n".join(lines)
 
 
