@@ -10,6 +10,7 @@ rationale atomically, never over an existing version.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -20,7 +21,7 @@ from attrs import field, frozen
 from refine.decisions import Decision, Proposal
 from refine.errors import PluginError, SpaceError, StudyError
 from refine.settings import Settings, load_settings
-from refine.space import CategoricalParam, InvalidParam, Param, Space
+from refine.space import CategoricalParam, IntParam, InvalidParam, Param, Space
 from refine.study import StudyData, read_study
 
 __all__ = ["Refinement", "next_space", "refine_study"]
@@ -195,6 +196,12 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
         decisions[name] = _decide(name, param, proposals, hooks, evidence, settings)
     new = _build(current, decisions)
     for proposal in hooks.finalize(space=new, previous=current, decisions=decisions, settings=settings):
+        if not isinstance(proposal, Proposal) or proposal.param not in current.params:
+            what = f"'{proposal.param}'" if isinstance(proposal, Proposal) else type(proposal).__name__
+            raise PluginError(
+                f"a rule's refine_finalize proposed for {what}, not a refine.Proposal for a parameter of the space "
+                f"({', '.join(list(current.params)[:8])})"
+            )
         old = decisions.get(proposal.param)
         decisions[proposal.param] = Decision(
             param=proposal.param,
@@ -202,7 +209,7 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
             rule=proposal.rule,
             old=current.params.get(proposal.param),
             new=proposal.new,
-            fixed_value=proposal.fixed_value,
+            fixed_value=_checked_fix(proposal, current.params[proposal.param]) if proposal.action == "fix" else proposal.fixed_value,
             reason=proposal.reason,
             evidence=proposal.evidence,
             overridden=(() if old is None else (_as_proposal(old),)),
@@ -233,6 +240,8 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
     for p in proposals:
         if not isinstance(p, Proposal):
             raise PluginError(f"a rule returned {type(p).__name__} for '{name}' instead of a refine.Proposal")
+        if p.param != name:
+            raise PluginError(f"rule '{p.rule}' was asked about '{name}' but proposed '{p.action}' for '{p.param}'")
         reasons = hooks.review(proposal=p, study_evidence=evidence, settings=settings) if p.action != "keep" else []
         if reasons:
             vetoed.append((p, "; ".join(reasons)))
@@ -268,12 +277,32 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
         rule=winner.rule,
         old=param,
         new=new,
-        fixed_value=winner.fixed_value,
+        fixed_value=_checked_fix(winner, param) if winner.action == "fix" else winner.fixed_value,
         reason=reason,
         evidence=dict(winner.evidence),
         overridden=rest,
         vetoed=tuple(vetoed),
     )
+
+
+def _checked_fix(p: Proposal, param: Param) -> Any:
+    """The value ``p`` fixes ``param`` to, as plain data, when the parameter could take it (within its `limits`)."""
+    value = p.fixed_value.item() if hasattr(p.fixed_value, "item") and hasattr(p.fixed_value, "dtype") else p.fixed_value
+    problem = None
+    if isinstance(param, CategoricalParam):
+        if not param.contains(value):
+            problem = f"not one of its choices {list(param.choices)}"
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        problem = "not a finite number"
+    elif param.log and value <= 0:
+        problem = "not positive, on a log scale"
+    elif isinstance(param, IntParam) and not float(value).is_integer():
+        problem = "not an integer"
+    elif param.limits is not None and not param.limits[0] <= value <= param.limits[1]:
+        problem = f"outside its limits [{param.limits[0]:g}, {param.limits[1]:g}]"
+    if problem:
+        raise PluginError(f"rule '{p.rule}' fixed '{p.param}' to {value!r}: {problem}")
+    return int(value) if isinstance(param, IntParam) else value
 
 
 def _bias_and_extend(biased: CategoricalParam, expand: Proposal, reason: str) -> tuple[CategoricalParam, str]:

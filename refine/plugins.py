@@ -48,16 +48,22 @@ def get_plugin_manager(
     for name in disabled:
         pm.set_blocked(name)
     if entry_points:
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as e:  # noqa: BLE001 - a broken third-party plugin is the user's to fix
-            raise PluginError(f"a rule plugin of group '{ENTRY_POINT_GROUP}' failed to load: {type(e).__name__}: {e}") from None
+        _load_entry_points(pm)
     for name in BUILTIN_RULES:
         if pm.is_blocked(name):
             continue
-        pm.register(importlib.import_module(f"refine.rules.{name}"), name=name)
+        if pm.has_plugin(name):
+            dist = next((d.project_name for p, d in pm.list_plugin_distinfo() if p is pm.get_plugin(name)), "an installed package")
+            raise PluginError(
+                f"the rule plugin '{name}' of {dist} has the name of a built-in rule; rename its entry point in group "
+                f"'{ENTRY_POINT_GROUP}' (built-in rules: {', '.join(BUILTIN_RULES)})"
+            )
+        _register(pm, importlib.import_module(f"refine.rules.{name}"), name)
     for plugin in plugins:
-        pm.register(plugin, name=getattr(plugin, "__name__", None) or type(plugin).__name__)
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if pm.has_plugin(name):
+            raise PluginError(f"a plugin given to plugins= is named '{name}', like a rule already loaded; give it another name")
+        _register(pm, plugin, name)
     known = {n for n, p in pm.list_name_plugin() if p is not None} | set(BUILTIN_RULES) | _entry_point_names()
     unknown = [n for n in disabled if n not in known]
     if unknown:
@@ -65,8 +71,43 @@ def get_plugin_manager(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
-        raise PluginError(f"rule plugin '{e.plugin}' implements an unknown hook: {e}") from None
+        raise PluginError(f"rule plugin '{pm.get_name(e.plugin) or e.plugin}' implements an unknown hook: {e}") from None
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register one plugin; a hook whose arguments the spec does not have is the plugin's error, by its name."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as e:
+        raise PluginError(f"rule plugin '{name}': {' '.join(str(e).split())} (refine/hookspecs.py lists each hook's arguments)") from None
+    except ValueError as e:  # the same object twice
+        raise PluginError(f"rule plugin '{name}' cannot be registered: {e}") from None
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Load the ``refine.rules`` entry points; one that fails to load is named with its package."""
+    from importlib.metadata import entry_points
+
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        return
+    except pluggy.PluginValidationError as e:
+        raise PluginError(f"rule plugin '{pm.get_name(e.plugin) or e.plugin}': {' '.join(str(e).split())}") from None
+    except Exception as e:  # noqa: BLE001 - a broken third-party plugin is the user's to fix: find which one
+        failure = e
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "an installed package"
+        try:
+            ep.load()
+        except Exception as e:  # noqa: BLE001 - see above
+            raise PluginError(
+                f"rule plugin '{ep.name}' ({dist}, entry point {ep.value}) failed to load: {type(e).__name__}: {e}; "
+                f"fix or uninstall it, or leave it out with --disable {ep.name}"
+            ) from None
+    raise PluginError(f"a rule plugin of group '{ENTRY_POINT_GROUP}' failed to load: {type(failure).__name__}: {failure}") from None
 
 
 def _entry_point_names() -> set[str]:
@@ -131,8 +172,29 @@ class Hooks:
         self._call("refine_add_settings", registry=registry)
         return registry
 
+    def _suspects(self, hook_name: str) -> str:
+        """The plugins that implement ``hook_name``, third parties first: who returned a wrong value."""
+        names = [impl.plugin_name for impl in getattr(self.pm.hook, hook_name).get_hookimpls()]
+        third = [n for n in names if n not in BUILTIN_RULES]
+        names = third or names
+        return f"rule plugin '{names[0]}'" if len(names) == 1 else f"one of the rule plugins {', '.join(repr(n) for n in names)}"
+
     def add_evidence(self, *, evidence: Any, settings: Any) -> list[dict]:
-        return [r for r in self._call("refine_add_evidence", evidence=evidence, settings=settings) if r]
+        out = [r for r in self._call("refine_add_evidence", evidence=evidence, settings=settings) if r]
+        for r in out:
+            ok = isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in r.items())
+            if not ok:
+                raise PluginError(
+                    f"{self._suspects('refine_add_evidence')} returned {r!r:.80} from refine_add_evidence; "
+                    "expected {param_name or '*': {key: value}}"
+                )
+            unknown = [k for k in r if k != "*" and k not in evidence.params]
+            if unknown:
+                raise PluginError(
+                    f"{self._suspects('refine_add_evidence')} added evidence for {', '.join(repr(k) for k in unknown)}, "
+                    f"not a parameter of the space ({', '.join(sorted(evidence.params)[:8])}); use '*' for study-wide evidence"
+                )
+        return out
 
     def propose(self, *, name: str, param: Any, evidence: Any, study_evidence: Any, space: Any, settings: Any) -> list[Any]:
         out = []
@@ -149,7 +211,14 @@ class Hooks:
         return out
 
     def review(self, *, proposal: Any, study_evidence: Any, settings: Any) -> list[str]:
-        return [r for r in self._call("refine_review", proposal=proposal, study_evidence=study_evidence, settings=settings) if r]
+        out = [r for r in self._call("refine_review", proposal=proposal, study_evidence=study_evidence, settings=settings) if r]
+        for r in out:
+            if not isinstance(r, str):
+                raise PluginError(
+                    f"{self._suspects('refine_review')} returned {r!r:.80} from refine_review; a veto is a reason "
+                    "(a string), and None lets the proposal stand"
+                )
+        return out
 
     def finalize(self, *, space: Any, previous: Any, decisions: Any, settings: Any) -> list[Any]:
         out = []

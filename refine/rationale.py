@@ -26,7 +26,7 @@ __all__ = ["build_rationale", "to_json", "to_markdown"]
 
 def _clean(x: Any) -> Any:
     if isinstance(x, float):
-        return x if math.isfinite(x) else None
+        return float(x) if math.isfinite(x) else None
     if isinstance(x, (np.floating,)):
         return _clean(float(x))
     if isinstance(x, (np.integer,)):
@@ -37,7 +37,13 @@ def _clean(x: Any) -> Any:
         return {str(k): _clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_clean(v) for v in x]
-    return x
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, (set, frozenset)):
+        return sorted((_clean(v) for v in x), key=repr)
+    if x is None or isinstance(x, (str, int, bool)):
+        return x
+    return str(x)  # a plugin's own object in its evidence: its text, so the rationale stays JSON
 
 
 def _sweet_spot(ev: Any, evidence: Any) -> dict[str, Any]:
@@ -263,6 +269,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
         "best": best,
         "decisions": rows,
         "evidence": per_param,
+        "study_evidence": dict(evidence.extra),
         "wasted_trial_share": _wasted_share(evidence, new),
         "red_flags": _red_flags(evidence, new, decisions),
         "notes": list(study.notes) + list(evidence.notes),
@@ -337,6 +344,11 @@ def to_markdown(r: Mapping[str, Any]) -> str:
     if r.get("importance"):
         lines += ["", "## Importance (Optuna PED-ANOVA)", ""]
         lines += [f"- `{k}`: {v:.3f}" if isinstance(v, (int, float)) else f"- {k}: {v}" for k, v in r["importance"].items()]
+    added = {name: e["stats"]["extra"] for name, e in r["evidence"].items() if e["stats"].get("extra")}
+    if r.get("study_evidence") or added:
+        lines += ["", "## Evidence added by plugins", ""]
+        lines += [f"- {_cell(k)}: {_cell(json.dumps(v))}" for k, v in r.get("study_evidence", {}).items()]
+        lines += [f"- `{name}` {_cell(k)}: {_cell(json.dumps(v))}" for name, extra in added.items() for k, v in extra.items()]
     if r["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import math
+import os
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 import refine
+from refine import Proposal
 from refine.errors import PluginError, StudyError
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.spacefile import dump_space, save_space
@@ -295,6 +298,113 @@ def test_cli_plugin_settings_are_listed_checked_and_read_from_config(study_facto
     assert good.returncode == 0, good.stderr
     actions = {d["param"]: d["action"] for d in json.loads(good.stdout)["decisions"]}
     assert actions == {"x": "protect", "y": "keep"}
+
+
+class _Misbehaving:
+    """Plugins that break the contract in one way each; the engine names them, never a traceback."""
+
+    class VetoTrue:
+        @refine.hookimpl
+        def refine_review(self, proposal):
+            return True
+
+    class EvidenceForNobody:
+        @refine.hookimpl
+        def refine_add_evidence(self):
+            return {"nope": {"a": 1}}
+
+    class EvidenceNotADict:
+        @refine.hookimpl
+        def refine_add_evidence(self):
+            return {"x": 5}
+
+    class FixPastLimits:
+        @refine.hookimpl
+        def refine_propose(self, name):
+            return Proposal(param=name, action="fix", rule="fixer", fixed_value=5.0, priority=5) if name == "x" else None
+
+    class FixToNoChoice:
+        @refine.hookimpl
+        def refine_propose(self, name):
+            return Proposal(param=name, action="fix", rule="fixer", fixed_value="rmsprop", priority=5) if name == "opt" else None
+
+    class FixNotData:
+        @refine.hookimpl
+        def refine_propose(self, name):
+            return Proposal(param=name, action="fix", rule="fixer", fixed_value=object(), priority=5) if name == "x" else None
+
+    class WrongParam:
+        @refine.hookimpl
+        def refine_propose(self, name, param):
+            return Proposal(param="zzz", action="keep", rule="wrong", new=param)
+
+    class MisspelledArgument:
+        @refine.hookimpl
+        def refine_propose(self, name, evidnce):
+            return None
+
+
+@pytest.mark.parametrize(
+    "plugin, message",
+    [
+        (_Misbehaving.VetoTrue(), "'VetoTrue' returned True from refine_review; a veto is a reason"),
+        (_Misbehaving.EvidenceForNobody(), "'EvidenceForNobody' added evidence for 'nope', not a parameter"),
+        (_Misbehaving.EvidenceNotADict(), "'EvidenceNotADict' returned {'x': 5} from refine_add_evidence"),
+        (_Misbehaving.FixPastLimits(), r"rule 'fixer' fixed 'x' to 5.0: outside its limits \[0, 1\]"),
+        (_Misbehaving.FixToNoChoice(), r"fixed 'opt' to 'rmsprop': not one of its choices"),
+        (_Misbehaving.FixNotData(), "fixed 'x' to <object object at .*>: not a finite number"),
+        (_Misbehaving.WrongParam(), "rule 'wrong' was asked about '(x|opt)' but proposed 'keep' for 'zzz'"),
+        (_Misbehaving.MisspelledArgument(), "rule plugin 'MisspelledArgument'.*evidnce"),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, str) else "",
+)
+def test_a_plugin_breaking_the_contract_is_named(study_factory, plugin, message):
+    space = _space(x=FloatParam(low=0, high=1, limits=(0, 1)), opt=CategoricalParam(choices=("adam", "sgd")))
+    path = study_factory(space, lambda c: c["x"], 30)
+    with pytest.raises(PluginError, match=message):
+        refine.next_space(path, space=space, config=False, plugins=[plugin])
+
+
+def test_a_plugin_named_like_a_built_in_rule_is_refused(study_factory, tmp_path):
+    import types
+
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
+    with pytest.raises(PluginError, match="named 'narrow', like a rule already loaded"):
+        refine.next_space(path, config=False, plugins=[types.ModuleType("narrow")])
+    # installed packages: one whose entry point takes a built-in's name, one that cannot be imported
+    site = tmp_path / "site"
+    for dist, entry, module, body in [("clash", "keep", "clash_mod", ""), ("broken", "broken", "broken_mod", "import no_such_module\n")]:
+        info = site / f"{dist}-0.1.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[refine.rules]\n{entry} = {module}\n")
+        (site / f"{module}.py").write_text(body)
+        env = {**os.environ, "PYTHONPATH": str(site)}
+        proc = subprocess.run([sys.executable, "-m", "refine", "plugins"], capture_output=True, text=True, env=env)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        if dist == "clash":
+            assert "'keep' of clash has the name of a built-in rule" in proc.stderr
+            shutil.rmtree(info)
+        else:
+            assert "rule plugin 'broken' (broken, entry point broken_mod) failed to load: ModuleNotFoundError" in proc.stderr
+            assert "--disable broken" in proc.stderr
+            ok = subprocess.run([sys.executable, "-m", "refine", "next-space", path, "--dry-run", "--disable", "broken"],
+                                capture_output=True, text=True, env=env)
+            assert ok.returncode == 0, ok.stderr
+
+
+def test_plugin_evidence_reaches_both_rationales_as_json(study_factory, tmp_path):
+    class Cost:
+        @refine.hookimpl
+        def refine_add_evidence(self):
+            return {"*": {"gpu_hours": np.float64(3.5), "per_run": np.arange(3)}, "x": {"seen": {2, 1}}}
+
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
+    result = refine.next_space(path, config=False, plugins=[Cost()])
+    assert json.loads(json.dumps(result.rationale, allow_nan=False))["study_evidence"] == {"gpu_hours": 3.5, "per_run": [0, 1, 2]}
+    assert result.rationale["evidence"]["x"]["stats"]["extra"] == {"seen": [1, 2]}
+    page = result.markdown()
+    assert "## Evidence added by plugins" in page and "- gpu_hours: 3.5" in page and "- `x` seen: [1, 2]" in page
 
 
 def test_same_study_gives_byte_identical_files(study_factory, tmp_path):
