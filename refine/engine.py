@@ -129,6 +129,8 @@ def next_space(
     from refine.plugins import get_plugin_manager
 
     resolved = load_settings(settings, config=config)
+    if isinstance(storage, StudyData) and study is not None and study != storage.name:
+        raise StudyError(f"study '{study}' was asked for, but the StudyData given is study '{storage.name}'")
     data = storage if isinstance(storage, StudyData) else read_study(storage, study, user_attrs=bool(resolved.metric))
     if space is None:
         current = data.space

@@ -205,7 +205,7 @@ def _pareto_ranks(values: np.ndarray, needed: int) -> np.ndarray:
 def _metric_column(study: StudyData, metric: str) -> np.ndarray:
     if metric not in study.user_attrs:
         known = ", ".join(sorted(study.user_attrs)) or "none"
-        raise StudyError(f"--metric '{metric}' is not a user attribute of study '{study.name}'; user attributes: {known}")
+        raise StudyError(f"metric (--metric) '{metric}' is not a user attribute of study '{study.name}'; user attributes: {known}")
     col = study.user_attrs[metric]
     out = np.full(len(col), np.nan)
     for i, v in enumerate(col):
@@ -288,7 +288,7 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
     finite = np.isfinite(objective).all(axis=1) if multi else np.isfinite(objective)
     non_finite = int((usable & ~finite).sum())
     if non_finite:
-        what = f"no finite number for --metric '{settings.metric}' (missing, text, NaN or infinite)" if settings.metric else "a NaN or infinite value"
+        what = f"no finite number for the metric (--metric) '{settings.metric}' (missing, text, NaN or infinite)" if settings.metric else "a NaN or infinite value"
         notes.append(f"{non_finite} COMPLETE trial(s) with {what} were left out of the evidence")
     ranked = usable & finite
     scores = np.full(study.n_trials, np.nan)

@@ -422,7 +422,9 @@ def load_objective(spec: str | Callable) -> Callable:
         return spec
     module_name, sep, attr = str(spec).rpartition(":")
     if not sep or not module_name or not attr:
-        raise ObjectiveError(f"--objective must be module:function or path/to/file.py:function, got {spec!r}")
+        raise ObjectiveError(
+            f"the objective (--objective) must be module:function, path/to/file.py:function or a callable, got {spec!r}"
+        )
     try:
         if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
             path = Path(module_name)
@@ -963,10 +965,10 @@ def _warm_start(
 
 
 def run(
-    space: Space,
+    space: Space | str | os.PathLike,
     objective: str | Callable,
     *,
-    storage: str,
+    storage: str | os.PathLike,
     study: str | None = None,
     trials: int,
     sampler: str = "tpe",
@@ -988,7 +990,7 @@ def run(
     ``trials`` complete trials in all.
 
     Args:
-        space: The space to sample.
+        space: The space to sample (a :class:`Space`, or a space file's path).
         objective: ``module:function``, ``path/to/file.py:function`` or a
             callable taking ``params`` (sampled params merged with ``fixed``)
             and optionally the Optuna trial; returns a number, or a tuple for
@@ -1015,16 +1017,24 @@ def run(
     Raises:
         RefineError: Bad input (the CLI shows one line and exits 2).
     """
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise RefineError(f"--trials must be an integer >= 1, got {trials!r}")
-    if workers < 1:
-        raise RefineError(f"--workers must be >= 1, got {workers}")
-    for name, value in (("--extremes", extremes), ("--fill-gaps", fill_gaps), ("--warm", warm), ("--startup", startup),
-                        ("--heartbeat", heartbeat or 0)):
-        if value < 0:
-            raise RefineError(f"{name} must be >= 0, got {value}")
-    if max_failures is not None and max_failures < 1:
-        raise RefineError(f"--max-failures must be >= 1, got {max_failures}")
+    if isinstance(space, (str, os.PathLike)):
+        from refine.spacefile import load_space
+
+        space = load_space(space)
+    if not isinstance(space, Space):
+        raise RefineError(f"space must be a refine.Space or the path of a space file, got {type(space).__name__}")
+    if isinstance(storage, os.PathLike):
+        storage = os.fspath(storage)
+    if isinstance(from_, os.PathLike):
+        from_ = os.fspath(from_)
+    for name, value, low in (("trials", trials, 1), ("workers", workers, 1), ("extremes", extremes, 0),
+                             ("fill_gaps", fill_gaps, 0), ("warm", warm, 0), ("startup", startup, 0),
+                             ("heartbeat", heartbeat, 0), ("max_failures", max_failures, 1)):
+        if value is None and name in ("heartbeat", "max_failures"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            flag = "--" + name.replace("_", "-")
+            raise RefineError(f"{name} ({flag}) must be an integer >= {low}, got {value!r}")
     fn = load_objective(objective)
     base = study or f"{space.name}-v{space.version}"
     plan = [(base, seed)] if not seeds else [(f"{base}-s{s}", s) for s in seeds]

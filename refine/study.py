@@ -917,10 +917,16 @@ def read_study(
         StudyError: The storage or study does not exist, is not Optuna's, or
             several studies are stored and ``study`` was not given.
     """
-    storage = str(storage)
+    if engine not in ("auto", "sqlite", "optuna"):
+        raise StudyError(f"engine must be 'auto', 'sqlite' or 'optuna', got {engine!r}")
+    if not isinstance(storage, (str, os.PathLike)):
+        raise StudyError(f"storage must be a file path or a storage URL, got {type(storage).__name__}")
+    storage = os.fspath(storage)
     path = _sqlite_path(storage) if engine != "optuna" or not _URL.match(storage) else None
     if engine == "optuna":
         path = None
+    elif engine == "sqlite" and path is None and Path(storage).exists():
+        raise StudyError(f"engine 'sqlite' reads SQLite files only; {storage} is not one (use engine='auto')")
     if path is not None:
         reader = _SqliteReader(path)
         try:

@@ -74,6 +74,32 @@ def test_run_records_space_and_version(tmp_path):
     assert study.user_attrs[ATTR_VERSION] == 1
 
 
+def test_the_api_takes_a_space_file_and_paths(tmp_path):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    [r] = run(str(space_file), f"{OBJ}:quadratic", storage=tmp_path / "s.db", study="a", trials=3, quiet=True)
+    assert r.complete == 3 and states(str(tmp_path / "s.db"), "a") == {"COMPLETE": 3}
+    [r] = run(space_file, f"{OBJ}:quadratic", storage=tmp_path / "s.db", study="b", trials=2, from_=tmp_path / "s.db", quiet=True)
+    assert r.complete == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"space": {"name": "x"}}, "space must be a refine.Space or the path of a space file, got dict"),
+        ({"workers": "2"}, r"workers \(--workers\) must be an integer >= 1, got '2'"),
+        ({"trials": 2.5}, r"trials \(--trials\) must be an integer >= 1, got 2.5"),
+        ({"warm": -1}, r"warm \(--warm\) must be an integer >= 0"),
+        ({"objective": 42}, r"the objective \(--objective\) must be module:function, path/to/file.py:function or a callable"),
+    ],
+)
+def test_the_api_refuses_bad_arguments_as_refine_errors(tmp_path, kwargs, message):
+    args = {"space": space_v1(), "objective": f"{OBJ}:quadratic", "storage": str(tmp_path / "s.db"), "trials": 2, "quiet": True}
+    args.update(kwargs)
+    space, objective = args.pop("space"), args.pop("objective")
+    with pytest.raises(RefineError, match=message):
+        run(space, objective, **args)
+
+
 def test_exactly_n_complete_and_resume_continues(tmp_path):
     db = str(tmp_path / "s.db")
     run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=6, quiet=True)
@@ -429,11 +455,11 @@ def test_cli_run_json(tmp_path, capsys):
         (f"{OBJ}:NOT_A_FUNCTION", [], "is a int, not a function"),
         (f"{OBJ}:returns_string", [], "must return a number"),
         (f"{OBJ}:returns_pair", [], "must return a number"),
-        (f"{OBJ}:quadratic", ["--trials", "0"], "--trials must be"),
-        (f"{OBJ}:quadratic", ["--trials", "-3"], "--trials must be"),
-        (f"{OBJ}:quadratic", ["--trials", "2", "--max-failures", "0"], "--max-failures must be"),
-        (f"{OBJ}:quadratic", ["--trials", "2", "--startup", "-1"], "--startup must be"),
-        (f"{OBJ}:quadratic", ["--trials", "2", "--heartbeat", "-1"], "--heartbeat must be"),
+        (f"{OBJ}:quadratic", ["--trials", "0"], "(--trials) must be"),
+        (f"{OBJ}:quadratic", ["--trials", "-3"], "(--trials) must be"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--max-failures", "0"], "(--max-failures) must be"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--startup", "-1"], "(--startup) must be"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--heartbeat", "-1"], "(--heartbeat) must be"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, objective, extra, message):

@@ -413,3 +413,20 @@ def test_unreadable_remembered_space_falls_back_to_inferred_with_a_note(tmp_path
     data = read_study(path)
     assert data.space_source == "inferred" and data.space == data.inferred
     assert any("refine:space" in note for note in data.notes)
+
+
+def test_a_wrong_engine_or_storage_argument_is_refused(single_db: Path, tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match="engine must be 'auto', 'sqlite' or 'optuna', got 'bogus'"):
+        read_study(single_db, engine="bogus")
+    with pytest.raises(StudyError, match="storage must be a file path or a storage URL, got NoneType"):
+        read_study(None)  # type: ignore[arg-type]
+    journal = tmp_path / "j.log"
+    optuna.create_study(storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal))))
+    with pytest.raises(StudyError, match="engine 'sqlite' reads SQLite files only"):
+        read_study(journal, engine="sqlite")
+    assert read_study(journal, engine="auto").name
+    data = read_study(single_db)
+    import refine
+
+    with pytest.raises(StudyError, match=f"StudyData given is study '{data.name}'"):
+        refine.next_space(data, study="other", config=False)
