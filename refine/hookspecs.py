@@ -16,15 +16,35 @@ How a refinement runs:
 0. :func:`refine_add_settings` declares each plugin's settings; the engine
    checks what the user set against them.
 1. The engine reads the study and computes the evidence
-   (:class:`refine.evidence.Evidence`); :func:`refine_add_evidence` may add to it.
+   (:class:`refine.evidence.Evidence`: the study-wide numbers, elites and
+   scores; per parameter a :class:`~refine.evidence.NumericEvidence` or a
+   :class:`~refine.evidence.CategoricalEvidence`, whose docstrings list
+   every field); :func:`refine_add_evidence` may add to it.
 2. For every searched parameter, :func:`refine_propose` is called on every
    plugin; each returns proposals (:class:`refine.Proposal`) or None.
-3. :func:`refine_review` sees every proposal and may veto it by returning a
-   reason.
-4. The engine keeps one proposal per parameter (see :mod:`refine.decisions`
-   for the precedence) and builds the next space.
-5. :func:`refine_finalize` sees the result and may propose more (the built-in
-   ``drop`` rule removes parameters whose ``when`` can no longer hold).
+3. :func:`refine_review` sees every proposal except ``keep`` and may veto it
+   by returning a reason.
+4. The engine keeps one proposal per parameter and builds the next space.
+   The highest ``priority`` wins (built-ins use 0); among equals the action
+   precedence drop > fix > bias > expand > narrow > a plugin's own action >
+   keep decides, so a new action word beats only ``keep`` unless its
+   proposal has ``priority=1`` or more. An expand and a narrow of one range
+   combine. Everything set aside or vetoed is listed in the rationale.
+5. :func:`refine_finalize` sees the result and may propose more; these
+   proposals are applied as they are, without review. The built-in ``drop``
+   rule removes parameters whose ``when`` can no longer hold (their parent
+   was fixed to another value): a consequence, not a judgement, so to keep
+   such a parameter, veto the fix of its parent.
+
+A :class:`refine.Proposal` names the parameter it was asked about
+(``param``), its ``action`` and ``rule`` (the plugin's name), a ``reason``
+with the numbers that decided, and ``evidence`` (plain data, shown in the
+JSON rationale). ``new`` is the parameter's next definition (a
+:class:`~refine.space.FloatParam`, ``IntParam`` or ``CategoricalParam``),
+required for every action except ``fix`` (give ``fixed_value``: a value the
+parameter can take, inside its ``limits``) and ``drop``. A proposal that
+breaks these rules, or a space that breaks the space file's contract, stops
+the refinement with an error naming the rule.
 
 Plugins may accept fewer arguments than a spec lists (pluggy passes only the
 ones named), so specs grow by adding arguments, never by changing them. A
@@ -107,7 +127,7 @@ def refine_propose(
 
 @hookspec
 def refine_review(proposal: "Proposal", study_evidence: "Evidence", settings: "Settings") -> "str | None":
-    """Veto a proposal.
+    """Veto a proposal (any action but ``keep``; :func:`refine_finalize`'s are not reviewed).
 
     Returns:
         A reason (str) to veto the proposal, or None to let it stand.

@@ -5,6 +5,9 @@ everything and must never be fixed or dropped on the strength of one stage.
 List them and this plugin vetoes every ``fix``, ``drop`` and ``narrow`` of
 them, and marks them with its own action word, ``protect``, when nothing else
 changes them (an ``expand`` still goes through: opening a range is safe).
+A conditional parameter whose ``when`` can no longer hold (its parent was
+fixed to another value) leaves the space whatever this plugin says: protect
+its parent too.
 
 Configure it in ``pyproject.toml``::
 
