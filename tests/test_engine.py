@@ -388,6 +388,8 @@ def test_a_plugin_named_like_a_built_in_rule_is_refused(study_factory, tmp_path)
         else:
             assert "rule plugin 'broken' (broken, entry point broken_mod) failed to load: ModuleNotFoundError" in proc.stderr
             assert "--disable broken" in proc.stderr
+            listed = subprocess.run([sys.executable, "-m", "refine", "plugins", "--disable", "broken"], capture_output=True, text=True, env=env)
+            assert listed.returncode == 0 and "protect" in listed.stdout, listed.stderr
             ok = subprocess.run([sys.executable, "-m", "refine", "next-space", path, "--dry-run", "--disable", "broken"],
                                 capture_output=True, text=True, env=env)
             assert ok.returncode == 0, ok.stderr

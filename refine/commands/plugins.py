@@ -8,8 +8,9 @@ from refine.commands._common import console, json_option, table
 
 
 @click.command()
+@click.option("--disable", multiple=True, metavar="RULE", help="Leave out a rule plugin by name (repeatable), e.g. one that fails to load.")
 @json_option
-def plugins(as_json: bool) -> None:
+def plugins(disable: tuple[str, ...], as_json: bool) -> None:
     """List the loaded rule plugins (built-in and installed) with versions,
     and the settings they declare.
 
@@ -21,7 +22,7 @@ def plugins(as_json: bool) -> None:
     from refine.cli import emit_json
     from refine.plugins import Hooks, get_plugin_manager, list_plugins
 
-    pm = get_plugin_manager()
+    pm = get_plugin_manager(disable)
     rows = list_plugins(pm)
     declared = Hooks(pm).declared_settings().declared.values()
     settings = [{"key": d.key, "default": d.default, "help": d.help} for d in declared]
