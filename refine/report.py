@@ -542,7 +542,10 @@ def write_report(
     **settings: Any,
 ) -> Path:
     """Write :func:`build_report`'s page to ``out`` (overwriting it) and return its path."""
-    from refine.spacefile import atomic_write
+    from refine.spacefile import atomic_write, refuse_overwriting_inputs
 
+    source = os.fspath(storage)
+    inputs = (source, source.removeprefix("sqlite:///"))
+    refuse_overwriting_inputs(out, inputs)
     text = build_report(storage, studies, title=title, config=config, **settings)
-    return Path(atomic_write(out, text, overwrite=True))
+    return Path(atomic_write(out, text, overwrite=True, inputs=inputs))

@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import cattrs
 import yaml
@@ -391,16 +391,50 @@ def _one_line(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
+    """Raise SpaceError when ``out`` is the same file as one of ``inputs`` (a command never writes over what it reads)."""
+    for source in inputs:
+        try:
+            same = os.path.exists(out) and os.path.samefile(out, source)
+        except (OSError, ValueError):  # the input is a URL, or does not exist
+            same = False
+        if same:
+            raise SpaceError(f"{out} is this command's input ({source}); write to another file")
+
+
 def atomic_write(
-    path: str | os.PathLike, text: str, *, overwrite: bool = False, hint: str = "remove it or use --out"
+    path: str | os.PathLike,
+    text: str,
+    *,
+    overwrite: bool = False,
+    hint: str = "remove it or use --out",
+    inputs: Iterable[str | os.PathLike] = (),
 ) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
+    A device or a pipe (``-o /dev/stdout``) is written in place, never
+    replaced by a file.
+
     Raises:
         SpaceError: ``path`` exists and ``overwrite`` is false (``hint`` says
-            what to do), or its folder cannot be made or written.
+            what to do), is empty or a folder, is one of the command's
+            ``inputs``, or its folder cannot be made or written.
     """
+    if not os.fspath(path):
+        raise SpaceError("the output path is empty; give a file name (-o FILE)")
     path = Path(path)
+    if path.is_dir():
+        raise SpaceError(f"cannot write {path}: it is a folder; give a file name")
+    refuse_overwriting_inputs(path, inputs)
+    if path.exists() and not path.is_file():
+        if not overwrite:
+            raise SpaceError(f"{path} already exists; refine never overwrites a version ({hint})")
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise SpaceError(f"cannot write {path}: {e.strerror or e}") from None
+        return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

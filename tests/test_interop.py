@@ -537,6 +537,29 @@ def test_export_to_a_file_writes_it_and_prints_where(space_file: Path, tmp_path:
     assert load_space(tmp_path / "back.yaml") == _example_space()
 
 
+def test_export_never_writes_over_its_own_space_file_and_writes_a_pipe_in_place(
+    space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import os
+    import threading
+
+    before = space_file.read_bytes()
+    for target in (str(space_file), str(tmp_path / ".." / tmp_path.name / space_file.name)):
+        if Path(target).resolve() != space_file.resolve():
+            continue
+        code, _, err = _run(capsys, "export", str(space_file), "--to", "wandb", "-o", target)
+        assert code == 2 and "is this command's input" in err and len(err.strip().splitlines()) == 1
+    assert space_file.read_bytes() == before
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    code, _, _ = _run(capsys, "export", str(space_file), "--to", "wandb", "-o", str(fifo))
+    reader.join(timeout=10)
+    assert code == 0 and "parameters:" in got[0] and not fifo.is_file() and fifo.exists()  # still a pipe, not a file
+
+
 def test_import_never_overwrites_a_space_file(space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cs_file = tmp_path / "cs.json"
     _run(capsys, "export", str(space_file), "--to", "configspace", "-o", str(cs_file))

@@ -164,3 +164,15 @@ def test_report_renders_in_headless_chromium_without_errors(page, tmp_path):
     assert seen.js_plotly_plots == seen.plots_expected == 11
     assert seen.main_svgs >= 11
     assert (tmp_path / "shot.png").stat().st_size > 10_000
+
+
+def test_report_never_writes_over_its_own_storage(lineage):
+    from refine.errors import SpaceError
+
+    storage, _ = lineage
+    path = storage.removeprefix("sqlite:///")
+    before = Path(path).read_bytes()
+    for given in (path, "sqlite:///" + path):
+        with pytest.raises(SpaceError, match="is this command's input"):
+            write_report(given, out=path)
+    assert Path(path).read_bytes() == before

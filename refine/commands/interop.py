@@ -14,7 +14,7 @@ import click
 
 from refine.errors import RefineError
 from refine.interop import EXPORT_TARGETS, IMPORT_SOURCES, export_space, import_space
-from refine.spacefile import atomic_write, dump_space, load_space, save_space
+from refine.spacefile import atomic_write, dump_space, load_space, refuse_overwriting_inputs, save_space
 
 __all__ = ["export", "import_"]
 
@@ -55,13 +55,15 @@ def export(space_file: Path, target: str | None, out: Path | None) -> None:
         raise RefineError(f"export needs --to, one of {', '.join(EXPORT_TARGETS)}; e.g. refine export {space_file} --to wandb")
     if target not in EXPORT_TARGETS:
         raise RefineError(f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to")
+    if out is not None:
+        refuse_overwriting_inputs(out, (space_file,))
     space = load_space(space_file)
     exported = export_space(space, target, where=str(space_file), out=out)
     _warn(exported.warnings)
     if out is None:
         click.echo(exported.text, nl=False)
     else:
-        atomic_write(out, exported.text, overwrite=True)
+        atomic_write(out, exported.text, overwrite=True, inputs=(space_file,))
         click.echo(f"wrote {out}")
 
 
