@@ -905,12 +905,18 @@ def _check_resume(study: Any, space: Space, spec: str) -> None:
             f"this space is version {space.version}: pass another --study name"
         )
     if old is None:
-        searched = {k for t in study.get_trials(deepcopy=False) for k in t.params}
+        trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        searched = {k for t in trials for k in t.params}
         foreign = sorted(searched - set(space.params))
-        if foreign:
+        outside = sum(not space.contains(t.params) for t in trials)
+        if foreign or outside:
+            why = (
+                f"searches {', '.join(foreign[:8])}, which this space does not" if foreign
+                else f"{outside} of its {len(trials)} finished trials lie outside this space"
+            )
             raise StudyError(
-                f"study '{study.study_name}' in {redact(spec)} was not run by refine and searches "
-                f"{', '.join(foreign[:8])}, which this space does not; pass another --study name "
+                f"study '{study.study_name}' in {redact(spec)} was not run by refine and {why}; recording this "
+                f"space there would misdescribe them: pass another --study name "
                 f"(or start from it with --from {redact(spec)}:{study.study_name})"
             )
     if tuple(d.name.lower() for d in study.directions) != space.directions:

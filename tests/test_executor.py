@@ -519,14 +519,22 @@ def test_readers_refuse_a_file_that_is_not_an_optuna_storage(tmp_path, capsys, c
     assert target.read_bytes() == before
 
 
-def test_a_study_refine_did_not_run_is_not_taken_over(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "objective, says",
+    [
+        (lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("layers", 1, 5), "searches layers, which this space does not"),
+        (lambda t: t.suggest_float("x", 0, 10) + t.suggest_int("depth", 1, 4), "of its 4 finished trials lie outside this space"),
+    ],
+    ids=["another-parameter", "wider-ranges"],
+)
+def test_a_study_refine_did_not_run_is_not_taken_over(tmp_path, capsys, objective, says):
     db = tmp_path / "s.db"
-    plain = optuna.create_study(storage=f"sqlite:///{db}", study_name="theirs")
-    plain.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("layers", 1, 5), n_trials=4)
+    plain = optuna.create_study(storage=f"sqlite:///{db}", study_name="theirs", sampler=optuna.samplers.RandomSampler(seed=1))
+    plain.optimize(objective, n_trials=4)
     space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage", str(db),
                        "--study", "theirs", "--trials", "6", "--quiet")
-    assert code == 2 and "was not run by refine and searches layers" in err and f"--from {db}:theirs" in err
+    assert code == 2 and f"was not run by refine and {says}" in err and f"--from {db}:theirs" in err
     study = load_study(str(db), "theirs")
     assert len(study.trials) == 4 and ATTR_SPACE not in study.user_attrs
 
