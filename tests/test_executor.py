@@ -534,7 +534,7 @@ def test_a_study_refine_did_not_run_is_not_taken_over(tmp_path, capsys, objectiv
     space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:quadratic", "--storage", str(db),
                        "--study", "theirs", "--trials", "6", "--quiet")
-    assert code == 2 and f"was not run by refine and {says}" in err and f"--from {db}:theirs" in err
+    assert code == 2 and "was not run by refine and " in err and says in err and f"--from {db}:theirs" in err
     study = load_study(str(db), "theirs")
     assert len(study.trials) == 4 and ATTR_SPACE not in study.user_attrs
 
