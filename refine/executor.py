@@ -295,6 +295,8 @@ def open_storage(
 
     rdb_cls, journal_cls = _queue_only_classes() if queue_only else (RDBStorage, JournalStorage)
     spec = str(spec)
+    if not spec.strip():
+        raise StudyError("the storage is empty; give a SQLite file (study.db), a journal file (study.log) or a storage URL")
     if _is_journal(spec):
         path = Path(spec)
         check_storage_file(path, create=create, journal=True)  # first: it names a directory for what it is
@@ -307,6 +309,8 @@ def open_storage(
     url = _storage_url(spec)
     shown = redact(spec)
     path = _sqlite_path(url)
+    if path is None and url.startswith("sqlite:"):
+        raise StudyError(f"storage {shown} is an in-memory SQLite database: nothing in it is kept; give a file, e.g. sqlite:///study.db")
     if path is not None:
         check_storage_file(path, create=create)  # first: it names a directory for what it is
         if not create and not Path(path).is_file():
@@ -342,6 +346,8 @@ def open_storage(
     except Exception as e:  # SQLAlchemy's errors: bad URL, unreachable server, bad credentials
         from sqlalchemy.exc import SQLAlchemyError
 
+        if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
+            e = e.__cause__  # Optuna's wrapper of SQLAlchemy's error
         if not isinstance(e, (SQLAlchemyError, ValueError)):
             raise
         reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()), spec)
@@ -1041,6 +1047,11 @@ def run(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             flag = "--" + name.replace("_", "-")
             raise RefineError(f"{name} ({flag}) must be an integer >= {low}, got {value!r}")
+    if heartbeat is not None and heartbeat > 86400:
+        raise RefineError(f"heartbeat (--heartbeat) is in seconds and at most 86400 (a day), got {heartbeat}")
+    for value in (seed, *(seeds or ())):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+            raise RefineError(f"a seed (--seed, --seeds) must be an integer in [0, 2**32 - 1], got {value!r}")
     fn = load_objective(objective)
     base = study or f"{space.name}-v{space.version}"
     plan = [(base, seed)] if not seeds else [(f"{base}-s{s}", s) for s in seeds]

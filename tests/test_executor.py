@@ -460,6 +460,11 @@ def test_cli_run_json(tmp_path, capsys):
         (f"{OBJ}:quadratic", ["--trials", "2", "--max-failures", "0"], "(--max-failures) must be"),
         (f"{OBJ}:quadratic", ["--trials", "2", "--startup", "-1"], "(--startup) must be"),
         (f"{OBJ}:quadratic", ["--trials", "2", "--heartbeat", "-1"], "(--heartbeat) must be"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--heartbeat", "99999999999"], "at most 86400"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--seed", "-5"], "a seed (--seed, --seeds) must be an integer in [0, 2**32 - 1], got -5"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--seeds", "4294967296"], "got 4294967296"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--storage", ""], "the storage is empty"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--storage", "sqlite://"], "in-memory SQLite database"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, objective, extra, message):
@@ -577,3 +582,15 @@ def test_resume_with_another_space_is_refused(tmp_path):
     run(space_v1(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
     with pytest.raises(RefineError, match="another space"):
         run(space_v1(metric="loss"), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
+
+
+@pytest.mark.parametrize("storage", ["", "sqlite://", "postgresql+psycopg://u:secret@127.0.0.1:1/db"])
+@pytest.mark.parametrize(
+    "command",
+    [["best"], ["compare", "--studies", "a", "b"], ["rerun", "--objective", f"{OBJ}:quadratic"]],
+    ids=lambda c: c[0],
+)
+def test_a_storage_that_cannot_be_opened_is_one_line_in_every_command(capsys, storage, command):
+    code, _, err = cli(capsys, command[0], storage, *command[1:])
+    assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+    assert "secret" not in err
