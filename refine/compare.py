@@ -23,6 +23,7 @@ from attrs import frozen
 
 from refine.errors import RefineError, StudyError
 from refine.executor import (
+    MORE_FAILURES,
     TRIAL_SET,
     _best_first,
     _study_names,
@@ -363,6 +364,7 @@ def rerun(
         )
     if not any(c["runs"] for c in configs):
         why = next((w for w in result.warnings if w.startswith("stopped after")), "no re-evaluation completed")
+        why = why.replace(MORE_FAILURES, "")  # rerun has no --max-failures: fix the objective
         raise StudyError(f"rerun into '{name}': {why}")
     pairs = [(c["original"], c["rerun"]) for c in configs if c["rerun"] is not None]
     rho = None

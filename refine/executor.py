@@ -134,6 +134,9 @@ def _in_storage(frame: Any) -> bool:
     return False
 
 
+#: the end of the failure budget's message, which a caller without --max-failures (rerun) leaves out
+MORE_FAILURES = "; raise --max-failures to go on"
+
 #: the signal that stopped the run last (SIGINT for Ctrl-C, SIGTERM from a scheduler), for the exit status
 _SIGNAL = {"signum": 2}
 
@@ -1154,7 +1157,7 @@ def _run_one(
         last = f"; the last: {failed[-1].user_attrs[TRIAL_ERROR]}" if failed else ""
         notes.append(
             f"stopped after {end.failed - start.failed} failed trials with {end.complete} of {trials} complete"
-            f"{last} (each failed trial's '{TRIAL_ERROR}' attribute says why; raise --max-failures to go on)"
+            f"{last} (each failed trial's '{TRIAL_ERROR}' attribute says why{MORE_FAILURES})"
         )
     configs = [t.params for t in study.get_trials(deepcopy=False) if t.params]
     return RunResult(
