@@ -131,7 +131,15 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("error: aborted", err=True)
         sys.exit(130)
     except click.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `refine`: the help, as it reads with --help
+            click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())
+            sys.exit(0)
         where = e.ctx.command_path if e.ctx is not None else "refine"
+        if where == "refine":  # an option's value missing in a subcommand is reported on the group's context
+            args = sys.argv[1:] if argv is None else argv
+            sub = next((a for a in args if not a.startswith("-")), None)
+            if sub in cli.list_commands(click.Context(cli)):
+                where = f"refine {sub}"
         click.echo(f"error: {' '.join(e.format_message().split())} (see '{where} --help')", err=True)
         sys.exit(2)
     except click.ClickException as e:

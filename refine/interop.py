@@ -117,11 +117,10 @@ class Imported:
 
 
 def sanitize_name(text: str) -> str:
-    """A space name (``[A-Za-z0-9_.-]+``) made from ``text``: other characters become ``_``."""
-    if re.fullmatch(r"[A-Za-z0-9_.-]+", text):
-        return text
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
-    return name or "space"
+    """A space name (``[A-Za-z0-9_.-]+``) made from ``text``: accents dropped, other characters become ``_``."""
+    from refine.study import safe_name
+
+    return text if re.fullmatch(r"[A-Za-z0-9_.-]+", text) else safe_name(text, strip="_", default="space")
 
 
 def _is_number(value: Any) -> bool:

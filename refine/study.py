@@ -1018,10 +1018,16 @@ def _assemble(storage: str, name: str, raw: _Raw, *, path: str | None) -> StudyD
     )
 
 
-def safe_name(name: str) -> str:
-    """A space name (and file name) made from any study name: ``[A-Za-z0-9_.-]+``."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "study"
-    return cleaned
+def safe_name(name: str, *, strip: str = "._", default: str = "study") -> str:
+    """A space name (and file name) made from any study name: ``[A-Za-z0-9_.-]+``.
+
+    Accented letters lose their accents (``étude`` → ``etude``); any other
+    run of characters outside the set becomes one ``_``.
+    """
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_text).strip(strip) or default
 
 
 def _infer_space(

@@ -394,6 +394,12 @@ def test_help_lists_the_commands() -> None:
         assert f"  {command} " in result.stdout
 
 
+def test_bare_refine_prints_the_help_and_a_missing_value_points_to_its_command(plain_study) -> None:
+    bare = refine()
+    assert bare.returncode == 0 and bare.stdout == refine("--help").stdout and bare.stderr == ""
+    assert_user_error(refine("show", plain_study, "--study"), "'--study' requires an argument", "see 'refine show --help'")
+
+
 @pytest.mark.parametrize("command", ["validate", "show", "inspect", "diff"])
 def test_each_command_has_help(command: str) -> None:
     result = refine(command, "--help")

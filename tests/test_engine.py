@@ -691,3 +691,13 @@ def test_a_stepped_range_moves_only_to_grid_points_inside_its_limits():
     assert snap(p, 0.1, 0.625) == (0.1, 0.4)  # 0.45 is off the grid: the last point inside is 0.4
     assert snap(p, -0.125, 0.4) == (0.0, 0.4)
     FloatParam(low=0.0, high=0.4, step=0.1, limits=(0.0, 0.45))  # and the result is a valid parameter
+
+
+def test_a_study_name_with_accents_gives_a_readable_file_name(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'u.db'}"
+    study = optuna.create_study(storage=storage, study_name="étude spaced ü")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=12)
+    result = refine.next_space(str(tmp_path / "u.db"), config=False)
+    assert result.space.name == "etude_spaced_u" and result.file_stem() == "etude_spaced_u.v2"
