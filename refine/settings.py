@@ -80,7 +80,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "overwhelming_p": _P,
     "edge_zone": (0.0, 0.5, False, False),
     "expand_crowd": _SHARE,
-    "expand_factor": (0.0, None, False, False),
+    "expand_factor": (0.0, 10.0, False, True),
     "expand_p": _P,
     "narrow_p": _P,
     "narrow_margin": (0.0, None, True, False),
@@ -89,7 +89,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "bias_weight": (0.0, 1.0, False, False),
     "bias_dominance": _SHARE,
     "bias_p": _P,
-    "expand_max_decades": (0.0, None, False, False),
+    "expand_max_decades": (0.0, 10.0, False, True),
     "noise_ratio": (0.0, None, True, False),
     "baseline": (None, None, False, False),
 }

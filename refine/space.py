@@ -224,6 +224,12 @@ class IntParam:
     def _check_int(self, attribute: attrs.Attribute, value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             raise InvalidParam(f"`{attribute.name}` of an int parameter must be an integer", f"{attribute.name}={value!r}")
+        if abs(value) > 2**53:  # Optuna and its exports handle ints through floats, exact only up to 2**53
+            raise InvalidParam(
+                f"`{attribute.name}` of an int parameter must lie within ±2**53 ({2**53})",
+                f"{attribute.name}={value!r}",
+                "use a float parameter (log: true) for so wide a range",
+            )
 
     def __attrs_post_init__(self) -> None:
         _check_range(self)

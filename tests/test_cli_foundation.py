@@ -47,6 +47,7 @@ CORPUS = {
     "weights_negative.yaml": ("opt", "non-negative"),
     "when_unknown_param.yaml": ("momentum", "unknown parent 'optimizer'"),
     "when_value_not_a_choice.yaml": ("momentum", "choices of the parent"),
+    "int_too_wide.yaml": ("width", "must lie within ±2**53"),
     "when_cycle.yaml": ("a", "cycle"),
     "fixed_and_searched.yaml": ("lr", "never both"),
     "bad_type_tag.yaml": ("lr", "float, int, categorical"),

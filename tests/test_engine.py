@@ -701,3 +701,9 @@ def test_a_study_name_with_accents_gives_a_readable_file_name(tmp_path):
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=12)
     result = refine.next_space(str(tmp_path / "u.db"), config=False)
     assert result.space.name == "etude_spaced_u" and result.file_stem() == "etude_spaced_u.v2"
+
+
+def test_a_setting_past_its_upper_bound_is_refused(study_factory):
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
+    with pytest.raises(refine.RefineError, match=r"setting 'expand_factor' .* must be in \(0, 10\], got 1e\+308"):
+        refine.next_space(path, config=False, expand_factor=1e308)
