@@ -1042,6 +1042,8 @@ def run(
         storage = os.fspath(storage)
     if isinstance(from_, os.PathLike):
         from_ = os.fspath(from_)
+    if from_ is not None and not str(from_).strip():
+        raise RefineError("from_ (--from) is empty; give the previous stage as STORAGE[:STUDY], e.g. s.db:stage1")
     for name, value, low in (("trials", trials, 1), ("workers", workers, 1), ("extremes", extremes, 0),
                              ("fill_gaps", fill_gaps, 0), ("warm", warm, 0), ("startup", startup, 0),
                              ("heartbeat", heartbeat, 0), ("max_failures", max_failures, 1)):

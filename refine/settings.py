@@ -60,6 +60,8 @@ class Settings:
     origins: dict[str, str] = field(factory=dict, hash=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.metric is not None and (not isinstance(self.metric, str) or not self.metric.strip()):
+            raise RefineError(f"setting 'metric' must name a user attribute of the trials, got {self.metric!r}")
         for name in _RANGES:
             problem = check_setting(name, getattr(self, name))
             if problem:

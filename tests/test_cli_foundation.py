@@ -398,7 +398,23 @@ def test_help_lists_the_commands() -> None:
 def test_bare_refine_prints_the_help_and_a_missing_value_points_to_its_command(plain_study) -> None:
     bare = refine()
     assert bare.returncode == 0 and bare.stdout == refine("--help").stdout and bare.stderr == ""
-    assert_user_error(refine("show", plain_study, "--study"), "'--study' requires an argument", "see 'refine show --help'")
+    assert_user_error(refine("show", plain_study[0], "--study"), "'--study' requires an argument", "see 'refine show --help'")
+
+
+@pytest.mark.parametrize(
+    "args, phrase",
+    [
+        (["best", "{db}", "--format", "yaml", "--json"], "ask for two formats"),
+        (["report", "{db}", "--study", "{name}", "--study", "{name}", "-o", "{tmp}/r.html"], "is given twice"),
+        (["next-space", "{db}", "--metric", "", "--dry-run"], "setting 'metric' must name a user attribute"),
+        (["next-space", "{db}", "--set", "protect.parms=x", "--dry-run"], "did you mean 'protect.params'?"),
+    ],
+    ids=["best-two-formats", "report-study-twice", "empty-metric", "plugin-setting-typo"],
+)
+def test_conflicting_or_empty_flags_are_refused(plain_study, tmp_path, args, phrase) -> None:
+    args = [a.format(db=plain_study[0], name="plain", tmp=tmp_path) for a in args]
+    assert_user_error(refine(*args), phrase)
+    assert not (tmp_path / "r.html").exists()
 
 
 @pytest.mark.parametrize("command", ["validate", "show", "inspect", "diff"])

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from refine.errors import RefineError
+
 
 @click.command(name="best")
 @click.argument("storage")
@@ -27,6 +29,8 @@ def best(storage: str, study: str | None, fmt: str, as_json: bool) -> None:
     from refine.compare import best_config
 
     out = best_config(storage, study)
+    if as_json and fmt != "json":
+        raise RefineError(f"--json and --format {fmt} ask for two formats; give one")
     if fmt == "json" or as_json:
         click.echo(json.dumps(out, indent=2, default=str))
     else:

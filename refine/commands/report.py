@@ -34,6 +34,11 @@ def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, 
 
     from refine.settings import load_settings
 
+    twice = sorted({s for s in studies if studies.count(s) > 1})
+    if twice:
+        from refine.errors import RefineError
+
+        raise RefineError(f"--study {', '.join(twice)} is given twice; name each study once")
     settings = parse_sets(sets)
     load_settings(settings)  # a wrong setting is the user's mistake: exit 2 here, not a note inside the page
     path = write_report(storage, list(studies) or None, out=out, title=title, config=True, **settings)
