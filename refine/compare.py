@@ -29,6 +29,7 @@ from refine.executor import (
     _study_names,
     load_objective,
     load_study,
+    no_ranked_trial,
     open_storage,
     redact,
     run,
@@ -145,7 +146,7 @@ def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Compa
                 raise StudyError(f"study '{member}' is multi-objective: compare ranks single-objective studies only")
             ranked = _best_first(study)
             if not ranked:
-                raise StudyError(f"study '{member}' has no complete trial to compare")
+                raise StudyError(f"{no_ranked_trial(study)}: nothing to compare")
             bests.append(ranked[0].values[0])
             configs.append(ranked[0].params)
             space = space or study_space(study)
@@ -219,7 +220,7 @@ def best_config(storage: str, study: str | None = None) -> dict:
     s = load_study(storage, study)
     ranked = _best_first(s)
     if not ranked:
-        raise StudyError(f"study '{s.study_name}' has no complete trial")
+        raise StudyError(no_ranked_trial(s))
     space = study_space(s)
     fixed = dict(space.fixed) if space else {}
     top = ranked[0]

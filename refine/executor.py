@@ -746,6 +746,19 @@ def _best_first(study: Any) -> list[Any]:
     return sorted(done, key=lambda t: sign * t.values[0])
 
 
+def no_ranked_trial(study: Any) -> str:
+    """Why :func:`_best_first` found nothing: no COMPLETE trial, or none with a finite (feasible) value."""
+    from optuna.trial import TrialState
+
+    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if not complete:
+        return f"study '{study.study_name}' has no complete trial"
+    return (
+        f"study '{study.study_name}' has {complete} complete trial(s) but none can be ranked: "
+        "their values are inf or NaN, or break the study's constraints"
+    )
+
+
 # --------------------------------------------------------------------------- the run
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import optuna
 import pytest
 
 from tests.conftest import run_cli as cli
@@ -143,3 +144,14 @@ def test_rerun_refuses_a_setting_that_looks_like_a_typo(tmp_path, capsys):
     run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
     with pytest.raises(RefineError, match="did you mean 'epochs'"):
         rerun(db, f"{OBJ}:quadratic", study="a", sets={"epoch": 100}, quiet=True)
+
+
+def test_a_study_whose_values_are_all_infinite_says_so(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    good = optuna.create_study(storage=f"sqlite:///{db}", study_name="good")
+    good.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    infs = optuna.create_study(storage=f"sqlite:///{db}", study_name="infs")
+    infs.optimize(lambda t: t.suggest_float("x", 0, 1) + float("inf"), n_trials=3)
+    for args in (["best", db, "--study", "infs"], ["compare", db, "--studies", "good", "infs"]):
+        code, _, err = cli(capsys, *args)
+        assert code == 2 and "has 3 complete trial(s) but none can be ranked: their values are inf or NaN" in err, err
