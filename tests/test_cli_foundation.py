@@ -124,12 +124,12 @@ def test_validate_good_file(tmp_path: Path) -> None:
 def test_validate_json_reports_each_file(tmp_path: Path) -> None:
     good = save_space(Space(name="s", version=1), tmp_path / "s.v1.yaml")
     bad = BROKEN / "when_cycle.yaml"
-    result = refine("validate", "--json", good, bad)
+    result = refine("validate", "--json", good, bad, tmp_path)
     assert result.returncode == 2
     doc = json.loads(result.stdout)
     assert doc["ok"] is False
-    assert [(f["file"], f["ok"]) for f in doc["files"]] == [(str(good), True), (str(bad), False)]
-    assert "cycle" in doc["files"][1]["error"]
+    assert [(f["file"], f["ok"]) for f in doc["files"]] == [(str(good), True), (str(bad), False), (str(tmp_path), False)]
+    assert "cycle" in doc["files"][1]["error"] and "is a directory" in doc["files"][2]["error"]
 
 
 def test_validate_needs_a_file() -> None:

@@ -10,7 +10,7 @@ from refine.commands._common import json_option
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @json_option
 def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Check space FILES; print what is wrong with each, exit 2 if any is broken.
