@@ -582,7 +582,7 @@ def test_show_json_with_an_infinite_limit(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["validate", "/"], ["next-space"], ["nosuch"], ["diff", "--bogus", "a.yaml", "b.yaml"]],
+    [["validate"], ["next-space"], ["nosuch"], ["diff", "--bogus", "a.yaml", "b.yaml"]],
 )
 def test_usage_mistakes_are_one_error_line(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "refine", *args], capture_output=True, text=True)
