@@ -464,6 +464,7 @@ def test_cli_run_json(tmp_path, capsys):
         (f"{OBJ}:quadratic", ["--trials", "2", "--seed", "-5"], "a seed (--seed, --seeds) must be an integer in [0, 2**32 - 1], got -5"),
         (f"{OBJ}:quadratic", ["--trials", "2", "--seeds", "4294967296"], "got 4294967296"),
         (f"{OBJ}:quadratic", ["--trials", "2", "--storage", ""], "the storage is empty"),
+        (f"{OBJ}:quadratic", ["--trials", "2", "--warm", "3"], "--warm applies to a warm start: give --from"),
         (f"{OBJ}:quadratic", ["--trials", "2", "--storage", "sqlite://"], "in-memory SQLite database"),
     ],
 )

@@ -68,6 +68,9 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
     from refine.executor import run as run_trials
     from refine.spacefile import load_space
 
+    ctx = click.get_current_context()
+    if from_ is None and ctx.get_parameter_source("warm") is click.core.ParameterSource.COMMANDLINE:
+        raise RefineError("--warm applies to a warm start: give --from STORAGE[:STUDY] too, or leave --warm out")
     space = load_space(space_file)
     results = run_trials(
         space, objective, storage=storage, study=study, trials=trials, sampler=sampler, seed=seed,
