@@ -335,6 +335,25 @@ def test_crashed_worker_trial_is_failed_and_retried(tmp_path, wait):
     assert c["RUNNING"] == 0 and c["COMPLETE"] == 3 and c["FAIL"] == 1
 
 
+def test_a_journal_trial_of_a_killed_process_is_named_with_how_to_release_it(tmp_path):
+    # a journal has no heartbeat: the resume cannot know the trial is dead, so after a while it says how to fail it
+    journal = tmp_path / "s.log"
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    env = {**os.environ, "REFINE_TEST_CRASH_MARKER": str(tmp_path / "crashed")}
+    cmd = [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:crash_once",
+           "--storage", str(journal), "--study", "j", "--trials", "2", "--quiet"]
+    assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 3  # the process died mid-trial
+    stuck = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert stuck.returncode == 2 and stuck.stderr.count("\n") == 1, stuck.stderr
+    assert "RUNNING in another process (or one that was killed)" in stuck.stderr
+    assert "study.tell(NUMBER, state=TrialState.FAIL)" in stuck.stderr
+    study = load_study(str(journal), "j")
+    [dead] = [t for t in study.trials if t.state.name == "RUNNING"]
+    study.tell(dead.number, state=optuna.trial.TrialState.FAIL)  # what the message says to do
+    assert subprocess.run(cmd, env=env, cwd=tmp_path, timeout=120).returncode == 0
+    assert states(str(journal), "j")["COMPLETE"] == 2
+
+
 def _wait_for_complete(db, study: str, n: int, timeout: float = 20) -> None:
     """Wait until a run in another process has ``n`` COMPLETE trials (or ``timeout`` passed)."""
     deadline = time.time() + timeout
