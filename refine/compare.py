@@ -221,7 +221,13 @@ def best_config(storage: str, study: str | None = None) -> dict:
     ranked = _best_first(s)
     if not ranked:
         raise StudyError(no_ranked_trial(s))
-    space = study_space(s)
+    try:
+        space = study_space(s)
+    except RefineError as e:  # the fixed values are in that space: a config without them would launch the wrong run
+        raise StudyError(
+            f"{e}; best needs the space the study remembers for its fixed values (`refine show` lists the trials' "
+            "params without it)"
+        ) from None
     fixed = dict(space.fixed) if space else {}
     top = ranked[0]
     out = {

@@ -155,3 +155,12 @@ def test_a_study_whose_values_are_all_infinite_says_so(tmp_path, capsys):
     for args in (["best", db, "--study", "infs"], ["compare", db, "--studies", "good", "infs"]):
         code, _, err = cli(capsys, *args)
         assert code == 2 and "has 3 complete trial(s) but none can be ranked: their values are inf or NaN" in err, err
+
+
+def test_best_on_a_study_whose_remembered_space_is_broken_says_why_it_needs_it(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    study = optuna.create_study(storage=f"sqlite:///{db}", study_name="b")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    study.set_user_attr("refine:space", "{not json")
+    code, _, err = cli(capsys, "best", db)
+    assert code == 2 and "is not valid JSON" in err and "best needs the space the study remembers for its fixed values" in err
