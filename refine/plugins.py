@@ -14,6 +14,7 @@ import sys
 import types
 from typing import Any, Iterable
 
+import attrs
 import pluggy
 
 from refine import hookspecs
@@ -169,8 +170,28 @@ class Hooks:
         from refine.settings import PluginSettings
 
         registry = PluginSettings()
-        self._call("refine_add_settings", registry=registry)
+        names = {n for n, p in self.pm.list_name_plugin() if p is not None}
+        for impl in reversed(self.pm.hook.refine_add_settings.get_hookimpls()):  # in registration order, one at a time
+            before = set(registry.declared)
+            self._call_one(impl, "refine_add_settings", registry=registry)
+            for key in set(registry.declared) - before:
+                namespace = key.partition(".")[0]
+                if namespace != impl.plugin_name and namespace in names | set(BUILTIN_RULES):
+                    raise PluginError(
+                        f"rule plugin '{impl.plugin_name}' declared the setting '{key}' in the namespace of rule "
+                        f"'{namespace}'; a plugin declares its settings under its own name"
+                    )
+                registry.declared[key] = attrs.evolve(registry.declared[key], plugin=impl.plugin_name)
         return registry
+
+    def _call_one(self, impl: Any, hook_name: str, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of a hook (to know which plugin did what); its failure names it."""
+        try:
+            return impl.function(**{k: kwargs[k] for k in impl.argnames})
+        except PluginError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
+            raise PluginError(f"rule plugin '{impl.plugin_name}' failed in {hook_name}: {type(e).__name__}: {e}") from e
 
     def _suspects(self, hook_name: str) -> str:
         """The plugins that implement ``hook_name``, third parties first: who returned a wrong value."""

@@ -270,6 +270,7 @@ class Declared:
     default: Any
     help: str
     convert: Callable[[Any], Any] | None = None
+    plugin: str | None = None
 
 
 class PluginSettings:

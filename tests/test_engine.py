@@ -277,16 +277,23 @@ def test_a_plugin_declaring_a_bad_setting_is_named(study_factory):
         def refine_add_settings(self, registry):
             registry.add("trials", default=1)
 
+    class Hijack:
+        @refine.hookimpl
+        def refine_add_settings(self, registry):
+            registry.add("fix.p", default=0.5)
+
     path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
     with pytest.raises(PluginError, match="'Sloppy' failed in refine_add_settings.*no namespace"):
         refine.next_space(path, config=False, plugins=[Sloppy()])
+    with pytest.raises(PluginError, match="'Hijack' declared the setting 'fix.p' in the namespace of rule 'fix'"):
+        refine.next_space(path, config=False, plugins=[Hijack()])
 
 
 def test_cli_plugin_settings_are_listed_checked_and_read_from_config(study_factory, tmp_path):
     rng = np.random.default_rng(3)
     path = study_factory(_space(x=FloatParam(low=0, high=1), y=FloatParam(low=0, high=1)), lambda c: rng.normal(), 30)
     listed = json.loads(_cli("plugins", "--json").stdout)["settings"]
-    assert {"key": "protect.params", "default": [], "help": listed[0]["help"]} in listed
+    assert {"key": "protect.params", "plugin": "protect", "default": [], "help": listed[0]["help"]} in listed
     typo = _cli("next-space", path, "--dry-run", "--set", "protect.parms=x", cwd=tmp_path)
     assert typo.returncode == 2 and typo.stderr.count("\n") == 1
     assert "did you mean 'protect.params'?" in typo.stderr and "Traceback" not in typo.stderr

@@ -25,12 +25,16 @@ def plugins(disable: tuple[str, ...], as_json: bool) -> None:
     pm = get_plugin_manager(disable)
     rows = list_plugins(pm)
     declared = Hooks(pm).declared_settings().declared.values()
-    settings = [{"key": d.key, "default": d.default, "help": d.help} for d in declared]
+    settings = [{"key": d.key, "plugin": d.plugin, "default": d.default, "help": d.help} for d in declared]
     if as_json:
         emit_json({"plugins": rows, "settings": settings})
         return
     console().print(table("rule plugins", ["name", "source", "version", "hooks"], [tuple(r.values()) for r in rows]))
     if settings:
         console().print(
-            table("plugin settings (--set KEY=VALUE)", ["key", "default", "meaning"], [(s["key"], repr(s["default"]), s["help"]) for s in settings])
+            table(
+                "plugin settings (--set KEY=VALUE)",
+                ["key", "plugin", "default", "meaning"],
+                [(s["key"], s["plugin"], repr(s["default"]), s["help"]) for s in settings],
+            )
         )
