@@ -193,11 +193,22 @@ class Hooks:
         except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
             raise PluginError(f"rule plugin '{impl.plugin_name}' failed in {hook_name}: {type(e).__name__}: {e}") from e
 
-    def _suspects(self, hook_name: str) -> str:
-        """The plugins that implement ``hook_name``, third parties first: who returned a wrong value."""
-        names = [impl.plugin_name for impl in getattr(self.pm.hook, hook_name).get_hookimpls()]
-        third = [n for n in names if n not in BUILTIN_RULES]
-        names = third or names
+    def _suspects(self, hook_name: str, bad: Any = None, **kwargs: Any) -> str:
+        """Who returned the wrong value ``bad`` from ``hook_name``.
+
+        Only on this error path, each implementation is asked once more, alone,
+        with the same arguments; the one that answers ``bad`` is named.
+        """
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        for impl in impls:
+            try:
+                answer = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except Exception:  # noqa: BLE001 - only looking for the culprit
+                continue
+            if answer is bad or (type(answer) is type(bad) and answer == bad):
+                return f"rule plugin '{impl.plugin_name}'"
+        names = [impl.plugin_name for impl in impls]
+        names = [n for n in names if n not in BUILTIN_RULES] or names
         return f"rule plugin '{names[0]}'" if len(names) == 1 else f"one of the rule plugins {', '.join(repr(n) for n in names)}"
 
     def add_evidence(self, *, evidence: Any, settings: Any) -> list[dict]:
@@ -206,13 +217,14 @@ class Hooks:
             ok = isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in r.items())
             if not ok:
                 raise PluginError(
-                    f"{self._suspects('refine_add_evidence')} returned {r!r:.80} from refine_add_evidence; "
+                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} returned {r!r:.80} "
+                    "from refine_add_evidence; "
                     "expected {param_name or '*': {key: value}}"
                 )
             unknown = [k for k in r if k != "*" and k not in evidence.params]
             if unknown:
                 raise PluginError(
-                    f"{self._suspects('refine_add_evidence')} added evidence for {', '.join(repr(k) for k in unknown)}, "
+                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} added evidence for {', '.join(repr(k) for k in unknown)}, "
                     f"not a parameter of the space ({', '.join(sorted(evidence.params)[:8])}); use '*' for study-wide evidence"
                 )
         return out
@@ -235,8 +247,9 @@ class Hooks:
         out = [r for r in self._call("refine_review", proposal=proposal, study_evidence=study_evidence, settings=settings) if r]
         for r in out:
             if not isinstance(r, str):
+                who = self._suspects("refine_review", r, proposal=proposal, study_evidence=study_evidence, settings=settings)
                 raise PluginError(
-                    f"{self._suspects('refine_review')} returned {r!r:.80} from refine_review; a veto is a reason "
+                    f"{who} returned {r!r:.80} from refine_review; a veto is a reason "
                     "(a string), and None lets the proposal stand"
                 )
         return out

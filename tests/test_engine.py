@@ -354,7 +354,7 @@ class _Misbehaving:
 @pytest.mark.parametrize(
     "plugin, message",
     [
-        (_Misbehaving.VetoTrue(), "'VetoTrue' returned True from refine_review; a veto is a reason"),
+        (_Misbehaving.VetoTrue(), "^rule plugin 'VetoTrue' returned True from refine_review; a veto is a reason"),
         (_Misbehaving.EvidenceForNobody(), "'EvidenceForNobody' added evidence for 'nope', not a parameter"),
         (_Misbehaving.EvidenceNotADict(), "'EvidenceNotADict' returned {'x': 5} from refine_add_evidence"),
         (_Misbehaving.FixPastLimits(), r"rule 'fixer' fixed 'x' to 5.0: outside its limits \[0, 1\]"),
