@@ -76,6 +76,11 @@ def get_plugin_manager(
     return pm
 
 
+def _failed(plugin: str, hook_name: str, e: Exception) -> PluginError:
+    """The one-line error for a plugin whose hook raised."""
+    return PluginError(f"rule plugin '{plugin}' failed in {hook_name}: {type(e).__name__}: {e}")
+
+
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
     """Register one plugin; a hook whose arguments the spec does not have is the plugin's error, by its name."""
     try:
@@ -151,8 +156,7 @@ class Hooks:
         except PluginError:
             raise
         except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
-            culprit = self._culprit(caller, sys.exc_info()[2])
-            raise PluginError(f"rule plugin '{culprit}' failed in {hook_name}: {type(e).__name__}: {e}") from e
+            raise _failed(self._culprit(caller, sys.exc_info()[2]), hook_name, e) from e
 
     @staticmethod
     def _culprit(caller: Any, tb: types.TracebackType | None) -> str:
@@ -191,7 +195,7 @@ class Hooks:
         except PluginError:
             raise
         except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
-            raise PluginError(f"rule plugin '{impl.plugin_name}' failed in {hook_name}: {type(e).__name__}: {e}") from e
+            raise _failed(impl.plugin_name, hook_name, e) from e
 
     def _suspects(self, hook_name: str, bad: Any = None, **kwargs: Any) -> str:
         """Who returned the wrong value ``bad`` from ``hook_name``.
@@ -202,8 +206,8 @@ class Hooks:
         impls = getattr(self.pm.hook, hook_name).get_hookimpls()
         for impl in impls:
             try:
-                answer = impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception:  # noqa: BLE001 - only looking for the culprit
+                answer = self._call_one(impl, hook_name, **kwargs)
+            except PluginError:  # only looking for the culprit
                 continue
             if answer is bad or (type(answer) is type(bad) and answer == bad):
                 return f"rule plugin '{impl.plugin_name}'"
