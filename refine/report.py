@@ -545,7 +545,6 @@ def write_report(
     from refine.spacefile import atomic_write, refuse_overwriting_inputs
 
     source = os.fspath(storage)
-    inputs = (source, source.removeprefix("sqlite:///"))
-    refuse_overwriting_inputs(out, inputs)
+    refuse_overwriting_inputs(out, (source, source.removeprefix("sqlite:///")))
     text = build_report(storage, studies, title=title, config=config, **settings)
-    return Path(atomic_write(out, text, overwrite=True, inputs=inputs))
+    return Path(atomic_write(out, text, overwrite=True))

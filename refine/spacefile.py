@@ -408,7 +408,6 @@ def atomic_write(
     *,
     overwrite: bool = False,
     hint: str = "remove it or use --out",
-    inputs: Iterable[str | os.PathLike] = (),
 ) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
@@ -417,15 +416,15 @@ def atomic_write(
 
     Raises:
         SpaceError: ``path`` exists and ``overwrite`` is false (``hint`` says
-            what to do), is empty or a folder, is one of the command's
-            ``inputs``, or its folder cannot be made or written.
+            what to do), is empty or a folder, or its folder cannot be made
+            or written. A command that reads files checks first that it does
+            not write over them (:func:`refuse_overwriting_inputs`).
     """
     if not os.fspath(path):
         raise SpaceError("the output path is empty; give a file name (-o FILE)")
     path = Path(path)
     if path.is_dir():
         raise SpaceError(f"cannot write {path}: it is a folder; give a file name")
-    refuse_overwriting_inputs(path, inputs)
     if path.exists() and not path.is_file():
         if not overwrite:
             raise SpaceError(f"{path} already exists; refine never overwrites a version ({hint})")

@@ -63,7 +63,7 @@ def export(space_file: Path, target: str | None, out: Path | None) -> None:
     if out is None:
         click.echo(exported.text, nl=False)
     else:
-        atomic_write(out, exported.text, overwrite=True, inputs=(space_file,))
+        atomic_write(out, exported.text, overwrite=True)
         click.echo(f"wrote {out}")
 
 
