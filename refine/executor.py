@@ -140,6 +140,9 @@ MORE_FAILURES = "; raise --max-failures to go on"
 #: the signal that stopped the run last (SIGINT for Ctrl-C, SIGTERM from a scheduler), for the exit status
 _SIGNAL = {"signum": 2}
 
+#: the interrupt state of the run in progress (set by _interrupts_between_transactions)
+_INTERRUPT: dict[str, Any] = {"state": None}
+
 
 @contextlib.contextmanager
 def _interrupts_between_transactions() -> Any:
@@ -151,7 +154,9 @@ def _interrupts_between_transactions() -> Any:
     trial could be left RUNNING. Here an interrupt that arrives during a
     storage call is delivered again every 20 ms until the call has returned;
     anywhere else (the user's objective, refine's loop) it is raised at once.
-    A SIGTERM is handled the same way. Only in the main thread, and only
+    An interrupt that Python itself swallows (raised in a ``__del__``) is
+    raised again before the next trial (_stop_if_interrupted), without the
+    "Exception ignored" traceback. A SIGTERM is handled the same way. Only in the main thread, and only
     for a signal whose default handler is in place (a shell's ``cmd &``
     ignores SIGINT, and a SIGTERM is still handled there).
     """
@@ -168,32 +173,53 @@ def _interrupts_between_transactions() -> Any:
     if not handled:
         yield
         return
-    state = {"active": True, "pending": None}
+    state = {"active": True, "pending": None, "raised": False}
     _SIGNAL["signum"] = int(signal.SIGINT)
+    _INTERRUPT["state"] = state
 
     def redeliver() -> None:
-        if state["active"] and state["pending"] is not None:
+        if state["active"] and state["pending"] is not None and not state["raised"]:
             _thread.interrupt_main(state["pending"])
 
     def handler(signum: int, frame: Any) -> None:
         _SIGNAL["signum"] = int(signum)
+        # kept until the run has stopped: a KeyboardInterrupt raised where Python swallows it (a __del__
+        # run by the garbage collector prints "Exception ignored" and goes on) is raised again by the
+        # run's next check (_stop_if_interrupted) instead of being lost
+        state["pending"] = signum
         if _in_storage(frame):
-            state["pending"] = signum
             timer = threading.Timer(0.02, redeliver)
             timer.daemon = True
             timer.start()
             return
-        state["pending"] = None
+        state["raised"] = True
         raise KeyboardInterrupt
 
+    def unraisable(info: Any) -> None:  # the swallowed interrupt is raised again, not shown as a traceback
+        if not (info.exc_type is KeyboardInterrupt and state["pending"] is not None):
+            unraisable_before(info)
+
     previous = {signum: signal.signal(signum, handler) for signum in handled}
+    unraisable_before, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
     finally:
         state["active"] = False
+        _INTERRUPT["state"] = None
+        sys.unraisablehook = unraisable_before
         for signum, old in previous.items():
             signal.signal(signum, old)
     if state["pending"] is not None:  # the run ended while an interrupt waited for a storage call: deliver it now
+        raise KeyboardInterrupt
+
+
+def _stop_if_interrupted() -> None:
+    """Raise the Ctrl-C or SIGTERM this run received, if it has not stopped the run yet.
+
+    Called between trials and before each objective call, outside any storage call.
+    """
+    state = _INTERRUPT["state"]
+    if state is not None and state["active"] and state["pending"] is not None:
         raise KeyboardInterrupt
 
 
@@ -512,6 +538,7 @@ class _Objective:
     def __call__(self, trial: Any) -> Any:
         import optuna
 
+        _stop_if_interrupted()
         params = suggest(self.space, trial)
         args = {**self.space.fixed, **params, **(trial.user_attrs.get(TRIAL_SET) or {})}
         try:
@@ -897,6 +924,7 @@ def _worker_main(
                     if stop.is_set():
                         return
                     time.sleep(0.05)
+                    _stop_if_interrupted()
     except KeyboardInterrupt:
         return
     except RefineError as e:
@@ -1196,6 +1224,7 @@ def _run_one(
 
 def _run_serial(study: Any, objective: _Objective, target: int, max_failures: int, failed0: int, progress: "_Progress") -> None:
     def callback(study: Any, trial: Any) -> None:
+        _stop_if_interrupted()
         c = _counts(study)
         progress.update(study, c)
         if trial.state.name == "FAIL" and trial.user_attrs.get(TRIAL_ERROR):
@@ -1205,6 +1234,7 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
 
     stuck, last = 0, None
     while True:
+        _stop_if_interrupted()
         c = _counts(study)
         if c.complete >= target or c.failed - failed0 >= max_failures:
             return
@@ -1283,6 +1313,7 @@ def _run_parallel(
         p.start()
     try:
         while True:
+            _stop_if_interrupted()
             c = _counts(study)
             progress.update(study, c)
             if c.complete >= target or c.failed - failed0 >= max_failures or not errors.empty():

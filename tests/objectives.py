@@ -78,3 +78,14 @@ NOT_A_FUNCTION = 3  # --objective must name a callable
 def calls_exit(params):
     """An objective that ends its own process the polite way."""
     raise SystemExit(3)
+
+
+class _SlowToDelete:
+    def __del__(self):
+        time.sleep(0.3)
+
+
+def interrupt_swallowing(params):
+    """Spends its time in a ``__del__``, where Python swallows a KeyboardInterrupt ("Exception ignored")."""
+    _SlowToDelete()
+    return params["x"]

@@ -330,9 +330,10 @@ def test_crashed_worker_trial_is_failed_and_retried(tmp_path, wait):
     assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 3  # the process died mid-trial
     assert states(str(db), "c")["RUNNING"] == 1
     time.sleep(wait)  # three missed heartbeats, or none
-    assert subprocess.run(cmd, env=env, cwd=tmp_path, timeout=60).returncode == 0
+    resumed = subprocess.run(cmd, env=env, cwd=tmp_path, timeout=60, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
     c = states(str(db), "c")
-    assert c["RUNNING"] == 0 and c["COMPLETE"] == 3 and c["FAIL"] == 1
+    assert c["RUNNING"] == 0 and c["COMPLETE"] == 3 and c["FAIL"] == 1, c
 
 
 def test_a_journal_trial_of_a_killed_process_is_named_with_how_to_release_it(tmp_path):
@@ -364,6 +365,7 @@ def _wait_for_complete(db, study: str, n: int, timeout: float = 20) -> None:
         except (RefineError, optuna.exceptions.OptunaError):  # not created yet, or the writer holds the lock
             pass
         time.sleep(0.1)
+    raise AssertionError(f"study '{study}' in {db} did not reach {n} complete trials in {timeout} s")
 
 
 def test_ctrl_c_stops_cleanly(tmp_path):
@@ -377,9 +379,29 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     _wait_for_complete(db, "i", 2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130 and "resume" in err and "Traceback" not in err
+    assert proc.returncode == 130, err
+    assert "resume" in err and "Traceback" not in err, err
     c = states(str(db), "i")
     assert c["RUNNING"] == 0 and 2 <= c["COMPLETE"] < 50
+
+
+def test_ctrl_c_swallowed_by_python_still_stops_the_run(tmp_path):
+    # A KeyboardInterrupt raised inside a __del__ is printed as "Exception ignored" and dropped by Python
+    # itself; the run must still stop at its next trial, not run to the end and exit 0.
+    db = tmp_path / "s.db"
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:interrupt_swallowing",
+         "--storage", str(db), "--study", "i", "--trials", "60", "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for_complete(db, "i", 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    c = states(str(db), "i")
+    assert c["RUNNING"] == 0 and 2 <= c["COMPLETE"] < 60
 
 
 def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
