@@ -31,7 +31,7 @@ trial index. The configuration a user would pick is the one with the best
 objective, normalized so that 0 is the optimum and 1 the median of random v1
 configurations.
 
-    python benchmarks/efficacy/run.py            # 6 problems x 8 seeds, 40 + 40 trials
+    python benchmarks/efficacy/run.py            # 6 problems x 16 seeds, 40 + 40 trials
     python benchmarks/efficacy/run.py --quick    # a smoke test in about a minute
 
 Writes a Markdown report to stdout and ``results.md``, the raw runs to
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--studies", type=Path, default=HERE / ".cache" / "studies",
                     help="folder holding the real studies' SQLite files (see benchmarks/README.md)")
     ap.add_argument("--problems", default="", help="comma-separated names (default: the whole group)")
-    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--seeds", type=int, default=16, help="seeds 0 .. SEEDS-1 per problem (default: 16)")
     ap.add_argument("--n1", type=int, default=40, help="stage-1 trials")
     ap.add_argument("--n2", type=int, default=40, help="stage-2 trials")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
