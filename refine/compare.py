@@ -26,13 +26,13 @@ from refine.executor import (
     MORE_FAILURES,
     TRIAL_SET,
     _best_first,
-    _study_names,
     load_objective,
     load_study,
     no_ranked_trial,
     open_storage,
     redact,
     run,
+    study_names,
     study_space,
 )
 from refine.space import CategoricalParam, Space, to_unit
@@ -133,8 +133,7 @@ def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Compa
     twice = sorted({n for n in names if list(names).count(n) > 1})
     if twice:
         raise RefineError(f"--studies names {', '.join(repr(n) for n in twice)} twice: list each study once")
-    store = open_storage(storage, create=False)
-    held = _study_names(store)
+    held = study_names(storage)
     groups = _expand(names, held, redact(storage))
     summaries: list[GroupSummary] = []
     spaces: list[tuple[str, Space | None]] = []

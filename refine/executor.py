@@ -261,14 +261,27 @@ def _storage_url(spec: str) -> str:
             if importlib.util.find_spec("psycopg") is not None:
                 return "postgresql+psycopg://" + spec[len("postgresql://") :]
         return spec
-    return f"sqlite:///{spec}"
+    from sqlalchemy.engine import URL
+
+    # Built, not formatted: a path with %, ? or # in it is quoted, not read as URL syntax.
+    return URL.create("sqlite", database=spec).render_as_string(hide_password=False)
 
 
 def _sqlite_path(url: str) -> str | None:
     if not url.startswith("sqlite:"):
         return None
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    return None if path in ("", ":memory:") else path.split("?", 1)[0]
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        path = make_url(url).database
+    except ArgumentError:
+        return None
+    return None if path in (None, "", ":memory:") else path
+
+
+class OldSchemaError(StudyError):
+    """A storage whose tables an older Optuna wrote and the installed one will not open unchanged."""
 
 
 def _queue_only_classes() -> tuple[type, type]:
@@ -375,6 +388,13 @@ def open_storage(
     except Exception as e:  # SQLAlchemy's errors: bad URL, unreachable server, bad credentials
         from sqlalchemy.exc import SQLAlchemyError
 
+        if isinstance(e, RuntimeError) and "optuna storage upgrade" in str(e):
+            raise OldSchemaError(
+                f"storage {shown} was written by an older Optuna, whose tables the installed Optuna "
+                f"{optuna.__version__} will not use unless it upgrades them, and refine never changes a storage "
+                "it did not create: write to another storage, or upgrade a copy (cp old.db new.db && "
+                "optuna storage upgrade --storage sqlite:///new.db)"
+            ) from None
         if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
             e = e.__cause__  # Optuna's wrapper of SQLAlchemy's error
         if not isinstance(e, (SQLAlchemyError, ValueError)):
@@ -410,8 +430,23 @@ def _study_names(storage: Any) -> list[str]:
         raise StudyError(f"cannot read the studies of the storage: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}") from None
 
 
+def study_names(spec: str) -> list[str]:
+    """The names of the studies in an existing storage, whatever Optuna wrote it."""
+    try:
+        return _study_names(open_storage(spec, create=False))
+    except OldSchemaError:
+        from refine.study import list_studies
+
+        return [s.name for s in list_studies(spec)]
+
+
 def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> Any:
     """Load an existing study for reading; the storage is never created.
+
+    A SQLite file an older Optuna wrote, which the installed one will not open
+    without upgrading it, is read by refine's own reader into an in-memory
+    study: the same trials, numbers, values, attributes and states, and the
+    file is left as it was.
 
     Raises:
         StudyError: The storage or the study does not exist, or ``study`` is
@@ -419,7 +454,10 @@ def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> A
     """
     import optuna
 
-    storage = open_storage(spec, create=False)
+    try:
+        storage = open_storage(spec, create=False)
+    except OldSchemaError:
+        return _in_memory_copy(spec, study, sampler)
     names = _study_names(storage)
     shown = redact(spec)
     if study is None:
@@ -432,6 +470,39 @@ def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> A
         held = ", ".join(sorted(names)) or "none"
         raise StudyError(f"storage {shown} has no study '{study}'; it holds: {held}")
     return optuna.load_study(study_name=study, storage=storage, sampler=sampler)
+
+
+def _in_memory_copy(spec: str, study: str | None, sampler: Any) -> Any:
+    """An old-schema SQLite study, read without Optuna, as an in-memory Optuna study."""
+    import numpy as np
+    import optuna
+
+    from refine.study import STATES, read_study
+
+    data = read_study(spec, study)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory"
+    copy = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=list(data.directions), sampler=sampler
+    )
+    for key, value in data.study_user_attrs.items():
+        copy.set_user_attr(key, value)
+    dists = {n: p.to_distribution() for n, p in data.inferred.params.items()}
+    dists.update({n: optuna.distributions.CategoricalDistribution([v]) for n, v in data.inferred.fixed.items()})
+    trials = []
+    for row in np.argsort(data.numbers, kind="stable"):  # Optuna numbers a study's trials 0, 1, ... in this order
+        params = {n: v for n, v in data.config(int(row)).items() if n in dists}
+        state = optuna.trial.TrialState[STATES[data.states[row]]]
+        values = [float(v) for v in data.values[row]] if state == optuna.trial.TrialState.COMPLETE else None
+        attrs = {k: col[row] for k, col in data.user_attrs.items() if col[row] is not None}
+        system = {"constraints": [1.0]} if data.infeasible is not None and data.infeasible[row] else {}
+        trials.append(
+            optuna.trial.create_trial(
+                state=state, params=params, distributions={n: dists[n] for n in params}, values=values,
+                user_attrs=attrs, system_attrs=system,
+            )
+        )
+    copy.add_trials(trials)
+    return copy
 
 
 def study_space(study: Any) -> Space | None:

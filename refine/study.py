@@ -191,7 +191,9 @@ class StudyData:
 def _sqlite_path(storage: str) -> Path | None:
     """The file behind a SQLite path or ``sqlite:///`` URL, else None."""
     if storage.startswith("sqlite:///"):
-        return Path(storage[len("sqlite:///"):].split("?")[0])
+        from sqlalchemy.engine import make_url  # the path as SQLAlchemy reads the URL: %-escapes decoded, ?query dropped
+
+        return Path(make_url(storage).database or "")
     if _URL.match(storage):
         return None
     path = Path(storage)

@@ -229,3 +229,84 @@ def test_path_with_uri_characters_opens_that_file(tmp_path, engine):
     assert read_study(copy, "legacy", engine=engine).n_trials == 41
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
     assert sorted(p.name for p in folder.iterdir()) == ["study.db"]
+
+
+OLD_SCHEMAS = ("1.5.0", "2.10.1", "3.1.1")  # the installed Optuna will not open these without upgrading them
+
+
+@pytest.mark.parametrize("version", OLD_SCHEMAS)
+def test_old_schema_loads_for_optuna_readers_as_the_release_wrote_it(version):
+    # best, compare, rerun and run --from read through an Optuna study: an old file is read by
+    # refine's reader into an in-memory one, with the numbers, states, params, values and attrs it holds.
+    from refine.executor import load_study
+
+    for study in _expected(version)["studies"]:
+        loaded = load_study(str(_db(version)), study["name"])
+        assert [d.name for d in loaded.directions] == study["directions"]
+        assert loaded.user_attrs == study["user_attrs"]
+        trials = loaded.get_trials(deepcopy=False)
+        assert [t.number for t in trials] == [t["number"] for t in study["trials"]]
+        for got, want in zip(trials, study["trials"]):
+            where = f"{version} {study['name']} trial {want['number']}"
+            assert got.state.name == want["state"], where
+            assert got.params == want["params"], where
+            if want["state"] == "COMPLETE":
+                assert all(_same_float(a, b) for a, b in zip(got.values, want["values"])), where
+            assert got.user_attrs == want["user_attrs"], where
+
+
+@pytest.mark.parametrize("version", OLD_SCHEMAS)
+def test_best_and_warm_start_read_an_old_schema_unchanged(version, tmp_path):
+    path = _db(version)
+    before = _sha256(path)
+    siblings = set(LEGACY.iterdir())
+    best = _cli("best", path, "--study", "legacy")
+    assert best.returncode == 0, best.stderr
+    out = json.loads(best.stdout)
+    expected = [t for t in _study(version, "legacy")["trials"] if t["state"] == "COMPLETE"]
+    winner = min(expected, key=lambda t: t["values"][0])
+    assert (out["trial"], out["value"], out["params"]) == (winner["number"], winner["values"][0], winner["params"])
+
+    made = _cli("next-space", path, "--study", "legacy", "--out", tmp_path)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "obj.py").write_text("def f(p):\n    return p['lr'] * 10 + p['dropout']\n")
+    run = _cli(
+        "run", tmp_path / "legacy.v2.yaml", "--objective", tmp_path / "obj.py:f", "--storage", tmp_path / "next.db",
+        "--trials", "6", "--from", f"{path}:legacy", "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["history"] > 0 and result["warm_started"] + result["history"] >= 5, result
+    assert _sha256(path) == before
+    assert set(LEGACY.iterdir()) == siblings
+
+
+def test_writing_into_an_old_schema_is_a_one_line_error(tmp_path):
+    copy = tmp_path / "study.db"
+    shutil.copyfile(_db("3.1.1"), copy)
+    before = _sha256(copy)
+    space = tmp_path / "s.yaml"
+    space.write_text("name: s\nversion: 1\ndirection: minimize\nparams:\n  x: {type: float, low: 0, high: 1}\n")
+    (tmp_path / "obj.py").write_text("def f(p):\n    return p['x']\n")
+    run = _cli("run", space, "--objective", tmp_path / "obj.py:f", "--storage", copy, "--trials", "2")
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "optuna storage upgrade" in lines[0], run.stderr
+    assert _sha256(copy) == before
+
+
+def test_run_writes_the_storage_file_it_is_given_even_with_uri_characters(tmp_path):
+    # 'sqlite:///' + path would read '?' as a query, '#' as a fragment and '%20' as a space.
+    folder = tmp_path / "run?v=2 #3"
+    folder.mkdir()
+    space = tmp_path / "s.yaml"
+    space.write_text("name: s\nversion: 1\ndirection: minimize\nparams:\n  x: {type: float, low: 0, high: 1}\n")
+    (tmp_path / "obj.py").write_text("def f(p):\n    return p['x']\n")
+    storage = folder / "100%20 a?b#c.db"
+    run = _cli("run", space, "--objective", tmp_path / "obj.py:f", "--storage", storage, "--trials", "3", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([folder.name, "s.yaml", "obj.py"])
+    assert sorted(p.name for p in folder.iterdir()) == [storage.name]
+    assert read_study(storage).counts() == {"COMPLETE": 3}
+    best = _cli("best", storage)
+    assert best.returncode == 0, best.stderr
