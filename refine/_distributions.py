@@ -98,9 +98,14 @@ def union(
     if "categorical" in kinds:
         choices: list = []
         maps = []
+        unrecorded: list[str] = []
         for kind, a in parsed:
             if kind == "categorical":
-                maps.append(np.array([_index(choices, c) for c in a["choices"]], dtype=np.float64))
+                # Optuna records a choice as the first one equal to it in Python (True as 1, False as 0):
+                # a later choice equal to an earlier one never reaches the study, so it is not read as a choice.
+                recorded = [next(c for c in a["choices"][: k + 1] if c == v) for k, v in enumerate(a["choices"])]
+                unrecorded += [f"{v!r} as {c!r}" for v, c in zip(a["choices"], recorded) if v is not c]
+                maps.append(np.array([_index(choices, c) for c in recorded], dtype=np.float64))
             else:
                 maps.append(None)
         out = np.full(len(internal), np.nan)
@@ -116,6 +121,12 @@ def union(
                 out[mask] = [_index(choices, int(v) if as_int else float(v)) for v in values]
         if len(kinds) > 1:
             note = f"'{pname}' was retyped during the study ({', '.join(sorted(kinds))}); read as a categorical of the values seen"
+        if unrecorded:
+            note = (
+                f"'{pname}' has choices equal in Python, which Optuna cannot tell apart: it recorded "
+                f"{', '.join(dict.fromkeys(unrecorded))}; read as the choices it could record"
+                + (f" ({note})" if note else "")
+            )
         if len(choices) == 1:
             # Like a fixed int or float, a fixed number's column holds the number itself.
             value = choices[0]

@@ -79,7 +79,7 @@ def _structure_param(name: str, raw: Any) -> Param:
     if not isinstance(raw, Mapping):
         raise InvalidParam("a parameter must be a mapping with a `type`", repr(raw), "write e.g. `{type: float, low: 0, high: 1}`", param=name)
     kind = raw.get("type")
-    if kind not in PARAM_KINDS:
+    if not isinstance(kind, str) or kind not in PARAM_KINDS:
         raise InvalidParam(
             "`type` must be one of float, int, categorical",
             f"type={kind!r}" if "type" in raw else "no `type`",
@@ -119,6 +119,8 @@ def _structure_param(name: str, raw: Any) -> Param:
         raise InvalidParam("`log` must be true or false", f"log={body['log']!r}", param=name)
     if "limits" in body and (not isinstance(body["limits"], (list, tuple)) or len(body["limits"]) != 2):
         raise InvalidParam("`limits` must be a list [lo, hi]", f"limits={body['limits']!r}", param=name)
+    if body.get("limits") is not None:
+        _check_limit_values(body, kind, name)
     if kind == "categorical" and not isinstance(body["choices"], (list, tuple)):
         raise InvalidParam("`choices` must be a list", f"choices={body['choices']!r}", param=name)
     if kind == "categorical":
@@ -133,6 +135,24 @@ def _structure_param(name: str, raw: Any) -> Param:
         raise e.located(param=name) from None
     except (TypeError, ValueError) as e:
         raise InvalidParam(f"a {kind} parameter could not be read", str(e), param=name) from None
+
+
+def _check_limit_values(body: dict, kind: str, name: str) -> None:
+    """Numbers, never NaN; an int parameter's are integers, kept as written (never rounded to one)."""
+    limits = list(body["limits"])
+    for i, v in enumerate(limits):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            raise InvalidParam("`limits` must be two numbers [lo, hi]", f"limits={body['limits']!r}", param=name)
+        if kind == "int":
+            if isinstance(v, float) and not v.is_integer():
+                raise InvalidParam(
+                    "`limits` of an int parameter must be integers",
+                    f"limits={body['limits']!r}",
+                    "write whole numbers, e.g. [1, 1024] (a very large one leaves a side open)",
+                    param=name,
+                )
+            limits[i] = int(v)
+    body["limits"] = limits
 
 
 def _check_choices(choices: Sequence[Any], name: str) -> None:
@@ -353,7 +373,35 @@ def load_space(path: str | os.PathLike) -> Space:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise SpaceError(f"{path} is not valid YAML{at}: {_one_line(getattr(e, 'problem', None) or e)}") from None
+    if _contains_itself(doc):
+        raise SpaceError(
+            f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); "
+            "write the value out, or point the alias at another anchor"
+        )
     return space_from_dict(doc, where=str(path))
+
+
+def _contains_itself(doc: Any) -> bool:
+    """Whether a parsed document is cyclic, as a recursive YAML alias makes it (nothing could print or store it).
+
+    Each shared node is walked once, so many aliases of one anchor cost nothing more.
+    """
+    on_path: set[int] = set()
+    done: set[int] = set()
+
+    def walk(node: Any) -> bool:
+        if not isinstance(node, (list, dict)) or id(node) in done:
+            return False
+        if id(node) in on_path:
+            return True
+        on_path.add(id(node))
+        if any(walk(v) for v in (node.values() if isinstance(node, dict) else node)):
+            return True
+        on_path.discard(id(node))
+        done.add(id(node))
+        return False
+
+    return walk(doc)
 
 
 class _DuplicateKey(Exception):

@@ -521,3 +521,23 @@ def test_a_nested_condition_is_inferred_from_what_its_trials_share(tmp_path, eng
     heads = data.space.params["heads"]
     assert heads.when is not None and heads.when.parent == "enc" and list(heads.when.values) == ["ctx"]
     assert any("'heads' was sampled only when enc" in n for n in data.notes)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("choices", [[0, False, None, 1, True], [1, "1", None, True, 2.5]])
+def test_choices_optuna_cannot_tell_apart_give_a_space_that_validates(tmp_path, engine, choices):
+    # Optuna records True as 1 and False as 0 when both are choices: those never reach the study.
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="mixed")
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        t = study.ask({"c": CategoricalDistribution(choices), "x": FloatDistribution(0, 1)})
+        study.tell(t, t.params["x"] + (0.0 if t.params["c"] is None else 1.0) + rng.normal(0, 0.01))
+    data = read_study(tmp_path / "s.db", engine=engine)
+    recorded = {data.value_of("c", i) for i in range(data.n_trials)}
+    kept = data.inferred.params["c"].choices
+    assert recorded <= set(kept) and not any(isinstance(c, bool) for c in kept)
+    assert any("cannot tell apart" in n and "'c'" in n for n in data.notes), data.notes
+    out = _cli("next-space", tmp_path / "s.db", "--out", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    check = _cli("validate", tmp_path / "out" / "mixed.v2.yaml")
+    assert check.returncode == 0, check.stderr

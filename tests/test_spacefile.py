@@ -306,6 +306,13 @@ def test_exponent_without_a_dot_is_a_number_as_in_yaml_1_2(tmp_path: Path) -> No
         ("fixed: {enc: cnn}\nparams:\n  b: {type: float, low: 0, high: 1, when: {enc: context}}", "never holds"),
         ("params:\n  a: {type: float, low: 0, high: 1}\n  b: {type: int, low: 0, high: 3, when: {a: 0.5}}", "continuous float"),
         ("metric: {val: 1}\nparams:\n  x: {type: float, low: 0, high: 1}", "must be a label"),
+        ("params:\n  x: {type: [float], low: 0, high: 1}", "`type` must be one of"),
+        ("params:\n  k: {type: int, low: 1, high: 5, limits: [1, .inf]}", "limits` of an int parameter must be integers"),
+        ("params:\n  k: {type: int, low: 1, high: 5, limits: [0.5, 10.5]}", "limits` of an int parameter must be integers"),
+        ("params:\n  x: {type: float, low: 0, high: 1, limits: [0, .nan]}", "two numbers"),
+        ("params:\n  x: {type: float, low: 0, high: 1, limits: [0, '2']}", "two numbers"),
+        ("fixed: &f\n  a: *f\nparams:\n  x: {type: float, low: 0, high: 1}", "contains itself"),
+        ("params: &p\n  x: {type: float, low: 0, high: 1}\n  y: *p", "contains itself"),
     ],
 )
 def test_a_space_optuna_would_run_wrongly_is_refused(tmp_path: Path, body: str, says: str) -> None:
@@ -314,3 +321,21 @@ def test_a_space_optuna_would_run_wrongly_is_refused(tmp_path: Path, body: str, 
     with pytest.raises(SpaceError, match=says) as info:
         load_space(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_int_limits_written_as_whole_floats_are_read_as_ints() -> None:
+    space = space_from_dict({"name": "s", "version": 1, "params": {"k": {"type": "int", "low": 2, "high": 5, "limits": [1.0, 64.0]}}})
+    assert space.params["k"].limits == (1, 64) and all(type(v) is int for v in space.params["k"].limits)
+
+
+def test_many_aliases_of_one_anchor_are_read_quickly(tmp_path: Path) -> None:
+    # Not a cycle: nine levels of nine aliases each; walked node by node it would be 9**9 visits.
+    lines = ["name: s", "version: 1", "fixed:", "  l0: &l0 [1, 2]"]
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    lines += ["params:", "  x: {type: float, low: 0, high: 1}"]
+    path = tmp_path / "s.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from refine.spacefile import _contains_itself
+    import yaml
+
+    assert not _contains_itself(yaml.safe_load(path.read_text()))
