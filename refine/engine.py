@@ -273,6 +273,8 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
             new, reason = _bias_and_extend(new, expand, reason)
     if winner.action not in ("fix", "drop") and new is None:
         raise PluginError(f"rule '{winner.rule}' proposed '{winner.action}' for '{name}' without a new definition")
+    if new is not None:
+        _check_new(winner, param, new)
     return Decision(
         param=name,
         action=winner.action,
@@ -285,6 +287,22 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
         overridden=rest,
         vetoed=tuple(vetoed),
     )
+
+
+def _check_new(p: Proposal, param: Param, new: Any) -> None:
+    """A rule refines a parameter: the same kind, its hard `limits` kept, and the range inside them."""
+    if type(new) is not type(param):
+        what = getattr(new, "kind", type(new).__name__)
+        raise PluginError(
+            f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' of type {what}, but it is of type {param.kind}; a rule refines a parameter's range or choices, it does not retype it"
+        )
+    if isinstance(param, CategoricalParam) or param.limits is None:
+        return
+    if new.limits != param.limits:
+        raise PluginError(
+            f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' with limits {list(new.limits) if new.limits else None} "
+            f"instead of its hard limits {list(param.limits)}; a rule keeps the user's limits (attrs.evolve keeps them)"
+        )
 
 
 def _checked_fix(p: Proposal, param: Param) -> Any:

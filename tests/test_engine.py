@@ -340,6 +340,18 @@ class _Misbehaving:
         def refine_propose(self, name):
             return Proposal(param=name, action="fix", rule="fixer", fixed_value=object(), priority=5) if name == "x" else None
 
+    class DropLimits:
+        @refine.hookimpl
+        def refine_propose(self, name, param):
+            if name == "x":
+                return Proposal(param=name, action="expand", rule="unbounded", new=FloatParam(low=0, high=3), priority=5)
+
+    class Retype:
+        @refine.hookimpl
+        def refine_propose(self, name, param):
+            if name == "x":
+                return Proposal(param=name, action="narrow", rule="retyper", new=IntParam(low=0, high=1), priority=5)
+
     class WrongParam:
         @refine.hookimpl
         def refine_propose(self, name, param):
@@ -360,6 +372,8 @@ class _Misbehaving:
         (_Misbehaving.FixPastLimits(), r"rule 'fixer' fixed 'x' to 5.0: outside its limits \[0, 1\]"),
         (_Misbehaving.FixToNoChoice(), r"fixed 'opt' to 'rmsprop': not one of its choices"),
         (_Misbehaving.FixNotData(), "fixed 'x' to <object object at .*>: not a finite number"),
+        (_Misbehaving.DropLimits(), r"rule 'unbounded' proposed 'expand' for 'x' with limits None instead of its hard limits \[0.0, 1.0\]"),
+        (_Misbehaving.Retype(), "rule 'retyper' proposed 'narrow' for 'x' of type int, but it is of type float"),
         (_Misbehaving.WrongParam(), "rule 'wrong' was asked about '(x|opt)' but proposed 'keep' for 'zzz'"),
         (_Misbehaving.MisspelledArgument(), "rule plugin 'MisspelledArgument'.*evidnce"),
     ],
