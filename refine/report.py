@@ -539,12 +539,19 @@ def write_report(
     out: str | os.PathLike = "report.html",
     title: str | None = None,
     config: bool = False,
+    force: bool = False,
     **settings: Any,
 ) -> Path:
-    """Write :func:`build_report`'s page to ``out`` (overwriting it) and return its path."""
-    from refine.spacefile import atomic_write, refuse_overwriting_inputs
+    """Write :func:`build_report`'s page to ``out`` and return its path.
+
+    An HTML file at ``out`` (an earlier report) is replaced; any other file only with ``force``.
+    """
+    from refine.spacefile import atomic_write, refuse_overwriting_inputs, refuse_replacing_another_file
 
     source = os.fspath(storage)
     refuse_overwriting_inputs(out, (source, source.removeprefix("sqlite:///")))
+    refuse_replacing_another_file(
+        out, ours=lambda text: text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")), kind="an HTML file", force=force
+    )
     text = build_report(storage, studies, title=title, config=config, **settings)
     return Path(atomic_write(out, text, overwrite=True))

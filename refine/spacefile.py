@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import cattrs
 import yaml
@@ -448,6 +448,42 @@ def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.
             same = False
         if same:
             raise SpaceError(f"{out} is this command's input ({source}); write to another file")
+
+
+def refuse_replacing_another_file(
+    out: str | os.PathLike, *, ours: Callable[[str], bool], kind: str, force: bool = False
+) -> None:
+    """Raise SpaceError when ``out`` exists and is not what this command writes (a study, a space, anything else).
+
+    A command whose output is regenerated (a report, an export) replaces its own earlier file;
+    ``ours`` tells one from the text. ``--force`` (``force``) replaces anything.
+    """
+    path = Path(out)
+    if force or not path.is_file():
+        return
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    what = None
+    if head.startswith(b"SQLite format 3"):
+        what = "a SQLite database"
+    else:
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError:
+            what = "not text"
+        else:
+            if not ours(text):
+                what = "a refine space file" if _is_space_text(text) else f"not {kind}"
+    if what is not None:
+        raise SpaceError(f"{out} exists and is {what}; give another -o, or --force to replace it")
+
+
+def _is_space_text(text: str) -> bool:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(doc, Mapping) and "version" in doc and ("params" in doc or "param_ranges" in doc)
 
 
 def atomic_write(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -585,3 +586,23 @@ def test_a_value_configspace_cannot_hold_is_an_error_naming_it() -> None:
     space = Space(name="s", version=1, fixed={"tag": "\x00"}, params={"x": FloatParam(low=0.0, high=1.0)})
     with pytest.raises(SpaceError, match="ConfigSpace cannot hold 'tag'"):
         to_configspace(space)
+
+
+@pytest.mark.parametrize("target", ["configspace", "wandb", "optuna"])
+def test_export_replaces_an_earlier_export_but_no_other_file(space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture, target: str) -> None:
+    out = tmp_path / "exported.txt"
+    assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(out))[0] == 0
+    out.write_text(out.read_text() + "\n# edited\n" if target != "configspace" else out.read_text())
+    assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(out))[0] == 0  # regenerated in place
+    assert "# edited" not in out.read_text()
+    other = tmp_path / "other.v2.yaml"
+    other.write_text(space_file.read_text())
+    study = tmp_path / "study.db"
+    sqlite3.connect(study).execute("CREATE TABLE t (x)").connection.commit()
+    for victim, says in ((other, "is a refine space file"), (study, "is a SQLite database")):
+        before = victim.read_bytes()
+        code, _, err = _run(capsys, "export", str(space_file), "--to", target, "-o", str(victim))
+        assert code == 2 and says in err and "--force" in err, err
+        assert victim.read_bytes() == before
+    assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(other), "--force")[0] == 0
+    assert other.read_text() != space_file.read_text()

@@ -176,3 +176,21 @@ def test_report_never_writes_over_its_own_storage(lineage):
         with pytest.raises(SpaceError, match="is this command's input"):
             write_report(given, out=path)
     assert Path(path).read_bytes() == before
+
+
+def test_report_replaces_an_earlier_report_but_no_other_file(lineage, tmp_path, capsys):
+    from tests.conftest import run_cli
+
+    storage, _ = lineage
+    out = tmp_path / "r.html"
+    for _ in range(2):  # the second run replaces the first report
+        code, _, err = run_cli(capsys, "report", storage, "--study", "toy-v1", "-o", str(out))
+        assert code == 0, err
+    space = tmp_path / "toy.v2.yaml"
+    space.write_text("name: toy\nversion: 2\nparams:\n  x: {type: float, low: 0, high: 1}\n")
+    code, _, err = run_cli(capsys, "report", storage, "--study", "toy-v1", "-o", str(space))
+    assert code == 2 and "is a refine space file" in err and "--force" in err
+    assert space.read_text().startswith("name: toy")
+    code, _, err = run_cli(capsys, "report", storage, "--study", "toy-v1", "-o", str(space), "--force")
+    assert code == 0, err
+    assert space.read_text().lstrip().lower().startswith("<!doctype html")

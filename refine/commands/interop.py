@@ -14,7 +14,7 @@ import click
 
 from refine.errors import RefineError
 from refine.interop import EXPORT_TARGETS, IMPORT_SOURCES, export_space, import_space
-from refine.spacefile import atomic_write, dump_space, load_space, refuse_overwriting_inputs, save_space
+from refine.spacefile import atomic_write, dump_space, load_space, refuse_overwriting_inputs, refuse_replacing_another_file, save_space
 
 __all__ = ["export", "import_"]
 
@@ -22,6 +22,14 @@ __all__ = ["export", "import_"]
 def _warn(warnings: tuple[str, ...]) -> None:
     for warning in warnings:
         click.echo(f"warning: {' '.join(warning.split())}", err=True)
+
+
+# What an earlier export to each target looks like: -o replaces that, and nothing else.
+_MARKS = {
+    "configspace": lambda text: "hyperparameters" in text,
+    "wandb": lambda text: "exported by refine" in text[:500] or text.lstrip().startswith(("method:", "parameters:")),
+    "optuna": lambda text: "exported by refine" in text[:500] or "def suggest(" in text,
+}
 
 
 @click.command(name="export")
@@ -37,9 +45,10 @@ def _warn(warnings: tuple[str, ...]) -> None:
     "-o",
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to FILE (atomically, replacing it) instead of stdout.",
+    help="Write to FILE (atomically) instead of stdout; an earlier export there is replaced, any other file kept.",
 )
-def export(space_file: Path, target: str | None, out: Path | None) -> None:
+@click.option("--force", is_flag=True, help="With -o: replace FILE even when it is not an earlier export (a study, a space file, ...).")
+def export(space_file: Path, target: str | None, out: Path | None, force: bool) -> None:
     """Export the space file SPACE for another tool.
 
     \b
@@ -57,6 +66,7 @@ def export(space_file: Path, target: str | None, out: Path | None) -> None:
         raise RefineError(f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to")
     if out is not None:
         refuse_overwriting_inputs(out, (space_file,))
+        refuse_replacing_another_file(out, ours=_MARKS[target], kind=f"an export to {target}", force=force)
     space = load_space(space_file)
     exported = export_space(space, target, where=str(space_file), out=out)
     _warn(exported.warnings)

@@ -10,11 +10,12 @@ from refine.cli import emit_json
 @click.command(name="report")
 @click.argument("storage")
 @click.option("--study", "studies", multiple=True, metavar="NAME", help="A study to show (repeat, oldest stage first) [default: every study in STORAGE, parents first].")
-@click.option("-o", "--out", default="report.html", show_default=True, type=click.Path(dir_okay=False), help="The HTML file to write (overwritten).")
+@click.option("-o", "--out", default="report.html", show_default=True, type=click.Path(dir_okay=False), help="The HTML file to write; an earlier report there is replaced, any other file kept.")
+@click.option("--force", is_flag=True, help="Replace --out even when it is not an HTML file (a study, a space file, ...).")
 @click.option("--title", default=None, help="The page's title [default: from the space's name].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A refinement setting, as for next-space (e.g. --set elite_fraction=0.25).")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"report_path\", \"studies\"} as JSON on stdout.")
-def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, sets: tuple[str, ...], as_json: bool, force: bool) -> None:
     """Write one HTML file (opens offline) showing what STORAGE's studies found and what comes next.
 
     \b
@@ -41,7 +42,7 @@ def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, 
         raise RefineError(f"--study {', '.join(twice)} is given twice; name each study once")
     settings = parse_sets(sets)
     load_settings(settings)  # a wrong setting is the user's mistake: exit 2 here, not a note inside the page
-    path = write_report(storage, list(studies) or None, out=out, title=title, config=True, **settings)
+    path = write_report(storage, list(studies) or None, out=out, title=title, config=True, force=force, **settings)
     if as_json:
         emit_json({"report_path": str(path), "studies": lineage_order(storage, list(studies) or None)})
     else:
