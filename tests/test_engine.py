@@ -728,3 +728,29 @@ def test_a_setting_past_its_upper_bound_is_refused(study_factory):
     path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
     with pytest.raises(refine.RefineError, match=r"setting 'expand_factor' .* must be in \(0, 10\], got 1e\+308"):
         refine.next_space(path, config=False, expand_factor=1e308)
+
+
+@pytest.mark.parametrize(
+    "limits, low, says",
+    [
+        (None, 1, "an int range from 1 stays >= 1"),  # 0 layers is another model: not without the user's word
+        ((0, 8), 0, None),
+    ],
+)
+def test_an_int_range_from_one_reaches_zero_only_within_limits(study_factory, limits, low, says):
+    space = _space(k=IntParam(low=1, high=8, limits=limits), x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: -c["k"] + 0.1 * c["x"], 60)
+    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False), "k")
+    assert d.new.low == low, d
+    if says:  # the rationale says why it did not move (here beside the narrowing of the other side)
+        blocked = [p for p in (d, *d.overridden) if p.rule == "expand"]
+        assert blocked and says in blocked[0].reason and "low edge zone at 1" in blocked[0].reason, d
+    else:
+        assert d.action == "expand"
+
+
+def test_an_int_range_from_two_expands_to_one_not_zero(study_factory):
+    space = _space(k=IntParam(low=2, high=4), x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: -c["k"] + 0.1 * c["x"], 60)
+    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False), "k")
+    assert d.action == "expand" and d.new.low == 1, d

@@ -9,7 +9,9 @@ sits there with twice the crowd and that crowd is beyond chance (binomial
 against the reference's share of the edge zone, at the same level). The bound moves out by ``expand_factor`` of
 the range's width on the parameter's own scale (for a log parameter at most
 ``expand_max_decades``), never past ``limits``; a log parameter stays > 0, an int
-stays an int, and a range that lies in [0, inf) without limits keeps its sign.
+stays an int, an int range from 1 or more stays >= 1 (0 layers or neighbours is
+another model), and a range that lies in [0, inf) without limits keeps its sign.
+A crowded bound that cannot move is kept, and the reason says what stops it.
 
 An ordered numeric categorical (batch sizes) whose elites crowd its smallest
 or largest choice gains the next value of its progression (16, 32, 64 -> 8).
@@ -76,6 +78,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         low = from_u(param, -f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:
             low = 0.0
+        if isinstance(param, IntParam) and param.low >= 1 and param.limits is None:
+            low = max(low, 1)  # 0 layers, neighbours or heads is another model, not more of the same
     if "high" in sides:
         high = from_u(param, 1 + f)
         if not param.log and param.high <= 0 and param.limits is None and high > 0:
@@ -89,7 +93,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     low, high = snapped
     moved = [s for s in sides if (s == "low" and low < param.low) or (s == "high" and high > param.high)]
     if not moved:
-        return None
+        return _blocked(name, param, ev, sides)
     low = low if "low" in moved else param.low
     high = high if "high" in moved else param.high
     why = []
@@ -108,6 +112,34 @@ def _numeric(name, param, ev, study_evidence, settings):
         new=attrs.evolve(param, low=low, high=high),
         reason=reason,
         evidence={"sides": moved, "rho": ev.rho, "p": ev.p, "edge_low": ev.edge_low_share, "edge_high": ev.edge_high_share},
+    )
+
+
+def _blocked(name, param, ev, sides):
+    """The elites crowd a bound that cannot move: say so, rather than "no clear signal"."""
+    why = []
+    for side in sides:
+        share = ev.edge_low_share if side == "low" else ev.edge_high_share
+        bound = param.low if side == "low" else param.high
+        limit = None if param.limits is None else param.limits[0 if side == "low" else 1]
+        if limit is not None and bound == limit:
+            stop = f"it is the hard limit {fmt(limit)}"
+        elif side == "low" and isinstance(param, IntParam) and param.low == 1 and param.limits is None:
+            stop = "an int range from 1 stays >= 1 (give `limits: [0, ...]` to let it reach 0)"
+        elif side == "low" and param.low == 0 and param.limits is None:
+            stop = "a range from 0 keeps its sign (give `limits` to let it go below 0)"
+        elif side == "high" and param.high == 0 and param.limits is None:
+            stop = "a range up to 0 keeps its sign (give `limits` to let it go above 0)"
+        else:
+            stop = "the next value past it is off the range's grid or limits"
+        why.append(f"{share:.0%} of elites in the {side} edge zone at {fmt(bound)}, but the bound cannot move: {stop}")
+    return Proposal(
+        param=name,
+        action="keep",
+        rule="expand",
+        new=param,
+        reason=f"{'; '.join(why)} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})",
+        evidence={"blocked": list(sides), "rho": ev.rho, "p": ev.p},
     )
 
 
