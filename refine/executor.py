@@ -599,6 +599,13 @@ def suggest(space: Space, trial: Any) -> dict[str, Any]:
     return params
 
 
+def _define_by_run(e: BaseException, args: dict) -> bool:
+    """Whether ``e`` is an objective written for Optuna (``trial.suggest_float``) calling a trial method on the params."""
+    import optuna
+
+    return isinstance(e, AttributeError) and getattr(e, "obj", None) is args and hasattr(optuna.trial.Trial, getattr(e, "name", "") or "")
+
+
 class _Objective:
     """Optuna's objective: sample, merge ``fixed``, call the user's function, check its value."""
 
@@ -619,6 +626,13 @@ class _Objective:
         except (Exception, SystemExit) as e:  # an objective calling sys.exit() fails its trial, not the run
             trial.set_user_attr(TRIAL_ERROR, f"{type(e).__name__}: {e}"[:2000])
             trial.set_user_attr("refine:traceback", traceback.format_exc()[-4000:])
+            if _define_by_run(e, args):  # every trial would fail the same way: stop at the first, and say why
+                name = getattr(self.fn, "__qualname__", repr(self.fn))
+                raise ObjectiveError(
+                    f"the objective {name} calls {e.name}() on its first argument as on an Optuna trial, but refine "
+                    "samples the space itself and passes a dict of the values: write objective(params) and read "
+                    "params['x'] (or objective(params, trial) to report intermediate values for pruning)"
+                ) from None
             raise _ObjectiveFailed(f"{type(e).__name__}: {e}") from e
         return self._check(out, trial)
 

@@ -31,6 +31,12 @@ def always_fails(params):
     raise RuntimeError("broken objective")
 
 
+def define_by_run(trial):
+    """Written for Optuna, not refine: it samples on what it takes for a trial."""
+    x = trial.suggest_float("x", 0, 1)
+    return x
+
+
 def returns_string(params):
     return "0.5"
 

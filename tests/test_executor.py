@@ -207,6 +207,18 @@ def test_a_run_stopped_by_failures_exits_2_with_the_last_error(tmp_path, capsys,
     assert says in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_objective_written_for_optuna_stops_at_once_and_says_how_to_write_it(tmp_path, capsys, workers):
+    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    code, _, err = cli(capsys, "run", str(space_file), "--objective", f"{OBJ}:define_by_run", "--storage",
+                       str(tmp_path / "s.db"), "--trials", "5", "--workers", str(workers), "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: the objective define_by_run calls suggest_float()") and "params['x']" in err
+    from refine.study import read_study
+
+    assert read_study(tmp_path / "s.db").counts().get("FAIL", 0) <= workers  # not --max-failures of them
+
+
 def test_multi_objective_tuple(tmp_path):
     db = str(tmp_path / "s.db")
     space = Space(name="m", version=1, directions=("minimize", "minimize"), params={"x": FloatParam(low=0, high=1)})
