@@ -126,6 +126,8 @@ class Evidence:
         params: Evidence per parameter of ``space``.
         notes: Things the rationale should say (values left out, ...).
         objective: Per trial, the value ranked (objective or metric).
+        maximize: Whether a higher ``objective`` is better (None when
+            several objectives are ranked by Pareto front).
     """
 
     study: StudyData
@@ -141,6 +143,7 @@ class Evidence:
     non_finite: int = 0
     noise_sd: float | None = None
     extra: dict[str, Any] = field(factory=dict, hash=False)
+    maximize: bool | None = None
 
     @property
     def flat(self) -> bool:
@@ -268,7 +271,15 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
     states = study.states
     if settings.metric:
         objective = _metric_column(study, settings.metric)
-        maximize = space.direction == "maximize" if not space.multi_objective else True
+        if settings.metric_direction is not None:
+            maximize = settings.metric_direction == "maximize"
+        elif len(study.directions) > 1:
+            raise StudyError(
+                f"study '{study.name}' optimizes {len(study.directions)} objectives ({', '.join(study.directions)}): "
+                f"say which way the metric '{settings.metric}' is better, --metric-direction maximize or minimize"
+            )
+        else:
+            maximize = study.directions[0] == "maximize"
         multi = False
     else:
         multi = study.values.shape[1] > 1
@@ -345,6 +356,7 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         objective=objective,
         non_finite=non_finite,
         noise_sd=noise_sd,
+        maximize=None if multi else maximize,
     )
 
 

@@ -122,7 +122,7 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
         if d.action == "bias":
             flags.append(f"'{d.param}': a choice was judged without a fair trial, so it was weighted, not removed")
     finite = evidence.scores[evidence.ranked]
-    if len(finite) >= 5 and evidence.best_row is not None and not evidence.study.values.shape[1] > 1:
+    if len(finite) >= 5 and evidence.best_row is not None and evidence.maximize is not None:
         best = float(np.max(finite))
         median = float(np.median(finite))
         spread = float(np.quantile(finite, 0.75) - np.quantile(finite, 0.25))
@@ -132,7 +132,7 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
                 f"interquartile range {fmt(spread)}): gains may be luck"
             )
         if s.baseline is not None:
-            sign = 1.0 if evidence.space.direction == "maximize" else -1.0
+            sign = 1.0 if evidence.maximize else -1.0
             gap = sign * (float(evidence.objective[evidence.best_row]) - s.baseline)
             std = float(np.std(finite)) or 1e-12
             if gap < std:
@@ -261,9 +261,12 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
             "fraction": s.elite_fraction,
             "min_elites": s.min_elites,
             "ranked_by": s.metric or ("Pareto fronts" if len(study.directions) > 1 else "objective value"),
+            "better": None if evidence.maximize is None else ("higher" if evidence.maximize else "lower"),
             "definition": (
                 f"the best {s.elite_fraction:.0%} (at least {s.min_elites}) of {evidence.n_ranked} ranked COMPLETE trials "
-                f"by {s.metric or ('Pareto front' if len(study.directions) > 1 else metric)}: {evidence.n_elites} elites"
+                f"by {s.metric or ('Pareto front' if len(study.directions) > 1 else metric)}"
+                + ("" if evidence.maximize is None else f" ({'higher' if evidence.maximize else 'lower'} is better)")
+                + f": {evidence.n_elites} elites"
             ),
         },
         "best": best,

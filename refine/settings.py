@@ -30,6 +30,7 @@ class Settings:
     elite_fraction: float = 0.2
     min_elites: int = 5
     metric: str | None = None
+    metric_direction: str | None = None
     fair_trial: int = 20
     min_complete: int = 10
     fix_convergence: float = 1.0
@@ -62,6 +63,11 @@ class Settings:
     def __attrs_post_init__(self) -> None:
         if self.metric is not None and (not isinstance(self.metric, str) or not self.metric.strip()):
             raise RefineError(f"setting 'metric' must name a user attribute of the trials, got {self.metric!r}")
+        if self.metric_direction is not None:
+            if self.metric_direction not in ("minimize", "maximize"):
+                raise RefineError(f"setting 'metric_direction' must be minimize or maximize, got {self.metric_direction!r}")
+            if self.metric is None:
+                raise RefineError("setting 'metric_direction' says which way the metric is better: give 'metric' too (--metric NAME)")
         for name in _RANGES:
             problem = check_setting(name, getattr(self, name))
             if problem:
@@ -123,6 +129,7 @@ DOCS: dict[str, str] = {
     "elite_fraction": "share of COMPLETE trials (by objective) that are elites",
     "min_elites": "at least this many elites (all trials when fewer)",
     "metric": "rank by this trial user attribute instead of the objective",
+    "metric_direction": "minimize or maximize: which way the metric is better [default: the study's direction; required for a multi-objective study]",
     "fair_trial": "trials a choice needs before it may be judged (removed or fixed against)",
     "min_complete": "below this many COMPLETE trials nothing changes (red flag)",
     "fix_convergence": "share of elites on one value needed to fix a parameter",

@@ -15,7 +15,7 @@ import pytest
 
 import refine
 from refine import Proposal
-from refine.errors import PluginError, StudyError
+from refine.errors import PluginError, RefineError, StudyError
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.spacefile import dump_space, save_space
 
@@ -204,6 +204,31 @@ def test_metric_ranks_by_a_user_attribute(tmp_path):
     assert _decision(by_value, "x").action == "keep"
     assert _decision(by_metric, "x").action == "expand"
     assert by_metric.rationale["elites"]["ranked_by"] == "precision"
+    assert by_metric.rationale["elites"]["better"] == "higher"  # the study's direction, by default
+    assert _decision(by_metric, "x").new.high > 1  # elites crowd the high edge
+    by_error = refine.next_space(str(tmp_path / "m.db"), config=False, metric="precision", metric_direction="minimize")
+    assert _decision(by_error, "x").new.low < 0 or _decision(by_error, "x").new.high < 1  # now the low edge is the good one
+    assert by_error.rationale["elites"]["better"] == "lower"
+
+
+def test_a_metric_of_a_multi_objective_study_needs_its_direction(tmp_path):
+    import optuna
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", directions=["minimize", "minimize"])
+    rng = np.random.default_rng(8)
+    for _ in range(80):
+        x = float(rng.uniform(0, 1))
+        study.add_trial(optuna.trial.create_trial(
+            params={"x": x}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+            values=[float(rng.uniform()), float(rng.uniform())], user_attrs={"error": x},
+        ))
+    proc = _cli("next-space", tmp_path / "m.db", "--metric", "error", "--dry-run")
+    assert proc.returncode == 2 and "--metric-direction" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    low = refine.next_space(str(tmp_path / "m.db"), config=False, metric="error", metric_direction="minimize")
+    high = refine.next_space(str(tmp_path / "m.db"), config=False, metric="error", metric_direction="maximize")
+    assert low.rationale["best"]["params"]["x"] < 0.05 < 0.95 < high.rationale["best"]["params"]["x"]
+    with pytest.raises(RefineError, match="give 'metric' too"):
+        refine.next_space(str(tmp_path / "m.db"), config=False, metric_direction="minimize")
 
 
 def test_a_plugin_that_raises_is_named(study_factory):

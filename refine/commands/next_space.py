@@ -32,6 +32,8 @@ def _settings_epilog() -> str:
 @click.option("--space", "space_file", type=click.Path(dir_okay=False), help="The current space file (default: the one the study remembers, else inferred as v1).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Directory for the new files (default: beside --space, else the current directory).")
 @click.option("--metric", help="Rank trials by this user attribute instead of the objective (e.g. precision).")
+@click.option("--metric-direction", type=click.Choice(["maximize", "minimize"]), default=None,
+              help="Which way --metric is better [default: the study's direction; required for a multi-objective study].")
 @click.option("--elite-fraction", type=float, help="Share of COMPLETE trials that are elites [default 0.2].")
 @click.option("--fair-trial", type=int, help="Trials a choice needs before it is judged [default 20].")
 @click.option("--baseline", type=float, help="Chance level of the objective; a best value near it is flagged.")
@@ -40,7 +42,7 @@ def _settings_epilog() -> str:
 @click.option("--importance", is_flag=True, help="Add Optuna's parameter importances to the rationale (slow on big studies).")
 @click.option("--dry-run", is_flag=True, help="Print the decisions; write nothing.")
 @json_option
-def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
+def next_space(storage, study, space_file, out_dir, metric, metric_direction, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
     """Read a finished (or running) study and write the next space version.
 
     Writes <name>.v<N+1>.yaml, plus the rationale as <name>.v<N+1>.md (for
@@ -57,7 +59,7 @@ def next_space(storage, study, space_file, out_dir, metric, elite_fraction, fair
     from refine.engine import next_space as run_engine
 
     settings = parse_sets(sets)
-    for key, value in (("metric", metric), ("elite_fraction", elite_fraction), ("fair_trial", fair_trial), ("baseline", baseline)):
+    for key, value in (("metric", metric), ("metric_direction", metric_direction), ("elite_fraction", elite_fraction), ("fair_trial", fair_trial), ("baseline", baseline)):
         if value is not None:
             settings[key] = value
     if disable:
