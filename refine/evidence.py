@@ -35,7 +35,12 @@ __all__ = ["CategoricalEvidence", "ChoiceStats", "Evidence", "NumericEvidence", 
 
 @frozen
 class NumericEvidence:
-    """Evidence for a float or int parameter (positions ``u`` are in [0, 1] on its own scale)."""
+    """Evidence for a float or int parameter (positions ``u`` are in [0, 1] on its own scale).
+
+    ``ks_p`` is the p-value that the elites spread like the other trials: the
+    smaller of the two-sample KS test's and a permutation test of the elites'
+    span (which sees a tight cluster KS can miss).
+    """
 
     name: str
     n: int

@@ -38,6 +38,11 @@ def _converged(share, p, settings):
     return p < settings.overwhelming_p and share >= 0.9 * settings.fix_convergence
 
 
+def _share(share):
+    """Who converged: all elites, or (on overwhelming evidence) most of them."""
+    return "all elites" if share >= 1.0 else f"{share:.0%} of elites (enough on overwhelming evidence)"
+
+
 def _categorical(name, ev, study_evidence, settings):
     if not _converged(ev.elite_convergence, ev.p, settings) or ev.top_choice != ev.best_choice:
         return None
@@ -57,7 +62,7 @@ def _categorical(name, ev, study_evidence, settings):
         return None
     top = ev.stats(ev.top_choice)
     reason = (
-        f"all {ev.elite_convergence:.0%} of elites chose {fmt(ev.top_choice)}; it beats the closest rival by "
+        f"{_share(ev.elite_convergence)} chose {fmt(ev.top_choice)}; it beats the closest rival by "
         f"{effect:.1%} (Kruskal-Wallis p={ev.p:.2g}); rivals had "
         + ", ".join(f"{fmt(c.value)}: {c.trials} trials" for c in rivals)
     )
@@ -89,7 +94,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     if not math.isfinite(value):
         return None
     reason = (
-        f"all elites sit on {fmt(value)}; trials there beat the {ev.others_n} others by {ev.effect:.1%} "
+        f"{_share(ev.mode_share)} sit on {fmt(value)}; trials there beat the {ev.others_n} others by {ev.effect:.1%} "
         f"(Mann-Whitney p={ev.effect_p:.2g})"
     )
     return Proposal(

@@ -24,7 +24,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     elif evidence.kind == "numeric":
         reason = (
             f"no clear signal: rho={evidence.rho:+.2f} (p={evidence.p:.2g}, n={evidence.n}), "
-            f"elites vs rest KS p={evidence.ks_p:.2g}, elites at edges {evidence.edge_low_share:.0%}/{evidence.edge_high_share:.0%}"
+            f"elites vs the other trials p={evidence.ks_p:.2g} (KS or span test), elites at edges {evidence.edge_low_share:.0%}/{evidence.edge_high_share:.0%}"
         )
     else:
         top = evidence.stats(evidence.top_choice)
