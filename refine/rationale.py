@@ -184,6 +184,25 @@ def _space_flags(evidence: Any) -> list[str]:
             f"the study also searched {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}, which the given space "
             "lacks: is it the space this study ran?"
         )
+    ranked = evidence.ranked
+    for name, p in space.params.items():
+        col = study.columns.get(name)
+        seen = study.inferred.params.get(name)
+        if col is None or seen is None or (p.kind == "categorical") != (seen.kind == "categorical"):
+            continue
+        active = ranked & ~np.isnan(col)
+        if p.kind == "categorical":
+            known = np.array([p.contains(c) for c in seen.choices] or [True])
+            off = active & ~known[np.where(active, col, 0).astype(int)]
+            where = f"choices {list(p.choices)}"
+        else:
+            off = active & ((col < p.low) | (col > p.high))
+            where = f"range [{fmt(p.low)}, {fmt(p.high)}]"
+        n_off, n_active = int(off.sum()), int(active.sum())
+        if n_off and n_off >= 0.1 * n_active:
+            flags.append(
+                f"'{name}': {n_off} of {n_active} ranked trials lie outside the given {where}: is it the space this study ran?"
+            )
     if evidence.best_row is not None:
         out = []
         for name, p in space.params.items():

@@ -541,3 +541,26 @@ def test_choices_optuna_cannot_tell_apart_give_a_space_that_validates(tmp_path, 
     assert out.returncode == 0, out.stderr
     check = _cli("validate", tmp_path / "out" / "mixed.v2.yaml")
     assert check.returncode == 0, check.stderr
+
+
+def test_a_given_space_most_trials_lie_outside_is_flagged(tmp_path):
+    rng = np.random.default_rng(4)
+    dists = {"x": FloatDistribution(0, 10), "opt": CategoricalDistribution(["adam", "sgd", "rmsprop"])}
+    trials = []
+    for _ in range(60):
+        x, opt = float(rng.uniform(0, 10)), str(rng.choice(["adam", "sgd", "rmsprop"]))
+        trials.append(_trial({"x": x, "opt": opt}, dists, x))
+    path = _write(tmp_path / "s.db", trials)
+    other = tmp_path / "s.v1.yaml"
+    other.write_text(
+        "name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 2}\n  opt: {type: categorical, choices: [adam, sgd]}\n",
+        encoding="utf-8",
+    )
+    flags = refine.next_space(path, space=other, config=False).rationale["red_flags"]
+    x_out = sum(t.params["x"] > 2 for t in trials)
+    opt_out = sum(t.params["opt"] == "rmsprop" for t in trials)
+    assert any(f"'x': {x_out} of 60 ranked trials lie outside the given range [0.0, 2.0]" in f for f in flags), flags
+    assert any(f"'opt': {opt_out} of 60 ranked trials lie outside the given choices" in f for f in flags), flags
+    same = tmp_path / "same.v1.yaml"
+    same.write_text("name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 10}\n  opt: {type: categorical, choices: [adam, sgd, rmsprop]}\n")
+    assert not any("outside the given" in f for f in refine.next_space(path, space=same, config=False).rationale["red_flags"])
