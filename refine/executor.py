@@ -1280,6 +1280,10 @@ def _run_one(
             _stop_heartbeats()
             _fail_unfinished(study, getattr(the_sampler, "started", ()))
     end = _counts(study)
+    if history >= startup and not interrupted and sampler not in ("random", "qmc"):
+        for note in _unweighted(study, space, history, startup):
+            notes.append(note)
+            _echo(f"warning: {note}", quiet)
     if end.failed - start.failed >= max_failures and end.complete < trials:
         failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and t.user_attrs.get(TRIAL_ERROR)]
         last = f"; the last: {failed[-1].user_attrs[TRIAL_ERROR]}" if failed else ""
@@ -1305,6 +1309,28 @@ def _run_one(
         signum=_SIGNAL["signum"] if interrupted else None,
         warnings=tuple(notes),
     )
+
+
+def _unweighted(study: Any, space: Space, history: int, startup: int) -> list[str]:
+    """Weighted choices this stage never ran because a warm start's history ended the exploration."""
+    own = [
+        t.params for t in study.get_trials(deepcopy=False)
+        if t.state.name == "COMPLETE" and TRIAL_HISTORY not in t.user_attrs
+    ]
+    if len(own) < 10:
+        return []
+    out = []
+    for name, p in space.params.items():
+        if not isinstance(p, CategoricalParam) or not p.weights:
+            continue
+        for i, (choice, w) in enumerate(zip(p.choices, p.normalized_weights())):
+            if w > 0 and not any(name in c and p.contains(c[name]) and p.index(c[name]) == i for c in own):
+                out.append(
+                    f"'{name}': the choice {choice!r} (weight {w:.2f}) got none of this stage's {len(own)} trials: the "
+                    f"warm start's {history} past trials outnumber --startup {startup}, so the sampler's model chose, "
+                    f"not the weights; --startup {history + startup} gives it its share"
+                )
+    return out
 
 
 def _run_serial(study: Any, objective: _Objective, target: int, max_failures: int, failed0: int, progress: "_Progress") -> None:

@@ -257,6 +257,26 @@ def test_warm_start_enqueues_projected_best_and_adds_history(tmp_path):
     assert r.complete == 8  # history is not counted as the run's trials
 
 
+def test_a_weighted_choice_a_warm_start_left_untried_is_a_warning(tmp_path, capsys):
+    # the history outnumbers --startup: the model, not the weights, picks; a choice it never ran is said
+    db = str(tmp_path / "s.db")
+    v1 = attrs.evolve(space_v1(), params={**space_v1().params, "encoder": CategoricalParam(choices=("cnn", "context"))})
+    run(v1, f"{OBJ}:quadratic", storage=db, study="v1", trials=30, quiet=True)
+    v2 = attrs.evolve(space_v1(), version=2, parent=1, params={
+        **space_v1().params, "encoder": CategoricalParam(choices=("cnn", "context", "mlp"), weights=(0.7, 0.2, 0.1))
+    })
+    [r] = run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=10, from_=f"{db}:v1", warm=0, quiet=True)
+    own = [t.params["encoder"] for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs]
+    untried = [c for c in ("cnn", "context", "mlp") if c not in own]
+    assert untried  # 'mlp' has no history: TPE, modelling from the past, does not propose it
+    for c in untried:
+        assert any(f"the choice '{c}'" in w and "--startup 40" in w for w in r.warnings), r.warnings
+    [again] = run(attrs.evolve(v2, name="again"), f"{OBJ}:quadratic", storage=db, study="v2b", trials=10,
+                  from_=f"{db}:v1", warm=0, startup=40, quiet=True)
+    own = [t.params["encoder"] for t in load_study(db, "v2b").trials if "refine:history_from" not in t.user_attrs]
+    assert "mlp" in own and not again.warnings
+
+
 def test_warm_start_on_an_unchanged_space_reruns_nothing_known(tmp_path):
     db = str(tmp_path / "s.db")
     run(space_v1(), f"{OBJ}:quadratic", storage=db, study="v1", trials=12, quiet=True)
