@@ -195,7 +195,7 @@ def _incomparable(groups: Sequence[GroupSummary], spaces: Sequence[tuple[str, Sp
     known = [(n, s) for n, s in spaces if s is not None]
     metrics = {s.metric for _, s in known if s.metric}
     if len(metrics) > 1:
-        return "the studies measure different metrics: " + ", ".join(f"{n}={s.metric}" for n, s in known)
+        return "the studies measure different metrics: " + ", ".join(f"{n}={s.metric_label}" for n, s in known)
     for i, (n1, s1) in enumerate(known):
         for n2, s2 in known[i + 1 :]:
             for key in sorted(set(s1.fixed) | set(s2.fixed)):

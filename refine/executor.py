@@ -1074,7 +1074,7 @@ def _warm_start(
         )
     old = study_space(parent)
     if old is not None and old.metric and space.metric and old.metric != space.metric:
-        raise StudyError(f"--from study '{parent.study_name}' measures '{old.metric}', the space '{space.metric}'")
+        raise StudyError(f"--from study '{parent.study_name}' measures '{old.metric_label}', the space '{space.metric_label}'")
     shown = f"{redact(spec)}:{parent.study_name}"
     study.set_user_attr(ATTR_PARENT, shown)
     if old is not None:
@@ -1236,6 +1236,10 @@ def _run_one(
     if ATTR_SPACE not in study.user_attrs:
         study.set_user_attr(ATTR_SPACE, space_to_json(space))
         study.set_user_attr(ATTR_VERSION, space.version)
+        if space.metric_names and not study.metric_names:  # Optuna's dashboard and DataFrames name the values
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(space.metric_names)
     if hb:
         _fail_stale(study)
 

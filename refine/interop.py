@@ -186,7 +186,7 @@ def _space_meta(space: Space) -> dict[str, Any]:
         "version": space.version,
         "parent": space.parent,
         "directions": list(space.directions),
-        "metric": space.metric,
+        "metric": list(space.metric) if isinstance(space.metric, tuple) else space.metric,
         "params": list(space.params),
         "fixed": list(space.fixed),
     }
@@ -579,10 +579,11 @@ def dump_wandb(space: Space, *, where: str | None = None) -> Exported:
     ]
     doc: dict[str, Any] = {"method": "random"}
     if space.metric is not None:
-        doc["metric"] = {"name": space.metric, "goal": space.direction}
+        first = space.metric[0] if isinstance(space.metric, tuple) else space.metric
+        doc["metric"] = {"name": first, "goal": space.direction}
         if space.multi_objective:
             msg = (
-                f"W&B optimizes one metric: '{space.metric}' has directions {list(space.directions)} in {label}; "
+                f"W&B optimizes one metric: '{space.metric_label}' has directions {list(space.directions)} in {label}; "
                 f"the sweep says goal: {space.direction}"
             )
             header.append(f"# NOT EXPRESSED: {msg}")
@@ -761,7 +762,7 @@ def wandb_to_space(doc: Any, *, name: str, where: str = "the W&B config") -> Imp
         name=name,
         version=1,
         directions=tuple(directions or ("minimize",)),
-        metric=", ".join(labels) if labels else None,
+        metric=(labels[0] if len(labels) == 1 else tuple(labels)) if labels else None,
         fixed=fixed,
         params=params,
     )
@@ -898,7 +899,7 @@ def dump_optuna(space: Space, *, where: str | None = None) -> Exported:
     fixed = [f"        {_literal(k, k)}: {_literal(v, f'fixed value {k!r} of {label}')}," for k, v in space.fixed.items()]
     body = ["    config = {", *fixed, "    }"] if fixed else ["    config = {}"]
     body += emit(roots, "    ")
-    objective = ", ".join(space.directions) + (f" {space.metric}" if space.metric else "")
+    objective = ", ".join(space.directions) + (f" {space.metric_label}" if space.metric else "")
     lines = [
         f'"""Search space \'{space.name}\' v{space.version} ({objective}) as Optuna code, exported by refine."""',
         "",

@@ -261,7 +261,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
             "gaps_never_tested": _gaps(ev, old.params[name]),
             "stats": _param_evidence(ev),
         }
-    metric = s.metric or old.metric or "objective"
+    metric = s.metric or old.metric_label or "objective"
     counts = study.counts()
     doc = {
         "refine_version": __version__,

@@ -149,7 +149,7 @@ def _fmt(x: Any) -> str:
 
 
 def _metric(stage: StageReport) -> str:
-    return stage.space.metric or "objective"
+    return stage.space.metric_label or "objective"
 
 
 def _lineage_figure(stages: Sequence[StageReport]):

@@ -366,7 +366,8 @@ class Space:
         fixed: Constants handed to every trial unchanged.
         parent: The version this one was derived from, if any.
         directions: One direction per objective (``minimize`` / ``maximize``).
-        metric: A label for the objective value(s).
+        metric: A label for the objective value(s): one string, or for a
+            multi-objective space one label per direction (a tuple).
     """
 
     name: str
@@ -375,7 +376,19 @@ class Space:
     fixed: dict[str, Any] = field(factory=dict, converter=_dict_copy, hash=False)
     parent: int | None = None
     directions: tuple[str, ...] = field(default=("minimize",), converter=tuple)
-    metric: str | None = None
+    metric: str | tuple[str, ...] | None = field(default=None, converter=lambda m: tuple(m) if isinstance(m, list) else m)
+
+    @property
+    def metric_label(self) -> str | None:
+        """The metric as one line of text (labels joined by ', ')."""
+        return ", ".join(self.metric) if isinstance(self.metric, tuple) else self.metric
+
+    @property
+    def metric_names(self) -> list[str] | None:
+        """One name per objective (Optuna's ``set_metric_names``), when the space gives them."""
+        if isinstance(self.metric, tuple):
+            return list(self.metric)
+        return [self.metric] if self.metric and len(self.directions) == 1 else None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -389,7 +402,14 @@ class Space:
                 "`parent` must be an earlier version (an integer >= 1 below `version`)",
                 f"parent={self.parent!r}, version={self.version!r}",
             )
-        if self.metric is not None and not isinstance(self.metric, str):
+        if isinstance(self.metric, tuple):
+            if not all(isinstance(m, str) and m for m in self.metric) or len(self.metric) != len(self.directions) or len(self.metric) < 2:
+                raise InvalidParam(
+                    "`metric` must be a label, or one label per direction of a multi-objective space",
+                    f"metric={list(self.metric)!r}, directions={list(self.directions)!r}",
+                    "write e.g. `metric: val_loss`, or `metric: [val_loss, latency]` with `directions: [minimize, minimize]`",
+                )
+        elif self.metric is not None and not isinstance(self.metric, str):
             raise InvalidParam("`metric` must be a label (a string)", f"metric={self.metric!r}", "write e.g. `metric: val_loss`")
         if not self.directions or any(d not in DIRECTIONS for d in self.directions):
             raise InvalidParam(

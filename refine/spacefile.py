@@ -281,7 +281,7 @@ def space_to_dict(space: Space) -> dict:
     else:
         doc["direction"] = space.direction
     if space.metric is not None:
-        doc["metric"] = space.metric
+        doc["metric"] = list(space.metric) if isinstance(space.metric, tuple) else space.metric
     if space.fixed:
         doc["fixed"] = dict(space.fixed)
     doc["params"] = {name: _param_to_dict(p) for name, p in space.params.items()}

@@ -668,3 +668,12 @@ def test_a_storage_that_cannot_be_opened_is_one_line_in_every_command(capsys, st
     code, _, err = cli(capsys, command[0], storage, *command[1:])
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
     assert "secret" not in err
+
+
+def test_the_space_metric_names_the_study_values(tmp_path):
+    db = str(tmp_path / "s.db")
+    space = Space(name="m", version=1, directions=("minimize", "minimize"), metric=("loss", "size"), params={"x": FloatParam(low=0, high=1)})
+    run(space, f"{OBJ}:two_objectives", storage=db, study="a", trials=3, quiet=True)
+    assert load_study(db, "a").metric_names == ["loss", "size"]
+    run(space_v1(metric="val_loss"), f"{OBJ}:quadratic", storage=db, study="b", trials=3, quiet=True)
+    assert load_study(db, "b").metric_names == ["val_loss"]

@@ -339,3 +339,16 @@ def test_many_aliases_of_one_anchor_are_read_quickly(tmp_path: Path) -> None:
     import yaml
 
     assert not _contains_itself(yaml.safe_load(path.read_text()))
+
+
+def test_a_multi_objective_space_names_each_metric(tmp_path: Path) -> None:
+    path = tmp_path / "m.v1.yaml"
+    path.write_text("name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss, acc]\nparams:\n  x: {type: float, low: 0, high: 1}\n")
+    space = load_space(path)
+    assert space.metric == ("loss", "acc") and space.metric_names == ["loss", "acc"]
+    save_space(space, tmp_path / "again.yaml")
+    assert "metric:\n- loss\n- acc" in (tmp_path / "again.yaml").read_text() or "metric: [loss, acc]" in (tmp_path / "again.yaml").read_text()
+    assert load_space(tmp_path / "again.yaml") == space
+    path.write_text("name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss]\nparams:\n  x: {type: float, low: 0, high: 1}\n")
+    with pytest.raises(SpaceError, match="one label per direction"):
+        load_space(path)

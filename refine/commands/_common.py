@@ -47,7 +47,7 @@ def space_table(space: Any, title: str | None = None):
     rows = [(name, p.kind, describe(p)) for name, p in space.params.items()]
     rows += [(name, "fixed", describe(None, v, is_fixed=True)) for name, v in space.fixed.items()]
     heading = title or f"{space.name} v{space.version} ({', '.join(space.directions)}" + (
-        f", metric {space.metric})" if space.metric else ")"
+        f", metric {space.metric_label})" if space.metric else ")"
     )
     return table(heading, ["param", "type", "definition"], rows)
 

@@ -34,7 +34,7 @@ def diff(old: str, new: str, as_json: bool) -> None:
     if a.directions != b.directions:
         notes.append(f"different objectives: {', '.join(a.directions)} vs {', '.join(b.directions)}")
     if a.metric != b.metric:
-        notes.append(f"different metrics: {a.metric or '(objective)'} vs {b.metric or '(objective)'}")
+        notes.append(f"different metrics: {a.metric_label or '(objective)'} vs {b.metric_label or '(objective)'}")
     if as_json:
         emit_json({"old": {"name": a.name, "version": a.version}, "new": {"name": b.name, "version": b.version}, "params": rows, "notes": notes})
         return
