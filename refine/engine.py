@@ -362,8 +362,9 @@ def _prune_conditions(params: dict[str, Param], fixed: Mapping[str, Any]) -> dic
 
     A condition on a parent fixed to an allowed value is always true (removed);
     one whose parent no longer exists, is fixed to another value, or offers
-    none of its values can never hold: the parameter leaves (the drop rule says
-    why). Values the parent no longer offers are trimmed from the condition.
+    none of its values (choices, or numbers in its range) can never hold: the
+    parameter leaves (the drop rule says why). Values the parent no longer
+    offers are trimmed from the condition.
     """
     params = dict(params)
     changed = True
@@ -382,7 +383,7 @@ def _prune_conditions(params: dict[str, Param], fixed: Mapping[str, Any]) -> dic
             elif parent not in params:
                 del params[name]
                 changed = True
-            elif isinstance(params[parent], CategoricalParam):
+            else:  # a categorical's choices, or an int's (or grid float's) range
                 values = tuple(v for v in p.when.values if params[parent].contains(v))
                 if not values:
                     del params[name]

@@ -456,12 +456,17 @@ class Space:
                     f"make '{parent}' categorical (or give it a `step`)",
                     param=name,
                 )
-            if isinstance(parent_param, CategoricalParam):
+            if parent_param is not None:
                 for v in p.when.values:
                     if not parent_param.contains(v):
+                        offers = (
+                            list(parent_param.choices) if isinstance(parent_param, CategoricalParam)
+                            else f"[{parent_param.low}, {parent_param.high}]" + (" (integers)" if isinstance(parent_param, IntParam) else "")
+                        )
                         raise InvalidParam(
-                            "`when` values must be choices of the parent",
-                            f"{v!r} is not a choice of '{parent}' {list(parent_param.choices)}",
+                            "`when` values must be values the parent takes" if not isinstance(parent_param, CategoricalParam)
+                            else "`when` values must be choices of the parent",
+                            f"{v!r} is not {'a choice' if isinstance(parent_param, CategoricalParam) else 'a value'} of '{parent}' {offers}",
                             param=name,
                         )
         for name in self.params:

@@ -779,3 +779,13 @@ def test_an_int_range_from_two_expands_to_one_not_zero(study_factory):
     path = study_factory(space, lambda c: -c["k"] + 0.1 * c["x"], 60)
     d = _decision(refine.next_space(path, space=space, config=False, entry_points=False), "k")
     assert d.action == "expand" and d.new.low == 1, d
+
+
+def test_a_condition_on_an_int_parent_follows_its_new_range():
+    from refine.engine import _prune_conditions
+
+    child = FloatParam(low=0, high=1, when=Condition("d", (1, 2)))
+    kept = _prune_conditions({"d": IntParam(low=3, high=6), "b": child}, {})
+    assert "b" not in kept  # d can no longer be 1 or 2: b would never be sampled
+    trimmed = _prune_conditions({"d": IntParam(low=2, high=6), "b": child}, {})
+    assert trimmed["b"].when.values == (2,)

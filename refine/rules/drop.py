@@ -12,7 +12,6 @@ from __future__ import annotations
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.rules._common import fmt
-from refine.space import CategoricalParam
 
 
 @hookimpl
@@ -27,7 +26,7 @@ def refine_finalize(space, previous, decisions, settings):
         wanted = ", ".join(fmt(v) for v in p.when.values)
         if parent in space.fixed:
             reason = f"its parent '{parent}' is now fixed to {fmt(space.fixed[parent])}, and it applies only when {parent} is {wanted}"
-        elif isinstance(space.params.get(parent), CategoricalParam):
+        elif parent in space.params:
             reason = f"'{parent}' no longer offers {wanted}"
         else:
             reason = f"its parent '{parent}' left the space"
