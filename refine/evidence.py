@@ -70,6 +70,9 @@ class NumericEvidence:
     mode_share: float
     others_n: int
     outside: int = 0
+    #: the trials at other values that ``effect`` and ``effect_p`` compare with (the elites'
+    #: contemporaries when ``contemporary_reference`` has enough of them, else all ``others_n``)
+    effect_others: int = 0
     near_best_values: tuple[float, ...] = ()
     edge_low_p: float = 1.0
     edge_high_p: float = 1.0
@@ -106,6 +109,11 @@ class CategoricalEvidence:
     ordered: bool
     dominance_p: float = 1.0
     extra: dict[str, Any] = field(factory=dict, hash=False)
+    #: Mann-Whitney p that the top choice beats its rivals among the trials run alongside the
+    #: elites (all trials without ``contemporary_reference``); 1 when fewer than 3 rival trials
+    fix_p: float = 1.0
+    #: the rival trials ``fix_p`` compares with
+    fix_others: int = 0
 
     kind = "categorical"
 
@@ -484,7 +492,7 @@ def _numeric(
     best_value = None
     if best_row is not None and not math.isnan(col[best_row]):
         best_value = float(col[best_row])
-    mode_value, mode_share, effect, effect_p, others_n = None, 0.0, 0.0, 1.0, 0
+    mode_value, mode_share, effect, effect_p, others_n, effect_others = None, 0.0, 0.0, 1.0, 0, 0
     if n_e:
         vals, counts = np.unique(ex, return_counts=True)
         i = int(np.argmax(counts))
@@ -493,12 +501,21 @@ def _numeric(
         others_n = int((~at).sum())
         if at.sum() >= 2 and others_n >= 2:
             a, b = s[at], s[~at]
-            ref = max(abs(float(np.median(a))), 1e-12)
-            effect = float((np.median(a) - np.median(b)) / ref)
-            try:
-                effect_p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
-            except ValueError:
-                effect_p = 1.0
+            if settings.contemporary_reference:
+                # As for the edges: an adaptive sampler settles an irrelevant int on one value while the
+                # good parameters converge, so its late (good) trials sit there and the early ones do not.
+                # Judge the value against the other values tried alongside the elites, and when too few
+                # were, not at all: fixing is for certainties.
+                late = study.numbers[active] >= np.quantile(study.numbers[e_mask], 0.25)
+                a, b = s[late & at], s[late & ~at]
+            if len(a) >= 2 and len(b) >= _MIN_CONTEMPORARIES:
+                effect_others = len(b)
+                ref = max(abs(float(np.median(a))), 1e-12)
+                effect = float((np.median(a) - np.median(b)) / ref)
+                try:
+                    effect_p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+                except ValueError:
+                    effect_p = 1.0
     outside = int(((x < p.low) | (x > p.high)).sum())
     return NumericEvidence(
         name=name,
@@ -528,6 +545,7 @@ def _numeric(
         mode_value=mode_value,
         mode_share=mode_share,
         others_n=others_n,
+        effect_others=effect_others,
         outside=outside,
         near_best_values=tuple(float(v) for v in np.unique(col[near_best & ~np.isnan(col)])),
         # binomial p that this many elites sit in the edge zone, given the reference's share (at least the zone's)
@@ -601,6 +619,18 @@ def _categorical(
     best_value = None
     if best_row is not None and codes[best_row] >= 0:
         best_value = p.choices[codes[best_row]]
+    fix_p, fix_others = 1.0, 0
+    if n_e:
+        pool = active
+        if settings.contemporary_reference:  # as for a numeric fix: against the rivals tried alongside the elites
+            pool = active & (study.numbers >= np.quantile(study.numbers[elites & valid], 0.25))
+        top, rivals = scores[pool & (codes == top_i)], scores[pool & (codes != top_i)]
+        if len(top) >= 2 and len(rivals) >= _MIN_CONTEMPORARIES:
+            fix_others = len(rivals)
+            try:
+                fix_p = float(stats.mannwhitneyu(top, rivals, alternative="greater").pvalue)
+            except ValueError:
+                fix_p = 1.0
     return CategoricalEvidence(
         name=name,
         n=int(active.sum()),
@@ -612,7 +642,13 @@ def _categorical(
         top_choice=p.choices[top_i],
         best_value=best_value,
         ordered=p.ordered,
+        fix_p=fix_p,
+        fix_others=fix_others,
     )
+
+
+#: the fewest trials at other values (choices) a fix is judged against
+_MIN_CONTEMPORARIES = 3
 
 
 def _span_p(elite_u: np.ndarray, other_u: np.ndarray, cap: int = 3000) -> float:

@@ -153,7 +153,7 @@ DOCS: dict[str, str] = {
     "noise_ratio": "best minus median within this share of the spread is a red flag (near noise)",
     "baseline": "an objective value that counts as chance level (red flag when the best is near it)",
     "include_pruned": "rank PRUNED trials by their last intermediate value as well",
-    "contemporary_reference": "judge edge crowding against the non-elites run alongside the elites (from their first quartile of trial numbers on), not early exploration",
+    "contemporary_reference": "judge edge crowding and a fix against the trials run alongside the elites (from their first quartile of trial numbers on), not early exploration",
     "disabled": "rule plugins to leave out, by name",
 }
 

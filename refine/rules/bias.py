@@ -4,7 +4,10 @@ With few trials, a choice that holds most elites may only look dominant. When
 it holds at least ``bias_dominance`` of the elites and some rival has not had a
 fair trial (``fair_trial`` trials), the choice gets ``bias_weight`` of the
 exploration trials and the rivals share the rest: nothing is removed before it
-has been judged fairly. Raising a choice's weight above the share of trials
+has been judged fairly. When every rival had its fair trial and the top
+choice holds every elite with a real effect, but too few rivals ran alongside
+the elites for the fix rule to be certain, the choice is weighted the same way.
+Raising a choice's weight above the share of trials
 it got needs proof (p < ``bias_p``, Holm-corrected over the searched parameters): it holds more
 elites than that share predicts (binomial), or it has the best median and the
 choices differ (Kruskal-Wallis). Lowering it, to give under-tried rivals their
@@ -30,7 +33,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     top = ev.top_choice
     rivals = [c for c in ev.choices if not (c.value == top and type(c.value) is type(top))]
     unfair = [c for c in rivals if not c.fair]
-    if not unfair:
+    a_kw = alpha(settings.bias_p, study_evidence, settings, name, p_value("p", "categorical"))
+    if not unfair and not _fix_unconfirmed(name, ev, study_evidence, settings, a_kw):
         return None
     rest = (1.0 - settings.bias_weight) / len(rivals)
     weights = tuple(round(settings.bias_weight if i == param.index(top) else rest, 6) for i in range(len(param.choices)))
@@ -41,15 +45,21 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     observed = ev.stats(top).trials / tried if tried else current[param.index(top)]
     favours_top = weights[param.index(top)] > observed  # more than the share of trials it actually got
     a = alpha(settings.bias_p, study_evidence, settings, name, p_value("dominance_p", "categorical"))
-    a_kw = alpha(settings.bias_p, study_evidence, settings, name, p_value("p", "categorical"))
     beats_rivals = ev.p < a_kw and _same(ev.best_choice, top)  # the values themselves, not only the elite count
     if favours_top and ev.dominance_p >= a and not beats_rivals:
         return None  # no more elites on it than its share of the trials predicts: dominance by chance
-    reason = (
-        f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites, but "
-        + ", ".join(f"{fmt(c.value)} had only {c.trials} trials" for c in unfair)
-        + f" (< fair trial {settings.fair_trial}): weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%} instead of removed"
-    )
+    if unfair:
+        reason = (
+            f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites, but "
+            + ", ".join(f"{fmt(c.value)} had only {c.trials} trials" for c in unfair)
+            + f" (< fair trial {settings.fair_trial}): weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%} instead of removed"
+        )
+    else:
+        reason = (
+            f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites and beats its rivals (Kruskal-Wallis p={ev.p:.2g}), "
+            f"but only {ev.fix_others} rival trials ran alongside the elites (Mann-Whitney p={ev.fix_p:.2g}): too few to "
+            f"fix it, so weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%}"
+        )
     if favours_top:
         reason += (
             f"; its elite share beats its {observed:.0%} of the trials (binomial p={ev.dominance_p:.2g})"
@@ -63,6 +73,18 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         new=attrs.evolve(param, weights=weights),
         reason=reason,
         evidence={"dominance": ev.elite_convergence, "unfair": [c.value for c in unfair]},
+    )
+
+
+def _fix_unconfirmed(name, ev, study_evidence, settings, a_kw) -> bool:
+    """Every choice had its fair trial and the top one won them all, but the trials run alongside the
+    elites were too few to make the win certain (the fix rule's test): weight it instead."""
+    level = alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical"))
+    return (
+        ev.elite_convergence >= settings.fix_convergence
+        and _same(ev.best_choice, ev.top_choice)
+        and ev.p < min(a_kw, level)
+        and ev.fix_p >= level
     )
 
 

@@ -56,14 +56,15 @@ def _categorical(name, ev, study_evidence, settings):
         return None
     effect = min(c.effect for c in tried)
     level = alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical"))
-    if not (effect > settings.fix_effect and ev.p < level):
+    if not (effect > settings.fix_effect and ev.p < level and ev.fix_p < level):
         return None
     if any(not c.fair for c in rivals):
         return None
     top = ev.stats(ev.top_choice)
     reason = (
         f"{_share(ev.elite_convergence)} chose {fmt(ev.top_choice)}; it beats the closest rival by "
-        f"{effect:.1%} (Kruskal-Wallis p={ev.p:.2g}); rivals had "
+        f"{effect:.1%} (Kruskal-Wallis p={ev.p:.2g}; against the {ev.fix_others} rival trials run alongside "
+        f"the elites, Mann-Whitney p={ev.fix_p:.2g}); rivals had "
         + ", ".join(f"{fmt(c.value)}: {c.trials} trials" for c in rivals)
     )
     return Proposal(
@@ -94,7 +95,9 @@ def _numeric(name, param, ev, study_evidence, settings):
     if not math.isfinite(value):
         return None
     reason = (
-        f"{_share(ev.mode_share)} sit on {fmt(value)}; trials there beat the {ev.others_n} others by {ev.effect:.1%} "
+        f"{_share(ev.mode_share)} sit on {fmt(value)}; trials there beat the {ev.effect_others} "
+        + ("others" if ev.effect_others == ev.others_n else f"trials at other values run alongside the elites (of {ev.others_n})")
+        + f" by {ev.effect:.1%} "
         f"(Mann-Whitney p={ev.effect_p:.2g})"
     )
     return Proposal(
