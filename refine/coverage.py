@@ -106,7 +106,18 @@ def coverage_gaps(space: Space, configs: Iterable[Mapping[str, Any]], bins: int 
             if points:
                 gaps.append(Gap(name, low=points[i], high=points[j]))
             else:
-                gaps.append(Gap(name, low=from_unit(p, i / n), high=from_unit(p, (j + 1) / n)))
+                lo, hi = from_unit(p, i / n), from_unit(p, (j + 1) / n)
+                step = p.step if isinstance(p, IntParam) or p.step is not None else None
+                if step is not None:  # a gap is the grid points inside it; a bin between two points is no gap
+                    first = math.ceil(round((lo - p.low) / step, 9))
+                    last = math.floor(round((hi - p.low) / step, 9))
+                    if first > last:
+                        i = j + 1
+                        continue
+                    lo, hi = (p.low + first * step, min(p.low + last * step, p.high))
+                    if isinstance(p, FloatParam):
+                        lo, hi = round(lo, 12), round(hi, 12)
+                gaps.append(Gap(name, low=lo, high=hi))
             i = j + 1
     return gaps
 

@@ -322,6 +322,16 @@ def test_extremes_first_place_trials_on_untested_edges(tmp_path):
     assert first[2].params["depth"] == 1 and first[3].params["depth"] == 4
 
 
+def test_a_gap_holds_grid_points_a_trial_could_take():
+    # a log int's first bins lie between integers ([1.35, 1.82) on [1, 20]); a stepped float's bins
+    # between its grid points: no trial could land there, so they are no gaps, and a gap's ends are grid points
+    space = Space(name="g", version=1, params={"k": IntParam(low=1, high=20, log=True), "w": FloatParam(low=0, high=0.52, step=0.04)})
+    assert coverage_gaps(space, [{"k": i, "w": round(0.04 * (i % 14), 2)} for i in range(1, 21)]) == []
+    gaps = {g.param: g for g in coverage_gaps(space, [{"k": 1, "w": 0.0}])}
+    assert (gaps["k"].low, gaps["k"].high) == (2, 20)
+    assert gaps["w"].high == 0.52 and round(gaps["w"].low / 0.04, 9).is_integer()
+
+
 def test_fill_gaps_targets_untested_choices(tmp_path):
     space = Space(name="g", version=1, params={"x": FloatParam(low=0, high=1), "c": CategoricalParam(choices=("a", "b", "z"))})
     assert {g.choice for g in coverage_gaps(space, [{"x": 0.5, "c": "a"}]) if g.is_choice} == {"b", "z"}

@@ -92,7 +92,7 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
                 extra.append(f"{r.filled} gap-filling trials")
             for line in extra:
                 click.echo(f"  {line}", err=True)
-            if r.gaps:
+            if r.gaps and r.complete:  # with nothing complete, everything is untested: the error says why
                 click.echo(f"  never tested ({len(r.gaps)}): " + "; ".join(g.describe() for g in r.gaps[:8]), err=True)
     stopped = next((r for r in results if r.interrupted), None)
     if stopped is not None:  # 128 + the signal, as a shell reports it: 130 for Ctrl-C, 143 for a scheduler's SIGTERM
