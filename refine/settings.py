@@ -133,7 +133,7 @@ DOCS: dict[str, str] = {
     "fair_trial": "trials a choice needs before it may be judged (removed or fixed against)",
     "min_complete": "below this many COMPLETE trials nothing changes (red flag)",
     "fix_convergence": "share of elites on one value needed to fix a parameter",
-    "fix_effect": "relative effect (best choice vs the rest) needed to fix",
+    "fix_effect": "relative effect (best choice vs the rest, over the best median's size) needed to fix",
     "fix_p": "p-value below which the effect counts as real for fixing",
     "overwhelming_p": "p-value that counts as overwhelming evidence (fix with 90 % of the required convergence)",
     "edge_zone": "share of a range, at each end, that counts as its edge",
