@@ -103,7 +103,7 @@ def union(
             if kind == "categorical":
                 # Optuna records a choice as the first one equal to it in Python (True as 1, False as 0):
                 # a later choice equal to an earlier one never reaches the study, so it is not read as a choice.
-                recorded = [next(c for c in a["choices"][: k + 1] if c == v) for k, v in enumerate(a["choices"])]
+                recorded = [next(c for c in a["choices"][: k + 1] if c is v or c == v) for k, v in enumerate(a["choices"])]
                 unrecorded += [f"{v!r} as {c!r}" for v, c in zip(a["choices"], recorded) if v is not c]
                 maps.append(np.array([_index(choices, c) for c in recorded], dtype=np.float64))
             else:
@@ -138,10 +138,13 @@ def union(
     high = max(a["high"] for _, a in parsed)
     log = any(a["log"] for _, a in parsed) and low > 0  # searched on a log scale at some point, and it still can be
     steps = {a["step"] for _, a in parsed}
+    step0 = next(iter(steps)) if len(steps) == 1 else None
+    if step0 and any(abs((a["low"] - low) / step0 - round((a["low"] - low) / step0)) > 1e-9 for _, a in parsed):
+        steps = {None}  # one step, but grids that start apart (0, 2, ... and 1, 3, ...): their union is no grid of it
     if kinds == {"int"}:
         if low == high:
             return Fixed(int(low)), internal.astype(np.float64), note
-        step = steps.pop() if len(steps) == 1 else 1
+        step = (steps.pop() or 1) if len(steps) == 1 else 1
         if step != 1 and (high - low) % step:
             step = 1
         return IntParam(low=int(low), high=int(high), log=log and step == 1, step=int(step)), internal.astype(np.float64), note

@@ -480,10 +480,14 @@ def _in_memory_copy(spec: str, study: str | None, sampler: Any) -> Any:
     from refine.study import STATES, read_study
 
     data = read_study(spec, study)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory"
-    copy = optuna.create_study(
-        storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=list(data.directions), sampler=sampler
-    )
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))  # not "A new study created in memory"
+    try:
+        copy = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=list(data.directions), sampler=sampler
+        )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     for key, value in data.study_user_attrs.items():
         copy.set_user_attr(key, value)
     dists = {n: p.to_distribution() for n, p in data.inferred.params.items()}

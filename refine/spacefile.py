@@ -133,7 +133,7 @@ def _structure_param(name: str, raw: Any) -> Param:
         return _converter.structure(body, PARAM_KINDS[kind])
     except InvalidParam as e:
         raise e.located(param=name) from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise InvalidParam(f"a {kind} parameter could not be read", str(e), param=name) from None
 
 
@@ -141,7 +141,7 @@ def _check_limit_values(body: dict, kind: str, name: str) -> None:
     """Numbers, never NaN; an int parameter's are integers, kept as written (never rounded to one)."""
     limits = list(body["limits"])
     for i, v in enumerate(limits):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and math.isnan(v)):
             raise InvalidParam("`limits` must be two numbers [lo, hi]", f"limits={body['limits']!r}", param=name)
         if kind == "int":
             if isinstance(v, float) and not v.is_integer():
@@ -459,31 +459,28 @@ def refuse_replacing_another_file(
     ``ours`` tells one from the text. ``--force`` (``force``) replaces anything.
     """
     path = Path(out)
-    if force or not path.is_file():
+    if force or not path.is_file() or path.stat().st_size == 0:
         return
     with open(path, "rb") as f:
         head = f.read(1 << 16)
     what = None
     if head.startswith(b"SQLite format 3"):
         what = "a SQLite database"
+    elif b"\0" in head:
+        what = "not text"
     else:
-        try:
-            text = head.decode("utf-8")
-        except UnicodeDecodeError:
-            what = "not text"
-        else:
-            if not ours(text):
-                what = "a refine space file" if _is_space_text(text) else f"not {kind}"
+        text = head.decode("utf-8", errors="ignore")  # a character cut at the end of the head is no reason to refuse
+        if _is_space_text(text):
+            what = "a refine space file"
+        elif not ours(text):
+            what = f"not {kind}"
     if what is not None:
         raise SpaceError(f"{out} exists and is {what}; give another -o, or --force to replace it")
 
 
 def _is_space_text(text: str) -> bool:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return False
-    return isinstance(doc, Mapping) and "version" in doc and ("params" in doc or "param_ranges" in doc)
+    """Whether ``text`` (maybe only a file's head) is a refine space file: top-level `version` and `params` keys."""
+    return bool(re.search(r"(?m)^version:", text)) and bool(re.search(r"(?m)^(params|param_ranges):", text))
 
 
 def atomic_write(

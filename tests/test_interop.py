@@ -596,7 +596,10 @@ def test_export_replaces_an_earlier_export_but_no_other_file(space_file: Path, t
     assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(out))[0] == 0  # regenerated in place
     assert "# edited" not in out.read_text()
     other = tmp_path / "other.v2.yaml"
-    other.write_text(space_file.read_text())
+    other.write_text("# hyperparameters exported by refine, then edited by hand\n" + space_file.read_text())
+    empty = tmp_path / "empty.out"
+    empty.write_text("")
+    assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(empty))[0] == 0  # mktemp's file
     study = tmp_path / "study.db"
     sqlite3.connect(study).execute("CREATE TABLE t (x)").connection.commit()
     for victim, says in ((other, "is a refine space file"), (study, "is a SQLite database")):
@@ -605,4 +608,4 @@ def test_export_replaces_an_earlier_export_but_no_other_file(space_file: Path, t
         assert code == 2 and says in err and "--force" in err, err
         assert victim.read_bytes() == before
     assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(other), "--force")[0] == 0
-    assert other.read_text() != space_file.read_text()
+    assert not other.read_text().startswith("# hyperparameters exported")

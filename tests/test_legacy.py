@@ -310,3 +310,17 @@ def test_run_writes_the_storage_file_it_is_given_even_with_uri_characters(tmp_pa
     assert read_study(storage).counts() == {"COMPLETE": 3}
     best = _cli("best", storage)
     assert best.returncode == 0, best.stderr
+
+
+def test_reading_an_old_schema_leaves_optunas_log_level_alone():
+    import optuna
+
+    from refine.executor import load_study
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # as refine run sets it: a failed trial must not log a traceback
+    try:
+        load_study(str(_db("3.1.1")), "legacy")
+        assert optuna.logging.get_verbosity() == optuna.logging.ERROR
+    finally:
+        optuna.logging.set_verbosity(before)

@@ -564,3 +564,20 @@ def test_a_given_space_most_trials_lie_outside_is_flagged(tmp_path):
     same = tmp_path / "same.v1.yaml"
     same.write_text("name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 10}\n  opt: {type: categorical, choices: [adam, sgd, rmsprop]}\n")
     assert not any("outside the given" in f for f in refine.next_space(path, space=same, config=False).rationale["red_flags"])
+
+
+def test_a_nan_choice_is_read(tmp_path):
+    trials = [_trial({"c": [1.0, math.nan][i % 2], "x": i / 20}, {"c": CategoricalDistribution([1.0, math.nan]), "x": FloatDistribution(0, 1)}, float(i)) for i in range(20)]
+    path = _write(tmp_path / "s.db", trials)
+    data = read_study(path)
+    assert math.isnan(data.value_of("c", 1)) and data.value_of("c", 0) == 1.0
+    assert _cli("next-space", path, "--dry-run").returncode == 0
+
+
+def test_grids_of_one_step_that_start_apart_are_read_without_the_step(tmp_path):
+    # 0, 2, 4, ... and 1, 3, 5, ...: step 2 would make half the trials lie off the space
+    trials = [_trial({"k": 2 * (i % 4)}, {"k": IntDistribution(0, 8, step=2)}, float(i)) for i in range(10)]
+    trials += [_trial({"k": 1 + 2 * (i % 3)}, {"k": IntDistribution(1, 7, step=2)}, float(i)) for i in range(10)]
+    path = _write_in_parts(tmp_path / "s.db", [trials[:10], trials[10:]])
+    p = read_study(path).inferred.params["k"]
+    assert (p.low, p.high, p.step) == (0, 8, 1)

@@ -26,9 +26,9 @@ def _warn(warnings: tuple[str, ...]) -> None:
 
 # What an earlier export to each target looks like: -o replaces that, and nothing else.
 _MARKS = {
-    "configspace": lambda text: "hyperparameters" in text,
-    "wandb": lambda text: "exported by refine" in text[:500] or text.lstrip().startswith(("method:", "parameters:")),
-    "optuna": lambda text: "exported by refine" in text[:500] or "def suggest(" in text,
+    "configspace": lambda text: bool(re.match(r'\s*\{[^{]*?"hyperparameters"\s*:', text) or re.search(r"(?m)^hyperparameters:", text)),
+    "wandb": lambda text: "exported by refine" in text[:500],
+    "optuna": lambda text: "exported by refine" in text[:500],
 }
 
 
