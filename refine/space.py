@@ -95,6 +95,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _on_grid(p: Any, value: Any) -> bool:
+    """Whether a number lies on a stepped parameter's grid (anything does on a categorical or a continuous float)."""
+    step = getattr(p, "step", None)
+    if not step or not _is_number(value):
+        return True
+    k = (value - p.low) / step
+    return abs(k - round(k)) < 1e-9
+
+
 def _as_scalar_tuple(values: Any) -> tuple:
     if isinstance(values, (list, tuple)):
         return tuple(values)
@@ -118,8 +127,8 @@ class Condition:
             )
 
     def allows(self, value: Any) -> bool:
-        """True when a parent taking ``value`` activates the parameter."""
-        return any(_same(value, v) for v in self.values)
+        """True when a parent taking ``value`` activates the parameter (a grid float's 0.30000000000000004 is 0.3)."""
+        return any(_same(value, v) or (_is_number(value) and _is_number(v) and math.isclose(value, v, rel_tol=1e-9, abs_tol=1e-12)) for v in self.values)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -458,10 +467,11 @@ class Space:
                 )
             if parent_param is not None:
                 for v in p.when.values:
-                    if not parent_param.contains(v):
+                    if not parent_param.contains(v) or not _on_grid(parent_param, v):
                         offers = (
                             list(parent_param.choices) if isinstance(parent_param, CategoricalParam)
-                            else f"[{parent_param.low}, {parent_param.high}]" + (" (integers)" if isinstance(parent_param, IntParam) else "")
+                            else f"[{parent_param.low}, {parent_param.high}]" + (f" in steps of {parent_param.step}" if parent_param.step not in (None, 1) else "")
+                            + (" (integers)" if isinstance(parent_param, IntParam) else "")
                         )
                         raise InvalidParam(
                             "`when` values must be values the parent takes" if not isinstance(parent_param, CategoricalParam)

@@ -687,3 +687,16 @@ def test_the_space_metric_names_the_study_values(tmp_path):
     assert load_study(db, "a").metric_names == ["loss", "size"]
     run(space_v1(metric="val_loss"), f"{OBJ}:quadratic", storage=db, study="b", trials=3, quiet=True)
     assert load_study(db, "b").metric_names == ["val_loss"]
+
+
+def test_a_condition_on_a_grid_float_holds_for_the_values_optuna_samples(tmp_path):
+    # Optuna samples 0.30000000000000004 for 0.3 on a 0.1 grid: `when: {x: 0.3}` must still hold
+    space = Space(name="g", version=1, params={
+        "x": FloatParam(low=0, high=1, step=0.1), "y": FloatParam(low=0, high=1, when=Condition("x", (0.3, 0.6, 0.7))),
+    })
+    db = str(tmp_path / "s.db")
+    run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=40, sampler="random", quiet=True)
+    trials = trials_of(db, "a")
+    on = [t for t in trials if any(abs(t.params["x"] - v) < 1e-9 for v in (0.3, 0.6, 0.7))]
+    assert on and all("y" in t.params for t in on)
+    assert all("y" not in t.params for t in trials if t not in on)

@@ -309,6 +309,7 @@ def test_exponent_without_a_dot_is_a_number_as_in_yaml_1_2(tmp_path: Path) -> No
         ("params:\n  x: {type: [float], low: 0, high: 1}", "`type` must be one of"),
         ("params:\n  d: {type: int, low: 1, high: 4}\n  b: {type: float, low: 0, high: 1, when: {d: 7}}", "values the parent takes"),
         ("params:\n  d: {type: int, low: 1, high: 4}\n  b: {type: float, low: 0, high: 1, when: {d: 2.5}}", "values the parent takes"),
+        ("params:\n  d: {type: int, low: 0, high: 8, step: 2}\n  b: {type: float, low: 0, high: 1, when: {d: 3}}", "in steps of 2"),
         ("params:\n  k: {type: int, low: 1, high: 5, limits: [1, .inf]}", "limits` of an int parameter must be integers"),
         ("params:\n  k: {type: int, low: 1, high: 5, limits: [0.5, 10.5]}", "limits` of an int parameter must be integers"),
         ("params:\n  x: {type: float, low: 0, high: 1, limits: [0, .nan]}", "two numbers"),
