@@ -110,7 +110,9 @@ def coverage_gaps(space: Space, configs: Iterable[Mapping[str, Any]], bins: int 
                 step = p.step if isinstance(p, IntParam) or p.step is not None else None
                 if step is not None:  # a gap is the grid points inside it; a bin between two points is no gap
                     first = math.ceil(round((lo - p.low) / step, 9))
-                    last = math.floor(round((hi - p.low) / step, 9))
+                    top = round((hi - p.low) / step, 9)
+                    # bins are half-open: a grid point on a gap's upper edge belongs to the next bin (tested), save the last
+                    last = math.floor(top) if j + 1 == n or not top.is_integer() else int(top) - 1
                     if first > last:
                         i = j + 1
                         continue

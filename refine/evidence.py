@@ -70,8 +70,9 @@ class NumericEvidence:
     mode_share: float
     others_n: int
     outside: int = 0
-    #: the trials at other values that ``effect`` and ``effect_p`` compare with (the elites'
-    #: contemporaries when ``contemporary_reference`` has enough of them, else all ``others_n``)
+    #: the trials at other values that ``effect`` and ``effect_p`` compare with: the elites'
+    #: contemporaries with ``contemporary_reference``, else all ``others_n``; with fewer than
+    #: :data:`MIN_CONTEMPORARIES` no effect is computed (0, p = 1)
     effect_others: int = 0
     near_best_values: tuple[float, ...] = ()
     edge_low_p: float = 1.0
@@ -508,7 +509,7 @@ def _numeric(
                 # were, not at all: fixing is for certainties.
                 late = study.numbers[active] >= np.quantile(study.numbers[e_mask], 0.25)
                 a, b = s[late & at], s[late & ~at]
-            if len(a) >= 2 and len(b) >= _MIN_CONTEMPORARIES:
+            if len(a) >= 2 and len(b) >= MIN_CONTEMPORARIES:
                 effect_others = len(b)
                 ref = max(abs(float(np.median(a))), 1e-12)
                 effect = float((np.median(a) - np.median(b)) / ref)
@@ -625,7 +626,7 @@ def _categorical(
         if settings.contemporary_reference:  # as for a numeric fix: against the rivals tried alongside the elites
             pool = active & (study.numbers >= np.quantile(study.numbers[elites & valid], 0.25))
         top, rivals = scores[pool & (codes == top_i)], scores[pool & (codes != top_i)]
-        if len(top) >= 2 and len(rivals) >= _MIN_CONTEMPORARIES:
+        if len(top) >= 2 and len(rivals) >= MIN_CONTEMPORARIES:
             fix_others = len(rivals)
             try:
                 fix_p = float(stats.mannwhitneyu(top, rivals, alternative="greater").pvalue)
@@ -648,7 +649,7 @@ def _categorical(
 
 
 #: the fewest trials at other values (choices) a fix is judged against
-_MIN_CONTEMPORARIES = 3
+MIN_CONTEMPORARIES = 3
 
 
 def _span_p(elite_u: np.ndarray, other_u: np.ndarray, cap: int = 3000) -> float:

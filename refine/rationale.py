@@ -119,7 +119,7 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
     if n_ranked < s.min_complete:
         flags.append(f"only {n_ranked} ranked trials (< min_complete {s.min_complete}): nothing was changed")
     for d in decisions.values():
-        if d.action == "bias":
+        if d.action == "bias" and d.evidence.get("unfair"):
             flags.append(f"'{d.param}': a choice was judged without a fair trial, so it was weighted, not removed")
     finite = evidence.scores[evidence.ranked]
     if len(finite) >= 5 and evidence.best_row is not None and evidence.maximize is not None:

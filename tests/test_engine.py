@@ -848,8 +848,10 @@ def test_a_fair_winner_too_few_rivals_ran_beside_is_weighted_not_fixed(study_fac
     configs += [{"x": float(rng.uniform()), "enc": "cnn" if i == 20 else "context"} for i in range(36)]
     space = _space(x=FloatParam(low=0, high=1), enc=CategoricalParam(choices=("cnn", "context")))
     path = study_factory(space, lambda c: (1.0 if c["enc"] == "context" else 0.0) + 0.05 * c["x"], 80, configs=configs)
-    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False), "enc")
+    result = refine.next_space(path, space=space, config=False, entry_points=False)
+    d = _decision(result, "enc")
     assert d.action == "bias" and d.new.weights == (0.25, 0.75), d.reason
     assert "too few to fix it" in d.reason
+    assert not any("without a fair trial" in f for f in result.rationale["red_flags"])  # both had theirs
     naive = _decision(refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False), "enc")
     assert naive.action == "fix" and naive.fixed_value == "context"

@@ -330,6 +330,9 @@ def test_a_gap_holds_grid_points_a_trial_could_take():
     gaps = {g.param: g for g in coverage_gaps(space, [{"k": 1, "w": 0.0}])}
     assert (gaps["k"].low, gaps["k"].high) == (2, 20)
     assert gaps["w"].high == 0.52 and round(gaps["w"].low / 0.04, 9).is_integer()
+    wide = Space(name="g", version=1, params={"k": IntParam(low=0, high=20), "x": FloatParam(low=0, high=2, step=0.1)})
+    tested = [{"k": k, "x": round(0.1 * k, 1)} for k in range(2, 21)]  # 2 sits on the first bin's upper edge
+    assert [(g.param, g.low, g.high) for g in coverage_gaps(wide, tested)] == [("k", 0, 1), ("x", 0.0, 0.1)]
 
 
 def test_fill_gaps_targets_untested_choices(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from refine import hookimpl
 from refine.decisions import Proposal
+from refine.evidence import MIN_CONTEMPORARIES
 from refine.rules._common import alpha, fmt, p_value
 
 import attrs
@@ -55,10 +56,14 @@ def refine_propose(name, param, evidence, study_evidence, settings):
             + f" (< fair trial {settings.fair_trial}): weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%} instead of removed"
         )
     else:
+        alongside = (
+            f"only {ev.fix_others} rival trials ran alongside the elites: too few to fix it"
+            if ev.fix_others < MIN_CONTEMPORARIES
+            else f"against the {ev.fix_others} rival trials run alongside the elites it is not certain (Mann-Whitney p={ev.fix_p:.2g})"
+        )
         reason = (
             f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites and beats its rivals (Kruskal-Wallis p={ev.p:.2g}), "
-            f"but only {ev.fix_others} rival trials ran alongside the elites (Mann-Whitney p={ev.fix_p:.2g}): too few to "
-            f"fix it, so weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%}"
+            f"but {alongside}, so weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%}"
         )
     if favours_top:
         reason += (
@@ -80,9 +85,11 @@ def _fix_unconfirmed(name, ev, study_evidence, settings, a_kw) -> bool:
     """Every choice had its fair trial and the top one won them all, but the trials run alongside the
     elites were too few to make the win certain (the fix rule's test): weight it instead."""
     level = alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical"))
+    tried = [c.effect for c in ev.choices if c.trials and not _same(c.value, ev.top_choice)]
     return (
         ev.elite_convergence >= settings.fix_convergence
         and _same(ev.best_choice, ev.top_choice)
+        and bool(tried) and min(tried) > settings.fix_effect
         and ev.p < min(a_kw, level)
         and ev.fix_p >= level
     )

@@ -38,9 +38,13 @@ def _converged(share, p, settings):
     return p < settings.overwhelming_p and share >= 0.9 * settings.fix_convergence
 
 
-def _share(share):
-    """Who converged: all elites, or (on overwhelming evidence) most of them."""
-    return "all elites" if share >= 1.0 else f"{share:.0%} of elites (enough on overwhelming evidence)"
+def _share(share, settings):
+    """Who converged: all elites, a share the settings accept, or (on overwhelming evidence) less."""
+    if share >= 1.0:
+        return "all elites"
+    if share >= settings.fix_convergence:
+        return f"{share:.0%} of elites"
+    return f"{share:.0%} of elites (enough on overwhelming evidence)"
 
 
 def _categorical(name, ev, study_evidence, settings):
@@ -62,7 +66,7 @@ def _categorical(name, ev, study_evidence, settings):
         return None
     top = ev.stats(ev.top_choice)
     reason = (
-        f"{_share(ev.elite_convergence)} chose {fmt(ev.top_choice)}; it beats the closest rival by "
+        f"{_share(ev.elite_convergence, settings)} chose {fmt(ev.top_choice)}; it beats the closest rival by "
         f"{effect:.1%} (Kruskal-Wallis p={ev.p:.2g}; against the {ev.fix_others} rival trials run alongside "
         f"the elites, Mann-Whitney p={ev.fix_p:.2g}); rivals had "
         + ", ".join(f"{fmt(c.value)}: {c.trials} trials" for c in rivals)
@@ -95,7 +99,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     if not math.isfinite(value):
         return None
     reason = (
-        f"{_share(ev.mode_share)} sit on {fmt(value)}; trials there beat the {ev.effect_others} "
+        f"{_share(ev.mode_share, settings)} sit on {fmt(value)}; trials there beat the {ev.effect_others} "
         + ("others" if ev.effect_others == ev.others_n else f"trials at other values run alongside the elites (of {ev.others_n})")
         + f" by {ev.effect:.1%} "
         f"(Mann-Whitney p={ev.effect_p:.2g})"
