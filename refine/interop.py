@@ -150,10 +150,13 @@ def _read_document(path: Path, what: str) -> Any:
         except json.JSONDecodeError as e:
             if path.suffix.lower() == ".json":
                 raise SpaceError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
-    from refine.spacefile import _Loader
+    from refine.spacefile import _contains_itself, _Loader
 
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: YAML 1.2 floats (1e-5), no repeated keys
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: YAML 1.2 floats (1e-5), no repeated keys
+        if _contains_itself(doc):
+            raise SpaceError(f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); write the value out")
+        return doc
     except yaml.constructor.ConstructorError as e:
         raise SpaceError(f"{path} uses a YAML tag that is not allowed ({' '.join(str(e.problem).split())}); give plain data") from None
     except yaml.YAMLError as e:

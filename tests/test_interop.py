@@ -609,3 +609,11 @@ def test_export_replaces_an_earlier_export_but_no_other_file(space_file: Path, t
         assert victim.read_bytes() == before
     assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(other), "--force")[0] == 0
     assert not other.read_text().startswith("# hyperparameters exported")
+
+
+@pytest.mark.parametrize("source", ["configspace", "wandb"])
+def test_import_of_a_file_containing_itself_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture, source: str) -> None:
+    path = tmp_path / "cyclic.yaml"
+    path.write_text("name: s\nhyperparameters: &h\n  - *h\nparameters: &p\n  x: *p\n")
+    code, _, err = _run(capsys, "import", str(path), "--from", source)
+    assert code == 2 and "contains itself" in err and len(err.strip().splitlines()) == 1, err
