@@ -153,8 +153,12 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
     pruned = counts.get("PRUNED", 0)
     if n and pruned / n > 0.5:
         flags.append(
-            f"mostly pruned: {pruned} of {n} trials ({pruned / n:.0%}) PRUNED and left out of the elites"
-            + (" (ranked by their last intermediate value)" if s.include_pruned else "; --set include_pruned=true ranks them by their last intermediate value")
+            f"mostly pruned: {pruned} of {n} trials ({pruned / n:.0%}) PRUNED, "
+            + (
+                "ranked by their last intermediate value (include_pruned): an early value stands in for a final one"
+                if s.include_pruned
+                else "left out of the elites; --set include_pruned=true ranks them by their last intermediate value"
+            )
         )
     running = counts.get("RUNNING", 0)
     if running:

@@ -177,6 +177,8 @@ def test_heavily_pruned_study_keeps_pruned_out_of_elites(tmp_path):
     assert "9 ranked" in flags  # how much evidence is left
     with_pruned = _refine(path, include_pruned=True)
     assert with_pruned.evidence.n_ranked == 300
+    flags = " | ".join(with_pruned.rationale["red_flags"])
+    assert "ranked by their last intermediate value" in flags and "left out of the elites" not in flags
 
 
 # --------------------------------------------------------------------------- odd distributions
