@@ -472,11 +472,11 @@ def _numeric(
     t_lo, p_lo = _spearman(u[third_lo], s[third_lo]) if third_lo.sum() >= 4 else (0.0, 1.0)
     t_hi, p_hi = _spearman(u[third_hi], s[third_hi]) if third_hi.sum() >= 4 else (0.0, 1.0)
     rest_mask = active & ~e_mask
-    if settings.contemporary_reference and n_e:
+    alongside = _alongside(study, e_mask) if settings.contemporary_reference and n_e else None
+    if alongside is not None:
         # Adaptive samplers move every parameter while the good ones converge: compare the elites
         # with the trials run alongside them, not with the early exploration.
-        since = np.quantile(study.numbers[e_mask], 0.25)
-        contemporary = rest_mask & (study.numbers >= since)
+        contemporary = rest_mask & alongside
         if contemporary.sum() >= max(5, n_e // 2):
             rest_mask = contemporary
     rest = _transform(p, col[rest_mask])
@@ -502,12 +502,12 @@ def _numeric(
         others_n = int((~at).sum())
         if at.sum() >= 2 and others_n >= 2:
             a, b = s[at], s[~at]
-            if settings.contemporary_reference:
+            if alongside is not None:
                 # As for the edges: an adaptive sampler settles an irrelevant int on one value while the
                 # good parameters converge, so its late (good) trials sit there and the early ones do not.
                 # Judge the value against the other values tried alongside the elites, and when too few
                 # were, not at all: fixing is for certainties.
-                late = study.numbers[active] >= np.quantile(study.numbers[e_mask], 0.25)
+                late = alongside[active]
                 a, b = s[late & at], s[late & ~at]
             if len(a) >= 2 and len(b) >= MIN_CONTEMPORARIES:
                 effect_others = len(b)
@@ -624,7 +624,7 @@ def _categorical(
     if n_e:
         pool = active
         if settings.contemporary_reference:  # as for a numeric fix: against the rivals tried alongside the elites
-            pool = active & (study.numbers >= np.quantile(study.numbers[elites & valid], 0.25))
+            pool = active & _alongside(study, elites & valid)
         top, rivals = scores[pool & (codes == top_i)], scores[pool & (codes != top_i)]
         if len(top) >= 2 and len(rivals) >= MIN_CONTEMPORARIES:
             fix_others = len(rivals)
@@ -646,6 +646,11 @@ def _categorical(
         fix_p=fix_p,
         fix_others=fix_others,
     )
+
+
+def _alongside(study: StudyData, elites: np.ndarray) -> np.ndarray:
+    """The trials run alongside the elites: from the first quartile of the elites' trial numbers on."""
+    return study.numbers >= np.quantile(study.numbers[elites], 0.25)
 
 
 #: the fewest trials at other values (choices) a fix is judged against
