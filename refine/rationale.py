@@ -121,6 +121,13 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
     for d in decisions.values():
         if d.action == "bias" and d.evidence.get("unfair"):
             flags.append(f"'{d.param}': a choice was judged without a fair trial, so it was weighted, not removed")
+    for name, ev in evidence.params.items():
+        untried = [c.value for c in ev.choices if c.trials == 0] if ev.kind == "categorical" and ev.n else []
+        if untried:
+            flags.append(
+                f"'{name}': {', '.join(fmt(v) for v in untried)} never ran in a ranked trial: nothing is known "
+                "about it (refine run --fill-gaps K gives each untried choice a trial)"
+            )
     finite = evidence.scores[evidence.ranked]
     if len(finite) >= 5 and evidence.best_row is not None and evidence.maximize is not None:
         best = float(np.max(finite))

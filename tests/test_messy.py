@@ -583,3 +583,13 @@ def test_grids_of_one_step_that_start_apart_are_read_without_the_step(tmp_path):
     path = _write_in_parts(tmp_path / "s.db", [trials[:10], trials[10:]])
     p = read_study(path).inferred.params["k"]
     assert (p.low, p.high, p.step) == (0, 8, 1)
+
+
+def test_a_choice_that_never_ran_is_a_red_flag(tmp_path):
+    rng = np.random.default_rng(9)
+    dists = {"x": FloatDistribution(0.0, 1.0), "opt": CategoricalDistribution(["adam", "sgd", "lion"])}
+    trials = [_trial({"x": float(x), "opt": ["adam", "sgd"][i % 2]}, dists, float(x)) for i, x in enumerate(rng.uniform(size=30))]
+    flags = _refine(_write(tmp_path / "s.db", trials)).rationale["red_flags"]
+    assert any("'opt': 'lion' never ran in a ranked trial" in f and "--fill-gaps" in f for f in flags), flags
+    tried = [_trial({"x": float(x), "opt": ["adam", "sgd", "lion"][i % 3]}, dists, float(x)) for i, x in enumerate(rng.uniform(size=30))]
+    assert not any("never ran" in f for f in _refine(_write(tmp_path / "t.db", tried)).rationale["red_flags"])
