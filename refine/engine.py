@@ -21,7 +21,7 @@ from attrs import field, frozen
 from refine.decisions import Decision, Proposal
 from refine.errors import PluginError, SpaceError, StudyError
 from refine.settings import Settings, load_settings
-from refine.space import CategoricalParam, IntParam, InvalidParam, Param, Space
+from refine.space import CategoricalParam, IntParam, InvalidParam, Param, Space, takes
 from refine.study import StudyData, read_study
 
 __all__ = ["Refinement", "next_space", "refine_study"]
@@ -384,7 +384,7 @@ def _prune_conditions(params: dict[str, Param], fixed: Mapping[str, Any]) -> dic
                 del params[name]
                 changed = True
             else:  # a categorical's choices, or an int's (or grid float's) range
-                values = tuple(v for v in p.when.values if params[parent].contains(v))
+                values = tuple(v for v in p.when.values if takes(params[parent], v))
                 if not values:
                     del params[name]
                     changed = True

@@ -509,14 +509,11 @@ def _numeric(
                 # were, not at all: fixing is for certainties.
                 late = alongside[active]
                 a, b = s[late & at], s[late & ~at]
-            if len(a) >= 2 and len(b) >= MIN_CONTEMPORARIES:
-                effect_others = len(b)
+            judged = _beats_p(a, b)
+            if judged is not None:
+                effect_others, effect_p = len(b), judged
                 ref = max(abs(float(np.median(a))), 1e-12)
                 effect = float((np.median(a) - np.median(b)) / ref)
-                try:
-                    effect_p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
-                except ValueError:
-                    effect_p = 1.0
     outside = int(((x < p.low) | (x > p.high)).sum())
     return NumericEvidence(
         name=name,
@@ -626,12 +623,9 @@ def _categorical(
         if settings.contemporary_reference:  # as for a numeric fix: against the rivals tried alongside the elites
             pool = active & _alongside(study, elites & valid)
         top, rivals = scores[pool & (codes == top_i)], scores[pool & (codes != top_i)]
-        if len(top) >= 2 and len(rivals) >= MIN_CONTEMPORARIES:
-            fix_others = len(rivals)
-            try:
-                fix_p = float(stats.mannwhitneyu(top, rivals, alternative="greater").pvalue)
-            except ValueError:
-                fix_p = 1.0
+        judged = _beats_p(top, rivals)
+        if judged is not None:
+            fix_others, fix_p = len(rivals), judged
     return CategoricalEvidence(
         name=name,
         n=int(active.sum()),
@@ -655,6 +649,18 @@ def _alongside(study: StudyData, elites: np.ndarray) -> np.ndarray:
 
 #: the fewest trials at other values (choices) a fix is judged against
 MIN_CONTEMPORARIES = 3
+
+
+def _beats_p(winner: np.ndarray, others: np.ndarray) -> float | None:
+    """Mann-Whitney p that ``winner``'s scores beat ``others``'; None when too few to judge (a fix's test)."""
+    from scipy import stats
+
+    if len(winner) < 2 or len(others) < MIN_CONTEMPORARIES:
+        return None
+    try:
+        return float(stats.mannwhitneyu(winner, others, alternative="greater").pvalue)
+    except ValueError:
+        return 1.0
 
 
 def _span_p(elite_u: np.ndarray, other_u: np.ndarray, cap: int = 3000) -> float:

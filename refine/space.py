@@ -95,8 +95,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _on_grid(p: Any, value: Any) -> bool:
-    """Whether a number lies on a stepped parameter's grid (anything does on a categorical or a continuous float)."""
+def takes(p: Any, value: Any) -> bool:
+    """Whether parameter ``p`` can take ``value``: one of its choices, or a number in its range and on its grid."""
+    if not p.contains(value):
+        return False
     step = getattr(p, "step", None)
     if not step or not _is_number(value):
         return True
@@ -467,7 +469,7 @@ class Space:
                 )
             if parent_param is not None:
                 for v in p.when.values:
-                    if not parent_param.contains(v) or not _on_grid(parent_param, v):
+                    if not takes(parent_param, v):
                         offers = (
                             list(parent_param.choices) if isinstance(parent_param, CategoricalParam)
                             else f"[{parent_param.low}, {parent_param.high}]" + (f" in steps of {parent_param.step}" if parent_param.step not in (None, 1) else "")

@@ -120,6 +120,13 @@ def alpha(threshold: float, study_evidence, settings, name: str, p_of: Callable[
     return threshold
 
 
+def closest_rival_effect(ev: Any) -> float | None:
+    """How much the top choice beats its closest tried rival (relative effect), None when no rival was tried."""
+    top = ev.top_choice
+    tried = [c.effect for c in ev.choices if c.trials > 0 and not (c.value == top and type(c.value) is type(top))]
+    return min(tried) if tried else None
+
+
 def p_value(field: str, kind: str) -> Callable[[Any], float]:
     """``p_of`` for :func:`alpha`: the evidence's ``field`` for parameters of ``kind``, 1.0 for the others."""
     return lambda ev: getattr(ev, field) if ev.kind == kind else 1.0

@@ -19,7 +19,7 @@ from __future__ import annotations
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.evidence import MIN_CONTEMPORARIES
-from refine.rules._common import alpha, fmt, p_value
+from refine.rules._common import alpha, closest_rival_effect, fmt, p_value
 
 import attrs
 
@@ -85,11 +85,11 @@ def _fix_unconfirmed(name, ev, study_evidence, settings, a_kw) -> bool:
     """Every choice had its fair trial and the top one won them all, but the trials run alongside the
     elites were too few to make the win certain (the fix rule's test): weight it instead."""
     level = alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical"))
-    tried = [c.effect for c in ev.choices if c.trials and not _same(c.value, ev.top_choice)]
+    effect = closest_rival_effect(ev)
     return (
         ev.elite_convergence >= settings.fix_convergence
         and _same(ev.best_choice, ev.top_choice)
-        and bool(tried) and min(tried) > settings.fix_effect
+        and effect is not None and effect > settings.fix_effect
         and ev.p < min(a_kw, level)
         and ev.fix_p >= level
     )

@@ -19,7 +19,7 @@ import math
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import alpha, fmt, p_value
+from refine.rules._common import alpha, closest_rival_effect, fmt, p_value
 from refine.space import IntParam
 
 
@@ -55,10 +55,9 @@ def _categorical(name, ev, study_evidence, settings):
     if study_evidence.best_row is not None and ev.best_value is not None and ev.best_value != ev.top_choice:
         return None
     rivals = [c for c in ev.choices if c.value != ev.top_choice or type(c.value) is not type(ev.top_choice)]
-    tried = [c for c in rivals if c.trials > 0]
-    if not tried:
+    effect = closest_rival_effect(ev)
+    if effect is None:
         return None
-    effect = min(c.effect for c in tried)
     level = alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical"))
     if not (effect > settings.fix_effect and ev.p < level and ev.fix_p < level):
         return None
