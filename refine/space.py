@@ -128,9 +128,16 @@ class Condition:
                 "list the parent values for which the parameter is sampled",
             )
 
-    def allows(self, value: Any) -> bool:
-        """True when a parent taking ``value`` activates the parameter (a grid float's 0.30000000000000004 is 0.3)."""
-        return any(_same(value, v) or (_is_number(value) and _is_number(v) and math.isclose(value, v, rel_tol=1e-9, abs_tol=1e-12)) for v in self.values)
+    def allows(self, value: Any, step: float | None = None) -> bool:
+        """True when a parent taking ``value`` activates the parameter.
+
+        ``step``: the parent's grid, when it is a stepped float; values within a
+        billionth of a step are the same grid point (Optuna samples
+        0.30000000000000004 for 0.3). Otherwise the comparison is exact.
+        """
+        if step and _is_number(value):
+            return any(_is_number(v) and abs(value - v) < 1e-9 * step for v in self.values)
+        return any(_same(value, v) for v in self.values)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -514,7 +521,8 @@ class Space:
             return False
         if parent in self.params and not self.is_active(parent, config):
             return False
-        return p.when.allows(value)
+        grid = self.params.get(parent)
+        return p.when.allows(value, grid.step if isinstance(grid, FloatParam) else None)
 
     def contains(self, config: Mapping[str, Any]) -> bool:
         """True when ``config`` (params only) is a point of this space."""

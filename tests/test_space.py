@@ -201,3 +201,11 @@ def test_single_and_multi_objective() -> None:
     assert Space(name="s", version=1).direction == "minimize"
     multi = Space(name="s", version=1, directions=["maximize", "minimize"])
     assert multi.multi_objective and multi.directions == ("maximize", "minimize")
+
+
+def test_a_condition_compares_exactly_except_on_a_grid_float_parent():
+    from refine.space import Condition
+
+    cond = Condition("p", (0.0, 0.3))
+    assert not cond.allows(5.6e-223) and not cond.allows(0.30000000000000004)  # a categorical's distinct choices
+    assert cond.allows(0.30000000000000004, step=0.1) and not cond.allows(0.4, step=0.1)  # a 0.1 grid's sample of 0.3
