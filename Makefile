@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+, := ,
 
-.PHONY: venv demo vision test bench bench-quality clean
+.PHONY: venv demo vision test test-min bench bench-quality clean
 
 $(VENV)/.installed: pyproject.toml plugins/refine-protect/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,19 @@ vision: venv
 
 test: venv
 	$(PY) -m pytest -q
+
+# The fast tests against the minimum versions pyproject.toml declares, in a
+# throw-away venv outside the repo (scripts/min_constraints.py pins each to its minimum).
+MINVENV ?= /tmp/refine-minvenv
+MIN_EXTRAS := dev,postgres,report,interop
+test-min:
+	rm -rf $(MINVENV)
+	$(PYTHON) -m venv $(MINVENV)
+	$(PYTHON) scripts/min_constraints.py $(subst $(,), ,$(MIN_EXTRAS)) > $(MINVENV)/constraints.txt
+	$(MINVENV)/bin/python -m pip --disable-pip-version-check -q install --only-binary :all: \
+		-c $(MINVENV)/constraints.txt -e ".[$(MIN_EXTRAS)]" -e plugins/refine-protect
+	$(MINVENV)/bin/python -m pip --disable-pip-version-check list 2>/dev/null | grep -iE "^(optuna|scipy|numpy|sqlalchemy|attrs|cattrs|click|rich|pluggy|pyyaml|scikit-learn|plotly|jinja2) "
+	$(MINVENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
 
 bench: venv
 	$(PY) benchmarks/speed/run.py
