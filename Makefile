@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 , := ,
 
-.PHONY: venv demo vision test test-min bench bench-quality clean
+.PHONY: venv demo vision check test test-min bench bench-quality clean
 
 $(VENV)/.installed: pyproject.toml plugins/refine-protect/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: venv
 
 vision: venv
 	$(PY) examples/vision/sweep.py
+
+# Lint (ruff) and type check (mypy, lenient: see [tool.mypy] in pyproject.toml).
+check: venv
+	$(PY) -m ruff check refine tests scripts benchmarks examples plugins
+	$(PY) -m mypy
 
 test: venv
 	$(PY) -m pytest -q

@@ -49,7 +49,6 @@ from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_g
 from refine.errors import RefineError, StudyError
 from refine.space import CategoricalParam, IntParam, Space, to_unit
 from refine.storage import (
-    OldSchemaError,
     load_study,
     open_storage,
     parse_study_ref,
@@ -71,6 +70,7 @@ __all__ = [
     "parse_study_ref",
     "load_objective",
     "load_study",
+    "study_names",
     "project",
     "coverage_gaps",
     "run",
@@ -1124,7 +1124,7 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
                     "complete; run the same command again to go on (on an RDB storage a trial of a killed process "
                     "is failed once its heartbeat is stale; a journal has none: if no process runs it, fail it with "
                     "Optuna's study.tell(NUMBER, state=TrialState.FAIL))"
-                )
+                ) from None
 
 
 def _fail_stale(study: Any) -> None:
@@ -1186,8 +1186,6 @@ def _run_parallel(
             time.sleep(0.1)
     except KeyboardInterrupt:
         stop.set()
-        import signal
-
         for p in procs:  # the signal the coordinator got: a background run's workers ignore SIGINT, never SIGTERM
             if p.is_alive():
                 try:

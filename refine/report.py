@@ -305,7 +305,10 @@ def _categorical_figure(stage: StageReport, name: str):
     fig.add_trace(go.Bar(x=labels, y=shares, name="elite share", marker_color=_ELITE, offsetgroup=1), secondary_y=True)
     old_w = _weights(old)
     fig.add_trace(
-        go.Scatter(x=labels, y=[old_w.get(c, 0.0) for c in old.choices], mode="markers", name=f"v{stage.space.version} weight", marker={"symbol": "line-ew-open", "size": 26, "color": "#444", "line": {"width": 3}}),
+        go.Scatter(
+            x=labels, y=[old_w.get(c, 0.0) for c in old.choices], mode="markers", name=f"v{stage.space.version} weight",
+            marker={"symbol": "line-ew-open", "size": 26, "color": "#444", "line": {"width": 3}},
+        ),
         secondary_y=True,
     )
     title = name

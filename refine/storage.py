@@ -354,13 +354,13 @@ def open_storage(
     if not spec.strip():
         raise StudyError("the storage is empty; give a SQLite file (study.db), a journal file (study.log) or a storage URL")
     if is_journal(spec):
-        path = Path(spec)
-        check_storage_file(path, create=create, journal=True)  # first: it names a directory for what it is
-        if not create and not path.is_file():
+        journal = Path(spec)
+        check_storage_file(journal, create=create, journal=True)  # first: it names a directory for what it is
+        if not create and not journal.is_file():
             raise StudyError(f"journal file {spec} does not exist; check the path")
-        if create and not path.parent.is_dir():
-            raise StudyError(f"cannot create journal file {spec}: directory {path.parent} does not exist")
-        return journal_cls(JournalFileBackend(str(path)))
+        if create and not journal.parent.is_dir():
+            raise StudyError(f"cannot create journal file {spec}: directory {journal.parent} does not exist")
+        return journal_cls(JournalFileBackend(str(journal)))
 
     url = storage_url(spec)
     shown = redact(spec)
@@ -409,11 +409,12 @@ def open_storage(
                 "it did not create: write to another storage, or upgrade a copy (cp old.db new.db && "
                 "optuna storage upgrade --storage sqlite:///new.db)"
             ) from None
+        cause: BaseException = e
         if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
-            e = e.__cause__  # Optuna's wrapper of SQLAlchemy's error
-        if not isinstance(e, (SQLAlchemyError, ValueError)):
+            cause = e.__cause__  # Optuna's wrapper of SQLAlchemy's error
+        if not isinstance(cause, (SQLAlchemyError, ValueError)):
             raise
-        reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()), spec)
+        reason = redact(" ".join(str(getattr(cause, "orig", None) or cause).split()), spec)
         raise StudyError(f"cannot open storage {shown}: {reason[:300]}") from None
 
 
@@ -497,8 +498,9 @@ def _in_memory_copy(spec: str, study: str | None, sampler: Any) -> Any:
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))  # not "A new study created in memory"
     try:
+        directions: list[Any] = list(data.directions)  # "minimize"/"maximize", as Optuna takes them
         copy = optuna.create_study(
-            storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=list(data.directions), sampler=sampler
+            storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=directions, sampler=sampler
         )
     finally:
         optuna.logging.set_verbosity(verbosity)

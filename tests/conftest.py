@@ -10,7 +10,7 @@ import numpy as np
 import optuna
 import pytest
 
-from refine.space import CategoricalParam, FloatParam, IntParam, Space
+from refine.space import CategoricalParam, IntParam, Space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

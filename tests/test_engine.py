@@ -17,7 +17,7 @@ import refine
 from refine import Proposal
 from refine.errors import PluginError, RefineError, StudyError
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
-from refine.spacefile import dump_space, save_space
+from refine.spacefile import save_space
 
 
 def _space(**params) -> Space:

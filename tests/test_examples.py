@@ -52,10 +52,13 @@ def test_vision_objective_trains_both_encoders_and_records_attributes():
     from refine.executor import load_objective
 
     objective = load_objective(f"{EXAMPLES / 'vision' / 'objective.py'}:objective")
-    base = {"lr": 3e-3, "weight_decay": 1e-4, "dropout": 0.1, "depth": 2, "width": 1.0, "batch_size": 64, "label_smoothing": 0.1, "use_scheduler": True, "epochs": 1, "train_samples": 200, "device": "cpu"}
+    base = {
+        "lr": 3e-3, "weight_decay": 1e-4, "dropout": 0.1, "depth": 2, "width": 1.0, "batch_size": 64,
+        "label_smoothing": 0.1, "use_scheduler": True, "epochs": 1, "train_samples": 200, "device": "cpu",
+    }
     study = optuna.create_study(direction="maximize")
     for extra in ({"encoder": "cnn"}, {"encoder": "context", "ctx_layers": 2, "ctx_heads": 4}):
-        study.optimize(lambda t: objective({**base, **extra}, t), n_trials=1)
+        study.optimize(lambda t, extra=extra: objective({**base, **extra}, t), n_trials=1)
     for t in study.trials:
         assert t.state.name == "COMPLETE"
         assert 0.0 <= t.value <= 1.0

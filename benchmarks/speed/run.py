@@ -294,7 +294,7 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 1000,10000, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected sizes like 1000,10000, got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
     return sizes
