@@ -47,8 +47,9 @@ from attrs import frozen
 
 from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_grid
 from refine.errors import RefineError, StudyError
+from refine.ranking import TRIAL_HISTORY, own_trials, ranked_trials
 from refine.space import CategoricalParam, IntParam, Space, to_unit
-from refine.study import check_storage_file, redact, violates
+from refine.study import check_storage_file, redact
 
 __all__ = [
     "ObjectiveError",
@@ -75,7 +76,6 @@ ATTR_WARM = "refine:warm_started"
 ATTR_EXTREMES = "refine:extremes_done"
 ATTR_GAPS = "refine:fill_gaps_done"
 ATTR_SHARE = "refine:fair_share"
-TRIAL_HISTORY = "refine:history_from"
 TRIAL_ERROR = "refine:error"
 TRIAL_SET = "refine:set"
 
@@ -911,36 +911,6 @@ def _history_trial(trial: Any, old: Space | None, new: Space, ref: str) -> Any |
     )
 
 
-def _best_first(study: Any) -> list[Any]:
-    """COMPLETE trials with finite values, best first; with Optuna constraints, the feasible ones only (as Optuna ranks)."""
-    from optuna.trial import TrialState
-
-    done = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values and all(math.isfinite(v) for v in t.values)
-    ]
-    if any("constraints" in t.system_attrs for t in done):
-        done = [t for t in done if not violates(t.system_attrs.get("constraints") or ())]
-    if len(study.directions) > 1:
-        pareto = {t.number for t in study.best_trials}
-        return [t for t in done if t.number in pareto] + [t for t in done if t.number not in pareto]
-    sign = 1 if study.direction.name == "MINIMIZE" else -1
-    return sorted(done, key=lambda t: sign * t.values[0])
-
-
-def no_ranked_trial(study: Any) -> str:
-    """Why :func:`_best_first` found nothing: no COMPLETE trial, or none with a finite (feasible) value."""
-    from optuna.trial import TrialState
-
-    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    if not complete:
-        return f"study '{study.study_name}' has no complete trial"
-    return (
-        f"study '{study.study_name}' has {complete} complete trial(s) but none can be ranked: "
-        "their values are inf or NaN, or break the study's constraints"
-    )
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -1002,17 +972,15 @@ class _Counts:
 def _counts(study: Any) -> _Counts:
     from optuna.trial import TrialState
 
-    trials = [t for t in study.get_trials(deepcopy=False) if TRIAL_HISTORY not in t.user_attrs]
+    trials = own_trials(study.get_trials(deepcopy=False))
     by = {s: 0 for s in TrialState}
     for t in trials:
         by[t.state] += 1
     best, best_params = None, None
-    if len(study.directions) == 1:
-        sign = 1 if study.direction.name == "MINIMIZE" else -1
-        done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-        if done:
-            top = min(done, key=lambda t: sign * t.values[0])
-            best, best_params = top.values[0], dict(top.params)
+    if len(study.directions) == 1 and by[TrialState.COMPLETE]:
+        top = ranked_trials(study, own=True)[:1]
+        if top:
+            best, best_params = top[0].values[0], dict(top[0].params)
     return _Counts(by[TrialState.COMPLETE], by[TrialState.FAIL], by[TrialState.RUNNING], by[TrialState.WAITING], best, best_params)
 
 
@@ -1149,7 +1117,7 @@ def _warm_start(
     study.set_user_attr(ATTR_PARENT, shown)
     if old is not None:
         study.set_user_attr("refine:parent_version", old.version)
-    ranked = _best_first(parent)
+    ranked = ranked_trials(parent)
     carried = {t.number: _history_trial(t, old, space, shown) for t in ranked}
     # in the parent's own order: TPE weighs its older observations less, so handing it the
     # history best-first would discount exactly the best trials (and differ from running on)
