@@ -280,3 +280,16 @@ def test_rerun_across_budgets_tabulates_where_the_optima_disagree(tmp_path, caps
     assert got["champion_rank"][1] > 1 and not got["holds"]
     assert "x" in got["disagree"] and set(got["disagree"]["x"]) == {"1", "100"}
     assert {"s-rerun-budget1", "s-rerun-budget100"} <= set(optuna.get_all_study_names(f"sqlite:///{db}"))
+
+
+def test_show_reports_a_warm_started_stage_own_best(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="v1", trials=8, quiet=True)
+    run(Space(name="c", version=2, parent=1, fixed={"epochs": 20}, params=dict(rich().params)), f"{OBJ}:quadratic",
+        storage=db, study="v2", trials=2, from_=f"{db}:v1", warm=0, quiet=True)
+    own = min(t.value for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs)
+    code, out, _ = cli(capsys, "show", db, "--study", "v2", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["history"] == 8 and got["own_best"]["value"] == own
+    code, out, _ = cli(capsys, "show", db, "--study", "v2")
+    assert "its own best (without the 8 history trials" in out
