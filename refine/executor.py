@@ -1046,7 +1046,7 @@ def _run_one(
         budget -= n_extremes
     if fill_gaps and not study.user_attrs.get(ATTR_GAPS):
         gaps = coverage_gaps(space, tested + own)
-        targets = [{**g.target(space), "__label": g.describe()} for g in gaps][:fill_gaps]
+        targets = [{**t, "__label": g.describe()} for g in gaps for t in g.targets(space)][:fill_gaps]
         filled = _enqueue(study, targets, budget, "refine:fill_gap")
         study.set_user_attr(ATTR_GAPS, True)
         budget -= filled

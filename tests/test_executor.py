@@ -724,3 +724,22 @@ def test_a_condition_on_a_grid_float_holds_for_the_values_optuna_samples(tmp_pat
     on = [t for t in trials if any(abs(t.params["x"] - v) < 1e-9 for v in (0.3, 0.6, 0.7))]
     assert on and all("y" in t.params for t in on)
     assert all("y" not in t.params for t in trials if t not in on)
+
+
+def test_the_rationale_lists_the_gaps_that_fill_gaps_fills(tmp_path):
+    # one gap computation: a stepped float lists grid points (never [0.34, 0.46] on a 0.2 grid), and --fill-gaps fills them
+    import refine
+
+    space = Space(name="g", version=1, params={"x": FloatParam(low=0, high=1), "dropout": FloatParam(low=0.0, high=1.0, step=0.2)})
+    db = str(tmp_path / "s.db")
+    [r] = run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=3, sampler="random", seed=3, quiet=True)
+    listed = refine.next_space(db, study="a", config=False).rationale["evidence"]["dropout"]["gaps_never_tested"]
+    from_run = [g.low if g.low == g.high else [g.low, g.high] for g in r.gaps if g.param == "dropout"]
+    assert listed and listed == from_run
+    grid = {0.0, 0.2, 0.4, 0.6, 0.8, 1.0}
+    for g in listed:
+        for v in (g if isinstance(g, list) else [g]):
+            assert round(v, 9) in grid
+    [filled] = run(space, f"{OBJ}:quadratic", storage=db, study="b", trials=12, sampler="random", seed=3, fill_gaps=12,
+                   from_=f"{db}:a", warm=0, quiet=True)
+    assert filled.filled > 0 and not [g for g in filled.gaps if g.param == "dropout"]
