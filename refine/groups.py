@@ -74,7 +74,7 @@ def space_groups(study: Any, space: Any, usable: np.ndarray, min_share: float = 
 def describe(groups: tuple[SpaceGroup, ...], chosen: int | None) -> str:
     """The red flag naming the groups and the one refined from."""
     parts = []
-    for i, g in enumerate(groups):
+    for g in groups:
         searched = ", ".join(g.params) if g.params else "none of them"
         parts.append(f"{g.n} trials (numbers {g.first}-{g.last}) searched {searched}")
     text = "the search space changed mid-study: the trials fall in groups that searched different parameters: " + "; ".join(parts)

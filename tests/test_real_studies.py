@@ -248,13 +248,13 @@ def test_a_space_changed_mid_study_is_a_red_flag_and_the_elites_group_is_refined
     study = optuna.create_study(storage=storage, study_name="mixed", direction="minimize")
     rng = np.random.default_rng(0)
     trials = []
-    for i in range(60):  # the first run: a and b, poor values
+    for _ in range(60):  # the first run: a and b, poor values
         a, b = float(rng.uniform(0, 10)), float(rng.uniform(0, 10))
         trials.append(optuna.trial.create_trial(
             params={"a": a, "b": b},
             distributions={"a": optuna.distributions.FloatDistribution(0, 10), "b": optuna.distributions.FloatDistribution(0, 10)},
             values=[10 + a]))
-    for i in range(60):  # the second run: c and d; c near 2 is best
+    for _ in range(60):  # the second run: c and d; c near 2 is best
         c, d = float(rng.uniform(0, 10)), float(rng.uniform(0, 10))
         trials.append(optuna.trial.create_trial(
             params={"c": c, "d": d},
