@@ -27,7 +27,7 @@ check: venv
 	$(PY) -m mypy
 
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # The fast tests against the minimum versions pyproject.toml declares, in a
 # throw-away venv outside the repo (scripts/min_constraints.py pins each to its minimum).

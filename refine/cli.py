@@ -111,8 +111,15 @@ def _finite(obj: Any) -> Any:
 
 
 def emit_json(obj: Any) -> None:
-    """Print one JSON document on stdout (what scripts parse)."""
-    click.echo(json.dumps(_finite(obj), indent=2, sort_keys=False, default=str, allow_nan=False))
+    """Print one JSON document on stdout (what scripts parse); as YAML when the command got ``-f yaml``."""
+    from refine.commands._common import output_format
+
+    text = json.dumps(_finite(obj), indent=2, sort_keys=False, default=str, allow_nan=False)
+    if output_format() == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip("\n")
+    click.echo(text)
 
 
 def main(argv: list[str] | None = None) -> None:

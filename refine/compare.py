@@ -444,7 +444,7 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise RefineError(f"--set takes key=value, got {item!r}")
+            raise RefineError(f"--fixed takes key=value, got {item!r}")
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
@@ -564,7 +564,7 @@ def rerun_budgets(
     if len({repr(b) for b in budgets}) < len(budgets):
         raise RefineError(f"--budgets repeats a value of {key}: list each budget once")
     if sets and key in sets:
-        raise RefineError(f"--set {key}=… and --budgets {key}=… both set {key}: give it in --budgets only")
+        raise RefineError(f"--fixed {key}=… and --budgets {key}=… both set {key}: give it in --budgets only")
     sets = dict(sets or {})
     plan = _rerun_plan(storage, study, top, {**sets, key: budgets[0]}, seed_key, quiet, ranking)
     for b in budgets[1:]:
@@ -590,20 +590,20 @@ def rerun_budgets(
 def _check_sets(space: Space, sets: Mapping[str, Any], seed_key: str, quiet: bool) -> None:
     for key, value in sets.items():
         if key in space.params:
-            raise RefineError(f"--set {key}=… names a searched parameter; --set changes fixed settings only")
+            raise RefineError(f"--fixed {key}=… names a searched parameter; --fixed changes fixed values only")
         if key not in space.fixed and key != seed_key:
             import difflib
 
             near = difflib.get_close_matches(key, list(space.fixed), n=1)
             if near:
-                raise RefineError(f"--set {key}=…: the space fixes no '{key}'; did you mean '{near[0]}'?")
+                raise RefineError(f"--fixed {key}=…: the space fixes no '{key}'; did you mean '{near[0]}'?")
             if not quiet:
                 fixes = ", ".join(sorted(space.fixed)) or "nothing"
-                print(f"warning: --set {key}=… adds a setting the space does not fix (it fixes: {fixes})", file=sys.stderr)
+                print(f"warning: --fixed {key}=… adds a setting the space does not fix (it fixes: {fixes})", file=sys.stderr)
         was = space.fixed.get(key)
         if was is not None and not _same_kind(was, value):
             raise RefineError(
-                f"--set {key}={value!r}: the space fixes {key} to {was!r} ({type(was).__name__}); give a value of that kind"
+                f"--fixed {key}={value!r}: the space fixes {key} to {was!r} ({type(was).__name__}); give a value of that kind"
             )
 
 

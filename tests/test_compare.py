@@ -107,7 +107,7 @@ def test_rerun_refuses_setting_a_searched_param(tmp_path):
 def test_rerun_refuses_a_setting_of_another_kind(tmp_path):
     db = str(tmp_path / "s.db")
     run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
-    with pytest.raises(RefineError, match=r"--set epochs='abc': the space fixes epochs to 20 \(int\)"):
+    with pytest.raises(RefineError, match=r"--fixed epochs='abc': the space fixes epochs to 20 \(int\)"):
         rerun(db, f"{OBJ}:quadratic", study="a", sets={"epochs": "abc"}, quiet=True)
 
 

@@ -6,8 +6,62 @@ from typing import Any, Iterable, Sequence
 
 import click
 
-study_option = click.option("--study", "study", metavar="NAME", help="Study name; optional when the storage holds one study.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
+study_option = click.option(
+    "--study", "--study-name", "study", metavar="NAME", help="Study name; optional when the storage holds one study."
+)
+
+#: ``-f/--format`` as Optuna's CLI spells it: table is what a person reads, json what ``--json`` prints.
+FORMATS = ("table", "json", "yaml")
+_FORMAT_KEY = "refine.format"
+
+
+def _as_json(ctx: click.Context, flag: bool) -> bool:
+    chosen = ctx.meta.get(_FORMAT_KEY)
+    if flag and chosen == "table":
+        raise click.UsageError("--json and -f table ask for two formats; give one")
+    return bool(flag) or chosen in ("json", "yaml")
+
+
+def _json_given(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    return _as_json(ctx, value)
+
+
+def _format_given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # click runs the callbacks in the order the options were typed: whichever of
+    # --json and -f comes second settles as_json.
+    if value is not None:
+        ctx.meta[_FORMAT_KEY] = value
+        if "as_json" in ctx.params:
+            ctx.params["as_json"] = _as_json(ctx, ctx.params["as_json"])
+    return value
+
+
+def output_format() -> str:
+    """The format chosen for the running command: ``table``, ``json`` or ``yaml``."""
+    ctx = click.get_current_context(silent=True)
+    return (ctx.meta.get(_FORMAT_KEY) if ctx is not None else None) or "table"
+
+
+def json_option(fn: Any = None, *, help: str | None = None) -> Any:
+    """``--json`` and ``-f/--format table|json|yaml``, as one choice: the command sees ``as_json``.
+
+    ``-f json`` is ``--json``; ``-f yaml`` prints the same object as YAML
+    (:func:`refine.cli.emit_json` reads the choice); ``-f table`` is the
+    default, what a person reads. Use as ``@json_option`` or
+    ``@json_option(help="...")``.
+    """
+
+    def decorate(f: Any) -> Any:
+        f = click.option(
+            "-f", "--format", "output_format", type=click.Choice(FORMATS), default=None, expose_value=False,
+            callback=_format_given, help="Output format, as Optuna's CLI takes it: table (default), json (= --json) or yaml.",
+        )(f)
+        return click.option(
+            "--json", "as_json", is_flag=True, callback=_json_given,
+            help=help or "Print one JSON object on stdout instead of tables.",
+        )(f)
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def ranking_options(fn: Any) -> Any:

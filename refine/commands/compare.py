@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from refine.cli import emit_json
-from refine.commands._common import console, ranking_from, ranking_options, table
+from refine.commands._common import console, json_option, ranking_from, ranking_options, table
 
 
 def show_comparison(screen: Any, result: Any) -> None:
@@ -35,7 +35,7 @@ def show_comparison(screen: Any, result: Any) -> None:
               help="Seeds whose best params lie further apart (0 = same point, 1 = opposite corners) have not settled on one optimum.")
 @click.option("--across", is_flag=True, help="Compare studies whose fixed evaluation settings differ (tiers of a budget), on purpose.")
 @ranking_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@json_option(help="Print one JSON object on stdout.")
 @click.argument("more", nargs=-1)
 def compare(storage: str, studies: tuple[str, ...], margin: float, max_distance: float, across: bool, metric: str | None,
             metric_direction: str | None, then: tuple[str, ...], where: tuple[str, ...], as_json: bool, more: tuple[str, ...]) -> None:

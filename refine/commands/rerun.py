@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from refine.cli import emit_json
-from refine.commands._common import ranking_from, ranking_options
+from refine.commands._common import json_option, ranking_from, ranking_options
 from refine.errors import RefineError
 
 
@@ -36,10 +36,11 @@ def _budgets(value: str | None) -> tuple[str, list] | None:
 
 @click.command(name="rerun")
 @click.argument("storage")
-@click.option("--study", default=None, help="The study whose top configurations are re-evaluated, or a seed group's name (its winning seed).")
+@click.option("--study", "--study-name", "study", default=None, help="The study whose top configurations are re-evaluated, or a seed group's name (its winning seed).")
 @click.option("--objective", required=True, help="module:function or path/to/file.py:function.")
 @click.option("--top", default=5, show_default=True, type=int, help="How many of the best configurations.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Change a fixed setting (repeatable): --set epochs=100.")
+@click.option("--fixed", "sets", multiple=True, metavar="KEY=VALUE", help="Change a fixed value of the space (repeatable): --fixed epochs=100.")
+@click.option("--set", "old_sets", multiple=True, metavar="KEY=VALUE", hidden=True)  # rerun's name for --fixed until 0.1
 @click.option("--budgets", default=None, metavar="KEY=V1,V2,...", help="Rerun at each of these values of a fixed setting, in one call: --budgets budget=2e6,2e7,2e8.")
 @click.option("--seeds", default=None, help="Evaluate each configuration once per seed (sets fixed[--seed-key]): 1,2,3.")
 @click.option("--seed-key", default="seed", show_default=True, help="The fixed key that receives each seed.")
@@ -47,14 +48,14 @@ def _budgets(value: str | None) -> tuple[str, list] | None:
 @click.option("--out-study", default=None, help="The new study's name [default: <study>-rerun; with --budgets, <study>-rerun-<key><value>].")
 @ranking_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def rerun(storage: str, study: str | None, objective: str, top: int, sets: tuple[str, ...], budgets: str | None, seeds: str | None,
+@json_option(help="Print one JSON object on stdout.")
+def rerun(storage: str, study: str | None, objective: str, top: int, sets: tuple[str, ...], old_sets: tuple[str, ...], budgets: str | None, seeds: str | None,
           seed_key: str, out_storage: str | None, out_study: str | None, metric: str | None, metric_direction: str | None,
           then: tuple[str, ...], where: tuple[str, ...], quiet: bool, as_json: bool) -> None:
     """Re-evaluate the top configurations of a study under changed fixed values.
 
     \b
-        refine rerun s.db --study stage2 --objective obj:f --top 5 --set epochs=100 --seeds 1,2,3
+        refine rerun s.db --study stage2 --objective obj:f --top 5 --fixed epochs=100 --seeds 1,2,3
         refine rerun s.db --study stage2 --objective obj:f --budgets budget=2e6,2e7,2e8
 
     Reports whether the ranking holds: the Spearman correlation between the
@@ -67,6 +68,10 @@ def rerun(storage: str, study: str | None, objective: str, top: int, sets: tuple
     from refine.compare import parse_sets, rerun_budgets
     from refine.compare import rerun as rerun_top
 
+    if old_sets:
+        # --set names refine's settings everywhere else (next-space, report): here it was a fixed value.
+        click.echo("note: rerun --set is now --fixed (--set names refine's settings, as in next-space)", err=True)
+        sets = tuple(old_sets) + tuple(sets)
     ranking = ranking_from(metric, metric_direction, then, where)
     plan = _budgets(budgets)
     if plan is not None:

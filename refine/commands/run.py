@@ -7,6 +7,7 @@ import sys
 import click
 
 from refine.cli import emit_json
+from refine.commands._common import json_option
 from refine.errors import RefineError
 
 
@@ -29,7 +30,7 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.argument("space_file", metavar="SPACE", type=click.Path(dir_okay=False))
 @click.option("--objective", required=True, help="module:function or path/to/file.py:function; gets params (+ fixed) and optionally the trial.")
 @click.option("--storage", required=True, help="study.db, a journal file (*.log), or a storage URL (postgresql+psycopg://…).")
-@click.option("--study", default=None, help="Study name [default: <name>-v<version>]. Running again resumes it.")
+@click.option("--study", "--study-name", "study", default=None, help="Study name [default: <name>-v<version>]. Running again resumes it.")
 @click.option("--trials", required=True, type=int, help="Complete trials wanted in the study (exactly, across all workers).")
 @click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc"]),
               help="Optuna's sampler: TPE (multivariate), random, CMA-ES (pip install cmaes), GP (needs PyTorch) or quasi-random.")
@@ -46,7 +47,7 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--heartbeat", default=30, show_default=True, type=int, help="Seconds between heartbeats (RDB storages); a dead worker's trial is failed and retried. 0: off.")
 @click.option("--max-failures", default=None, type=int, help="Stop after this many failed trials [default: max(--trials, 10)].")
 @click.option("--quiet", is_flag=True, help="No progress bar, no messages on stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout: an object, or an array of them (one per seed) with --seeds.")
+@json_option(help="Print the result as JSON on stdout: an object, or an array of them (one per seed) with --seeds.")
 def run(space_file: str, objective: str, storage: str, study: str | None, trials: int, sampler: str, seed: int,
         seeds: str | None, workers: int, from_: str | None, warm: int, extremes: int, fill_gaps: int, startup: int,
         fair_trial: int, heartbeat: int, max_failures: int | None, quiet: bool, as_json: bool) -> None:
