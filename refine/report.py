@@ -16,7 +16,11 @@ The page sets ``data-refine-report="ready"`` (and ``data-refine-plots``) on
 ``#refine-report-errors`` (their count in ``data-refine-errors``): a headless
 browser can check both (``scripts/render_report.py``).
 
-Needs the ``report`` extra (``pip install 'refine[report]'``).
+The page is refine/templates/report.html.j2, rendered by jinja2 with
+autoescape on: every value is escaped and redacted (no password of a storage
+URL) by the template, and only the plots and plotly.js are inserted as markup.
+
+Needs the ``report`` extra (``pip install 'refine[report]'``: plotly, jinja2).
 """
 
 from __future__ import annotations
@@ -344,52 +348,26 @@ def _categorical_figure(stage: StageReport, name: str):
 # --------------------------------------------------------------------------- HTML
 
 
-_CSS = """
-body { font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1280px; padding: 16px 24px; color: #222; }
-h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 19px; margin-top: 36px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 18px 0 6px; } .meta { color: #666; font-size: 13px; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0; } td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f5f5f5; } td.reason { color: #555; max-width: 560px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(400px, 1fr)); gap: 8px; }
-.flags li { color: #a33; } .problem { color: #a33; font-weight: bold; }
-.change { font-weight: bold; }
-"""
+def _redacted(value: Any) -> Any:
+    """What the template prints: every value with passwords hidden; safe markup (plots) as it is."""
+    from markupsafe import Markup
 
-_HEAD_SCRIPT = """
-window.__refineErrors = [];
-window.__refineDrawn = 0;
-function __refineError(msg) {
-  window.__refineErrors.push(String(msg));
-  var box = document.getElementById('refine-report-errors');
-  if (box) { var li = document.createElement('li'); li.textContent = String(msg); box.appendChild(li); }
-  if (document.body) { document.body.setAttribute('data-refine-errors', String(window.__refineErrors.length)); }
-}
-window.addEventListener('error', function (e) { __refineError(e.message || e); });
-window.addEventListener('unhandledrejection', function (e) { __refineError(e.reason || 'unhandled rejection'); });
-function __refinePlotted() {
-  window.__refineDrawn += 1;
-  var expected = Number(document.body.getAttribute('data-refine-expected'));
-  if (window.__refineDrawn < expected) { return; }
-  var drawn = Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'), function (d) { return d.querySelector('.main-svg'); }).length;
-  document.body.setAttribute('data-refine-plots', String(drawn));
-  document.body.setAttribute('data-refine-report', drawn === expected ? 'ready' : 'incomplete');
-}
-"""
-
-def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] = ()) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for r in rows:
-        cells = []
-        for i, x in enumerate(r):
-            cls = classes[i] if i < len(classes) and classes[i] else ""
-            cells.append(f"<td class='{cls}'>{x}</td>" if cls else f"<td>{x}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    if isinstance(value, Markup):
+        return value
+    return redact("" if value is None else str(value))
 
 
-def _esc(x: Any) -> str:
-    return html.escape(redact(str(x)))
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("refine", "templates"),
+        autoescape=True,
+        finalize=_redacted,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("report.html.j2")
 
 
 class _Page:
@@ -398,66 +376,56 @@ class _Page:
     def __init__(self) -> None:
         self.count = 0
 
-    def figure(self, fig) -> str:
+    def figure(self, fig) -> Any:
+        from markupsafe import Markup
+
         self.count += 1
         div_id = f"refine-plot-{self.count}"
-        return fig.to_html(
+        return Markup(fig.to_html(
             full_html=False,
             include_plotlyjs=False,
             div_id=div_id,
             config={"displaylogo": False, "displayModeBar": False, "responsive": True},
             post_script="__refinePlotted();",
-        )
+        ))
 
 
-def _stage_section(page: _Page, stage: StageReport, index: int) -> str:
+def _stage_view(page: _Page, stage: StageReport) -> dict[str, Any]:
+    """What the template shows of one stage; its plots are drawn (numbered) in page order."""
     data, space = stage.data, stage.space
     counts = ", ".join(f"{k} {v}" for k, v in data.counts().items()) or "no trials"
     best = stage.best()
-    parts = [f"<h2 id='stage-{index}'>{_esc(stage.name)} — {_esc(space.name)} v{space.version}</h2>"]
     meta = f"{counts}; {', '.join(data.directions)}"
     if best is not None:
         meta += f"; best {_metric(stage)} {best[1]:.5g} (trial {int(data.numbers[best[0]])})"
     if data.space_source != "remembered":
         meta += "; space inferred from the trials (the study was not run by refine)"
-    parts.append(f"<p class='meta'>{_esc(meta)}</p>")
+    view: dict[str, Any] = {"name": stage.name, "space_name": space.name, "version": space.version, "meta": meta}
     if stage.refinement is None:
-        parts.append(f"<p class='problem'>no next space: {_esc(stage.problem)}</p>")
+        view["problem"] = stage.problem
     else:
         r = stage.refinement
         rationale = r.rationale
-        parts.append(f"<h3>Next space: v{r.space.version} ({_esc(rationale.get('elites', {}).get('definition', ''))})</h3>")
-        rows = []
+        decisions = []
         for d in rationale.get("decisions", []):
             change = d.get("change", d.get("action", ""))
-            colour = _CHANGE_COLOURS.get(change, "#333")
-            rows.append(
-                (
-                    f"<b>{_esc(d['param'])}</b>",
-                    _esc(d.get("old", "")),
-                    _esc(d.get("new", "")),
-                    f"<span class='change' style='color:{colour}'>{_esc(change)}</span>",
-                    _esc(d.get("rule", "")),
-                    _esc(d.get("reason", "")),
-                )
-            )
-        parts.append(_table(["param", f"v{r.previous.version}", f"v{r.space.version}", "change", "rule", "reason"], rows, ("", "", "", "", "", "reason")))
-        flags = rationale.get("red_flags", [])
-        if flags:
-            parts.append("<h3>Red flags</h3><ul class='flags'>" + "".join(f"<li>{_esc(f)}</li>" for f in flags) + "</ul>")
-        else:
-            parts.append("<p class='meta'>No red flags.</p>")
+            decisions.append({
+                "param": d["param"], "old": d.get("old", ""), "new": d.get("new", ""), "change": change,
+                "colour": _CHANGE_COLOURS.get(change, "#333"), "rule": d.get("rule", ""), "reason": d.get("reason", ""),
+            })
+        view.update(
+            problem=None,
+            previous_version=r.previous.version,
+            next_version=r.space.version,
+            elites=rationale.get("elites", {}).get("definition", ""),
+            decisions=decisions,
+            flags=rationale.get("red_flags", []),
+        )
     numeric = [n for n, p in space.params.items() if isinstance(p, (FloatParam, IntParam))]
     categorical = [n for n, p in space.params.items() if isinstance(p, CategoricalParam)]
-    if numeric:
-        parts.append("<h3>Numeric parameters: value vs objective (elites in red; grey band: this space, green band: the next)</h3><div class='grid'>")
-        parts += [f"<div>{page.figure(_numeric_figure(stage, n))}</div>" for n in numeric]
-        parts.append("</div>")
-    if categorical:
-        parts.append("<h3>Categorical parameters: trials and elite share per choice, with the weights of this space and the next</h3><div class='grid'>")
-        parts += [f"<div>{page.figure(_categorical_figure(stage, n))}</div>" for n in categorical]
-        parts.append("</div>")
-    return "\n".join(parts)
+    view["numeric_plots"] = [page.figure(_numeric_figure(stage, n)) for n in numeric]
+    view["categorical_plots"] = [page.figure(_categorical_figure(stage, n)) for n in categorical]
+    return view
 
 
 def build_report(
@@ -483,49 +451,47 @@ def build_report(
         The HTML text.
 
     Raises:
-        RefineError: plotly is missing, or a storage or study cannot be read.
+        RefineError: plotly or jinja2 is missing, or a storage or study cannot be read.
     """
     try:
+        import jinja2  # noqa: F401 - the page's template
         import plotly
         from plotly.offline import get_plotlyjs
-    except ImportError:
-        raise RefineError("the report needs plotly: pip install 'refine[report]' (or pip install plotly)") from None
+    except ImportError as e:
+        raise RefineError(f"the report needs {e.name}: pip install 'refine[report]' (or pip install plotly jinja2)") from None
+    from markupsafe import Markup
+
     storage = str(storage)
     names = lineage_order(storage, studies)
     stages = [_stage(storage, name, config, settings) for name in names]
     page = _Page()
-    shown = redact(storage)
-    heading = title or (f"refine report: {stages[0].space.name}" if stages else "refine report")
-    body = [f"<h1>{_esc(heading)}</h1>"]
-    body.append(f"<p class='meta'>storage {_esc(shown)}; {len(stages)} stud{'y' if len(stages) == 1 else 'ies'}; refine {_esc(_version())}, plotly {_esc(plotly.__version__)}</p>")
-    rows = []
-    for i, s in enumerate(stages):
+    summary = []
+    for s in stages:
         best = s.best()
         parent = s.data.study_user_attrs.get("refine:parent_study")
-        nxt = f"v{s.refinement.space.version}: {sum(d.action != 'keep' for d in s.refinement.decisions)} changes" if s.refinement else _esc(s.problem or "")
-        rows.append(
-            (
-                f"<a href='#stage-{i}'>{_esc(s.name)}</a>",
-                f"v{s.space.version}",
-                str(int(s.complete.sum())),
-                "-" if best is None else f"{best[1]:.5g}",
-                _esc(str(parent).rsplit(":", 1)[-1]) if parent else "",
-                nxt,
-            )
-        )
-    body.append(_table(["study", "space", "complete", f"best {_metric(stages[0])}", "warm-started from", "next space"], rows))
-    body.append(page.figure(_lineage_figure(stages)))
-    for i, s in enumerate(stages):
-        body.append(_stage_section(page, s, i))
-    body.append("<h3>JavaScript errors</h3><ul id='refine-report-errors' class='flags'></ul>")
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_esc(heading)}</title><style>{_CSS}</style>"
-        f"<script>{_HEAD_SCRIPT}</script>"
-        f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        f"</head><body data-refine-report='loading' data-refine-expected='{page.count}'>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        nxt = f"v{s.refinement.space.version}: {sum(d.action != 'keep' for d in s.refinement.decisions)} changes" if s.refinement else (s.problem or "")
+        summary.append({
+            "name": s.name,
+            "version": s.space.version,
+            "complete": int(s.complete.sum()),
+            "best": "-" if best is None else f"{best[1]:.5g}",
+            "parent": str(parent).rsplit(":", 1)[-1] if parent else "",
+            "next": nxt,
+        })
+    lineage_plot = page.figure(_lineage_figure(stages))
+    views = [_stage_view(page, s) for s in stages]
+    for row, view in zip(summary, views):
+        view.update({k: row[k] for k in ("complete", "best", "parent", "next")})
+    return _template().render(
+        heading=title or (f"refine report: {stages[0].space.name}" if stages else "refine report"),
+        storage=storage,
+        stages=views,
+        metric=_metric(stages[0]),
+        refine_version=_version(),
+        plotly_version=plotly.__version__,
+        plotlyjs=Markup(get_plotlyjs()),
+        lineage_plot=lineage_plot,
+        plot_count=page.count,
     )
 
 

@@ -13,6 +13,9 @@ import optuna
 import pytest
 
 pytest.importorskip("plotly")
+pytest.importorskip("jinja2")
+
+from markupsafe import escape  # noqa: E402
 
 import refine  # noqa: E402
 from refine.report import build_report, lineage_order, write_report  # noqa: E402
@@ -86,7 +89,7 @@ def test_report_shows_each_stage_diff_table_and_red_flags(lineage, page):
         for d in rationale["decisions"]:
             assert f"<b>{d['param']}</b>" in text
         for flag in rationale["red_flags"]:
-            assert flag.replace("'", "&#x27;") in text
+            assert str(escape(flag)) in text
     assert "Next space: v2" in text and "Next space: v3" in text
 
 
@@ -103,6 +106,17 @@ def test_report_of_a_study_refine_did_not_run(tmp_path):
     text = build_report(storage)
     assert "space inferred from the trials" in text
     assert "data-refine-expected='3'" in text
+
+
+def test_report_escapes_what_a_study_holds(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'names.db'}"
+    name = "<script>alert('x')</script> & co"
+    study = optuna.create_study(storage=storage, study_name=name, direction="minimize")
+    study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.2) ** 2, n_trials=8)
+    text = build_report(storage)
+    assert name not in text
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in text
+    assert text.count("<script") == text.count("</script>")
 
 
 def test_report_says_why_a_study_has_no_next_space(tmp_path):
