@@ -34,6 +34,7 @@ import math
 import multiprocessing
 import numbers
 import os
+import pkgutil
 import sys
 import time
 import traceback
@@ -297,7 +298,10 @@ def load_objective(spec: str | Callable) -> Callable:
         raise
     except Exception as e:
         raise ObjectiveError(f"cannot import the objective {spec}: {type(e).__name__}: {e}") from None
-    fn = getattr(module, attr, None)
+    try:  # a dotted attribute too: module:Class.method, file.py:namespace.function
+        fn = pkgutil.resolve_name(f"{module.__name__}:{attr}")
+    except AttributeError:
+        fn = None
     if fn is None:
         raise ObjectiveError(f"module {module_name} has no function '{attr}' (from --objective {spec})")
     if not callable(fn):
