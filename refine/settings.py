@@ -23,39 +23,182 @@ from refine.errors import RefineError
 __all__ = ["Settings", "PluginSettings", "Declared", "load_settings", "apply_plugin_settings", "DOCS"]
 
 
+# the values each number may take: (low, high, low included, high included); None: unbounded
+_P = (0.0, 1.0, False, True)
+_SHARE = (0.0, 1.0, False, True)
+Range = tuple[float | None, float | None, bool, bool]
+
+
+def _setting(
+    default: Any, help: str, *, owner: str, range: Range | None = None, flag: str | None = None,
+    shown: str | None = None, **kwargs: Any,
+) -> Any:
+    """Declare a setting, once: its default, meaning, owning rule, valid range and CLI flag.
+
+    ``--help`` (next-space's epilog), the range checks, the error messages and
+    the README's settings table (:func:`settings_table`) are all read from here.
+    """
+    meta = {"help": help, "owner": owner, "range": range, "flag": flag, "shown": shown}
+    return field(default=default, metadata={"refine": meta}, **kwargs)
+
+
 @frozen(kw_only=True)
 class Settings:
-    """Thresholds of the evidence and the built-in rules (all configurable)."""
+    """Thresholds of the evidence and the built-in rules (all configurable), each declared once."""
 
-    elite_fraction: float = 0.2
-    min_elites: int = 5
-    metric: str | None = None
-    metric_direction: str | None = None
-    fair_trial: int = 20
-    min_complete: int = 10
-    fix_convergence: float = 1.0
-    fix_effect: float = 0.05
-    fix_p: float = 0.10
-    overwhelming_p: float = 0.001
-    edge_zone: float = 0.1
-    expand_crowd: float = 0.3
-    expand_factor: float = 0.75
-    expand_p: float = 0.2
-    narrow_p: float = 0.10
-    narrow_margin: float = 0.25
-    narrow_min_margin: float = 0.1
-    narrow_min_shrink: float = 0.2
-    narrow_keep_elites: bool = True
-    bias_weight: float = 0.75
-    bias_dominance: float = 0.6
-    bias_p: float = 0.10
-    expand_max_decades: float = 1.0
-    multiple_testing: bool = True
-    noise_ratio: float = 0.5
-    baseline: float | None = None
-    include_pruned: bool = False
-    contemporary_reference: bool = True
-    disabled: tuple[str, ...] = field(default=(), converter=tuple)
+    elite_fraction: float = _setting(
+        0.2,
+        "share of COMPLETE trials that are elites",
+        owner="evidence", range=_SHARE, flag="--elite-fraction",
+    )
+    min_elites: int = _setting(
+        5,
+        "at least this many elites",
+        owner="evidence", range=(1, None, True, False),
+    )
+    metric: str | None = _setting(
+        None,
+        "rank by a trial user attribute instead of the objective",
+        owner="evidence", flag="--metric",
+    )
+    metric_direction: str | None = _setting(
+        None,
+        "`maximize` or `minimize`: which way the metric is better (required for a multi-objective study)",
+        owner="evidence", flag="--metric-direction", shown="the study's",
+    )
+    fair_trial: int = _setting(
+        20,
+        "trials a choice needs before it is judged",
+        owner="engine", range=(1, None, True, False), flag="--fair-trial",
+    )
+    min_complete: int = _setting(
+        10,
+        "below this many ranked trials nothing changes",
+        owner="engine", range=(1, None, True, False),
+    )
+    fix_convergence: float = _setting(
+        1.0,
+        "share of elites on one value needed to fix",
+        owner="fix", range=_SHARE,
+    )
+    fix_effect: float = _setting(
+        0.05,
+        "relative effect vs the closest rival needed to fix: the difference of medians over the best one's "
+        "size, so 0.05 is 5 % of the metric (an objective near 0, or offset by a constant, wants its own "
+        "value)",
+        owner="fix", range=(0.0, None, True, False),
+    )
+    fix_p: float = _setting(
+        0.10,
+        "p-value needed to fix (Kruskal-Wallis / Mann-Whitney)",
+        owner="fix", range=_P,
+    )
+    overwhelming_p: float = _setting(
+        0.001,
+        "with such p, 90 % convergence is enough to fix",
+        owner="fix", range=_P,
+    )
+    edge_zone: float = _setting(
+        0.1,
+        "share of a range at each end that is its edge",
+        owner="evidence", range=(0.0, 0.5, False, False),
+    )
+    expand_crowd: float = _setting(
+        0.3,
+        "share of elites in an edge zone that counts as crowding",
+        owner="expand", range=_SHARE,
+    )
+    expand_factor: float = _setting(
+        0.75,
+        "how far a bound moves, as a share of the width (log-aware)",
+        owner="expand", range=(0.0, 10.0, False, True),
+    )
+    expand_p: float = _setting(
+        0.2,
+        "p of the trend toward the boundary needed to expand (without a trend: the best trial at that edge, "
+        "twice `expand_crowd` there, and that crowd beyond chance at the same p)",
+        owner="expand", range=_P,
+    )
+    narrow_p: float = _setting(
+        0.10,
+        "p (elites vs the rest, KS) needed to narrow",
+        owner="narrow", range=_P,
+    )
+    narrow_margin: float = _setting(
+        0.25,
+        "margin around the elite interval, share of its width",
+        owner="narrow", range=(0.0, None, True, False),
+    )
+    narrow_min_margin: float = _setting(
+        0.1,
+        "the least margin on each side, share of the whole range",
+        owner="narrow", range=(0.0, 0.5, True, False),
+    )
+    narrow_min_shrink: float = _setting(
+        0.2,
+        "narrow only if the range shrinks by this share",
+        owner="narrow", range=(0.0, 1.0, True, False),
+    )
+    narrow_keep_elites: bool = _setting(
+        True,
+        "a narrowed range contains every elite (false: the central 90 % of them; always the best trial)",
+        owner="narrow",
+    )
+    bias_weight: float = _setting(
+        0.75,
+        "weight of a dominant categorical choice",
+        owner="bias", range=(0.0, 1.0, False, False),
+    )
+    bias_dominance: float = _setting(
+        0.6,
+        "share of elites that makes a choice dominant",
+        owner="bias", range=_SHARE,
+    )
+    bias_p: float = _setting(
+        0.10,
+        "p needed to raise a choice's weight above its share of the trials: its elite share beats that share "
+        "(binomial), or it has the best median and the choices differ (Kruskal-Wallis)",
+        owner="bias", range=_P,
+    )
+    expand_max_decades: float = _setting(
+        1.0,
+        "the most a log bound moves in one step, in decades",
+        owner="expand", range=(0.0, 10.0, False, True),
+    )
+    multiple_testing: bool = _setting(
+        True,
+        "correct every p threshold over the searched parameters (Holm's step-down: the smallest p must beat "
+        "threshold / m, the next threshold / (m - 1), ...)",
+        owner="evidence",
+    )
+    noise_ratio: float = _setting(
+        0.5,
+        "best - median below this share of the noise spread is flagged (the spread of repeated "
+        "configurations, else the elites' interquartile range; never every trial's, which failed runs "
+        "inflate)",
+        owner="evidence", range=(0.0, None, True, False),
+    )
+    baseline: float | None = _setting(
+        None,
+        "chance level; a best value near it is flagged",
+        owner="evidence", range=(None, None, False, False), flag="--baseline",
+    )
+    include_pruned: bool = _setting(
+        False,
+        "rank PRUNED trials by their last intermediate value",
+        owner="evidence",
+    )
+    contemporary_reference: bool = _setting(
+        True,
+        "compare elites with the trials run alongside them, not early exploration (edge crowding, and a fix: "
+        "judged against the trials at other values or choices run alongside the elites (at least 3))",
+        owner="evidence",
+    )
+    disabled: tuple[str, ...] = _setting(
+        (),
+        "rules to leave out",
+        owner="engine", flag="--disable", converter=tuple,
+    )
     extra: dict[str, Any] = field(factory=dict, hash=False)
     #: where each key of ``extra`` was set (a config file's path, or the flags/API), for error messages
     origins: dict[str, str] = field(factory=dict, hash=False, eq=False, repr=False)
@@ -74,33 +217,16 @@ class Settings:
                 raise RefineError(problem)
 
 
-# the values each number may take: (low, high, low included, high included); None: unbounded
-_P = (0.0, 1.0, False, True)
-_SHARE = (0.0, 1.0, False, True)
-_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "elite_fraction": _SHARE,
-    "min_elites": (1, None, True, False),
-    "fair_trial": (1, None, True, False),
-    "min_complete": (1, None, True, False),
-    "fix_convergence": _SHARE,
-    "fix_effect": (0.0, None, True, False),
-    "fix_p": _P,
-    "overwhelming_p": _P,
-    "edge_zone": (0.0, 0.5, False, False),
-    "expand_crowd": _SHARE,
-    "expand_factor": (0.0, 10.0, False, True),
-    "expand_p": _P,
-    "narrow_p": _P,
-    "narrow_margin": (0.0, None, True, False),
-    "narrow_min_margin": (0.0, 0.5, True, False),
-    "narrow_min_shrink": (0.0, 1.0, True, False),
-    "bias_weight": (0.0, 1.0, False, False),
-    "bias_dominance": _SHARE,
-    "bias_p": _P,
-    "expand_max_decades": (0.0, 10.0, False, True),
-    "noise_ratio": (0.0, None, True, False),
-    "baseline": (None, None, False, False),
-}
+
+
+def _declarations() -> dict[str, dict[str, Any]]:
+    return {f.name: f.metadata["refine"] for f in attrs.fields(Settings) if "refine" in f.metadata}
+
+
+_RANGES: dict[str, Range] = {name: d["range"] for name, d in _declarations().items() if d["range"] is not None}
+
+#: Each setting's meaning, as declared.
+DOCS: dict[str, str] = {name: d["help"] for name, d in _declarations().items()}
 
 
 def check_setting(name: str, value: Any) -> str | None:
@@ -125,37 +251,29 @@ def check_setting(name: str, value: Any) -> str | None:
     return None
 
 
-DOCS: dict[str, str] = {
-    "elite_fraction": "share of COMPLETE trials (by objective) that are elites",
-    "min_elites": "at least this many elites (all trials when fewer)",
-    "metric": "rank by this trial user attribute instead of the objective",
-    "metric_direction": "minimize or maximize: which way the metric is better [default: the study's direction; required for a multi-objective study]",
-    "fair_trial": "trials a choice needs before it may be judged (removed or fixed against)",
-    "min_complete": "below this many COMPLETE trials nothing changes (red flag)",
-    "fix_convergence": "share of elites on one value needed to fix a parameter",
-    "fix_effect": "relative effect (best choice vs the rest, over the best median's size) needed to fix",
-    "fix_p": "p-value below which the effect counts as real for fixing",
-    "overwhelming_p": "p-value that counts as overwhelming evidence (fix with 90 % of the required convergence)",
-    "edge_zone": "share of a range, at each end, that counts as its edge",
-    "expand_crowd": "share of elites in an edge zone that counts as crowding the boundary",
-    "expand_factor": "how far an expansion moves a bound, as a share of the range's width (log-aware)",
-    "expand_p": "p-value of the trend toward a boundary needed to expand",
-    "narrow_p": "p-value (elites vs the rest, KS test) needed to narrow",
-    "narrow_margin": "margin added on each side of the elite interval, as a share of its width",
-    "narrow_min_margin": "the least margin on each side, as a share of the whole range (own scale)",
-    "narrow_min_shrink": "narrow only when the range shrinks by at least this share",
-    "narrow_keep_elites": "the narrowed range contains every elite (else the central 90 %)",
-    "bias_weight": "weight given to a dominant categorical choice",
-    "bias_dominance": "share of elites on one choice that makes it dominant",
-    "bias_p": "p-value needed to raise a choice's weight (binomial: more elites than its share of trials predicts; or Kruskal-Wallis with the best median)",
-    "expand_max_decades": "the most a log parameter's bound moves in one step, in decades",
-    "multiple_testing": "correct every p-value threshold over the searched parameters (Holm's step-down: the smallest p must beat threshold/m, the next threshold/(m-1), ...)",
-    "noise_ratio": "best minus median within this share of the noise spread (repeated configurations, else the elites' interquartile range) is a red flag",
-    "baseline": "an objective value that counts as chance level (red flag when the best is near it)",
-    "include_pruned": "rank PRUNED trials by their last intermediate value as well",
-    "contemporary_reference": "judge edge crowding and a fix against the trials run alongside the elites (from their first quartile of trial numbers on), not early exploration",
-    "disabled": "rule plugins to leave out, by name",
-}
+def _shown(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), made from the declarations.
+
+    ``tests/test_settings.py`` fails when README.md holds another; rewrite it
+    with ``python -m refine.settings --write-readme``.
+    """
+    lines = ["| setting | default | rule | meaning |", "|---|---|---|---|"]
+    for f in attrs.fields(Settings):
+        d = f.metadata.get("refine")
+        if d is None:
+            continue
+        default = d["shown"] or _shown(f.default)
+        meaning = d["help"] + (f" (`{d['flag']}`)" if d["flag"] else "")
+        lines.append(f"| `{f.name}` | {default} | {d['owner']} | {meaning} |")
+    return "\n".join(lines)
 
 
 def _read_config(cwd: Path) -> dict[str, Any]:
