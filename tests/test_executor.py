@@ -171,6 +171,7 @@ def test_other_samplers_run(tmp_path, sampler):
 
 @pytest.mark.parametrize("sampler", ["cmaes", "gp"])
 def test_model_based_samplers_keep_to_the_space_past_their_startup(tmp_path, sampler):
+    pytest.importorskip({"cmaes": "cmaes", "gp": "torch"}[sampler])  # gp needs PyTorch: the examples extra
     space = attrs.evolve(space_v1(), params={**space_v1().params, "lr": FloatParam(low=1e-4, high=1e-1, log=True), "w": IntParam(low=8, high=64, step=8)})
     db = str(tmp_path / "s.db")
     [r] = run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=14, sampler=sampler, startup=6, quiet=True)
