@@ -13,6 +13,15 @@ stays an int, an int range from 1 or more stays >= 1 (0 layers or neighbours is
 another model), and a range that lies in [0, inf) without limits keeps its sign.
 A crowded bound that cannot move is kept, and the reason says what stops it.
 
+When the study drifted and the model rule fitted a model of the objective
+(:mod:`refine.rules.model`), the elites need not crowd the edge more than the
+trials run alongside them: an adaptive sampler crowds a bound that matters as
+much as its elites do (it keeps going where the good trials were). The model
+then says whether the parameter matters (its review vetoes the expansion
+otherwise). Each expansion records what decided it (``decided_by``: the
+trend over the range, the trend near the bound, or the edge crowd, with the
+Holm-corrected level applied).
+
 An ordered numeric categorical (batch sizes) whose elites crowd its smallest
 or largest choice gains the next value of its progression (16, 32, 64 -> 8).
 """
@@ -25,7 +34,7 @@ import attrs
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import alpha, fmt, from_u, snap, to_u
+from refine.rules._common import alpha, decided, fmt, from_u, model_in_force, model_test, model_text, snap, to_u
 from refine.space import IntParam
 
 
@@ -34,29 +43,35 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None
     if evidence.kind == "categorical":
-        return _ordered(name, param, evidence, settings)
+        return _ordered(name, param, evidence, study_evidence, settings)
     return _numeric(name, param, evidence, study_evidence, settings)
 
 
-def _crowded(param, ev, side, settings, level):
+def _crowded(param, ev, side, settings, level, modelled=False):
+    """What shows that ``side`` holds performance left on the table (a ``decided_by`` entry), or None.
+
+    ``modelled``: a model of the objective is in force (the study drifted), so the elites need not
+    crowd the edge more than their contemporaries: an adaptive sampler crowds where the good trials are.
+    """
     share = ev.edge_low_share if side == "low" else ev.edge_high_share
     ref = ev.ref_low_share if side == "low" else ev.ref_high_share
-    if share < settings.expand_crowd or share <= ref:
-        return False
+    if share < settings.expand_crowd or (share <= ref and not modelled):
+        return None
     sign = -1 if side == "low" else 1
     trend, trend_p = (ev.trend_low, ev.trend_low_p) if side == "low" else (ev.trend_high, ev.trend_high_p)
     if sign * ev.rho > 0 and ev.p < level:
-        return True
+        return decided("trend", ev.p, level, side=side, rho=ev.rho)
     if sign * trend > 0 and trend_p < level:
-        return True
+        return decided("trend near the bound", trend_p, level, side=side, rho=trend)
     if ev.best_value is not None:
         zone = settings.edge_zone
         u = to_u(param, ev.best_value)
         at_edge = u <= zone if side == "low" else u >= 1 - zone
         crowd_p = ev.edge_low_p if side == "low" else ev.edge_high_p
         # no trend to lean on: the crowd itself must be more than chance puts there
-        return at_edge and share >= 2 * settings.expand_crowd and crowd_p < level
-    return False
+        if at_edge and share >= 2 * settings.expand_crowd and crowd_p < level:
+            return decided("edge crowd", crowd_p, level, side=side, share=share)
+    return None
 
 
 def _expand_p(e):
@@ -67,9 +82,13 @@ def _expand_p(e):
 
 def _numeric(name, param, ev, study_evidence, settings):
     level = alpha(settings.expand_p, study_evidence, settings, name, _expand_p)
-    sides = [s for s in ("low", "high") if _crowded(param, ev, s, settings, level)]
+    modelled = model_in_force(study_evidence)
+    found = {s: _crowded(param, ev, s, settings, level, modelled) for s in ("low", "high")}
+    sides = [s for s, why in found.items() if why is not None]
     if not sides:
         return None
+    model = model_test(name, study_evidence, settings)
+    decided_by = [found[s] for s in sides] + ([model] if model is not None else [])
     low, high = param.low, param.high
     f = settings.expand_factor
     if param.log:
@@ -93,7 +112,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     low, high = snapped
     moved = [s for s in sides if (s == "low" and low < param.low) or (s == "high" and high > param.high)]
     if not moved:
-        return _blocked(name, param, ev, sides)
+        return _blocked(name, param, ev, sides, decided_by)
     low = low if "low" in moved else param.low
     high = high if "high" in moved else param.high
     why = []
@@ -104,6 +123,7 @@ def _numeric(name, param, ev, study_evidence, settings):
         f"{' and '.join(why)}, rho={ev.rho:+.2f} (p={ev.p:.2g}, n={ev.n}), best at {fmt(ev.best_value)}: "
         f"range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}]"
         + (" (log scale)" if param.log else "")
+        + f"; decided by {_said(decided_by)}"
     )
     return Proposal(
         param=name,
@@ -111,11 +131,25 @@ def _numeric(name, param, ev, study_evidence, settings):
         rule="expand",
         new=attrs.evolve(param, low=low, high=high),
         reason=reason,
-        evidence={"sides": moved, "rho": ev.rho, "p": ev.p, "edge_low": ev.edge_low_share, "edge_high": ev.edge_high_share},
+        evidence={
+            "sides": moved, "rho": ev.rho, "p": ev.p, "edge_low": ev.edge_low_share, "edge_high": ev.edge_high_share,
+            "decided_by": decided_by,
+        },
     )
 
 
-def _blocked(name, param, ev, sides):
+def _said(decided_by):
+    """The tests that decided, in words, each with its p-value and the Holm-corrected level it beat."""
+    out = []
+    for d in decided_by:
+        if d["test"] == "model curve":
+            out.append(model_text(d))
+        else:
+            out.append(f"the {d['test']} ({d['side']}: p={d['p']:.2g} < {d['level']:.2g}, expand_p Holm-corrected)")
+    return "; ".join(out)
+
+
+def _blocked(name, param, ev, sides, decided_by=()):
     """The elites crowd a bound that cannot move: say so, rather than "no clear signal"."""
     why = []
     for side in sides:
@@ -139,7 +173,7 @@ def _blocked(name, param, ev, sides):
         rule="expand",
         new=param,
         reason=f"{'; '.join(why)} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})",
-        evidence={"blocked": list(sides), "rho": ev.rho, "p": ev.p},
+        evidence={"blocked": list(sides), "rho": ev.rho, "p": ev.p, "decided_by": [*decided_by, decided("hard limit", None, None, sides=list(sides))]},
     )
 
 
@@ -172,9 +206,10 @@ def _next_value(values, side):
     return nxt
 
 
-def _ordered(name, param, ev, settings):
+def _ordered(name, param, ev, study_evidence, settings):
     if not ev.ordered:
         return None
+    model = model_test(name, study_evidence, settings)
     values = list(param.choices)
     lowest, highest = min(values), max(values)
     for side, end in (("low", lowest), ("high", highest)):
@@ -197,6 +232,7 @@ def _ordered(name, param, ev, settings):
         reason = (
             f"{stats.elite_share:.0%} of elites chose the {'smallest' if side == 'low' else 'largest'} value {fmt(end)} "
             f"(best choice by median; Kruskal-Wallis p={ev.p:.2g}): added {fmt(nxt)}, the next value of the progression"
+            + (f"; {model_text(model)}" if model is not None else "")
         )
         return Proposal(
             param=name,
@@ -204,6 +240,10 @@ def _ordered(name, param, ev, settings):
             rule="expand",
             new=attrs.evolve(param, choices=tuple(new_choices), weights=weights),
             reason=reason,
-            evidence={"side": side, "added": nxt, "elite_share": stats.elite_share},
+            evidence={
+                "side": side, "added": nxt, "elite_share": stats.elite_share,
+                "decided_by": [decided("edge crowd", None, None, side=side, share=stats.elite_share)]
+                + ([model] if model is not None else []),
+            },
         )
     return None

@@ -1,0 +1,273 @@
+"""A model of the objective given the parameters: evidence that holds when an adaptive sampler grew the study.
+
+An adaptive sampler (TPE, CMA-ES, a GP) chooses where to look from what it has
+seen, so its late trials cluster where the early ones did well, whether or not
+a parameter matters. Tests that compare where the elites sit with where the
+other trials sit treat the trials as exchangeable draws, and under adaptive
+sampling they are not. A regression of the objective on the parameters stays
+valid: where the sampler looked depends only on values already observed.
+
+Two pieces, both on scikit-learn and SciPy (imported lazily):
+
+* :func:`drift_test`: do the study's two halves (by trial number) sample the
+  parameters alike? Two-sample KS for a number, chi-square for a categorical,
+  Holm over the parameters. A random or grid sampler's halves do; an adaptive
+  sampler's drift.
+* :func:`fit_model`: a Gaussian process (Matern 5/2 with one length scale per
+  input, plus white noise) on the normal scores of the ranks of the objective
+  (higher is better), with each parameter's likelihood-ratio test against the
+  model without it: a categorical as its one-hot columns, a parent together
+  with its conditional children. The training set is capped (a seeded random
+  subset) so that large studies stay fast.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from attrs import field, frozen
+
+from refine.space import CategoricalParam, Space
+
+__all__ = ["DriftTest", "ModelFit", "ParamEffect", "drift_test", "fit_model", "MAX_TRAIN"]
+
+#: the most trials the Gaussian process is fitted on (a seeded random subset beyond)
+MAX_TRAIN = 250
+#: the fewest ranked trials a model is fitted on
+MIN_TRAIN = 12
+
+
+@frozen
+class DriftTest:
+    """Whether the study's two halves sampled the parameters alike.
+
+    ``p`` is the smallest Holm-adjusted p-value over the parameters (1.0 when
+    nothing could be tested); ``per_param`` the raw p-value of each.
+    """
+
+    p: float
+    per_param: dict[str, float] = field(hash=False)
+    halves: tuple[int, int] = (0, 0)
+
+    @property
+    def worst(self) -> str | None:
+        return min(self.per_param, key=self.per_param.get) if self.per_param else None
+
+
+@frozen
+class ParamEffect:
+    """One parameter in the model: its likelihood-ratio test and the model's curve through the incumbent.
+
+    ``curve`` holds (position or choice, predicted normal score, its SD) with
+    the other parameters at the best trial's values; ``best_at`` is where the
+    curve peaks (a position in [0, 1] of the range, or a choice), ``effect``
+    the curve's spread (peak minus trough, in normal-score units) and
+    ``effect_sd`` the SD of that difference's two ends.
+    """
+
+    name: str
+    lr: float
+    df: int
+    p: float
+    length_scales: tuple[float, ...]
+    dropped_with: tuple[str, ...] = ()
+    curve: tuple[tuple[Any, float, float], ...] = ()
+    best_at: Any = None
+    effect: float = 0.0
+    effect_sd: float = 0.0
+
+
+@frozen
+class ModelFit:
+    """The fitted model and every parameter's test."""
+
+    n: int
+    n_ranked: int
+    log_likelihood: float
+    noise: float
+    signal: float
+    params: dict[str, ParamEffect] = field(hash=False)
+
+
+def _holm_min(pvalues: list[float]) -> float:
+    if not pvalues:
+        return 1.0
+    return float(min(1.0, len(pvalues) * min(pvalues)))
+
+
+def _codes(study: Any, name: str, p: CategoricalParam, col: np.ndarray) -> np.ndarray:
+    """Index of each trial's choice in ``p.choices`` (-1 inactive or unknown)."""
+    inferred = study.inferred.params.get(name)
+    seen = inferred.choices if isinstance(inferred, CategoricalParam) else ()
+    out = np.full(len(col), -1)
+    valid = ~np.isnan(col)
+    if seen:
+        mapping = []
+        for c in seen:
+            try:
+                mapping.append(p.index(c))
+            except ValueError:
+                mapping.append(-1)
+        out[valid] = np.array(mapping)[col[valid].astype(int)]
+    return out
+
+
+def drift_test(study: Any, space: Space, ranked: np.ndarray) -> DriftTest:
+    """Compare the first and second half of the ranked trials (by trial number), parameter by parameter."""
+    from scipy import stats
+
+    rows = np.flatnonzero(ranked)
+    rows = rows[np.argsort(study.numbers[rows], kind="stable")]
+    half = len(rows) // 2
+    first, second = rows[:half], rows[half:]
+    per: dict[str, float] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, p in space.params.items():
+            col = study.columns.get(name)
+            if col is None:
+                continue
+            if isinstance(p, CategoricalParam):
+                codes = _codes(study, name, p, col)
+                a, b = codes[first], codes[second]
+                a, b = a[a >= 0], b[b >= 0]
+                if len(a) < 5 or len(b) < 5:
+                    continue
+                k = len(p.choices)
+                table = np.array([np.bincount(a, minlength=k), np.bincount(b, minlength=k)])
+                table = table[:, table.sum(axis=0) > 0]
+                if table.shape[1] < 2:
+                    continue
+                per[name] = float(stats.chi2_contingency(table, correction=False).pvalue)
+            else:
+                a, b = col[first], col[second]
+                a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+                if len(a) < 5 or len(b) < 5:
+                    continue
+                per[name] = float(stats.ks_2samp(a, b).pvalue)
+    per = {k: (v if math.isfinite(v) else 1.0) for k, v in per.items()}
+    return DriftTest(p=_holm_min(list(per.values())), per_param=per, halves=(len(first), len(second)))
+
+
+def _design(study: Any, space: Space, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list[int]], dict[str, list[Any]]]:
+    """Inputs in [0, 1]: a number's position on its own scale (0.5 where inactive), a categorical one-hot."""
+    from refine.evidence import _transform
+
+    blocks: list[np.ndarray] = []
+    groups: dict[str, list[int]] = {}
+    labels: dict[str, list[Any]] = {}
+    width = 0
+    for name, p in space.params.items():
+        col = study.columns.get(name)
+        if col is None:
+            continue
+        col = col[rows]
+        if isinstance(p, CategoricalParam):
+            codes = _codes(study, name, p, col)
+            used = sorted(set(codes[codes >= 0].tolist()))
+            if len(used) < 2:
+                continue
+            block = np.stack([(codes == c).astype(float) for c in used], axis=1)
+            labels[name] = [p.choices[c] for c in used]
+        else:
+            with np.errstate(all="ignore"):
+                u = _transform(p, col)
+            u = np.where(np.isfinite(u), u, 0.5)
+            if np.ptp(u) == 0:
+                continue
+            block = u[:, None]
+        groups[name] = list(range(width, width + block.shape[1]))
+        width += block.shape[1]
+        blocks.append(block)
+    X = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(rows), 0))
+    return X, groups, labels
+
+
+def _kernel(length_scales: np.ndarray, amplitude: float = 1.0, noise: float = 0.2) -> Any:
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    return ConstantKernel(amplitude, (1e-2, 1e2)) * Matern(
+        length_scale=length_scales, length_scale_bounds=(2e-2, 1e3), nu=2.5
+    ) + WhiteKernel(noise, (1e-4, 2.0))
+
+
+def _fit(X: np.ndarray, y: np.ndarray, kernel: Any) -> Any:
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=False, n_restarts_optimizer=0, random_state=0)
+    gp.fit(X, y)
+    return gp
+
+
+def _parts(kernel: Any) -> tuple[float, np.ndarray, float]:
+    amplitude = float(kernel.k1.k1.constant_value)
+    ls = np.atleast_1d(np.asarray(kernel.k1.k2.length_scale, dtype=float))
+    return amplitude, ls, float(kernel.k2.noise_level)
+
+
+def fit_model(study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, best_row: int | None) -> ModelFit | None:
+    """Fit the model on the ranked trials and test every parameter; None when too few trials or nothing varies."""
+    from scipy import stats
+
+    rows = np.flatnonzero(ranked & np.isfinite(scores))
+    n_ranked = len(rows)
+    if n_ranked < MIN_TRAIN:
+        return None
+    if n_ranked > MAX_TRAIN:
+        keep = np.random.default_rng(0).choice(n_ranked, MAX_TRAIN, replace=False)
+        keep = np.union1d(keep, np.flatnonzero(rows == best_row)) if best_row is not None else keep
+        rows = rows[np.sort(keep)]
+    X, groups, labels = _design(study, space, rows)
+    if not groups:
+        return None
+    s = scores[rows]
+    y = stats.norm.ppf((stats.rankdata(s) - 0.5) / len(s))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn's ConvergenceWarning at a bound: a length scale at its ceiling is the answer
+        full = _fit(X, y, _kernel(np.full(X.shape[1], 0.5)))
+        amplitude, ls, noise = _parts(full.kernel_)
+        lml = float(full.log_marginal_likelihood_value_)
+        children: dict[str, list[str]] = {}
+        for name, p in space.params.items():
+            if p.when is not None and p.when.parent in groups and name in groups:
+                children.setdefault(p.when.parent, []).append(name)
+        x_best = X[np.flatnonzero(rows == best_row)[0]] if best_row is not None and (rows == best_row).any() else X[int(np.argmax(y))]
+        effects: dict[str, ParamEffect] = {}
+        for name, cols in groups.items():
+            with_ = [c for c in children.get(name, []) if c in groups]
+            drop = set(cols) | {c for child in with_ for c in groups[child]}
+            keep_cols = [j for j in range(X.shape[1]) if j not in drop]
+            if keep_cols:
+                reduced = _fit(X[:, keep_cols], y, _kernel(ls[keep_cols], amplitude, noise))
+                lml0 = float(reduced.log_marginal_likelihood_value_)
+            else:
+                lml0 = float(np.sum(stats.norm.logpdf(y, 0, np.std(y) or 1.0)))
+            lr = max(0.0, 2.0 * (lml - lml0))
+            df = len(drop)
+            p = float(stats.chi2.sf(lr, df))
+            curve, best_at, effect, effect_sd = _curve(full, x_best, cols, labels.get(name))
+            effects[name] = ParamEffect(
+                name=name, lr=lr, df=df, p=p, length_scales=tuple(float(v) for v in ls[cols]),
+                dropped_with=tuple(with_), curve=curve, best_at=best_at, effect=effect, effect_sd=effect_sd,
+            )
+    return ModelFit(n=len(rows), n_ranked=n_ranked, log_likelihood=lml, noise=noise, signal=amplitude, params=effects)
+
+
+def _curve(gp: Any, x_best: np.ndarray, cols: list[int], choices: list[Any] | None):
+    """The model's prediction along one parameter with the others at the incumbent."""
+    if choices is not None:
+        grid = np.repeat(x_best[None, :], len(cols), axis=0)
+        grid[:, cols] = np.eye(len(cols))
+        labels: list[Any] = list(choices)
+    else:
+        grid = np.repeat(x_best[None, :], 21, axis=0)
+        us = np.linspace(0.0, 1.0, 21)
+        grid[:, cols[0]] = us
+        labels = [float(u) for u in us]
+    mean, sd = gp.predict(grid, return_std=True)
+    i, j = int(np.argmax(mean)), int(np.argmin(mean))
+    curve = tuple((labels[k], float(mean[k]), float(sd[k])) for k in range(len(labels)))
+    return curve, labels[i], float(mean[i] - mean[j]), float(math.hypot(sd[i], sd[j]))
