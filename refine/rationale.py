@@ -241,6 +241,7 @@ def _model_section(evidence: Any) -> dict[str, Any] | None:
         return None
     out = dict(m)
     out["params"] = {name: ev.extra["model"] for name, ev in evidence.params.items() if "model" in ev.extra}
+    out["numeric"] = [name for name in out["params"] if evidence.params[name].kind == "numeric"]
     return out
 
 
@@ -358,10 +359,14 @@ def _model_markdown(m: Mapping[str, Any] | None) -> list[str]:
         f"children), at model.p {m['level']:g} Holm-corrected. Every built-in change needs it to pass."
     )
     lines += ["", "| param | likelihood-ratio p | length scale | curve through the best trial: effect ± SD | peaks at |", "|---|---:|---:|---|---|"]
+    numeric = set(m.get("numeric", ()))
     for name, e in m.get("params", {}).items():
         scales = ", ".join(f"{v:.3g}" for v in e.get("length_scales", []))
         peak = e.get("best_at")
-        peak = f"{peak:.0%} of the range" if isinstance(peak, float) else fmt(peak)
+        if e["effect"] <= e["effect_sd"]:
+            peak = "flat (within its SD)"
+        else:
+            peak = f"{peak:.0%} of the range" if isinstance(peak, float) and name in numeric else fmt(peak)
         lines.append(f"| {_cell(name)} | {e['p']:.2g} | {scales} | {e['effect']:.2f} ± {e['effect_sd']:.2f} | {_cell(peak)} |")
     return lines
 

@@ -1,7 +1,7 @@
 """The model rule: evidence that holds when an adaptive sampler grew the study (issue 19).
 
 Real TPE-grown (and random) Optuna studies in SQLite files in tmp_path; the
-model is fitted only when the study's two halves drifted.
+model is fitted only when the study's first and last thirds drifted.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ calls irrelevant parameters and misses relevant ones. A regression of the
 objective on the parameters stays valid, since where the sampler looked depends
 only on values already observed.
 
-This rule first compares the study's two halves (by trial number): KS for a
+This rule first compares the study's first and last thirds (by trial number): KS for a
 number, chi-square for a categorical, Holm over the parameters
 (:func:`refine.surrogate.drift_test`). When they differ (p < ``model.p``), or
 with ``model.use=always``, it fits a Gaussian process on the normal scores of
@@ -58,7 +58,7 @@ def refine_add_settings(registry):
     registry.add(
         "model.use",
         default="auto",
-        help="fit a model of the objective: auto (when the study's two halves sampled differently, as an adaptive sampler's do), always, or never",
+        help="fit a model of the objective: auto (when the study's first and last thirds sampled differently, as an adaptive sampler's do), always, or never",
         convert=_use,
     )
     registry.add(
@@ -82,10 +82,10 @@ def refine_add_evidence(evidence, settings):
         return {"*": {"model": {**summary, "why": "too few ranked trials, or no signal above noise, for a model"}}}
     start = time.perf_counter()
     drift = drift_test(evidence.study, evidence.space, evidence.ranked)
-    summary.update(drift_p=drift.p, drift_worst=drift.worst, drift=drift.per_param, halves=list(drift.halves))
+    summary.update(drift_p=drift.p, drift_worst=drift.worst, drift=drift.per_param, compared=list(drift.parts))
     if use == "auto" and drift.p >= level:
         summary["why"] = (
-            f"the study's two halves sampled the parameters alike (KS/chi-square, Holm p={drift.p:.2g} >= {level:g}), "
+            f"the study's first and last thirds sampled the parameters alike (KS/chi-square, Holm p={drift.p:.2g} >= {level:g}), "
             "as a random or grid sampler's do: the classic tests decide alone"
         )
         return {"*": {"model": summary}}
@@ -96,7 +96,7 @@ def refine_add_evidence(evidence, settings):
     summary.update(
         used=True,
         why=(
-            f"the study's two halves sampled the parameters differently (Holm p={drift.p:.2g}, most in "
+            f"the study's first and last thirds sampled the parameters differently (Holm p={drift.p:.2g}, most in "
             f"'{drift.worst}'), as an adaptive sampler's do"
             if drift.p < level
             else "model.use=always"
