@@ -48,7 +48,19 @@ from attrs import frozen
 from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_grid
 from refine.errors import RefineError, StudyError
 from refine.space import CategoricalParam, IntParam, Space, to_unit
-from refine.study import check_storage_file, redact, violates
+from refine.storage import (
+    OldSchemaError,
+    load_study,
+    open_storage,
+    parse_study_ref,
+    redact,
+    study_names,
+)
+from refine.storage import QueueEmpty as _QueueEmpty
+from refine.storage import is_journal as _is_journal
+from refine.storage import sqlite_database as _sqlite_path
+from refine.storage import storage_url as _storage_url
+from refine.study import violates
 
 __all__ = [
     "ObjectiveError",
@@ -77,9 +89,6 @@ ATTR_GAPS = "refine:fill_gaps_done"
 TRIAL_HISTORY = "refine:history_from"
 TRIAL_ERROR = "refine:error"
 TRIAL_SET = "refine:set"
-
-_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
-
 
 class ObjectiveError(RefineError):
     """The objective cannot be imported, or returns something that is not a value."""
@@ -240,273 +249,6 @@ def _from_ctrl_c(e: BaseException) -> bool:
 
 class _ObjectiveFailed(Exception):
     """The objective raised: the trial is FAIL, the run goes on."""
-
-
-class _QueueEmpty(Exception):
-    """A queue-only worker found no WAITING trial to run."""
-
-
-# --------------------------------------------------------------------------- storages
-
-
-
-
-def _is_journal(spec: str) -> bool:
-    return "://" not in spec and spec.lower().endswith(_JOURNAL_SUFFIXES)
-
-
-def _storage_url(spec: str) -> str:
-    if "://" in spec:
-        if spec.startswith("postgresql://") and importlib.util.find_spec("psycopg2") is None:
-            if importlib.util.find_spec("psycopg") is not None:
-                return "postgresql+psycopg://" + spec[len("postgresql://") :]
-        return spec
-    from sqlalchemy.engine import URL
-
-    # Built, not formatted: a path with %, ? or # in it is quoted, not read as URL syntax.
-    return URL.create("sqlite", database=spec).render_as_string(hide_password=False)
-
-
-def _sqlite_path(url: str) -> str | None:
-    if not url.startswith("sqlite:"):
-        return None
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        path = make_url(url).database
-    except ArgumentError:
-        return None
-    return None if path in (None, "", ":memory:") else path
-
-
-class OldSchemaError(StudyError):
-    """A storage whose tables an older Optuna wrote and the installed one will not open unchanged."""
-
-
-def _queue_only_classes() -> tuple[type, type]:
-    """Storage classes whose workers may pop enqueued trials but never create fresh ones."""
-    from optuna.storages import JournalStorage, RDBStorage
-
-    class QueueOnlyRDBStorage(RDBStorage):
-        # _CachedStorage (Optuna's wrapper of every RDBStorage) creates trials
-        # through this method, so this is where a fresh trial is refused.
-        def _create_new_trial(self, study_id: int, template_trial: Any = None) -> Any:
-            if template_trial is None:
-                raise _QueueEmpty()
-            return super()._create_new_trial(study_id, template_trial)
-
-    class QueueOnlyJournalStorage(JournalStorage):
-        def create_new_trial(self, study_id: int, template_trial: Any = None) -> int:
-            if template_trial is None:
-                raise _QueueEmpty()
-            return super().create_new_trial(study_id, template_trial)
-
-    return QueueOnlyRDBStorage, QueueOnlyJournalStorage
-
-
-def open_storage(
-    spec: str,
-    *,
-    create: bool,
-    heartbeat: int | None = None,
-    queue_only: bool = False,
-    connect_timeout: int = 5,
-) -> Any:
-    """Open an Optuna storage from what a user types.
-
-    Args:
-        spec: A path to an SQLite file (``study.db``), a journal file
-            (``*.log``, ``*.journal``), or any storage URL (``sqlite:///…``,
-            ``postgresql://…``, ``mysql://…``).
-        create: Whether a storage that does not exist yet may be created. A
-            reader passes ``False``: a missing file is an error, never created.
-        heartbeat: Seconds between heartbeats of running trials (RDB storages
-            only); a trial whose worker died is failed after three missed
-            beats and retried once.
-        queue_only: Refuse to create fresh trials: only enqueued ones run.
-        connect_timeout: Seconds before an unreachable server is an error.
-
-    Raises:
-        StudyError: The storage does not exist (and ``create`` is false), or
-            cannot be reached; the message never shows a password.
-    """
-    import optuna
-    from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    rdb_cls, journal_cls = _queue_only_classes() if queue_only else (RDBStorage, JournalStorage)
-    spec = str(spec)
-    if not spec.strip():
-        raise StudyError("the storage is empty; give a SQLite file (study.db), a journal file (study.log) or a storage URL")
-    if _is_journal(spec):
-        path = Path(spec)
-        check_storage_file(path, create=create, journal=True)  # first: it names a directory for what it is
-        if not create and not path.is_file():
-            raise StudyError(f"journal file {spec} does not exist; check the path")
-        if create and not path.parent.is_dir():
-            raise StudyError(f"cannot create journal file {spec}: directory {path.parent} does not exist")
-        return journal_cls(JournalFileBackend(str(path)))
-
-    url = _storage_url(spec)
-    shown = redact(spec)
-    path = _sqlite_path(url)
-    if path is None and url.startswith("sqlite:"):
-        raise StudyError(f"storage {shown} is an in-memory SQLite database: nothing in it is kept; give a file, e.g. sqlite:///study.db")
-    if path is not None:
-        check_storage_file(path, create=create)  # first: it names a directory for what it is
-        if not create and not Path(path).is_file():
-            raise StudyError(f"storage {shown} does not exist; check the path (refine never creates a storage it reads)")
-        if create and not Path(path).resolve().parent.is_dir():
-            raise StudyError(f"cannot create storage {shown}: directory {Path(path).parent} does not exist")
-        connect_args: dict[str, Any] = {"timeout": 60}
-    elif url.startswith(("postgresql", "mysql")):
-        connect_args = {"connect_timeout": connect_timeout}
-    else:
-        connect_args = {}
-    kwargs: dict[str, Any] = {}
-    if heartbeat:
-        kwargs = {"heartbeat_interval": heartbeat, "grace_period": 3 * heartbeat}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if heartbeat and hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
-                kwargs["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
-            elif heartbeat:
-                kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(max_retry=1)
-            return rdb_cls(
-                url,
-                engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-                skip_table_creation=not create,
-                **kwargs,
-            )
-    except ImportError as e:
-        raise StudyError(
-            f"cannot open storage {shown}: its database driver is missing ({e}); "
-            "for PostgreSQL: pip install 'psycopg[binary]' and use postgresql+psycopg://"
-        ) from None
-    except Exception as e:  # SQLAlchemy's errors: bad URL, unreachable server, bad credentials
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(e, RuntimeError) and "optuna storage upgrade" in str(e):
-            raise OldSchemaError(
-                f"storage {shown} was written by an older Optuna, whose tables the installed Optuna "
-                f"{optuna.__version__} will not use unless it upgrades them, and refine never changes a storage "
-                "it did not create: write to another storage, or upgrade a copy (cp old.db new.db && "
-                "optuna storage upgrade --storage sqlite:///new.db)"
-            ) from None
-        if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
-            e = e.__cause__  # Optuna's wrapper of SQLAlchemy's error
-        if not isinstance(e, (SQLAlchemyError, ValueError)):
-            raise
-        reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()), spec)
-        raise StudyError(f"cannot open storage {shown}: {reason[:300]}") from None
-
-
-def parse_study_ref(ref: str) -> tuple[str, str | None]:
-    """Split ``STORAGE[:STUDY]`` (or ``STORAGE/STUDY`` for a file) into its parts.
-
-    A URL's ports and passwords are never taken for a study name: the study is
-    what follows the last ``:`` only when that part has no ``/`` or ``@``.
-    """
-    head, sep, tail = ref.rpartition(":")
-    if sep and head and tail and "/" not in tail and "@" not in tail and not tail.isdigit():
-        if "://" in head or not head.endswith(":"):
-            return head, tail
-    head, sep, tail = ref.rpartition("/")
-    if sep and head and "://" not in ref and Path(head).is_file():
-        return head, tail
-    return ref, None
-
-
-def _study_names(storage: Any) -> list[str]:
-    try:
-        return [s.study_name for s in storage.get_all_studies()]
-    except Exception as e:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(e, SQLAlchemyError):
-            raise
-        raise StudyError(f"cannot read the studies of the storage: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}") from None
-
-
-def study_names(spec: str) -> list[str]:
-    """The names of the studies in an existing storage, whatever Optuna wrote it."""
-    try:
-        return _study_names(open_storage(spec, create=False))
-    except OldSchemaError:
-        from refine.study import list_studies
-
-        return [s.name for s in list_studies(spec)]
-
-
-def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> Any:
-    """Load an existing study for reading; the storage is never created.
-
-    A SQLite file an older Optuna wrote, which the installed one will not open
-    without upgrading it, is read by refine's own reader into an in-memory
-    study: the same trials, numbers, values, attributes and states, and the
-    file is left as it was.
-
-    Raises:
-        StudyError: The storage or the study does not exist, or ``study`` is
-            left out while the storage holds several.
-    """
-    import optuna
-
-    try:
-        storage = open_storage(spec, create=False)
-    except OldSchemaError:
-        return _in_memory_copy(spec, study, sampler)
-    names = _study_names(storage)
-    shown = redact(spec)
-    if study is None:
-        if not names:
-            raise StudyError(f"storage {shown} holds no study")
-        if len(names) > 1:
-            raise StudyError(f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); name one: --study NAME (for --from: STORAGE:NAME; in Python: study=)")
-        study = names[0]
-    elif study not in names:
-        held = ", ".join(sorted(names)) or "none"
-        raise StudyError(f"storage {shown} has no study '{study}'; it holds: {held}")
-    return optuna.load_study(study_name=study, storage=storage, sampler=sampler)
-
-
-def _in_memory_copy(spec: str, study: str | None, sampler: Any) -> Any:
-    """An old-schema SQLite study, read without Optuna, as an in-memory Optuna study."""
-    import numpy as np
-    import optuna
-
-    from refine.study import STATES, read_study
-
-    data = read_study(spec, study)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))  # not "A new study created in memory"
-    try:
-        copy = optuna.create_study(
-            storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=list(data.directions), sampler=sampler
-        )
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    for key, value in data.study_user_attrs.items():
-        copy.set_user_attr(key, value)
-    dists = {n: p.to_distribution() for n, p in data.inferred.params.items()}
-    dists.update({n: optuna.distributions.CategoricalDistribution([v]) for n, v in data.inferred.fixed.items()})
-    trials = []
-    for row in np.argsort(data.numbers, kind="stable"):  # Optuna numbers a study's trials 0, 1, ... in this order
-        params = {n: v for n, v in data.config(int(row)).items() if n in dists}
-        state = optuna.trial.TrialState[STATES[data.states[row]]]
-        values = [float(v) for v in data.values[row]] if state == optuna.trial.TrialState.COMPLETE else None
-        attrs = {k: col[row] for k, col in data.user_attrs.items() if col[row] is not None}
-        system = {"constraints": [1.0]} if data.infeasible is not None and data.infeasible[row] else {}
-        trials.append(
-            optuna.trial.create_trial(
-                state=state, params=params, distributions={n: dists[n] for n in params}, values=values,
-                user_attrs=attrs, system_attrs=system,
-            )
-        )
-    copy.add_trials(trials)
-    return copy
 
 
 def study_space(study: Any) -> Space | None:
