@@ -35,9 +35,11 @@ from refine.space import CategoricalParam, Space
 __all__ = ["DriftTest", "ModelFit", "ParamEffect", "drift_test", "fit_model", "MAX_TRAIN"]
 
 #: the most trials the Gaussian process is fitted on (a seeded random subset beyond)
-MAX_TRAIN = 250
+MAX_TRAIN = 120
 #: iterations of a reduced model's fit, started at the full model's optimum
-REDUCED_MAXITER = 40
+REDUCED_MAXITER = 20
+#: a length scale this long (inputs in [0, 1]) means the model ignores the input: its test needs no refit
+IGNORED_SCALE = 100.0
 #: the fewest ranked trials a model is fitted on
 MIN_TRAIN = 12
 
@@ -214,7 +216,7 @@ def _optimizer(maxiter: int):
     return run
 
 
-def _fit(X: np.ndarray, y: np.ndarray, kernel: Any, maxiter: int = 200) -> Any:
+def _fit(X: np.ndarray, y: np.ndarray, kernel: Any, maxiter: int = 100) -> Any:
     from sklearn.gaussian_process import GaussianProcessRegressor
     from threadpoolctl import threadpool_limits
 
@@ -262,7 +264,10 @@ def fit_model(study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, 
             with_ = [c for c in children.get(name, []) if c in groups]
             drop = set(cols) | {c for child in with_ for c in groups[child]}
             keep_cols = [j for j in range(X.shape[1]) if j not in drop]
-            if keep_cols:
+            if keep_cols and min(ls[sorted(drop)]) >= IGNORED_SCALE:
+                # the model already ignores these inputs (length scales near their ceiling): the model without them is itself
+                reduced, lml0 = _Without(full, keep_cols), lml
+            elif keep_cols:
                 reduced = _fit(X[:, keep_cols], y, _kernel(ls[keep_cols], amplitude, noise), maxiter=REDUCED_MAXITER)
                 lml0 = float(reduced.log_marginal_likelihood_value_)
             else:
@@ -273,13 +278,22 @@ def fit_model(study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, 
             if name in labels and keep_cols:
                 # a categorical's effect shares the model's one amplitude with every other input, which can hide a small
                 # one: its choices are also compared on the reduced model's leave-one-out residuals (Bonferroni over the two)
-                p = min(1.0, 2.0 * min(p, _residual_p(reduced, X[:, keep_cols], y, X[:, cols])))
+                base = X if isinstance(reduced, _Without) else X[:, keep_cols]
+                p = min(1.0, 2.0 * min(p, _residual_p(reduced, base, y, X[:, cols])))
             curve, best_at, effect, effect_sd = _curve(full, x_best, cols, labels.get(name))
             effects[name] = ParamEffect(
                 name=name, lr=lr, df=df, p=p, length_scales=tuple(float(v) for v in ls[cols]),
                 dropped_with=tuple(with_), curve=curve, best_at=best_at, effect=effect, effect_sd=effect_sd,
             )
     return ModelFit(n=len(rows), n_ranked=n_ranked, log_likelihood=lml, noise=noise, signal=amplitude, params=effects)
+
+
+class _Without:
+    """The full model standing in for the model without inputs it already ignores (for the residual test)."""
+
+    def __init__(self, gp: Any, keep_cols: list[int]) -> None:
+        self.kernel_ = gp.kernel_
+        self.keep_cols = keep_cols
 
 
 def _residual_p(gp: Any, X: np.ndarray, y: np.ndarray, onehot: np.ndarray) -> float:
