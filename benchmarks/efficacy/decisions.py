@@ -167,6 +167,9 @@ def _stage1(problem, sampler: str, n1: int, seed: int) -> tuple[list, dict]:
     return [t for t in study.get_trials() if t.state.name == "COMPLETE"], best
 
 
+SETTINGS: dict[str, Any] = {}  # --set KEY=VALUE, handed to next_space (set before the pool forks)
+
+
 def run_one(task: tuple[str, int, str, int]) -> dict:
     try:
         return _run_one(task)
@@ -193,7 +196,7 @@ def _run_one(task: tuple[str, int, str, int]) -> dict:
         storage = f"sqlite:///{work}/study.db"
         _store(v1, trials, storage, "stage1")
         t0 = time.perf_counter()
-        result = refine.next_space(storage, study="stage1", space=v1, config=False)
+        result = refine.next_space(storage, study="stage1", space=v1, config=False, **SETTINGS)
         seconds = time.perf_counter() - t0
         v2 = result.space
         irrelevant = irrelevant_params(problem)
@@ -278,7 +281,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n1", type=int, default=60)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a refine setting, e.g. model.use=never (the classic tests alone, as before issue 19)")
     args = ap.parse_args(argv)
+    SETTINGS.update(kv.split("=", 1) for kv in args.set)
     names = [n for n in args.problems.split(",") if n] or list(P.SYNTHETIC)
     samplers = [s for s in args.samplers.split(",") if s]
     tasks = [(n, s, sm, args.n1) for sm in samplers for s in range(args.seeds) for n in names]
@@ -289,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
             (failed if "error" in r else runs).append(r)
             print(f"[{i}/{len(tasks)}] {r['problem']} {r['sampler']} seed {r['seed']}" + (" ERROR" if "error" in r else ""), file=sys.stderr, flush=True)
     text = [
-        f"## Decision accuracy ({len(names)} problems x {args.seeds} seeds, N1 = {args.n1}; {time.perf_counter() - start:.0f} s wall)",
+        f"## Decision accuracy ({len(names)} problems x {args.seeds} seeds, N1 = {args.n1}"
+        + (f", {', '.join(args.set)}" if args.set else "") + f"; {time.perf_counter() - start:.0f} s wall)",
         "",
         "Share of parameters (runs x parameters of the role) by what the next space did to them.",
     ]
