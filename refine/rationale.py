@@ -250,7 +250,10 @@ def _said(decided_by: list[dict[str, Any]]) -> str:
     out = []
     for d in decided_by:
         text = d.get("test", "?")
-        if d.get("p") is not None and d.get("level") is not None:
+        if text == "model curve" and d.get("confirm_level") is not None and not d.get("passed"):
+            sign = "<" if d.get("confirms") else ">="
+            text += f" p={d['p']:.2g} {sign} {d['confirm_level']:.2g} (Holm level {d['level']:.2g})"
+        elif d.get("p") is not None and d.get("level") is not None:
             sign = ">=" if d.get("passed") is False else "<"
             text += f" p={d['p']:.2g} {sign} {d['level']:.2g}"
         out.append(text)

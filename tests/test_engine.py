@@ -318,7 +318,9 @@ def test_cli_plugin_settings_are_listed_checked_and_read_from_config(study_facto
     rng = np.random.default_rng(3)
     path = study_factory(_space(x=FloatParam(low=0, high=1), y=FloatParam(low=0, high=1)), lambda c: rng.normal(), 30)
     listed = json.loads(_cli("plugins", "--json").stdout)["settings"]
-    assert {"key": "protect.params", "plugin": "protect", "default": [], "help": listed[0]["help"]} in listed
+    protect_help = next(s["help"] for s in listed if s["key"] == "protect.params")
+    assert {"key": "protect.params", "plugin": "protect", "default": [], "help": protect_help} in listed
+    assert {"key": "model.p", "plugin": "model", "default": 0.05} in [{k: s[k] for k in ("key", "plugin", "default")} for s in listed]
     typo = _cli("next-space", path, "--dry-run", "--set", "protect.parms=x", cwd=tmp_path)
     assert typo.returncode == 2 and typo.stderr.count("\n") == 1
     assert "did you mean 'protect.params'?" in typo.stderr and "Traceback" not in typo.stderr

@@ -169,21 +169,34 @@ def _model_p(ev: Any) -> float:
 
 
 def model_test(name: str, study_evidence, settings) -> dict[str, Any] | None:
-    """The model's verdict on ``name`` as a ``decided_by`` entry (``passed`` says whether it matters), None when no model is in force."""
+    """The model's verdict on ``name`` as a ``decided_by`` entry, None when no model is in force.
+
+    ``passed``: p < ``model.p`` Holm-corrected over the searched parameters (``level``): the model alone
+    says the parameter matters. ``confirms``: p < ``model.p`` (``confirm_level``): enough to confirm a
+    change whose own test already passed its Holm-corrected level.
+    """
     if not model_in_force(study_evidence) or "model" not in study_evidence.params[name].extra:
         return None
     threshold = float(settings.extra.get("model.p", MODEL_P))
     passed, level = holm(threshold, study_evidence, settings, name, _model_p)
     m = study_evidence.params[name].extra["model"]
-    return decided("model curve", m["p"], level, passed=passed, effect=m.get("effect"), effect_sd=m.get("effect_sd"), best_at=m.get("best_at"))
+    return decided(
+        "model curve", m["p"], level, passed=passed, confirms=m["p"] < threshold, confirm_level=threshold,
+        effect=m.get("effect"), effect_sd=m.get("effect_sd"), best_at=m.get("best_at"),
+    )
 
 
 def model_text(test: dict[str, Any] | None) -> str:
     """The model's verdict in words, for a reason ('' without a model)."""
     if test is None:
         return ""
-    sign = "<" if test["passed"] else ">="
+    if test["passed"]:
+        verdict = f"< {test['level']:.2g} (model.p, Holm-corrected): it matters"
+    elif test["confirms"]:
+        verdict = f"< {test['confirm_level']:g} (model.p): it confirms another test, but alone it would need < {test['level']:.2g} (Holm)"
+    else:
+        verdict = f">= {test['confirm_level']:g} (model.p): no clear effect"
     return (
         f"the model of the objective (the study drifted, as an adaptive sampler's does) gives it an effect of "
-        f"{test['effect']:.2f} ± {test['effect_sd']:.2f} normal scores, likelihood-ratio p={test['p']:.2g} {sign} {test['level']:.2g} (model.p, Holm)"
+        f"{test['effect']:.2f} ± {test['effect_sd']:.2f} normal scores, likelihood-ratio p={test['p']:.2g} {verdict}"
     )

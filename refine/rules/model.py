@@ -15,11 +15,14 @@ the ranks of the objective (:func:`refine.surrogate.fit_model`) and tests each
 parameter by a likelihood ratio against the model without it. It adds the
 results to the evidence (``extra["model"]``, study-wide and per parameter) and
 vetoes every change a built-in rule proposes (fix, bias, expand, narrow) for a
-parameter whose test does not pass ``model.p``, Holm-corrected over the
-searched parameters; the parameter is then kept and the reason says so. With
-the model in force, expand no longer needs the elites to crowd a bound more
-than their contemporaries do, and narrow of a parameter the model finds
-relevant no longer needs the elites-vs-trials test. When the trials do not
+parameter whose test does not pass ``model.p`` (the proposing rule's own
+test already passed its Holm-corrected level: two lines of evidence); the
+parameter is then kept and the reason says so. With the model in force,
+expand no longer needs the elites to crowd a bound more than their
+contemporaries do, and narrow of a parameter the model alone finds relevant
+(``model.p`` Holm-corrected over the searched parameters) no longer needs the
+elites-vs-trials test, as bias no longer needs the elite count when the model
+puts the dominant choice first. When the trials do not
 drift (a random or grid sampler), the classic tests decide alone.
 
 Settings: ``model.use`` (auto, always or never) and ``model.p`` (0.05).
@@ -130,10 +133,10 @@ def refine_review(proposal, study_evidence, settings):
     if proposal.rule not in GATED or proposal.action in ("keep", "drop") or proposal.param not in study_evidence.params:
         return None
     test = model_test(proposal.param, study_evidence, settings)
-    if test is None or test["passed"]:
+    if test is None or test["passed"] or test["confirms"]:
         return None
     return (
         f"the model of the objective finds no clear effect of '{proposal.param}': likelihood-ratio p={test['p']:.2g}, "
-        f"needs < {test['level']:.2g} (model.p, Holm-corrected); effect {test['effect']:.2f} ± {test['effect_sd']:.2f} "
+        f"needs < {test['confirm_level']:g} (model.p) to confirm it; effect {test['effect']:.2f} ± {test['effect_sd']:.2f} "
         "normal scores. The study drifted, as an adaptive sampler's does, so where its trials crowd is no evidence alone"
     )

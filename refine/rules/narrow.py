@@ -100,7 +100,7 @@ def _too_wide(name, param, ev, inside, width, study_evidence, settings, decided_
     reason = (
         f"kept: the evidence says the elites cluster ({tests}), but the range must hold {held}, "
         f"[{fmt(min(inside))}, {fmt(max(inside))}], which with its margin spans {width:.0%} of the range: narrowing needs it "
-        f"to shrink by at least narrow_min_shrink {settings.narrow_min_shrink:.0%}"
+        f"to shrink by at least narrow_min_shrink {settings.narrow_min_shrink:.0%} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})"
     )
     return Proposal(
         param=name,
