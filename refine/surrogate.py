@@ -124,8 +124,9 @@ def drift_test(study: Any, space: Space, ranked: np.ndarray) -> DriftTest:
 
     Thirds rather than halves: an adaptive sampler's drift grows with time, and
     leaving the middle out contrasts its random start-up with where it went
-    (on the efficacy problems at 60 TPE trials this detected 94 % of the
-    studies against 56 % for halves; of random studies, none for either).
+    (on the efficacy problems at 60 TPE trials this detected 17 of 18
+    studies against 10 of 18 for halves; of 18 random studies, 1 either way,
+    the nominal 5 %).
     """
     from scipy import stats
 
