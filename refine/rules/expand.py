@@ -6,9 +6,14 @@ them (an adaptive sampler crowds edges too), and the objective improves toward i
 (Spearman p < ``expand_p``, Holm-corrected over the searched
 parameters, over the whole range or its outer third), or the best trial itself
 sits there with twice the crowd and that crowd is beyond chance (binomial
-against the reference's share of the edge zone, at the same level). The bound moves out by ``expand_factor`` of
+against the reference's share of the edge zone, at the same level). A trend
+must point the way the bound moves: a crowd against the trend over the whole
+range never expands, and the reason names the path that justified the move.
+The bound moves out by ``expand_factor`` of
 the range's width on the parameter's own scale (for a log parameter at most
-``expand_max_decades``), never past ``limits``; a log parameter stays > 0, an int
+``expand_max_decades``; below ``fair_trial`` ranked trials at most one range
+width, or one decade), never past ``limits``; an inferred space also keeps to
+its natural bounds (:mod:`refine.natural`); a log parameter stays > 0, an int
 stays an int, an int range from 1 or more stays >= 1 (0 layers or neighbours is
 another model), and a range that lies in [0, inf) without limits keeps its sign.
 A crowded bound that cannot move is kept, and the reason says what stops it.
@@ -20,7 +25,7 @@ much as its elites do (it keeps going where the good trials were). The model
 then says whether the parameter matters (its review vetoes the expansion
 otherwise). Each expansion records what decided it (``decided_by``: the
 trend over the range, the trend near the bound, or the edge crowd, with the
-Holm-corrected level applied).
+Holm-corrected level applied, and the model's test).
 
 An ordered numeric categorical (batch sizes) whose elites crowd its smallest
 or largest choice gains the next value of its progression (16, 32, 64 -> 8).
@@ -34,6 +39,7 @@ import attrs
 
 from refine import hookimpl
 from refine.decisions import Proposal
+from refine.natural import clamp, natural_bounds
 from refine.rules._common import alpha, decided, fmt, from_u, model_in_force, model_test, model_text, snap, to_u
 from refine.space import IntParam
 
@@ -48,10 +54,12 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 
 def _crowded(param, ev, side, settings, level, modelled=False):
-    """What shows that ``side`` holds performance left on the table (a ``decided_by`` entry), or None.
+    """Why the elites' crowd at ``side`` justifies moving it: (the path, for the reason; its ``decided_by`` entry), or None.
 
-    ``modelled``: a model of the objective is in force (the study drifted), so the elites need not
-    crowd the edge more than their contemporaries: an adaptive sampler crowds where the good trials are.
+    A trend must point the way the bound moves: a crowd at an edge against the
+    trend over the whole range does not expand it. ``modelled``: a model of the
+    objective is in force (the study drifted), so the elites need not crowd the
+    edge more than their contemporaries: an adaptive sampler crowds where the good trials are.
     """
     share = ev.edge_low_share if side == "low" else ev.edge_high_share
     ref = ev.ref_low_share if side == "low" else ev.ref_high_share
@@ -60,17 +68,26 @@ def _crowded(param, ev, side, settings, level, modelled=False):
     sign = -1 if side == "low" else 1
     trend, trend_p = (ev.trend_low, ev.trend_low_p) if side == "low" else (ev.trend_high, ev.trend_high_p)
     if sign * ev.rho > 0 and ev.p < level:
-        return decided("trend", ev.p, level, side=side, rho=ev.rho)
-    if sign * trend > 0 and trend_p < level:
-        return decided("trend near the bound", trend_p, level, side=side, rho=trend)
-    if ev.best_value is not None:
+        return (
+            f"the trend over the whole range points {side} (rho={ev.rho:+.2f}, p={ev.p:.2g} < {level:.2g})",
+            decided("trend", ev.p, level, side=side, rho=ev.rho),
+        )
+    if sign * trend > 0 and trend_p < level and sign * ev.rho >= 0:
+        return (
+            f"the trend in the {side} third points {side} (rho={trend:+.2f}, p={trend_p:.2g} < {level:.2g})",
+            decided("trend near the bound", trend_p, level, side=side, rho=trend),
+        )
+    if ev.best_value is not None and sign * ev.rho >= 0:
         zone = settings.edge_zone
         u = to_u(param, ev.best_value)
         at_edge = u <= zone if side == "low" else u >= 1 - zone
         crowd_p = ev.edge_low_p if side == "low" else ev.edge_high_p
         # no trend to lean on: the crowd itself must be more than chance puts there
         if at_edge and share >= 2 * settings.expand_crowd and crowd_p < level:
-            return decided("edge crowd", crowd_p, level, side=side, share=share)
+            return (
+                f"the best trial and {share:.0%} of elites sit in the {side} edge zone, more than chance puts there (binomial p={crowd_p:.2g} < {level:.2g})",
+                decided("edge crowd", crowd_p, level, side=side, share=share),
+            )
     return None
 
 
@@ -84,15 +101,20 @@ def _numeric(name, param, ev, study_evidence, settings):
     level = alpha(settings.expand_p, study_evidence, settings, name, _expand_p)
     modelled = model_in_force(study_evidence)
     found = {s: _crowded(param, ev, s, settings, level, modelled) for s in ("low", "high")}
-    sides = [s for s, why in found.items() if why is not None]
+    sides = [s for s in ("low", "high") if found[s]]
     if not sides:
         return None
+    paths = {s: found[s][0] for s in sides}
     model = model_test(name, study_evidence, settings)
-    decided_by = [found[s] for s in sides] + ([model] if model is not None else [])
+    decided_by = [found[s][1] for s in sides] + ([model] if model is not None else [])
     low, high = param.low, param.high
     f = settings.expand_factor
+    decades = settings.expand_max_decades
+    small = study_evidence.n_ranked < settings.fair_trial
+    if small:  # a small study moves a bound by at most a range width, or a decade, per stage
+        f, decades = min(f, 1.0), min(decades, 1.0)
     if param.log:
-        f = min(f, settings.expand_max_decades * math.log(10) / (math.log(param.high) - math.log(param.low)))
+        f = min(f, decades * math.log(10) / (math.log(param.high) - math.log(param.low)))
     if "low" in sides:
         low = from_u(param, -f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:
@@ -110,9 +132,18 @@ def _numeric(name, param, ev, study_evidence, settings):
     if snapped is None:
         return None
     low, high = snapped
+    while isinstance(param, IntParam) and param.low >= 1 and param.limits is None and low < 1:
+        low += param.step  # snapping outward onto a step > 1 grid may have crossed 1 again
+    # an inferred space (no `limits` anywhere) keeps to the bounds its ranges and names imply
+    nb = natural_bounds(name, param) if study_evidence.study.space_source == "inferred" else None
+    clipped = []
+    if nb is not None:
+        wanted = (low, high)
+        low, high = clamp(param, nb, low, high)
+        clipped = [s for s, a, b in (("low", wanted[0], low), ("high", wanted[1], high)) if s in sides and a != b]
     moved = [s for s in sides if (s == "low" and low < param.low) or (s == "high" and high > param.high)]
     if not moved:
-        return _blocked(name, param, ev, sides, decided_by)
+        return _blocked(name, param, ev, sides, nb, clipped, decided_by)
     low = low if "low" in moved else param.low
     high = high if "high" in moved else param.high
     why = []
@@ -120,10 +151,19 @@ def _numeric(name, param, ev, study_evidence, settings):
         share = ev.edge_low_share if s == "low" else ev.edge_high_share
         why.append(f"{share:.0%} of elites in the {s} edge zone")
     reason = (
-        f"{' and '.join(why)}, rho={ev.rho:+.2f} (p={ev.p:.2g}, n={ev.n}), best at {fmt(ev.best_value)}: "
+        f"{' and '.join(why)}, rho={ev.rho:+.2f} (p={ev.p:.2g}, n={ev.n})"
+        + ("" if ev.best_value is None else f", best at {fmt(ev.best_value)}")
+        + ": "
         f"range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}]"
         + (" (log scale)" if param.log else "")
-        + f"; decided by {_said(decided_by)}"
+        + "; justified by " + "; and ".join(paths[s] for s in moved)
+        + (
+            f"; at most {'a decade' if param.log else 'a range width'} per stage with {study_evidence.n_ranked} ranked trials (< fair_trial {settings.fair_trial})"
+            if small
+            else ""
+        )
+        + (f"; kept within natural bounds {nb.limits_text()}, {nb.why} (write `limits` in the space file to override)" if clipped else "")
+        + (f"; {model_text(model)}" if model is not None else "")
     )
     return Proposal(
         param=name,
@@ -132,24 +172,19 @@ def _numeric(name, param, ev, study_evidence, settings):
         new=attrs.evolve(param, low=low, high=high),
         reason=reason,
         evidence={
-            "sides": moved, "rho": ev.rho, "p": ev.p, "edge_low": ev.edge_low_share, "edge_high": ev.edge_high_share,
-            "decided_by": decided_by,
+            "sides": moved,
+            "rho": ev.rho,
+            "p": ev.p,
+            "edge_low": ev.edge_low_share,
+            "edge_high": ev.edge_high_share,
+            "level": level,
+            "paths": {s: paths[s] for s in moved},
+            "decided_by": [found[s][1] for s in moved] + ([model] if model is not None else []),
         },
     )
 
 
-def _said(decided_by):
-    """The tests that decided, in words, each with its p-value and the Holm-corrected level it beat."""
-    out = []
-    for d in decided_by:
-        if d["test"] == "model curve":
-            out.append(model_text(d))
-        else:
-            out.append(f"the {d['test']} ({d['side']}: p={d['p']:.2g} < {d['level']:.2g}, expand_p Holm-corrected)")
-    return "; ".join(out)
-
-
-def _blocked(name, param, ev, sides, decided_by=()):
+def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
     """The elites crowd a bound that cannot move: say so, rather than "no clear signal"."""
     why = []
     for side in sides:
@@ -158,6 +193,11 @@ def _blocked(name, param, ev, sides, decided_by=()):
         limit = None if param.limits is None else param.limits[0 if side == "low" else 1]
         if limit is not None and bound == limit:
             stop = f"it is the hard limit {fmt(limit)}"
+        elif side in clipped:
+            stop = (
+                f"the space was inferred and {nb.why} (give `limits: [lo, hi]` in a space file to override; "
+                "`refine show STUDY --study S -o v1.yaml` writes one to edit)"
+            )
         elif side == "low" and isinstance(param, IntParam) and param.low == 1 and param.limits is None:
             stop = "an int range from 1 stays >= 1 (give `limits: [0, ...]` to let it reach 0)"
         elif side == "low" and param.low == 0 and param.limits is None:
@@ -173,7 +213,10 @@ def _blocked(name, param, ev, sides, decided_by=()):
         rule="expand",
         new=param,
         reason=f"{'; '.join(why)} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})",
-        evidence={"blocked": list(sides), "rho": ev.rho, "p": ev.p, "decided_by": [*decided_by, decided("hard limit", None, None, sides=list(sides))]},
+        evidence={
+            "blocked": list(sides), "rho": ev.rho, "p": ev.p,
+            "decided_by": [*decided_by, decided("hard limit" if not clipped else "natural bounds", None, None, sides=list(sides))],
+        },
     )
 
 
