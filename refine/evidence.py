@@ -63,7 +63,6 @@ class NumericEvidence:
     trend_low_p: float
     trend_high_p: float
     ks_p: float
-    gaps: tuple[tuple[float, float], ...]
     effect: float
     effect_p: float
     mode_value: float | None
@@ -462,48 +461,6 @@ def _replicate_noise(study: StudyData, ranked: np.ndarray, scores: np.ndarray) -
     return float(np.sqrt(((y - means[g]) ** 2).sum() / dof))
 
 
-def _gaps(u: np.ndarray, bins: int = 10) -> tuple[tuple[float, float], ...]:
-    if not len(u):
-        return ((0.0, 1.0),)
-    hist, _ = np.histogram(np.clip(u, 0, 1), bins=bins, range=(0.0, 1.0))
-    out = []
-    start = None
-    for i, h in enumerate(hist):
-        if h == 0 and start is None:
-            start = i
-        if h != 0 and start is not None:
-            out.append((start / bins, i / bins))
-            start = None
-    if start is not None:
-        out.append((start / bins, 1.0))
-    return tuple(out)
-
-
-def _int_gaps(p: IntParam, x: np.ndarray) -> tuple[tuple[float, float], ...]:
-    """Runs of grid values of an int parameter that no trial tried, as positions in [0, 1]."""
-    grid = np.arange(p.low, p.high + 1, p.step)
-    missing = ~np.isin(grid, np.unique(x))
-    out = []
-    i = 0
-    while i < len(grid):
-        if not missing[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(grid) and missing[j + 1]:
-            j += 1
-        out.append((grid[i], grid[j]))
-        i = j + 1
-    if p.log:
-        return tuple((_log_u(p, a), _log_u(p, b)) for a, b in out)
-    span = p.high - p.low
-    return tuple(((a - p.low) / span, (b - p.low) / span) for a, b in out)
-
-
-def _log_u(p: IntParam, v: float) -> float:
-    return (math.log(v) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-
-
 def _numeric(
     name: str,
     p: FloatParam | IntParam,
@@ -600,7 +557,6 @@ def _numeric(
         trend_low_p=p_lo,
         trend_high_p=p_hi,
         ks_p=ks_p,
-        gaps=_int_gaps(p, x) if isinstance(p, IntParam) and (p.high - p.low) // p.step < 40 else _gaps(u[np.isfinite(u)]),
         effect=effect,
         effect_p=effect_p,
         mode_value=mode_value,

@@ -56,14 +56,6 @@ def _sweet_spot(ev: Any, evidence: Any) -> dict[str, Any]:
     return {"low": q10, "median": q50, "high": q90, "share_of_elites": 0.8}
 
 
-def _gaps(ev: Any, param: Any) -> list[Any]:
-    if ev.kind == "categorical":
-        return [c.value for c in ev.choices if c.trials == 0]
-    from refine.rules._common import from_u
-
-    return [[from_u(param, a), from_u(param, b)] for a, b in ev.gaps]
-
-
 def _param_evidence(ev: Any) -> dict[str, Any]:
     d = attrs.asdict(ev, recurse=True, filter=lambda a, _: a.name not in ("elite_values", "near_best_values"))
     d["kind"] = ev.kind
@@ -292,11 +284,14 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
             "value": evidence.best_value,
             "params": evidence.best_config,
         }
+    from refine.coverage import coverage
+
+    gaps = coverage(study, old)  # the values a trial could take and none took: what run --fill-gaps fills
     per_param = {}
     for name, ev in evidence.params.items():
         per_param[name] = {
             "sweet_spot": _sweet_spot(ev, evidence),
-            "gaps_never_tested": _gaps(ev, old.params[name]),
+            "gaps_never_tested": gaps.get(name, []),
             "stats": _param_evidence(ev),
         }
     metric = s.metric or old.metric_label or "objective"

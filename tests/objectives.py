@@ -95,3 +95,9 @@ def interrupt_swallowing(params):
     """Spends its time in a ``__del__``, where Python swallows a KeyboardInterrupt ("Exception ignored")."""
     _SlowToDelete()
     return params["x"]
+
+
+def budgeted(params):
+    """Which x is best depends on the budget: the optimum moves from 0.2 (budget 1) to 0.8 (budget 100)."""
+    target = 0.2 if params.get("budget", 1) < 10 else 0.8
+    return (params["x"] - target) ** 2 + 0.01 * params.get("depth", 0)

@@ -50,6 +50,8 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
         else:
             console().print(space_table(space))
         return
+    import numpy as np
+
     from refine.coverage import coverage
     from refine.study import read_study
 
@@ -57,6 +59,9 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
     written = _write_space(data, output) if output is not None else None
     counts = data.counts()
     best = _best(data)
+    history = data.user_attrs.get("refine:history_from")
+    inherited = None if history is None else np.array([h is not None for h in history], dtype=bool)
+    own_best = _best(data, ~inherited) if inherited is not None and inherited.any() else None
     gaps = coverage(data, data.space)
     if as_json:
         emit_json(
@@ -68,6 +73,8 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
                 "space_source": data.space_source,
                 "space": space_json(data.space),
                 "best": best,
+                "own_best": own_best,
+                "history": 0 if inherited is None else int(inherited.sum()),
                 "gaps": gaps,
                 "notes": list(data.notes),
             }
@@ -88,6 +95,12 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
             out.print(f"  trial {b['number']}, values {b['value']} ({_params(b)})")
     else:
         out.print(f"best: trial {best['number']}, value {best['value']} ({_params(best)})")
+    if inherited is not None and inherited.any():
+        n = int(inherited.sum())
+        if own_best is None:
+            out.print(f"its own best: none yet ({n} trials are a warm start's history)")
+        elif isinstance(own_best, dict):
+            out.print(f"its own best (without the {n} history trials of the warm start): trial {own_best['number']}, value {own_best['value']}")
     if gaps:
         out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))
     for note in data.notes:
@@ -111,13 +124,15 @@ def _params(best: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
 
 
-def _best(data):
-    """The best COMPLETE trial with finite values; for several objectives, the Pareto front (as Optuna's ``best_trials``)."""
+def _best(data, among=None):
+    """The best COMPLETE trial with finite values (of the rows ``among``); for several objectives, the Pareto front."""
     import numpy as np
 
     from refine.study import COMPLETE
 
     ok = (data.states == COMPLETE) & np.isfinite(data.values).all(axis=1)
+    if among is not None:
+        ok &= among
     if data.infeasible is not None:  # Optuna's constraints: as its best_trial, the feasible trials only
         ok &= ~data.infeasible
     if not ok.any():
