@@ -59,6 +59,27 @@ SOURCES: dict[str, tuple[str, str, str, str, str]] = {
         "37c3a09de8bbb867b5a6173ccfd85a80a289f34a86d617e97a76bd8168cbaf26",
         "a flow-matching UNet, mostly pruned (79 of 106), stepped ints and numeric categoricals",
     ),
+    "slotted-channels.db": (
+        "Simwanda/Local-buckling-of-slotted-channels-using-ML",
+        "d74d92e88ddfe4a82481232763c10d2defdac5d6",
+        "optuna.db",
+        "e15f946790268a8c15179a3c21b477d29848e5633f9d5ddfa52fbf0bddf9ca43",
+        "a random forest (80 trials): n_estimators, max_depth, min_samples_split/leaf, max_features, bootstrap",
+    ),
+    "bank-boosting.db": (
+        "alvarog2491/bank-client-subscription-classifier",
+        "8b572709f81262ed85103e14588b08c4169dcaae",
+        "optuna.db",
+        "6d52ec92fab1f5c582fc059d33901b9951c8545c0309598db7dec8653309ee56",
+        "LightGBM, CatBoost and XGBoost studies; the XGBoost one gained scale_pos_weight after 127 trials",
+    ),
+    "toxic-comment.db": (
+        "Jaejun02/ToxicComment",
+        "ab87a237fcf1b2e10dee498c45e6cd1ef06483ff",
+        "optuna.db",
+        "699110b359172e9d90b3828fc37995c3ef4086e403ba0f3af4737fd11d6940a3",
+        "DistilBERT fine-tuning (79 trials): learning rate (log) and dropout",
+    ),
 }
 
 

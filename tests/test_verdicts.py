@@ -195,3 +195,54 @@ def test_every_command_leaves_every_file_byte_identical(tmp_path):
             run = subprocess.run([sys.executable, "-m", "refine", *args], capture_output=True, text=True)
             assert run.returncode == 0, run.stderr
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in present} == before
+
+
+# --------------------------------------------------------------------------- random forest (Simwanda)
+
+
+def test_random_forest_min_samples_split_stays_at_least_2():
+    # 80 complete. Read: every elite has min_samples_split 2 or 3 and min_samples_leaf 1, max_depth 8-17;
+    # sklearn refuses a split size below 2; log2 and bootstrap=True ran 12-13 times: too few to drop.
+    r = _next("slotted-channels.db", "my_study")
+    split = r.space.params["min_samples_split"]
+    assert split.low == 2 and split.high < 20
+    assert r.space.params["min_samples_leaf"].low >= 1
+    depth = r.space.params["max_depth"]
+    assert depth.low <= 8 and depth.high >= 17 and depth.high < 30
+    for name in ("max_features", "bootstrap"):
+        assert _d(r, name).action == "bias" and len(r.space.params[name].choices) == 2
+
+
+# --------------------------------------------------------------------------- boosting (alvarog2491)
+
+
+def test_boosting_study_that_gained_a_parameter_is_flagged_and_weights_stay_positive():
+    # XGBoost, 356 complete: scale_pos_weight was added after trial 127. Read: two experiments in one
+    # study; in the later one the elites crowd scale_pos_weight's low edge (1.0), subsample near 1,
+    # max_depth at its top. A class weight of 0, or a subsample above 1, is no answer.
+    r = _next("bank-boosting.db", "xgboost_optimization")
+    flag = next(f for f in r.rationale["red_flags"] if f.startswith("the search space changed mid-study"))
+    assert "127 trials (numbers 0-126) did not search scale_pos_weight" in flag
+    assert r.evidence.n_ranked == 229
+    spw = r.space.params["scale_pos_weight"]
+    assert 0 < spw.low < 1.0 and spw.high < 15
+    sub = r.space.params["subsample"]
+    assert sub.high <= 1 and sub.low <= 0.914
+    assert r.space.params["max_depth"].high > 10
+    small = _next("bank-boosting.db", "lightgbm_optimization")  # 36 complete, 5 params: little moves
+    _no_move_beyond_evidence(small)
+    assert all(d.action in ("keep", "narrow") for d in small.decisions)
+
+
+# --------------------------------------------------------------------------- DistilBERT (Jaejun02)
+
+
+def test_distilbert_expands_the_learning_rate_a_little_and_narrows_dropout():
+    # 79 complete. Read: the elites crowd the top of lr [1e-5, 5e-5] (the usual fine-tuning range is
+    # wider), dropout's elites sit in 0.10-0.19 of [0.1, 0.4].
+    r = _next("toxic-comment.db", "distilbert_study")
+    lr = _d(r, "lr")
+    assert lr.action == "expand" and 5e-5 < lr.new.high and _decades(5e-5, lr.new.high) <= 1 + 1e-9
+    assert "justified by" in lr.reason
+    dropout = r.space.params["dropout"]
+    assert _d(r, "dropout").action == "narrow" and dropout.low <= 0.1004 and dropout.high >= 0.1893 and dropout.high < 0.4

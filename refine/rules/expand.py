@@ -15,7 +15,8 @@ the range's width on the parameter's own scale (for a log parameter at most
 width, or one decade), never past ``limits``; an inferred space also keeps to
 its natural bounds (:mod:`refine.natural`); a log parameter stays > 0, an int
 stays an int, an int range from 1 or more stays >= 1 (0 layers or neighbours is
-another model), and a range that lies in [0, inf) without limits keeps its sign.
+another model), a range that lies in [0, inf) without limits keeps its sign, and
+a positive low stays positive (at most ten times lower).
 A crowded bound that cannot move is kept, and the reason says what stops it.
 
 An ordered numeric categorical (batch sizes) whose elites crowd its smallest
@@ -95,6 +96,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         low = from_u(param, -f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:
             low = 0.0
+        if not param.log and param.low > 0 and param.limits is None and low <= 0:
+            low = param.low / 10  # a positive low stays positive (a class weight of 0 is another model)
         if isinstance(param, IntParam) and param.low >= 1 and param.limits is None:
             low = max(low, 1)  # 0 layers, neighbours or heads is another model, not more of the same
     if "high" in sides:
