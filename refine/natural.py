@@ -107,8 +107,9 @@ def natural_bounds(name: str, param: Any) -> NaturalBounds | None:
     if low >= 2 and "split" in _tokens(name):
         return NaturalBounds(2, math.inf, "a minimum split size (min_samples_split) stays >= 2: a node of one sample cannot split")
     if low >= 1:
-        what = "a count by its name" if _says_count(name) else "an int range from 1 or more"
-        return NaturalBounds(1, math.inf, f"{what}: it stays >= 1 (0 layers, units or heads is another model)")
+        if _says_count(name):
+            return NaturalBounds(1, math.inf, "a count by its name: it stays >= 1 (0 layers, units or heads is another model)")
+        return NaturalBounds(1, math.inf, "an int range from 1 or more: it stays >= 1")
     return None
 
 
