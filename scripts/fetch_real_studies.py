@@ -80,6 +80,29 @@ SOURCES: dict[str, tuple[str, str, str, str, str]] = {
         "699110b359172e9d90b3828fc37995c3ef4086e403ba0f3af4737fd11d6940a3",
         "DistilBERT fine-tuning (79 trials): learning rate (log) and dropout",
     ),
+    "energy-xgb.db": (
+        "tjespe/anvendt-data-science",
+        "35ab24c0906bc7a20116fbe9e287a74e46960e04",
+        "optuna.db",
+        "c6302638e453e38f62c246329b88bc3cbdf2e403bc21d23d536a68e0b6b90e08",
+        "bi-objective XGBoost for energy use (887 trials, 344 failed, a space changed mid-study) and a "
+        "feature selection of 38 0/1 toggles (300 trials)",
+    ),
+    "dist-pred.db": (
+        "izzak98/dist-pred",
+        "bf0a6554054735448ea02910e0ced335c7481969",
+        "optuna.db",
+        "51b47f2e34174905e9dbf3f8bb132bc63e3c185d92ff0144171d52837cd646bc",
+        "LSTM and dense networks with define-by-run layers (raw_hidden_layer_{i} for i < n_raw_hidden_layers), "
+        "numeric categoricals, a 0/1 categorical",
+    ),
+    "als.db": (
+        "johnsutor/DSGA-Big-Data-Final-Project",
+        "329d3672bd046689927479f6b5824bde3d1f6306",
+        "optuna.db",
+        "e81cb9c6d131d4c5c9c3e1c962cf0f9a1730e698de2648882a883798670f5416",
+        "Spark ALS (48 complete): rank, alpha and regParam over many decades; unnamed studies of one trial",
+    ),
 }
 
 

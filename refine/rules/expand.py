@@ -170,7 +170,7 @@ def _blocked(name, param, ev, sides, nb=None, clipped=()):
         limit = None if param.limits is None else param.limits[0 if side == "low" else 1]
         if limit is not None and bound == limit:
             stop = f"it is the hard limit {fmt(limit)}"
-        elif side in clipped:
+        elif side in clipped or (nb is not None and bound == (nb.low if side == "low" else nb.high)):
             stop = (
                 f"the space was inferred and {nb.why} (give `limits: [lo, hi]` in a space file to override; "
                 "`refine show STUDY --study S -o v1.yaml` writes one to edit)"
@@ -197,6 +197,8 @@ def _blocked(name, param, ev, sides, nb=None, clipped=()):
 def _next_value(values, side):
     """The next value of an ordered progression beyond ``side`` (None when it has no sensible next)."""
     vs = sorted(values)
+    if len(vs) == 2 and vs == [0, 1]:
+        return None  # a 0/1 toggle, not a progression
     a, b = (vs[0], vs[1]) if side == "low" else (vs[-2], vs[-1])
     all_int = all(isinstance(v, int) for v in vs)
     if a > 0 and b > 0:
@@ -218,8 +220,8 @@ def _next_value(values, side):
         if abs(nxt - round(nxt)) > 1e-9:
             return None
         nxt = int(round(nxt))
-    if vs[0] > 0 and nxt <= 0:
-        return None
+    if vs[0] > 0 and nxt <= 0 or vs[0] >= 0 and nxt < 0:
+        return None  # a progression of positive (or non-negative) values keeps its sign
     return nxt
 
 
