@@ -260,7 +260,7 @@ def _shown(value: Any) -> str:
 
 
 def settings_table() -> str:
-    """The README's settings table (Markdown), made from the declarations.
+    """The README's settings table (Markdown), made from the declarations: the engine's, then the built-in rules'.
 
     ``tests/test_settings.py`` fails when README.md holds another; rewrite it
     with ``python -m refine.settings --write-readme``.
@@ -273,6 +273,12 @@ def settings_table() -> str:
         default = d["shown"] or _shown(f.default)
         meaning = d["help"] + (f" (`{d['flag']}`)" if d["flag"] else "")
         lines.append(f"| `{f.name}` | {default} | {d['owner']} | {meaning} |")
+    from refine.plugins import BUILTIN_RULES, Hooks, get_plugin_manager
+
+    # a built-in rule declares its own settings through the hook a third party uses
+    for d in Hooks(get_plugin_manager()).declared_settings().declared.values():
+        if d.plugin in BUILTIN_RULES:
+            lines.append(f"| `{d.key}` | {_shown(d.default)} | {d.plugin} | {d.help} |")
     return "\n".join(lines)
 
 
