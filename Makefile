@@ -40,7 +40,7 @@ test-min:
 	$(MINVENV)/bin/python -m pip --disable-pip-version-check -q install --only-binary :all: \
 		-c $(MINVENV)/constraints.txt -e ".[$(MIN_EXTRAS)]" -e plugins/refine-protect
 	$(MINVENV)/bin/python -m pip --disable-pip-version-check list 2>/dev/null | grep -iE "^(optuna|scipy|numpy|sqlalchemy|attrs|cattrs|click|rich|pluggy|pyyaml|scikit-learn|plotly|jinja2) "
-	$(MINVENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+	$(MINVENV)/bin/python -m pytest -q -n auto -m "not slow" -p no:cacheprovider
 
 bench: venv
 	$(PY) benchmarks/speed/run.py
