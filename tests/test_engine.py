@@ -656,6 +656,7 @@ def test_a_plugin_can_add_evidence_that_rules_read(study_factory):
     assert _decision(result, "y").action != "budget"
 
 
+@pytest.mark.slow
 def test_importance_is_optional_and_reported(study_factory, tmp_path):
     space = _space(x=FloatParam(low=0, high=1), junk=FloatParam(low=0, high=1))
     path = study_factory(space, lambda c: c["x"] ** 2, 60)

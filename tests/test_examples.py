@@ -25,6 +25,7 @@ def run_example(*args: str, cwd: Path, timeout: int = 120) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_quick_demo_runs_two_stages_and_writes_the_report(tmp_path):
     pytest.importorskip("plotly")
     out = run_example(str(EXAMPLES / "quick" / "demo.py"), "12", cwd=tmp_path)
@@ -35,6 +36,7 @@ def test_quick_demo_runs_two_stages_and_writes_the_report(tmp_path):
     assert (demo / "report.html").stat().st_size > 1_000_000
 
 
+@pytest.mark.slow
 def test_sweep_api_runs_three_stages_and_the_decision_gate(tmp_path):
     out = run_example(str(EXAMPLES / "sweep_api.py"), "--trials", "10", "--seeds", "0,1", "--extremes", "0", "--out", "sweep", "--no-report", cwd=tmp_path)
     for version in (1, 2, 3, 4):
@@ -44,6 +46,7 @@ def test_sweep_api_runs_three_stages_and_the_decision_gate(tmp_path):
     assert "winning configuration" in out
 
 
+@pytest.mark.slow
 def test_vision_objective_trains_both_encoders_and_records_attributes():
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
@@ -65,6 +68,7 @@ def test_vision_objective_trains_both_encoders_and_records_attributes():
         assert t.user_attrs["device"] == "cpu" and t.user_attrs["seconds"] > 0
 
 
+@pytest.mark.slow
 def test_vision_objective_runs_from_the_command_line(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
@@ -82,6 +86,7 @@ def test_vision_objective_runs_from_the_command_line(tmp_path):
     assert result["complete"] == 2
 
 
+@pytest.mark.slow
 def test_vision_sweep_runs_three_stages_on_cpu(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")

@@ -169,7 +169,7 @@ def test_other_samplers_run(tmp_path, sampler):
     assert r.complete == 5
 
 
-@pytest.mark.parametrize("sampler", ["cmaes", "gp"])
+@pytest.mark.parametrize("sampler", ["cmaes", pytest.param("gp", marks=pytest.mark.slow)])
 def test_model_based_samplers_keep_to_the_space_past_their_startup(tmp_path, sampler):
     pytest.importorskip({"cmaes": "cmaes", "gp": "torch"}[sampler])  # gp needs PyTorch: the examples extra
     space = attrs.evolve(space_v1(), params={**space_v1().params, "lr": FloatParam(low=1e-4, high=1e-1, log=True), "w": IntParam(low=8, high=64, step=8)})
@@ -365,6 +365,7 @@ def test_fill_gaps_targets_untested_choices(tmp_path):
     assert r.filled == 3 and not [g for g in r.gaps if g.is_choice]
 
 
+@pytest.mark.slow
 def test_journal_file_four_workers_exactly_100(tmp_path):
     log = str(tmp_path / "study.log")
     [r] = run(space_v1(), f"{OBJ}:quadratic", storage=log, study="j", trials=100, workers=4, sampler="random", quiet=True)
@@ -373,6 +374,7 @@ def test_journal_file_four_workers_exactly_100(tmp_path):
     assert len({t.number for t in trials}) == 100
 
 
+@pytest.mark.slow
 def test_postgres_four_workers_exactly_100(postgres_url):
     [r] = run(space_v1(), f"{OBJ}:quadratic", storage=postgres_url, study=f"pg{os.getpid()}", trials=100, workers=4, quiet=True)
     trials = trials_of(postgres_url, r.study)
@@ -386,6 +388,7 @@ def test_sqlite_with_several_workers_warns(tmp_path):
     assert r.complete == 4 and any("SQLite" in w for w in r.warnings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wait", [3.5, 0], ids=["after-three-missed-beats", "resumed-at-once"])
 def test_crashed_worker_trial_is_failed_and_retried(tmp_path, wait):
     # resumed at once, the run finds the dead trial's heartbeat still fresh: it waits until it is stale, then goes on
@@ -403,6 +406,7 @@ def test_crashed_worker_trial_is_failed_and_retried(tmp_path, wait):
     assert c["RUNNING"] == 0 and c["COMPLETE"] == 3 and c["FAIL"] == 1, c
 
 
+@pytest.mark.slow
 def test_a_journal_trial_of_a_killed_process_is_named_with_how_to_release_it(tmp_path):
     # a journal has no heartbeat: the resume cannot know the trial is dead, so after a while it says how to fail it
     journal = tmp_path / "s.log"

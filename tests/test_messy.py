@@ -339,6 +339,7 @@ def test_unsafe_study_and_param_names_give_safe_file_names(tmp_path):
     assert inspect["studies"][0]["name"] == name
 
 
+@pytest.mark.slow
 def test_fifty_studies_in_one_file(tmp_path):
     path = tmp_path / "many.db"
     storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
