@@ -391,10 +391,11 @@ def test_a_journal_trial_of_a_killed_process_is_named_with_how_to_release_it(tmp
     assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 3  # the process died mid-trial
     stuck = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert stuck.returncode == 2 and stuck.stderr.count("\n") == 1, stuck.stderr
-    assert "RUNNING in another process (or one that was killed)" in stuck.stderr
-    assert "study.tell(NUMBER, state=TrialState.FAIL)" in stuck.stderr
+    assert "is RUNNING in another process (or one that was killed)" in stuck.stderr
     study = load_study(str(journal), "j")
     [dead] = [t for t in study.trials if t.state.name == "RUNNING"]
+    assert f"trial {dead.number} is RUNNING" in stuck.stderr  # the stuck trial, named
+    assert f"study.tell({dead.number}, state=TrialState.FAIL)" in stuck.stderr
     study.tell(dead.number, state=optuna.trial.TrialState.FAIL)  # what the message says to do
     assert subprocess.run(cmd, env=env, cwd=tmp_path, timeout=120).returncode == 0
     assert states(str(journal), "j")["COMPLETE"] == 2
