@@ -146,7 +146,7 @@ _INTERRUPT: dict[str, Any] = {"state": None}
 
 
 #: signals a finished run keeps recording instead of raising (the command line sets it: it exits next)
-_LATE: dict[str, Any] = {"hold": False, "pending": None}
+_LATE: dict[str, Any] = {"hold": False, "pending": None, "seen": False}
 
 
 def _late_signal(signum: int, frame: Any) -> None:
@@ -155,6 +155,7 @@ def _late_signal(signum: int, frame: Any) -> None:
     The command is about to print its summary and exit; the next run of a
     ``--seeds`` loop starts already interrupted.
     """
+    _LATE["seen"] = True
     if _LATE["pending"] is None:
         _LATE["pending"] = int(signum)
 
@@ -202,6 +203,7 @@ def _interrupts_between_transactions() -> Any:
             _thread.interrupt_main(state["pending"])
 
     def handler(signum: int, frame: Any) -> None:
+        _LATE["seen"] = True
         if state["pending"] is None:  # the first signal is the one that stopped the run (its exit status)
             _SIGNAL["signum"] = int(signum)
         # kept until the run has stopped: a KeyboardInterrupt raised where Python swallows it (a __del__
@@ -242,20 +244,22 @@ def late_signals_held() -> Any:
     """For a command that exits after its run: a Ctrl-C or SIGTERM after the run is recorded, not raised.
 
     Without it a signal landing between the end of the run and the exit (a
-    storm of Ctrl-C) would raise into the summary being printed. The
-    handlers are restored on leaving.
+    storm of Ctrl-C) would raise into the summary being printed, or into the
+    interpreter's shutdown. On leaving, the handlers are restored, unless a
+    signal came: the command is ending, and the rest of a storm is ignored.
     """
     import signal
 
-    _LATE["hold"], _LATE["pending"] = True, None
+    _LATE.update(hold=True, pending=None, seen=False)
     try:
         yield
     finally:
-        _LATE["hold"], _LATE["pending"] = False, None
+        seen = _LATE["seen"]
+        _LATE.update(hold=False, pending=None, seen=False)
         if signal.getsignal(signal.SIGINT) is _late_signal:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, signal.SIG_IGN if seen else signal.default_int_handler)
         if signal.getsignal(signal.SIGTERM) is _late_signal:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if seen else signal.SIG_DFL)
 
 
 def _stop_if_interrupted() -> None:

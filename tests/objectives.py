@@ -95,3 +95,9 @@ def interrupt_swallowing(params):
     """Spends its time in a ``__del__``, where Python swallows a KeyboardInterrupt ("Exception ignored")."""
     _SlowToDelete()
     return params["x"]
+
+
+def naps(params):
+    """Sleeps 0.1 to 0.3 s (longer for a larger x): a trial a signal or a kill can land in."""
+    time.sleep(0.1 + 0.2 * params["x"])
+    return params["x"]
