@@ -35,6 +35,13 @@ _LAZY = {
     "Proposal": "refine.decisions",
     "Settings": "refine.settings",
     "run": "refine.executor",
+    "compare": "refine.compare",
+    "best_config": "refine.compare",
+    "rerun": "refine.compare",
+    "rerun_budgets": "refine.compare",
+    "promote": "refine.compare",
+    "Ranking": "refine.ranking",
+    "ranked_trials": "refine.ranking",
 }
 
 __all__ = [

@@ -25,19 +25,20 @@ from refine.errors import RefineError, StudyError
 from refine.executor import (
     MORE_FAILURES,
     TRIAL_SET,
-    _best_first,
     load_objective,
     load_study,
-    no_ranked_trial,
     open_storage,
     redact,
     run,
     study_names,
     study_space,
 )
+from refine.ranking import Ranking, best_of, maximizes, metric_value, objective_labels, pareto_size, ranked_trials, why_none
 from refine.space import CategoricalParam, Space, to_unit
 
-__all__ = ["Comparison", "GroupSummary", "compare", "best_config", "rerun", "RerunReport", "parse_sets"]
+__all__ = [
+    "Comparison", "GroupSummary", "compare", "best_config", "promote", "rerun", "rerun_budgets", "BudgetsReport", "RerunReport", "parse_sets", "resolve_group",
+]
 
 
 @frozen
@@ -52,6 +53,7 @@ class GroupSummary:
     param_distance: float | None
     searched: int
     direction: str
+    trials: int = 0
 
     def to_json(self) -> dict:
         return attrs.asdict(self)
@@ -65,6 +67,8 @@ class Comparison:
     winner: str | None
     reasons: tuple[str, ...]
     refused: str | None = None
+    settled: bool = True
+    ranking: str = ""
 
     def to_json(self) -> dict:
         return {
@@ -72,6 +76,8 @@ class Comparison:
             "winner": self.winner,
             "reasons": list(self.reasons),
             "refused": self.refused,
+            "settled": self.settled,
+            "ranking": self.ranking,
         }
 
 
@@ -81,13 +87,27 @@ def _expand(names: Sequence[str], held: Sequence[str], storage: str = "the stora
         if name in held:
             groups.append((name, [name]))
             continue
-        seeded = sorted(h for h in held if re.fullmatch(re.escape(name) + r"-s\d+", h))
+        seeded = sorted(
+            (h for h in held if re.fullmatch(re.escape(name) + r"-s\d+", h)), key=lambda h: int(h.rsplit("-s", 1)[1])
+        )
         if not seeded:
             raise StudyError(
                 f"no study '{name}' (nor '{name}-s<seed>') in {storage}; it holds: {', '.join(sorted(held)) or 'no study'}"
             )
         groups.append((name, seeded))
     return groups
+
+
+def resolve_group(storage: str, name: str | None) -> tuple[str | None, list[str]]:
+    """A study name, or a seed group's (``stage3`` for ``stage3-s60``, ``stage3-s61``): (the name, its studies).
+
+    Raises:
+        StudyError: Neither a study nor a seed group of that name.
+    """
+    if name is None:
+        return None, [None]  # type: ignore[list-item]
+    [(found, members)] = _expand([name], study_names(storage), redact(storage))
+    return found, members
 
 
 def _distance(space: Space | None, configs: Sequence[Mapping[str, Any]]) -> float | None:
@@ -112,8 +132,19 @@ def _distance(space: Space | None, configs: Sequence[Mapping[str, Any]]) -> floa
     return total / pairs
 
 
-def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Comparison:
-    """Rank studies (or seed groups) and choose one, with the reasons.
+def compare(
+    storage: str,
+    names: Sequence[str],
+    *,
+    margin: float = 0.0,
+    max_distance: float = 0.3,
+    ranking: Ranking | None = None,
+    across: bool = False,
+) -> Comparison:
+    """Rank studies (or seed groups) by the trials each ran itself, and choose one, with the reasons.
+
+    A warm-started stage is judged by its own trials: the history it inherited
+    from its parent is the parent's result, not its own.
 
     Args:
         storage: Where the studies live.
@@ -121,15 +152,25 @@ def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Compa
         margin: How much better (in the objective's units) a space that
             searches more parameters must be to beat a simpler one; the seeds'
             spread is added when it is larger.
+        max_distance: Seeds whose best params lie further apart than this
+            (0 = the same point, 1 = opposite corners) have not settled on one
+            optimum: such a group does not win against one whose seeds agree
+            unless it is better by more than the tolerance, and a verdict for
+            it is marked unsettled.
+        ranking: The metric (and tie-breakers, conditions) trials are ranked by.
+        across: Compare studies whose evaluation settings (``fixed``) differ,
+            on purpose (tiers of a budget); the settings are named in the reasons.
 
     Raises:
-        StudyError: A study is missing, has no complete trial, or the studies
-            cannot be compared (the reason is in the message).
+        StudyError: A study is missing, ran no ranked trial of its own, or the
+            studies cannot be compared (the reason is in the message).
     """
     if len(names) < 2:
         raise RefineError("--studies needs at least two studies to compare")
     if not margin >= 0 or not math.isfinite(margin):
         raise RefineError(f"--margin must be a finite number >= 0, got {margin}")
+    if not 0 <= max_distance <= 1:
+        raise RefineError(f"--max-distance must be in [0, 1] (0 = the same point, 1 = opposite corners), got {max_distance}")
     twice = sorted({n for n in names if list(names).count(n) > 1})
     if twice:
         raise RefineError(f"--studies names {', '.join(repr(n) for n in twice)} twice: list each study once")
@@ -137,32 +178,47 @@ def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Compa
     groups = _expand(names, held, redact(storage))
     summaries: list[GroupSummary] = []
     spaces: list[tuple[str, Space | None]] = []
+    maximize = None
     for name, members in groups:
-        bests, configs, space, direction = [], [], None, None
+        bests, configs, space, direction, own = [], [], None, None, 0
         for member in members:
             study = load_study(storage, member)
-            if len(study.directions) > 1:
-                raise StudyError(f"study '{member}' is multi-objective: compare ranks single-objective studies only")
-            ranked = _best_first(study)
+            if len(study.directions) > 1 and (ranking is None or ranking.keys[0][0] is None):
+                raise StudyError(f"study '{member}' is multi-objective: compare ranks single-objective studies only (or by --metric)")
+            ranked = ranked_trials(study, ranking, own=True)
             if not ranked:
-                raise StudyError(f"{no_ranked_trial(study)}: nothing to compare")
-            bests.append(ranked[0].values[0])
+                raise StudyError(f"{why_none(study, ranking, own=True)}: nothing to compare")
+            key = ranking.keys[0][0] if ranking else None
+            bests.append(metric_value(ranked[0], key, objective_labels(study)))
             configs.append(ranked[0].params)
+            own += len(ranked)
             space = space or study_space(study)
-            direction = study.direction.name.lower()
-        sign = 1 if direction == "minimize" else -1
+            maximize = maximizes(study, ranking)
+            direction = "maximize" if maximize else "minimize"
         score = statistics.fmean(bests)
         spread = (max(bests) - min(bests)) if len(bests) > 1 else 0.0
         searched = len(space.params) if space else len(configs[0])
-        summaries.append(GroupSummary(name, tuple(members), tuple(bests), score, spread, _distance(space, configs), searched, direction))
+        summaries.append(
+            GroupSummary(name, tuple(members), tuple(bests), score, spread, _distance(space, configs), searched, direction, own)
+        )
         spaces.append((name, space))
-    refused = _incomparable(summaries, spaces)
+    shown = ranking.describe() if ranking else ""
+    refused = _incomparable(summaries, spaces, across=across)
     if refused:
-        return Comparison(tuple(summaries), None, (), refused)
+        return Comparison(tuple(summaries), None, (), refused, ranking=shown)
     sign = 1 if summaries[0].direction == "minimize" else -1
-    ranked = sorted(summaries, key=lambda g: sign * g.score)
-    top = ranked[0]
-    reasons = [f"'{top.name}' has the best {'mean of seeds’ best' if len(top.studies) > 1 else 'best'} value {top.score:.6g}"]
+    ranked_groups = sorted(summaries, key=lambda g: sign * g.score)
+    top = ranked_groups[0]
+
+    def agrees(g: GroupSummary) -> bool:
+        return g.param_distance is None or g.param_distance <= max_distance
+
+    what = "mean of seeds’ best" if len(top.studies) > 1 else "best"
+    reasons = [f"'{top.name}' has the best {what} value {top.score:.6g} over its own {top.trials} trials"]
+    if shown:
+        reasons.append(f"trials ranked {shown}")
+    if across:
+        reasons.append("compared across evaluation settings on purpose (--across): " + _settings_named(spaces))
     winner = top
     for g in sorted(summaries, key=lambda g: (g.searched, sign * g.score)):
         if g is top or g.searched >= top.searched:
@@ -176,19 +232,47 @@ def compare(storage: str, names: Sequence[str], *, margin: float = 0.0) -> Compa
             )
             break
     else:
-        if len(ranked) > 1:
-            second = ranked[1]
+        if not agrees(top):
+            rival = next(
+                (g for g in ranked_groups[1:] if agrees(g) and sign * (g.score - top.score) <= max(margin, top.spread, g.spread)),
+                None,
+            )
+            if rival is not None:
+                winner = rival
+                reasons.append(
+                    f"'{top.name}' seeds' best params lie {top.param_distance:.3f} apart (> --max-distance {max_distance:g}): "
+                    f"they did not settle on one optimum, and '{rival.name}' ({rival.score:.6g}), whose seeds agree, "
+                    f"is within {max(margin, top.spread, rival.spread):.4g} of it"
+                )
+        if winner is top and len(ranked_groups) > 1:
+            second = ranked_groups[1]
             reasons.append(f"it beats '{second.name}' ({second.score:.6g}) by {abs(top.score - second.score):.4g}")
     for g in summaries:
         if len(g.studies) > 1:
-            shown = "n/a" if g.param_distance is None else f"{g.param_distance:.3f}"
-            reasons.append(f"'{g.name}': {len(g.studies)} seeds, spread of best values {g.spread:.4g}, distance between best params {shown}")
+            shown_d = "n/a" if g.param_distance is None else f"{g.param_distance:.3f}"
+            reasons.append(f"'{g.name}': {len(g.studies)} seeds, spread of best values {g.spread:.4g}, distance between best params {shown_d}")
+    settled = agrees(winner)
+    if not settled:
+        reasons.append(
+            f"unsettled: the seeds of '{winner.name}' found optima {winner.param_distance:.3f} apart (> --max-distance "
+            f"{max_distance:g}); run more trials or narrow the space before promoting its best"
+        )
     if len(winner.studies) == 1:
         reasons.append("a single seed: run again with --seeds to tell a real gain from a lucky run")
-    return Comparison(tuple(summaries), winner.name, tuple(reasons))
+    return Comparison(tuple(summaries), winner.name, tuple(reasons), settled=settled, ranking=shown)
 
 
-def _incomparable(groups: Sequence[GroupSummary], spaces: Sequence[tuple[str, Space | None]]) -> str | None:
+def _settings_named(spaces: Sequence[tuple[str, Space | None]]) -> str:
+    keys = sorted({k for _, s in spaces if s is not None for k in s.fixed})
+    parts = []
+    for name, s in spaces:
+        if s is not None:
+            differing = [k for k in keys if len({repr(o.fixed.get(k)) for _, o in spaces if o is not None}) > 1]
+            parts.append(f"{name}: " + (", ".join(f"{k}={s.fixed.get(k, '<unset>')!r}" for k in differing) or "same settings"))
+    return "; ".join(parts)
+
+
+def _incomparable(groups: Sequence[GroupSummary], spaces: Sequence[tuple[str, Space | None]], *, across: bool = False) -> str | None:
     directions = {g.direction for g in groups}
     if len(directions) > 1:
         return "the studies optimize different directions: " + ", ".join(f"{g.name}={g.direction}" for g in groups)
@@ -202,24 +286,39 @@ def _incomparable(groups: Sequence[GroupSummary], spaces: Sequence[tuple[str, Sp
                 # A fixed value the other space searches is a search decision; anything else is an evaluation setting.
                 if key in s1.params or key in s2.params:
                     continue
-                if s1.fixed.get(key, "<unset>") != s2.fixed.get(key, "<unset>"):
+                if s1.fixed.get(key, "<unset>") != s2.fixed.get(key, "<unset>") and not across:
                     return (
                         f"the evaluation settings differ: {key}={s1.fixed.get(key, '<unset>')!r} in '{n1}' "
-                        f"but {key}={s2.fixed.get(key, '<unset>')!r} in '{n2}'; their values are not comparable"
+                        f"but {key}={s2.fixed.get(key, '<unset>')!r} in '{n2}'; their values are not comparable "
+                        "(--across compares tiers of a budget on purpose)"
                     )
     return None
 
 
-def best_config(storage: str, study: str | None = None) -> dict:
-    """The winning configuration of a study: ``params`` + ``fixed`` and ``config`` (both merged).
+def best_config(storage: str, study: str | None = None, *, ranking: Ranking | None = None) -> dict:
+    """The winning configuration of a study, or of a seed group (``stage3`` for ``stage3-s60``, ``stage3-s61``, …).
+
+    Returns ``params`` + ``fixed`` and ``config`` (both merged), judged by the
+    trials the stage ran itself (a warm start's history is its parent's). For
+    a seed group, ``study`` is the seed whose best won and ``group`` and
+    ``seeds`` say what was searched.
 
     Raises:
-        StudyError: No complete trial.
+        StudyError: No ranked trial of its own, or no such study or group.
     """
-    s = load_study(storage, study)
-    ranked = _best_first(s)
-    if not ranked:
-        raise StudyError(no_ranked_trial(s))
+    group, members = resolve_group(storage, study)
+    studies = [load_study(storage, m) for m in members]
+    if len(studies) == 1:
+        s = studies[0]
+        ranked = ranked_trials(s, ranking, own=True)
+        if not ranked:
+            raise StudyError(why_none(s, ranking, own=True))
+        top = ranked[0]
+    else:
+        found = best_of(studies, ranking, own=True)
+        if found is None:
+            raise StudyError(f"no seed of '{group}' ran a ranked trial of its own: " + why_none(studies[0], ranking, own=True))
+        s, top = found
     try:
         space = study_space(s)
     except RefineError as e:  # the fixed values are in that space: a config without them would launch the wrong run
@@ -228,8 +327,7 @@ def best_config(storage: str, study: str | None = None) -> dict:
             "params without it)"
         ) from None
     fixed = dict(space.fixed) if space else {}
-    top = ranked[0]
-    out = {
+    out: dict[str, Any] = {
         "study": s.study_name,
         "storage": redact(storage),
         "trial": top.number,
@@ -238,11 +336,104 @@ def best_config(storage: str, study: str | None = None) -> dict:
         "fixed": fixed,
         "config": {**fixed, **top.params},
     }
+    if len(studies) > 1:
+        out["group"] = group
+        out["seeds"] = [m.study_name for m in studies]
+    if ranking is not None and not ranking.default:
+        out["ranked"] = ranking.describe()
+        out["metrics"] = {n: metric_value(top, n, objective_labels(s)) for n, _ in ranking.keys if n is not None}
     if space is not None:
         out["space"] = f"{space.name} v{space.version}"
     if len(s.directions) > 1:
-        out["pareto_front"] = len(s.best_trials)
+        out["pareto_front"] = pareto_size(s, own=True)
     return out
+
+
+_PY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def promote(config: Mapping[str, Any], path: str) -> list[str]:
+    """Write ``config`` into a constants file where the seeds' sweep reads it: YAML, JSON or Python, by extension.
+
+    A YAML or JSON file keeps its other keys (it must hold a mapping); a
+    Python file keeps everything but the assignments of these names (``lr``
+    is written as ``LR`` when the file spells its constants in capitals), and
+    gains the ones it lacks at its end. The file is replaced whole, never
+    half-written.
+
+    Returns:
+        The keys written.
+
+    Raises:
+        RefineError: Unknown extension, a file that is not a mapping or not valid Python, or a key that is no Python name.
+    """
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    text = target.read_text() if target.exists() else ""
+    if suffix in (".yaml", ".yml", ".json"):
+        import yaml
+
+        try:
+            current = (json.loads(text) if suffix == ".json" else yaml.safe_load(text)) if text.strip() else {}
+        except (ValueError, yaml.YAMLError) as e:
+            raise RefineError(f"--promote {path}: not valid {suffix[1:].upper()} ({str(e).splitlines()[0]}); fix or remove it") from None
+        if not isinstance(current, dict):
+            raise RefineError(f"--promote {path} holds a {type(current).__name__}, not a mapping of constants; give another file")
+        current.update(config)
+        new = json.dumps(current, indent=2, default=str) + "\n" if suffix == ".json" else yaml.safe_dump(current, sort_keys=False)
+    elif suffix == ".py":
+        new = _promote_python(text, config, path)
+    else:
+        raise RefineError(f"--promote {path}: the file must end in .yaml, .yml, .json or .py (the format is chosen by it)")
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(new)
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o777)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return list(config)
+
+
+def _promote_python(text: str, config: Mapping[str, Any], path: str) -> str:
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as e:
+        raise RefineError(f"--promote {path}: not valid Python (line {e.lineno}: {e.msg}); fix it first") from None
+    for key in config:
+        if not _PY_NAME.match(key):
+            raise RefineError(f"--promote {path}: '{key}' is no Python name; promote into a YAML or JSON file instead")
+    assigned: dict[str, tuple[int, int]] = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if len(targets) == 1 and isinstance(targets[0], ast.Name):
+            assigned[targets[0].id] = (node.lineno, node.end_lineno or node.lineno)
+    upper = sum(n.isupper() for n in assigned) > len(assigned) / 2
+    lines = text.splitlines()
+    missing, spans = [], []
+    for key, value in config.items():
+        name = key if key in assigned else key.upper() if key.upper() in assigned else None
+        if name is None:
+            missing.append(f"{key.upper() if upper else key} = {value!r}")
+            continue
+        start, end = assigned[name]
+        first = lines[start - 1]
+        head = first[: first.index("=")].rstrip() if "=" in first else name
+        spans.append((start, end, f"{head} = {value!r}"))
+    for start, end, line in sorted(spans, reverse=True):
+        lines[start - 1 : end] = [line]
+    lines += missing
+    return "\n".join(lines) + "\n"
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, Any]:
@@ -280,6 +471,8 @@ class RerunReport:
     spearman: float | None
     top_rank: int | None
     holds: bool
+    direction: str = "minimize"
+    sets: dict = attrs.field(factory=dict)
 
     def to_json(self) -> dict:
         return attrs.asdict(self)
@@ -297,31 +490,104 @@ def rerun(
     out_storage: str | None = None,
     out_study: str | None = None,
     quiet: bool = False,
+    ranking: Ranking | None = None,
 ) -> RerunReport:
-    """Re-evaluate the ``top`` configurations of a study under changed fixed values.
+    """Re-evaluate the ``top`` configurations of a study (or a seed group's winning seed) under changed fixed values.
 
     Every configuration runs once per seed (``seeds`` set ``fixed[seed_key]``)
     into a new study; the report gives the Spearman correlation between the
     original values and the re-evaluated means, and the rank of the original
-    champion.
+    champion. Trials are ranked by ``ranking`` (default: the objective), on
+    the stage's own trials.
 
     Raises:
         RefineError: Bad input (no complete trial, ``top`` < 1, …).
     """
-    from scipy.stats import spearmanr
+    plan = _rerun_plan(storage, study, top, sets, seed_key, quiet, ranking)
+    return _rerun_once(plan, objective, dict(sets or {}), seeds, seed_key, out_storage, out_study, quiet)
 
-    if top < 1:
-        raise RefineError(f"--top must be >= 1, got {top}")
-    source = load_study(storage, study)
-    space = study_space(source)
-    if space is None:
-        raise StudyError(f"study '{source.study_name}' was not run by refine (no refine:space): rerun needs its space")
-    if space.multi_objective:
-        raise StudyError("rerun ranks single-objective studies only")
-    ranked = _best_first(source)[:top]
-    if not ranked:
-        raise StudyError(f"study '{source.study_name}' has no complete trial")
+
+@frozen
+class BudgetsReport:
+    """:func:`rerun_budgets`: one rerun per budget, the champion's rank in each, and where the budgets' optima disagree."""
+
+    key: str
+    budgets: tuple[Any, ...]
+    reports: tuple[RerunReport, ...]
+    winners: tuple[int | None, ...]
+    disagree: dict
+
+    @property
+    def holds(self) -> bool:
+        return all(r.top_rank == 1 for r in self.reports)
+
+    def to_json(self) -> dict:
+        return {
+            "key": self.key,
+            "budgets": list(self.budgets),
+            "reports": [r.to_json() for r in self.reports],
+            "champion_rank": [r.top_rank for r in self.reports],
+            "winners": list(self.winners),
+            "disagree": self.disagree,
+            "holds": self.holds,
+        }
+
+
+def rerun_budgets(
+    storage: str,
+    objective: Any,
+    key: str,
+    budgets: Sequence[Any],
+    *,
+    study: str | None = None,
+    top: int = 5,
+    sets: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
+    seed_key: str = "seed",
+    out_storage: str | None = None,
+    out_study: str | None = None,
+    quiet: bool = False,
+    ranking: Ranking | None = None,
+) -> BudgetsReport:
+    """Rerun the top configurations at each of several budgets (``fixed[key]``) in one call.
+
+    Each budget goes into its own study ``<out_study>-<key><budget>``. The
+    report gives the champion's rank per budget, the configuration that won
+    at each budget, and, per parameter, the values of those winners where
+    they disagree.
+
+    Raises:
+        RefineError: Fewer than two budgets, a budget repeated, or any error of :func:`rerun`.
+    """
+    if len(budgets) < 2:
+        raise RefineError(f"--budgets needs at least two values for {key}, e.g. --budgets {key}=2e6,2e7")
+    if len({repr(b) for b in budgets}) < len(budgets):
+        raise RefineError(f"--budgets repeats a value of {key}: list each budget once")
+    if sets and key in sets:
+        raise RefineError(f"--set {key}=… and --budgets {key}=… both set {key}: give it in --budgets only")
     sets = dict(sets or {})
+    plan = _rerun_plan(storage, study, top, {**sets, key: budgets[0]}, seed_key, quiet, ranking)
+    for b in budgets[1:]:
+        _check_sets(plan[2], {key: b}, seed_key, quiet=True)
+    base = out_study or f"{plan[1].study_name}-rerun"
+    reports = tuple(
+        _rerun_once(plan, objective, {**sets, key: b}, seeds, seed_key, out_storage, f"{base}-{key}{b}", quiet) for b in budgets
+    )
+    winners = []
+    for r in reports:
+        done = [c for c in r.configs if c["rerun"] is not None]
+        maximize = r.direction == "maximize"
+        winners.append(max(done, key=lambda c: c["rerun"] if maximize else -c["rerun"])["trial"] if done else None)
+    params = {c["trial"]: c["params"] for c in reports[0].configs}
+    disagree: dict[str, dict[str, Any]] = {}
+    for name in sorted({n for w in winners if w is not None for n in params[w]}):
+        values = {str(b): params[w].get(name) for b, w in zip(budgets, winners) if w is not None}
+        if len({repr(v) for v in values.values()}) > 1:
+            disagree[name] = values
+    return BudgetsReport(key, tuple(budgets), reports, tuple(winners), disagree)
+
+
+def _check_sets(space: Space, sets: Mapping[str, Any], seed_key: str, quiet: bool) -> None:
     for key, value in sets.items():
         if key in space.params:
             raise RefineError(f"--set {key}=… names a searched parameter; --set changes fixed settings only")
@@ -339,6 +605,41 @@ def rerun(
             raise RefineError(
                 f"--set {key}={value!r}: the space fixes {key} to {was!r} ({type(was).__name__}); give a value of that kind"
             )
+
+
+def _rerun_plan(
+    storage: str, study: str | None, top: int, sets: Mapping[str, Any] | None, seed_key: str, quiet: bool,
+    ranking: Ranking | None,
+) -> tuple[str, Any, Space, list[Any], Ranking | None]:
+    if top < 1:
+        raise RefineError(f"--top must be >= 1, got {top}")
+    _, members = resolve_group(storage, study)
+    if len(members) > 1:
+        found = best_of([load_study(storage, m) for m in members], ranking, own=True)
+        if found is None:
+            raise StudyError(f"no seed of '{study}' ran a ranked trial of its own")
+        source = found[0]
+    else:
+        source = load_study(storage, members[0])
+    space = study_space(source)
+    if space is None:
+        raise StudyError(f"study '{source.study_name}' was not run by refine (no refine:space): rerun needs its space")
+    if space.multi_objective and (ranking is None or ranking.keys[0][0] is None):
+        raise StudyError("rerun ranks single-objective studies only (or by --metric)")
+    ranked = ranked_trials(source, ranking, own=True)[:top]
+    if not ranked:
+        raise StudyError(why_none(source, ranking, own=True))
+    _check_sets(space, dict(sets or {}), seed_key, quiet)
+    return storage, source, space, ranked, ranking
+
+
+def _rerun_once(
+    plan: tuple[str, Any, Space, list[Any], Ranking | None], objective: Any, sets: dict, seeds: Sequence[int] | None,
+    seed_key: str, out_storage: str | None, out_study: str | None, quiet: bool,
+) -> RerunReport:
+    from scipy.stats import spearmanr
+
+    storage, source, space, ranked, ranking = plan
     fn = load_objective(objective)  # a wrong objective must fail before the new study is created
     new_space = attrs.evolve(space, fixed={**space.fixed, **sets})
     name = out_study or f"{source.study_name}-rerun"
@@ -358,16 +659,21 @@ def rerun(
     new.set_user_attr("refine:rerun_of", f"{redact(storage)}:{source.study_name}")
     [result] = run(new_space, fn, storage=target, study=name, trials=len(ranked) * len(runs), sampler="random", quiet=quiet, heartbeat=None)
     new = load_study(target, name)
+    key = ranking.keys[0][0] if ranking else None
+    labels = objective_labels(source)
     by: dict[int, list[float]] = {}
     for t in new.get_trials(deepcopy=False):
         if t.state.name == "COMPLETE":
-            by.setdefault(t.user_attrs["refine:rerun_of"], []).append(t.values[0])
+            v = metric_value(t, key, labels)
+            if v is not None:
+                by.setdefault(t.user_attrs["refine:rerun_of"], []).append(v)
     configs = []
     for t in ranked:
         vals = by.get(t.number, [])
-        configs.append(
-            {"trial": t.number, "params": dict(t.params), "original": t.values[0], "rerun": statistics.fmean(vals) if vals else None, "runs": len(vals)}
-        )
+        configs.append({
+            "trial": t.number, "params": dict(t.params), "original": metric_value(t, key, labels),
+            "rerun": statistics.fmean(vals) if vals else None, "runs": len(vals),
+        })
     if not any(c["runs"] for c in configs):
         why = next((w for w in result.warnings if w.startswith("stopped after")), "no re-evaluation completed")
         why = why.replace(MORE_FAILURES, "")  # rerun has no --max-failures: fix the objective
@@ -377,8 +683,11 @@ def rerun(
     if len(pairs) >= 2:
         r = spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic
         rho = None if r is None or math.isnan(r) else float(r)
-    sign = 1 if space.direction == "minimize" else -1
-    rescored = sorted((c for c in configs if c["rerun"] is not None), key=lambda c: sign * c["rerun"])
+    maximize = maximizes(source, ranking)
+    rescored = sorted((c for c in configs if c["rerun"] is not None), key=lambda c: -c["rerun"] if maximize else c["rerun"])
     top_rank = next((i + 1 for i, c in enumerate(rescored) if c["trial"] == ranked[0].number), None)
     holds = top_rank == 1 and (rho is None or rho > 0.5)
-    return RerunReport(f"{redact(storage)}:{source.study_name}", name, tuple(configs), rho, top_rank, holds)
+    return RerunReport(
+        f"{redact(storage)}:{source.study_name}", name, tuple(configs), rho, top_rank, holds,
+        "maximize" if maximize else "minimize", dict(sets),
+    )

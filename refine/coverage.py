@@ -12,7 +12,7 @@ from attrs import frozen
 from refine.space import CategoricalParam, FloatParam, IntParam, Space, from_unit, to_unit
 from refine.study import RUNNING, StudyData
 
-__all__ = ["Gap", "activation", "coverage", "coverage_gaps", "grid_high", "snap_to_grid"]
+__all__ = ["Gap", "activation", "coverage", "coverage_gaps", "untested", "grid_high", "snap_to_grid"]
 
 
 def grid_high(p: FloatParam | IntParam) -> float:
@@ -69,10 +69,27 @@ class Gap:
         mid = math.sqrt(self.low * self.high) if p.log else (self.low + self.high) / 2
         return {**base, self.param: snap_to_grid(p, mid)}
 
+    def targets(self, space: Space, most: int = 5) -> list[dict[str, Any]]:
+        """Partial configurations that fill the gap: each of its grid points when it holds at most ``most``, else its middle."""
+        p = space.params[self.param]
+        step = None if self.is_choice or isinstance(p, CategoricalParam) else p.step
+        if step is None or p.log or self.low is None or self.high is None:
+            return [self.target(space)]
+        count = int(round((self.high - self.low) / step)) + 1
+        if count > most:
+            return [self.target(space)]
+        base = activation(space, self.param) or {}
+        return [{**base, self.param: snap_to_grid(p, self.low + i * step)} for i in range(count)]
 
-def coverage_gaps(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10) -> list[Gap]:
+
+def untested(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10) -> list[Gap]:
     """Ranges (``bins`` equal parts, on the log scale for ``log`` params) and choices
-    that no configuration tested; adjacent empty parts are merged."""
+    that no configuration tested; adjacent empty parts are merged.
+
+    The one gap computation: the rationale lists these, ``run`` reports them
+    and ``--fill-gaps`` fills them. A stepped parameter's gap holds only grid
+    points a trial could take (a bin between two grid points is no gap).
+    """
     configs = list(configs)
     gaps: list[Gap] = []
     for name, p in space.params.items():
@@ -124,6 +141,7 @@ def coverage_gaps(space: Space, configs: Iterable[Mapping[str, Any]], bins: int 
     return gaps
 
 
+coverage_gaps = untested  # the executor's name for it (refine.executor exports it)
 
 
 def coverage(data: StudyData, space: Space, bins: int = 10) -> dict[str, list]:
@@ -132,7 +150,7 @@ def coverage(data: StudyData, space: Space, bins: int = 10) -> dict[str, list]:
     rows = np.flatnonzero(data.states != RUNNING)
     configs = [data.config(int(r)) for r in rows]
     out: dict[str, list] = {}
-    for g in coverage_gaps(space, configs, bins):
+    for g in untested(space, configs, bins):
         if g.is_choice:
             item: Any = g.choice
         elif g.low == g.high:

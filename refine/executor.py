@@ -47,8 +47,20 @@ from attrs import frozen
 
 from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_grid
 from refine.errors import RefineError, StudyError
+from refine.ranking import TRIAL_HISTORY, own_trials, ranked_trials
 from refine.space import CategoricalParam, IntParam, Space, to_unit
-from refine.study import check_storage_file, redact, violates
+from refine.storage import (
+    OldSchemaError,
+    load_study,
+    open_storage,
+    parse_study_ref,
+    redact,
+    study_names,
+)
+from refine.storage import QueueEmpty as _QueueEmpty
+from refine.storage import is_journal as _is_journal
+from refine.storage import sqlite_database as _sqlite_path
+from refine.storage import storage_url as _storage_url
 
 __all__ = [
     "ObjectiveError",
@@ -74,13 +86,10 @@ ATTR_PARENT = "refine:parent_study"
 ATTR_WARM = "refine:warm_started"
 ATTR_EXTREMES = "refine:extremes_done"
 ATTR_GAPS = "refine:fill_gaps_done"
-TRIAL_HISTORY = "refine:history_from"
+ATTR_SHARE = "refine:fair_share"
 TRIAL_ERROR = "refine:error"
 TRIAL_SET = "refine:set"
 TRIAL_DIED = "refine:died"
-
-_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
-
 
 class ObjectiveError(RefineError):
     """The objective cannot be imported, or returns something that is not a value."""
@@ -291,272 +300,6 @@ class _ObjectiveFailed(Exception):
     """The objective raised: the trial is FAIL, the run goes on."""
 
 
-class _QueueEmpty(Exception):
-    """A queue-only worker found no WAITING trial to run."""
-
-
-# --------------------------------------------------------------------------- storages
-
-
-
-
-def _is_journal(spec: str) -> bool:
-    return "://" not in spec and spec.lower().endswith(_JOURNAL_SUFFIXES)
-
-
-def _storage_url(spec: str) -> str:
-    if "://" in spec:
-        if spec.startswith("postgresql://") and importlib.util.find_spec("psycopg2") is None:
-            if importlib.util.find_spec("psycopg") is not None:
-                return "postgresql+psycopg://" + spec[len("postgresql://") :]
-        return spec
-    from sqlalchemy.engine import URL
-
-    # Built, not formatted: a path with %, ? or # in it is quoted, not read as URL syntax.
-    return URL.create("sqlite", database=spec).render_as_string(hide_password=False)
-
-
-def _sqlite_path(url: str) -> str | None:
-    if not url.startswith("sqlite:"):
-        return None
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        path = make_url(url).database
-    except ArgumentError:
-        return None
-    return None if path in (None, "", ":memory:") else path
-
-
-class OldSchemaError(StudyError):
-    """A storage whose tables an older Optuna wrote and the installed one will not open unchanged."""
-
-
-def _queue_only_classes() -> tuple[type, type]:
-    """Storage classes whose workers may pop enqueued trials but never create fresh ones."""
-    from optuna.storages import JournalStorage, RDBStorage
-
-    class QueueOnlyRDBStorage(RDBStorage):
-        # _CachedStorage (Optuna's wrapper of every RDBStorage) creates trials
-        # through this method, so this is where a fresh trial is refused.
-        def _create_new_trial(self, study_id: int, template_trial: Any = None) -> Any:
-            if template_trial is None:
-                raise _QueueEmpty()
-            return super()._create_new_trial(study_id, template_trial)
-
-    class QueueOnlyJournalStorage(JournalStorage):
-        def create_new_trial(self, study_id: int, template_trial: Any = None) -> int:
-            if template_trial is None:
-                raise _QueueEmpty()
-            return super().create_new_trial(study_id, template_trial)
-
-    return QueueOnlyRDBStorage, QueueOnlyJournalStorage
-
-
-def open_storage(
-    spec: str,
-    *,
-    create: bool,
-    heartbeat: int | None = None,
-    queue_only: bool = False,
-    connect_timeout: int = 5,
-) -> Any:
-    """Open an Optuna storage from what a user types.
-
-    Args:
-        spec: A path to an SQLite file (``study.db``), a journal file
-            (``*.log``, ``*.journal``), or any storage URL (``sqlite:///…``,
-            ``postgresql://…``, ``mysql://…``).
-        create: Whether a storage that does not exist yet may be created. A
-            reader passes ``False``: a missing file is an error, never created.
-        heartbeat: Seconds between heartbeats of running trials (RDB storages
-            only); a trial whose worker died is failed after three missed
-            beats (``refine run`` then retries it once).
-        queue_only: Refuse to create fresh trials: only enqueued ones run.
-        connect_timeout: Seconds before an unreachable server is an error.
-
-    Raises:
-        StudyError: The storage does not exist (and ``create`` is false), or
-            cannot be reached; the message never shows a password.
-    """
-    import optuna
-    from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    rdb_cls, journal_cls = _queue_only_classes() if queue_only else (RDBStorage, JournalStorage)
-    spec = str(spec)
-    if not spec.strip():
-        raise StudyError("the storage is empty; give a SQLite file (study.db), a journal file (study.log) or a storage URL")
-    if _is_journal(spec):
-        path = Path(spec)
-        check_storage_file(path, create=create, journal=True)  # first: it names a directory for what it is
-        if not create and not path.is_file():
-            raise StudyError(f"journal file {spec} does not exist; check the path")
-        if create and not path.parent.is_dir():
-            raise StudyError(f"cannot create journal file {spec}: directory {path.parent} does not exist")
-        return journal_cls(JournalFileBackend(str(path)))
-
-    url = _storage_url(spec)
-    shown = redact(spec)
-    path = _sqlite_path(url)
-    if path is None and url.startswith("sqlite:"):
-        raise StudyError(f"storage {shown} is an in-memory SQLite database: nothing in it is kept; give a file, e.g. sqlite:///study.db")
-    if path is not None:
-        check_storage_file(path, create=create)  # first: it names a directory for what it is
-        if not create and not Path(path).is_file():
-            raise StudyError(f"storage {shown} does not exist; check the path (refine never creates a storage it reads)")
-        if create and not Path(path).resolve().parent.is_dir():
-            raise StudyError(f"cannot create storage {shown}: directory {Path(path).parent} does not exist")
-        connect_args: dict[str, Any] = {"timeout": 60}
-    elif url.startswith(("postgresql", "mysql")):
-        connect_args = {"connect_timeout": connect_timeout}
-    else:
-        connect_args = {}
-    kwargs: dict[str, Any] = {}
-    if heartbeat:
-        kwargs = {"heartbeat_interval": heartbeat, "grace_period": 3 * heartbeat}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # no retry callback: Optuna's enqueues the retry in a transaction of its own, after failing the
-            # trial, and a coordinator topping up the queue in between filled the same place twice; the
-            # coordinator retries it instead (_top_up), deciding under a lock
-            return rdb_cls(
-                url,
-                engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-                skip_table_creation=not create,
-                **kwargs,
-            )
-    except ImportError as e:
-        raise StudyError(
-            f"cannot open storage {shown}: its database driver is missing ({e}); "
-            "for PostgreSQL: pip install 'psycopg[binary]' and use postgresql+psycopg://"
-        ) from None
-    except Exception as e:  # SQLAlchemy's errors: bad URL, unreachable server, bad credentials
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(e, RuntimeError) and "optuna storage upgrade" in str(e):
-            raise OldSchemaError(
-                f"storage {shown} was written by an older Optuna, whose tables the installed Optuna "
-                f"{optuna.__version__} will not use unless it upgrades them, and refine never changes a storage "
-                "it did not create: write to another storage, or upgrade a copy (cp old.db new.db && "
-                "optuna storage upgrade --storage sqlite:///new.db)"
-            ) from None
-        if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
-            e = e.__cause__  # Optuna's wrapper of SQLAlchemy's error
-        if not isinstance(e, (SQLAlchemyError, ValueError)):
-            raise
-        reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()), spec)
-        raise StudyError(f"cannot open storage {shown}: {reason[:300]}") from None
-
-
-def parse_study_ref(ref: str) -> tuple[str, str | None]:
-    """Split ``STORAGE[:STUDY]`` (or ``STORAGE/STUDY`` for a file) into its parts.
-
-    A URL's ports and passwords are never taken for a study name: the study is
-    what follows the last ``:`` only when that part has no ``/`` or ``@``.
-    """
-    head, sep, tail = ref.rpartition(":")
-    if sep and head and tail and "/" not in tail and "@" not in tail and not tail.isdigit():
-        if "://" in head or not head.endswith(":"):
-            return head, tail
-    head, sep, tail = ref.rpartition("/")
-    if sep and head and "://" not in ref and Path(head).is_file():
-        return head, tail
-    return ref, None
-
-
-def _study_names(storage: Any) -> list[str]:
-    try:
-        return [s.study_name for s in storage.get_all_studies()]
-    except Exception as e:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(e, SQLAlchemyError):
-            raise
-        raise StudyError(f"cannot read the studies of the storage: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}") from None
-
-
-def study_names(spec: str) -> list[str]:
-    """The names of the studies in an existing storage, whatever Optuna wrote it."""
-    try:
-        return _study_names(open_storage(spec, create=False))
-    except OldSchemaError:
-        from refine.study import list_studies
-
-        return [s.name for s in list_studies(spec)]
-
-
-def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> Any:
-    """Load an existing study for reading; the storage is never created.
-
-    A SQLite file an older Optuna wrote, which the installed one will not open
-    without upgrading it, is read by refine's own reader into an in-memory
-    study: the same trials, numbers, values, attributes and states, and the
-    file is left as it was.
-
-    Raises:
-        StudyError: The storage or the study does not exist, or ``study`` is
-            left out while the storage holds several.
-    """
-    import optuna
-
-    try:
-        storage = open_storage(spec, create=False)
-    except OldSchemaError:
-        return _in_memory_copy(spec, study, sampler)
-    names = _study_names(storage)
-    shown = redact(spec)
-    if study is None:
-        if not names:
-            raise StudyError(f"storage {shown} holds no study")
-        if len(names) > 1:
-            raise StudyError(f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); name one: --study NAME (for --from: STORAGE:NAME; in Python: study=)")
-        study = names[0]
-    elif study not in names:
-        held = ", ".join(sorted(names)) or "none"
-        raise StudyError(f"storage {shown} has no study '{study}'; it holds: {held}")
-    return optuna.load_study(study_name=study, storage=storage, sampler=sampler)
-
-
-def _in_memory_copy(spec: str, study: str | None, sampler: Any) -> Any:
-    """An old-schema SQLite study, read without Optuna, as an in-memory Optuna study."""
-    import numpy as np
-    import optuna
-
-    from refine.study import STATES, read_study
-
-    data = read_study(spec, study)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))  # not "A new study created in memory"
-    try:
-        copy = optuna.create_study(
-            storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=list(data.directions), sampler=sampler
-        )
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    for key, value in data.study_user_attrs.items():
-        copy.set_user_attr(key, value)
-    dists = {n: p.to_distribution() for n, p in data.inferred.params.items()}
-    dists.update({n: optuna.distributions.CategoricalDistribution([v]) for n, v in data.inferred.fixed.items()})
-    trials = []
-    for row in np.argsort(data.numbers, kind="stable"):  # Optuna numbers a study's trials 0, 1, ... in this order
-        params = {n: v for n, v in data.config(int(row)).items() if n in dists}
-        state = optuna.trial.TrialState[STATES[data.states[row]]]
-        values = [float(v) for v in data.values[row]] if state == optuna.trial.TrialState.COMPLETE else None
-        attrs = {k: col[row] for k, col in data.user_attrs.items() if col[row] is not None}
-        system = {"constraints": [1.0]} if data.infeasible is not None and data.infeasible[row] else {}
-        trials.append(
-            optuna.trial.create_trial(
-                state=state, params=params, distributions={n: dists[n] for n in params}, values=values,
-                user_attrs=attrs, system_attrs=system,
-            )
-        )
-    copy.add_trials(trials)
-    return copy
-
-
 def study_space(study: Any) -> Space | None:
     """The space a study was run with (SPEC section 3), or ``None``."""
     from refine.spacefile import space_from_json
@@ -720,8 +463,41 @@ def _weighted_choice(p: CategoricalParam, name: str, index: int, number: int, se
     return next(c for c, w in zip(reversed(p.choices), reversed(p.normalized_weights())) if w > 0)
 
 
+def fair_shares(space: Space, target: int, fair_trial: int) -> dict[str, list[int]]:
+    """Trials of a stage of ``target`` reserved for each weighted choice: ``min(fair_trial, its weight's share)``."""
+    return {
+        name: [min(fair_trial, int(w * target + 1e-9)) if w > 0 else 0 for w in p.normalized_weights()]
+        for name, p in space.params.items()
+        if isinstance(p, CategoricalParam) and p.weights
+    }
+
+
+def _due(quota: Sequence[int], counts: Sequence[int], own: int, target: int, paced: bool) -> int | None:
+    """The choice this trial must take so that each choice reaches its reserved share, or ``None``.
+
+    ``own`` trials of the stage ran before this one. Cold, a choice is forced
+    only once the trials left are no more than the shares still owed (the
+    sampler's model chooses until then); after a warm start (``paced``) a
+    choice is also forced whenever it falls behind an even spread of its share
+    over the stage, as the history already ended the weighted exploration.
+    """
+    owed = [max(q - c, 0) for q, c in zip(quota, counts)]
+    if not any(owed):
+        return None
+    left = max(target - own, 1)
+    if left <= sum(owed):
+        return max(range(len(owed)), key=lambda i: owed[i])
+    if paced:
+        lag = [q * (own + 1) / target - c if owed[i] else 0.0 for i, (q, c) in enumerate(zip(quota, counts))]
+        i = max(range(len(lag)), key=lambda j: lag[j])
+        if lag[i] >= 1.0:
+            return i
+    return None
+
+
 def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: int) -> Any:
-    """Wrap ``base`` so that weighted categoricals follow their weights while exploring.
+    """Wrap ``base`` so that weighted categoricals follow their weights while exploring,
+    and each weighted choice gets the share of the stage that the study's ``refine:fair_share`` reserves.
 
     ``explore`` is the number of finished trials during which the sampler
     explores (``None``: always, as a random sampler does).
@@ -737,30 +513,62 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
     class WeightedSampler(BaseSampler):
         def __init__(self) -> None:
             self.base = base
-            self._explore_cache: tuple[int, bool] | None = None
+            self._cache: tuple[int, bool, dict[str, Any]] | None = None
             self.started: list[int] = []
 
-        def _exploring(self, study: Any, trial: Any) -> bool:
-            if explore is None:
-                return True
-            if self._explore_cache is None or self._explore_cache[0] != trial.number:
-                done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                self._explore_cache = (trial.number, len(done) < explore)
-            return self._explore_cache[1]
+        def _plan(self, study: Any, trial: Any) -> tuple[bool, dict[str, Any]]:
+            """Whether this trial explores, and the choices it must take (computed once per trial)."""
+            if self._cache is None or self._cache[0] != trial.number:
+                trials = study.get_trials(deepcopy=False) if weighted else []
+                done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+                exploring = explore is None or done < explore
+                self._cache = (trial.number, exploring, self._forced(study, trial, trials))
+            return self._cache[1], self._cache[2]
+
+        def _forced(self, study: Any, trial: Any, trials: Sequence[Any]) -> dict[str, Any]:
+            shares = study.user_attrs.get(ATTR_SHARE) if weighted else None
+            if not shares:
+                return {}
+            target = int(shares.get("target", 0))
+            own = [
+                t for t in trials
+                if t.number != trial.number and TRIAL_HISTORY not in t.user_attrs
+                and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            ]
+            paced = any(TRIAL_HISTORY in t.user_attrs for t in trials)
+            forced: dict[str, Any] = {}
+            for name, quota in shares.get("quota", {}).items():
+                p = space.params.get(name)
+                if name not in weighted or not isinstance(p, CategoricalParam) or len(quota) != len(p.choices):
+                    continue
+                counts = [0] * len(p.choices)
+                for t in own:
+                    if name in t.params and p.contains(t.params[name]):
+                        counts[p.index(t.params[name])] += 1
+                i = _due(quota, counts, len(own), max(target, 1), paced)
+                if i is not None:
+                    forced[name] = p.choices[i]
+            return forced
 
         def infer_relative_search_space(self, study: Any, trial: Any) -> dict:
             found = self.base.infer_relative_search_space(study, trial)
-            if weighted and self._exploring(study, trial):
-                found = {k: v for k, v in found.items() if k not in weighted}
+            if weighted:
+                exploring, forced = self._plan(study, trial)
+                found = {k: v for k, v in found.items() if k not in (weighted if exploring else forced)}
             return found
 
         def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict:
-            return self.base.sample_relative(study, trial, search_space)
+            # TPE with group=True (Optuna < 5) samples its whole group, a parameter taken out above included
+            return {k: v for k, v in self.base.sample_relative(study, trial, search_space).items() if k in search_space}
 
         def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
-            if param_name in weighted and self._exploring(study, trial):
-                p = space.params[param_name]
-                return _weighted_choice(p, param_name, weighted[param_name], trial.number, seed)
+            if param_name in weighted:
+                exploring, forced = self._plan(study, trial)
+                if param_name in forced:
+                    return forced[param_name]
+                if exploring:
+                    p = space.params[param_name]
+                    return _weighted_choice(p, param_name, weighted[param_name], trial.number, seed)
             return self.base.sample_independent(study, trial, param_name, param_distribution)
 
         def before_trial(self, study: Any, trial: Any) -> None:
@@ -893,36 +701,6 @@ def _history_trial(trial: Any, old: Space | None, new: Space, ref: str) -> Any |
     )
 
 
-def _best_first(study: Any) -> list[Any]:
-    """COMPLETE trials with finite values, best first; with Optuna constraints, the feasible ones only (as Optuna ranks)."""
-    from optuna.trial import TrialState
-
-    done = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values and all(math.isfinite(v) for v in t.values)
-    ]
-    if any("constraints" in t.system_attrs for t in done):
-        done = [t for t in done if not violates(t.system_attrs.get("constraints") or ())]
-    if len(study.directions) > 1:
-        pareto = {t.number for t in study.best_trials}
-        return [t for t in done if t.number in pareto] + [t for t in done if t.number not in pareto]
-    sign = 1 if study.direction.name == "MINIMIZE" else -1
-    return sorted(done, key=lambda t: sign * t.values[0])
-
-
-def no_ranked_trial(study: Any) -> str:
-    """Why :func:`_best_first` found nothing: no COMPLETE trial, or none with a finite (feasible) value."""
-    from optuna.trial import TrialState
-
-    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    if not complete:
-        return f"study '{study.study_name}' has no complete trial"
-    return (
-        f"study '{study.study_name}' has {complete} complete trial(s) but none can be ranked: "
-        "their values are inf or NaN, or break the study's constraints"
-    )
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -984,19 +762,15 @@ class _Counts:
 def _counts(study: Any, trials: Sequence[Any] | None = None) -> _Counts:
     from optuna.trial import TrialState
 
-    if trials is None:
-        trials = study.get_trials(deepcopy=False)
-    trials = [t for t in trials if TRIAL_HISTORY not in t.user_attrs]
+    trials = own_trials(study.get_trials(deepcopy=False) if trials is None else trials)
     by = {s: 0 for s in TrialState}
     for t in trials:
         by[t.state] += 1
     best, best_params = None, None
-    if len(study.directions) == 1:
-        sign = 1 if study.direction.name == "MINIMIZE" else -1
-        done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-        if done:
-            top = min(done, key=lambda t: sign * t.values[0])
-            best, best_params = top.values[0], dict(top.params)
+    if len(study.directions) == 1 and by[TrialState.COMPLETE]:
+        top = ranked_trials(study, own=True)[:1]
+        if top:
+            best, best_params = top[0].values[0], dict(top[0].params)
     return _Counts(by[TrialState.COMPLETE], by[TrialState.FAIL], by[TrialState.RUNNING], by[TrialState.WAITING], best, best_params)
 
 
@@ -1302,7 +1076,7 @@ def _warm_start(
     study.set_user_attr(ATTR_PARENT, shown)
     if old is not None:
         study.set_user_attr("refine:parent_version", old.version)
-    ranked = _best_first(parent)
+    ranked = ranked_trials(parent)
     carried = {t.number: _history_trial(t, old, space, shown) for t in ranked}
     # in the parent's own order: TPE weighs its older observations less, so handing it the
     # history best-first would discount exactly the best trials (and differ from running on)
@@ -1347,6 +1121,7 @@ def run(
     heartbeat: int | None = 30,
     max_failures: int | None = None,
     quiet: bool = False,
+    fair_trial: int = 20,
 ) -> list[RunResult]:
     """Run trials of ``space`` against ``objective`` until ``trials`` are complete.
 
@@ -1371,9 +1146,13 @@ def run(
         extremes: Enqueue up to this many trials on untested range edges.
         fill_gaps: Enqueue up to this many trials in never tested regions.
         startup: Exploration trials before the sampler models the results.
+            Categorical weights are followed while exploring.
         heartbeat: Heartbeat seconds for RDB storages (``None``: off).
         max_failures: Stop after this many failed trials (default ``max(trials, 10)``).
         quiet: No progress bar and no messages on stderr.
+        fair_trial: A weighted choice gets at least this many of the
+            stage's own trials, or its weight's share of ``trials`` when
+            that is smaller, also after a warm start.
 
     Returns:
         One :class:`RunResult` per study.
@@ -1395,7 +1174,7 @@ def run(
         raise RefineError("from_ (--from) is empty; give the previous stage as STORAGE[:STUDY], e.g. s.db:stage1")
     for name, value, low in (("trials", trials, 1), ("workers", workers, 1), ("extremes", extremes, 0),
                              ("fill_gaps", fill_gaps, 0), ("warm", warm, 0), ("startup", startup, 0),
-                             ("heartbeat", heartbeat, 0), ("max_failures", max_failures, 1)):
+                             ("heartbeat", heartbeat, 0), ("max_failures", max_failures, 1), ("fair_trial", fair_trial, 0)):
         if value is None and name in ("heartbeat", "max_failures"):
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -1415,6 +1194,7 @@ def run(
             space, objective, fn, storage=storage, study_name=name, trials=trials, sampler=sampler, seed=s,
             workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps, startup=startup,
             heartbeat=heartbeat, max_failures=max(trials, 10) if max_failures is None else max_failures, quiet=quiet,
+            fair_trial=fair_trial,
         )
         if result.interrupted and result.complete >= result.target and k == len(plan) - 1:
             result = attrs.evolve(result, interrupted=False, signum=None)  # every trial was done: nothing to resume
@@ -1427,7 +1207,7 @@ def run(
 def _run_one(
     space: Space, objective: Any, fn: Callable, *, storage: str, study_name: str, trials: int, sampler: str,
     seed: int, workers: int, from_: str | None, warm: int, extremes: int, fill_gaps: int, startup: int,
-    heartbeat: int | None, max_failures: int, quiet: bool,
+    heartbeat: int | None, max_failures: int, quiet: bool, fair_trial: int = 20,
 ) -> RunResult:
     import optuna
 
@@ -1467,6 +1247,9 @@ def _run_one(
                 study.set_metric_names(space.metric_names)
     if hb:
         _fail_stale(study)
+    shares = fair_shares(space, trials, fair_trial)
+    if shares and study.user_attrs.get(ATTR_SHARE) != {"target": trials, "quota": shares}:
+        study.set_user_attr(ATTR_SHARE, {"target": trials, "quota": shares})
 
     c = _counts(study)
     budget = trials - c.complete - c.running - c.waiting
@@ -1483,7 +1266,7 @@ def _run_one(
         budget -= n_extremes
     if fill_gaps and not study.user_attrs.get(ATTR_GAPS):
         gaps = coverage_gaps(space, tested + own)
-        targets = [{**g.target(space), "__label": g.describe()} for g in gaps][:fill_gaps]
+        targets = [{**t, "__label": g.describe()} for g in gaps for t in g.targets(space)][:fill_gaps]
         filled = _enqueue(study, targets, budget, "refine:fill_gap")
         study.set_user_attr(ATTR_GAPS, True)
         budget -= filled
@@ -1511,8 +1294,8 @@ def _run_one(
             _stop_heartbeats()
             _fail_unfinished(study, getattr(the_sampler, "started", ()))
         end = _counts(study)
-        if history >= startup and not interrupted and sampler not in ("random", "qmc"):
-            for note in _unweighted(study, space, history, startup):
+        if shares and not interrupted and end.complete >= trials:
+            for note in _short_shares(study, space, shares):
                 notes.append(note)
                 _echo(f"warning: {note}", quiet)
         if end.failed - start.failed >= max_failures and end.complete < trials:
@@ -1542,24 +1325,21 @@ def _run_one(
         )
 
 
-def _unweighted(study: Any, space: Space, history: int, startup: int) -> list[str]:
-    """Weighted choices this stage never ran because a warm start's history ended the exploration."""
+def _short_shares(study: Any, space: Space, shares: Mapping[str, Sequence[int]]) -> list[str]:
+    """Weighted choices that ended the stage short of their reserved share (a ``when`` kept their parameter inactive)."""
     own = [
         t.params for t in study.get_trials(deepcopy=False)
         if t.state.name == "COMPLETE" and TRIAL_HISTORY not in t.user_attrs
     ]
-    if len(own) < 10:
-        return []
     out = []
-    for name, p in space.params.items():
-        if not isinstance(p, CategoricalParam) or not p.weights:
-            continue
-        for i, (choice, w) in enumerate(zip(p.choices, p.normalized_weights())):
-            if w > 0 and not any(name in c and p.contains(c[name]) and p.index(c[name]) == i for c in own):
+    for name, quota in shares.items():
+        p = space.params[name]
+        for i, (choice, q) in enumerate(zip(p.choices, quota)):
+            got = sum(name in c and p.contains(c[name]) and p.index(c[name]) == i for c in own)
+            if got < q:
                 out.append(
-                    f"'{name}': the choice {choice!r} (weight {w:.2f}) got none of this stage's {len(own)} trials: the "
-                    f"warm start's {history} past trials outnumber --startup {startup}, so the sampler's model chose, "
-                    f"not the weights; --startup {history + startup} gives it its share"
+                    f"'{name}': the choice {choice!r} got {got} of this stage's {len(own)} trials, short of its share {q} "
+                    f"(min(fair_trial, weight x trials)): '{name}' was active in too few trials"
                 )
     return out
 

@@ -56,14 +56,6 @@ def _sweet_spot(ev: Any, evidence: Any) -> dict[str, Any]:
     return {"low": q10, "median": q50, "high": q90, "share_of_elites": 0.8}
 
 
-def _gaps(ev: Any, param: Any) -> list[Any]:
-    if ev.kind == "categorical":
-        return [c.value for c in ev.choices if c.trials == 0]
-    from refine.rules._common import from_u
-
-    return [[from_u(param, a), from_u(param, b)] for a, b in ev.gaps]
-
-
 def _param_evidence(ev: Any) -> dict[str, Any]:
     d = attrs.asdict(ev, recurse=True, filter=lambda a, _: a.name not in ("elite_values", "near_best_values"))
     d["kind"] = ev.kind
@@ -132,11 +124,11 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
     if len(finite) >= 5 and evidence.best_row is not None and evidence.maximize is not None:
         best = float(np.max(finite))
         median = float(np.median(finite))
-        spread = float(np.quantile(finite, 0.75) - np.quantile(finite, 0.25))
+        spread, source = _noise_spread(evidence)
         if spread > 0 and best - median < s.noise_ratio * spread:
             flags.append(
                 f"the best value is within noise of the median (best - median = {fmt(abs(best - median))}, "
-                f"interquartile range {fmt(spread)}): gains may be luck"
+                f"noise spread {fmt(spread)}, {source}): gains may be luck"
             )
         if s.baseline is not None:
             sign = 1.0 if evidence.maximize else -1.0
@@ -174,7 +166,28 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
         what = f"no finite number for the metric '{s.metric}' (missing, text, NaN or infinite)" if s.metric else "NaN or infinite values"
         flags.append(f"{evidence.non_finite} COMPLETE trial(s) had {what} and were left out")
     flags += _space_flags(evidence)
+    if getattr(evidence, "groups", ()):
+        from refine.groups import describe
+
+        flags.append(describe(evidence.groups, evidence.group))
     return flags
+
+
+def _noise_spread(evidence: Any) -> tuple[float, str]:
+    """How far apart equally good results lie, and where that was measured.
+
+    From configurations evaluated more than once when there are some (the
+    interquartile range of a normal noise of their pooled SD), else from the
+    elites' own values (their interquartile range). Never from every trial:
+    a few diverged runs would make any gain look like noise.
+    """
+    if evidence.noise_sd:
+        return 1.349 * float(evidence.noise_sd), "from configurations evaluated more than once"
+    elite = evidence.scores[evidence.elites & evidence.ranked]
+    if len(elite) < 4:
+        return 0.0, ""
+    spread = float(np.quantile(elite, 0.75) - np.quantile(elite, 0.25))
+    return spread, f"the interquartile range of the {len(elite)} elites' values"
 
 
 def _space_flags(evidence: Any) -> list[str]:
@@ -228,6 +241,12 @@ def _space_flags(evidence: Any) -> list[str]:
     return flags
 
 
+def _significance(evidence: Any) -> dict[str, Any]:
+    from refine.thresholds import holm_levels
+
+    return holm_levels(evidence)
+
+
 def _budget(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> int:
     searched = len(new.params)
     opened = sum(1 for d in decisions.values() if d.action == "expand")
@@ -265,11 +284,14 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
             "value": evidence.best_value,
             "params": evidence.best_config,
         }
+    from refine.coverage import coverage
+
+    gaps = coverage(study, old)  # the values a trial could take and none took: what run --fill-gaps fills
     per_param = {}
     for name, ev in evidence.params.items():
         per_param[name] = {
             "sweet_spot": _sweet_spot(ev, evidence),
-            "gaps_never_tested": _gaps(ev, old.params[name]),
+            "gaps_never_tested": gaps.get(name, []),
             "stats": _param_evidence(ev),
         }
     metric = s.metric or old.metric_label or "objective"
@@ -305,6 +327,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
         "study_evidence": dict(evidence.extra),
         "wasted_trial_share": _wasted_share(evidence, new),
         "red_flags": _red_flags(evidence, new, decisions),
+        "significance": _significance(evidence),
         "notes": list(study.notes) + list(evidence.notes),
         "suggested_budget": _budget(evidence, new, decisions),
         "settings": {k: v for k, v in attrs.asdict(s).items() if k not in ("extra", "origins")} | {"extra": s.extra},
@@ -353,6 +376,10 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         lines += [f"- `{p}`: {v['rule']}'s {v['action']} was vetoed: {v['veto']}" for p, v in vetoed]
     lines += ["", "## Red flags", ""]
     lines += [f"- {f}" for f in r["red_flags"]] or ["None."]
+    if r.get("significance"):
+        from refine.thresholds import markdown as significance_lines
+
+        lines += significance_lines(r["significance"])
     lines += ["", "## Sweet spots and gaps", ""]
     for name, e in r["evidence"].items():
         spot = e["sweet_spot"]

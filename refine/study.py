@@ -22,7 +22,6 @@ import os
 import re
 import sqlite3
 import threading
-import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +33,13 @@ from attrs import field, frozen
 
 from refine.errors import SpaceError, StudyError
 from refine.space import CategoricalParam, Condition, IntParam, Param, Space
+from refine.storage import OPTUNA_TABLES as _OPTUNA_TABLES
+from refine.storage import URL_SCHEME as _URL
+from refine.storage import connect_ro as _connect_ro
+from refine.storage import open_readonly as _open_optuna
+from refine.storage import redact
+from refine.storage import sqlite_file as _sqlite_path
+from refine.storage import table_columns as _tables
 
 __all__ = [
     "StudyData",
@@ -62,30 +68,6 @@ KNOWN_REVISIONS = (
     "v3.0.0.d",
     "v3.2.0.a",
 )
-
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
-_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
-_OPTUNA_TABLES = frozenset({"studies", "trials", "trial_params"})  # what makes an SQLite file an Optuna storage
-
-
-def redact(text: str, url: str | None = None) -> str:
-    """Hide the password of any URL in ``text``: ``postgresql://u:***@host/db``.
-
-    The user-info runs to the last ``@`` of the authority (a password may hold
-    ``@``), and a password passed as a query parameter (``?password=...``) is
-    hidden too. With ``url``, every piece of its password is hidden wherever it
-    appears (a driver that split the URL at the first ``@`` quotes the rest as
-    the host name).
-    """
-    text = re.sub(r"(://[^/:@\s]*):[^/\s]*@", r"\1:***@", str(text))
-    text = re.sub(r"([?&](?:password|passwd|pwd|sslpassword)=)[^&\s]*", r"\1***", text, flags=re.I)
-    found = re.match(r"[^:/\s]+://[^/:@\s]*:([^/\s]*)@", url or "")
-    if found:
-        for piece in sorted(found.group(1).split("@"), key=len, reverse=True):
-            if len(piece) >= 3:
-                text = text.replace(piece, "***")
-    return text
-
 
 @frozen
 class StudySummary:
@@ -183,129 +165,6 @@ class StudyData:
             if v is not None or not math.isnan(self.columns[name][row]):
                 out[name] = v
         return out
-
-
-# --------------------------------------------------------------------------- opening
-
-
-def _sqlite_path(storage: str) -> Path | None:
-    """The file behind a SQLite path or ``sqlite:///`` URL, else None."""
-    if storage.startswith("sqlite:///"):
-        from sqlalchemy.engine import make_url  # the path as SQLAlchemy reads the URL: %-escapes decoded, ?query dropped
-
-        return Path(make_url(storage).database or "")
-    if _URL.match(storage):
-        return None
-    path = Path(storage)
-    if path.suffix.lower() in _JOURNAL_SUFFIXES:
-        return None
-    if path.is_file():
-        with open(path, "rb") as f:
-            head = f.read(16)
-        if head.startswith(b"SQLite format 3"):
-            return path
-        if head[:1] == b"{":  # a journal file with another suffix
-            return None
-        raise StudyError(f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file")
-    return path
-
-
-def _ro_query(path: Path) -> str:
-    """The query of a read-only SQLite URI for ``path``.
-
-    A file in WAL mode with no ``-wal`` beside it has no writer and nothing
-    left to checkpoint; a read-only connection would still create a ``-wal``
-    and a ``-shm`` next to it and could not remove them, so it is read as
-    immutable instead. With a ``-wal`` there (a live study), SQLite's usual
-    read-only locking applies.
-    """
-    with open(path, "rb") as f:
-        head = f.read(20)
-    wal = len(head) == 20 and head.startswith(b"SQLite format 3") and 2 in (head[18], head[19])
-    if wal and not path.with_name(path.name + "-wal").exists():
-        return "mode=ro&immutable=1"
-    return "mode=ro"
-
-
-def _connect_ro(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    if not path.exists():
-        raise StudyError(f"storage {path} does not exist; check the path (refine never creates a storage it reads)")
-    if path.is_dir():
-        raise StudyError(f"storage {path} is a directory; give the path of an Optuna SQLite file")
-    uri = f"file:{urllib.parse.quote(path.resolve().as_posix())}?{_ro_query(path)}"
-    con = sqlite3.connect(uri, uri=True, check_same_thread=check_same_thread)
-    try:
-        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError as e:
-        con.close()
-        if "locked" in str(e) or "busy" in str(e):
-            raise StudyError(
-                f"{path} is locked by another process (a study being written, or a crashed writer); "
-                "try again when it is done, or copy the file and read the copy"
-            ) from None
-        raise StudyError(f"{path} is not an Optuna database ({e}); give a study.db written by Optuna") from None
-    except sqlite3.DatabaseError as e:
-        con.close()
-        raise StudyError(f"{path} is not an Optuna database ({e}); give a study.db written by Optuna") from None
-    return con
-
-
-def _tables(con: sqlite3.Connection) -> dict[str, set[str]]:
-    names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    return {n: {r[1] for r in con.execute(f"PRAGMA table_info('{n}')")} for n in names}
-
-
-def check_storage_file(path: str | Path, *, create: bool, journal: bool = False) -> None:
-    """Refuse a file that is not an Optuna storage before Optuna touches it.
-
-    A reader (``create=False``) needs Optuna's tables or journal records; a
-    writer may also start from a missing or empty file, but never adds
-    Optuna's tables to another program's SQLite database, nor appends to a
-    file that is not a journal. Nothing is written.
-
-    Raises:
-        StudyError: What the file is instead, and what to give.
-    """
-    path = Path(path)
-    if not path.exists():
-        return
-    if path.is_dir():
-        raise StudyError(f"storage {path} is a directory; give the path of an Optuna SQLite or journal file")
-    if path.stat().st_size == 0:
-        if create:
-            return
-        raise StudyError(f"storage {path} is empty: it holds no study")
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    if journal:
-        first = head.split(b"\n", 1)[0]
-        try:
-            record = json.loads(first)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict) or "op_code" not in record:
-            raise StudyError(
-                f"{path} is not an Optuna journal file (its first line is not a journal record); "
-                "give a journal written by Optuna" + (", or a new file" if create else "")
-            )
-        return
-    if not head.startswith(b"SQLite format 3"):
-        raise StudyError(f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file")
-    con = _connect_ro(path)
-    try:
-        tables = set(_tables(con))
-    finally:
-        con.close()
-    if _OPTUNA_TABLES <= tables:
-        return
-    if not tables and create:
-        return
-    if not tables:
-        raise StudyError(f"storage {path} is an empty SQLite database: it holds no study")
-    raise StudyError(
-        f"{path} is an SQLite database but not an Optuna storage (tables: {', '.join(sorted(tables)[:6])}); "
-        "refine never adds Optuna's tables to another database: give a new file"
-    )
 
 
 @frozen(eq=False)
@@ -446,11 +305,18 @@ class _SqliteReader:
     def _trials(self, study_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Trial ids, numbers (the row's position where none is stored) and state codes, by number."""
         state = "CASE state " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATES)) + f" ELSE {FAIL} END"
-        ints = ["trial_id", "number IS NULL", "coalesce(number, 0)", state]
+        number = "number"
+        if "number" not in self.tables["trials"]:
+            # Optuna < 1.3 (alembic v1.2.0.a and before) kept the number in the system attribute `_number`.
+            number = "(SELECT CAST(a.value_json AS INTEGER) FROM trial_system_attributes AS a " \
+                "WHERE a.trial_id = trials.trial_id AND a.key = '_number')"
+            if "trial_system_attributes" not in self.tables:
+                number = "NULL"
+        ints = ["trial_id", f"{number} IS NULL", f"coalesce({number}, 0)", state]
         read = _columns(self.con, "FROM trials WHERE study_id=?", (study_id,), ints)
         if read is None:
             rows = self.con.execute(
-                f"SELECT trial_id, number IS NULL, coalesce(number, 0), {state} FROM trials WHERE study_id=?", (study_id,)
+                f"SELECT trial_id, {number} IS NULL, coalesce({number}, 0), {state} FROM trials WHERE study_id=?", (study_id,)
             )
             table = np.fromiter(rows, dtype=[("id", np.int64), ("none", np.bool_), ("number", np.int64), ("state", np.int8)])
             read = [table[key] for key in ("id", "none", "number", "state")]
@@ -757,47 +623,6 @@ def _loads(text: Any) -> Any:
 # --------------------------------------------------------------------------- Optuna path
 
 
-def _open_optuna(storage: str):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sqlite = _sqlite_path(storage)
-    if sqlite is None and not _URL.match(storage):
-        path = Path(storage)
-        if not path.exists():
-            raise StudyError(f"storage {path} does not exist; check the path (refine never creates a storage it reads)")
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        check_storage_file(path, create=False, journal=True)
-        try:
-            return JournalStorage(JournalFileBackend(str(path)))
-        except Exception as e:  # noqa: BLE001 - any failure here is a bad input file
-            raise StudyError(f"{path} is not an Optuna journal file ({type(e).__name__}: {e})") from None
-    if sqlite is not None:
-        if not sqlite.exists():
-            raise StudyError(f"storage {sqlite} does not exist; check the path (refine never creates a storage it reads)")
-        # A SQLite file without Optuna's tables: say so, rather than let RDBStorage try to create them.
-        _SqliteReader(sqlite).close()
-        # Quoted twice: SQLAlchemy unquotes the URL once, SQLite the URI once more.
-        quoted = urllib.parse.quote(urllib.parse.quote(sqlite.resolve().as_posix()))
-        url = f"sqlite:///file:{quoted}?{_ro_query(sqlite)}&uri=true"
-    else:
-        url = storage
-    try:
-        return optuna.storages.RDBStorage(url, skip_compatibility_check=False, engine_kwargs=_engine_kwargs(url))
-    except Exception as e:  # noqa: BLE001 - connection problems are the user's input
-        raise StudyError(f"cannot open storage {redact(storage)}: {redact(' '.join(str(e).split()), storage)[:300]}") from None
-
-
-def _engine_kwargs(url: str) -> dict:
-    if url.startswith("postgresql"):
-        return {"connect_args": {"connect_timeout": 5}}
-    if url.startswith("mysql"):
-        return {"connect_args": {"connect_timeout": 5}}
-    return {}
-
-
 def _optuna_summaries(storage_obj) -> list[StudySummary]:
     out = []
     for s in storage_obj.get_all_studies():
@@ -949,7 +774,16 @@ def read_study(
 def _choose(storage: str, names: Sequence[str], study: str | None) -> str:
     if study is not None:
         if study not in names:
-            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {_listed(storage, names)}")
+            import difflib
+
+            close = difflib.get_close_matches(study, names, n=5, cutoff=0.4)
+            close += [n for n in names if study.lower() in n.lower() and n not in close]
+            if close:
+                rest = [n for n in names if n not in close]
+                listed = ", ".join(repr(n) for n in close)
+                more = f"; {len(rest)} other(s): {_listed(storage, rest, most=10)}" if rest else ""
+                raise StudyError(f"no study named '{study}' in {redact(storage)}; closest: {listed}{more}")
+            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {_listed(storage, names, most=20)}")
         return study
     if not names:
         raise StudyError(f"{redact(storage)} holds no study")
@@ -1064,6 +898,8 @@ def _infer_space(
             out[pname] = p
             continue
         cond = _find_condition(pname, here, searched, columns, present, finished)
+        if cond is None:
+            cond = _int_condition(pname, here, searched, columns, present)
         if cond is not None:
             out[pname] = attrs.evolve(p, when=cond)
             continue
@@ -1086,7 +922,7 @@ def _infer_space(
                 continue
             notes.append(
                 f"'{pname}' was sampled in {int(here.sum())} of {int(finished.sum())} finished trials and no "
-                "categorical parameter explains when; treated as unconditional"
+                "categorical parameter, nor an int one by a threshold, explains when; treated as unconditional"
             )
         out[pname] = p
     return Space(name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed)
@@ -1136,3 +972,51 @@ def _necessary_condition(
         if on and never and all((tried == i).sum() >= min_trials for i in never):
             return Condition(parent, [pp.choices[i] for i in sorted(on)])
     return None
+
+
+#: the most values an inferred ``when`` on an int parent lists
+_MAX_WHEN_VALUES = 64
+
+
+def _int_condition(
+    pname: str,
+    here: np.ndarray,
+    searched: Mapping[str, Param],
+    columns: Mapping[str, np.ndarray],
+    present: Mapping[str, np.ndarray],
+) -> Condition | None:
+    """A define-by-run condition on an int parent: ``pname`` was sampled exactly when the parent exceeded some k.
+
+    Optuna's own examples write ``n_units_l{i}`` for ``i in range(n_layers)``:
+    ``n_units_l5`` is there exactly when ``n_layers >= 6``. The condition lists
+    every value of the parent's grid above k (``when: {n_layers: [6, 7, ..., 20]}``),
+    the tried and the untried ones. Among several ints that split the trials so,
+    the one whose name shares most with ``pname`` wins (``n_layers_encoder`` for
+    ``n_units_encoder_l5``), then the one with most trials on both sides.
+    """
+    found = []
+    for parent, pp in searched.items():
+        if parent == pname or not isinstance(pp, IntParam) or pp.when is not None and pp.when.parent == pname:
+            continue
+        parent_here = present[parent]
+        if (here & ~parent_here).any():
+            continue
+        col = columns[parent]
+        on = col[here]
+        off = col[parent_here & ~here]
+        if len(on) < 2 or len(off) < 2 or on.min() <= off.max():
+            continue
+        k = off.max()
+        values = [v for v in range(pp.low, pp.high + 1, pp.step) if v > k]
+        if not values or len(values) > _MAX_WHEN_VALUES:
+            continue
+        shared = len(set(_name_tokens(parent)) & set(_name_tokens(pname)))
+        found.append((shared, min(len(on), len(off)), parent, values))
+    if not found:
+        return None
+    found.sort(key=lambda f: (-f[0], -f[1]))
+    return Condition(found[0][2], found[0][3])
+
+
+def _name_tokens(name: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z]+", name.lower()) if t and t not in ("n", "num", "l")]

@@ -164,3 +164,132 @@ def test_best_on_a_study_whose_remembered_space_is_broken_says_why_it_needs_it(t
     study.set_user_attr("refine:space", "{not json")
     code, _, err = cli(capsys, "best", db)
     assert code == 2 and "is not valid JSON" in err and "best needs the space the study remembers for its fixed values" in err
+
+
+def test_a_warm_started_stage_is_judged_by_its_own_trials(tmp_path):
+    # v2 inherits v1's trials as history; its own best (x kept far from 0.3) must not be v1's
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="v1", trials=12, quiet=True)
+    far = Space(name="c", version=2, parent=1, fixed={"epochs": 20},
+                params={"x": FloatParam(low=0, high=1), "depth": IntParam(low=1, high=3), "encoder": CategoricalParam(choices=("cnn", "context"))})
+    [r] = run(far, f"{OBJ}:quadratic", storage=db, study="v2", trials=3, from_=f"{db}:v1", warm=0, quiet=True)
+    assert r.history == 12
+    v2 = load_study(db, "v2")
+    own = [t.value for t in v2.trials if "refine:history_from" not in t.user_attrs]
+    result = compare(db, ["v1", "v2"])
+    scores = {g.name: g.score for g in result.groups}
+    assert scores["v2"] == min(own) and {g.name: g.trials for g in result.groups}["v2"] == 3
+    assert best_config(db, "v2")["value"] == min(own)
+
+
+def test_best_takes_a_seed_group_and_promotes_its_winner(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="stage3", trials=6, seeds=[60, 61], quiet=True)
+    bests = {s: load_study(db, s).best_value for s in ("stage3-s60", "stage3-s61")}
+    out = best_config(db, "stage3")
+    assert out["group"] == "stage3" and out["seeds"] == ["stage3-s60", "stage3-s61"]
+    assert out["study"] == min(bests, key=bests.get) and out["value"] == min(bests.values())
+    consts = tmp_path / "constants.py"
+    consts.write_text('"""Sweep constants."""\nLR = 0.1\nX = (\n    0.5\n)\nEPOCHS: int = 5\n')
+    code, _, err = cli(capsys, "best", db, "--study", "stage3", "--promote", str(consts))
+    assert code == 0 and "promoted" in err
+    ns: dict = {}
+    exec(consts.read_text(), ns)
+    assert ns["X"] == out["params"]["x"] and ns["EPOCHS"] == 20 and ns["LR"] == 0.1 and ns["DEPTH"] == out["params"]["depth"]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_promote_keeps_the_other_keys_of_a_yaml_or_json_file(tmp_path, suffix):
+    import yaml
+
+    from refine.compare import promote
+
+    path = tmp_path / f"best{suffix}"
+    path.write_text(json.dumps({"keep": 1, "x": 0.0}))
+    promote({"x": 0.25, "encoder": "cnn"}, str(path))
+    assert yaml.safe_load(path.read_text()) == {"keep": 1, "x": 0.25, "encoder": "cnn"}
+
+
+def test_promote_refuses_what_it_cannot_write_and_leaves_the_file(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=3, quiet=True)
+    bad = tmp_path / "c.yaml"
+    bad.write_text("- a list\n")
+    code, _, err = cli(capsys, "best", db, "--promote", str(bad))
+    assert code == 2 and "not a mapping" in err and bad.read_text() == "- a list\n"
+    code, _, err = cli(capsys, "best", db, "--promote", str(tmp_path / "c.toml"))
+    assert code == 2 and ".yaml, .yml, .json or .py" in err
+
+
+def test_seeds_that_found_different_optima_do_not_settle_the_verdict(tmp_path):
+    # v1's seeds agree on x near 0.3; 'split' is seeded so that its bests lie far apart in depth and encoder
+    db = str(tmp_path / "s.db")
+    study = optuna.create_study(storage=f"sqlite:///{db}", study_name="split-s1")
+    dists = {"x": FloatParam(low=0, high=1).to_distribution()}
+    from refine.spacefile import space_to_json
+
+    sp = Space(name="c", version=3, fixed={"epochs": 20}, params={"x": FloatParam(low=0, high=1)})
+    for name, x, v in (("split-s1", 0.0, 0.10), ("split-s2", 1.0, 0.11), ("tight-s1", 0.5, 0.12), ("tight-s2", 0.52, 0.12)):
+        study = optuna.create_study(storage=f"sqlite:///{db}", study_name=name, load_if_exists=True)
+        study.set_user_attr("refine:space", space_to_json(sp))
+        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions=dists, value=v))
+    result = compare(db, ["split", "tight"], margin=0.05)
+    assert result.winner == "tight" and result.settled
+    assert any("did not settle" in r for r in result.reasons)
+    alone = compare(db, ["split", "tight"], max_distance=1.0)
+    assert alone.winner == "split"
+
+
+def test_compare_ranks_by_a_metric_with_a_condition(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    from refine.spacefile import space_to_json
+
+    sp = Space(name="c", version=1, directions=("maximize",), params={"x": FloatParam(low=0, high=1)})
+    dists = {"x": FloatParam(low=0, high=1).to_distribution()}
+    for name, rows in (("a", [(0.9, 0.9, 0.1), (0.5, 0.6, 0.6)]), ("b", [(0.8, 0.7, 0.7)])):
+        study = optuna.create_study(storage=f"sqlite:///{db}", study_name=name, direction="maximize")
+        study.set_user_attr("refine:space", space_to_json(sp))
+        for v, p, r in rows:
+            study.add_trial(optuna.trial.create_trial(params={"x": v}, distributions=dists, value=v, user_attrs={"precision": p, "recall": r}))
+    code, out, _ = cli(capsys, "compare", db, "--studies", "a", "b", "--metric", "precision", "--where", "recall >= 0.5", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["winner"] == "b" and "recall >= 0.5" in got["ranking"]
+    code, out, _ = cli(capsys, "best", db, "--study", "a", "--metric", "precision", "--then", "recall")
+    assert code == 0 and json.loads(out)["trial"] == 0
+    code, _, err = cli(capsys, "best", db, "--study", "a", "--where", "recall >=")
+    assert code == 2 and "--where takes" in err
+
+
+def test_compare_across_evaluation_settings_on_purpose(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(rich(cv=3), f"{OBJ}:quadratic", storage=db, study="a", trials=3, quiet=True)
+    run(simple(cv=5), f"{OBJ}:quadratic", storage=db, study="b", trials=3, quiet=True)
+    result = compare(db, ["a", "b"], across=True)
+    assert result.refused is None and result.winner in ("a", "b")
+    assert any("--across" in r and "cv=3" in r and "cv=5" in r for r in result.reasons)
+
+
+def test_rerun_across_budgets_tabulates_where_the_optima_disagree(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    sp = Space(name="b", version=1, fixed={"budget": 1}, params={"x": FloatParam(low=0, high=1), "depth": IntParam(low=1, high=3)})
+    run(sp, f"{OBJ}:budgeted", storage=db, study="s", trials=12, quiet=True)
+    code, out, _ = cli(capsys, "rerun", db, "--study", "s", "--objective", f"{OBJ}:budgeted", "--top", "6",
+                       "--budgets", "budget=1,100", "--json", "--quiet")
+    got = json.loads(out)
+    assert code == 0 and got["budgets"] == [1, 100] and got["champion_rank"][0] == 1
+    assert got["champion_rank"][1] > 1 and not got["holds"]
+    assert "x" in got["disagree"] and set(got["disagree"]["x"]) == {"1", "100"}
+    assert {"s-rerun-budget1", "s-rerun-budget100"} <= set(optuna.get_all_study_names(f"sqlite:///{db}"))
+
+
+def test_show_reports_a_warm_started_stage_own_best(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="v1", trials=8, quiet=True)
+    run(Space(name="c", version=2, parent=1, fixed={"epochs": 20}, params=dict(rich().params)), f"{OBJ}:quadratic",
+        storage=db, study="v2", trials=2, from_=f"{db}:v1", warm=0, quiet=True)
+    own = min(t.value for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs)
+    code, out, _ = cli(capsys, "show", db, "--study", "v2", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["history"] == 8 and got["own_best"]["value"] == own
+    code, out, _ = cli(capsys, "show", db, "--study", "v2")
+    assert "its own best (without the 8 history trials" in out

@@ -86,6 +86,26 @@ def test_sharp_interior_optimum_narrows_and_contains_it(study_factory):
     assert lr.low <= best <= lr.high
 
 
+def test_narrowing_a_grid_coarser_than_the_elites_halves_its_step(study_factory):
+    # the elites sit on 0.3 and 0.4 of a 0.1 grid: the next stage may try 0.35 (as seed 001 proposed)
+    space = _space(dropout=FloatParam(low=0.0, high=1.0, step=0.1), other=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(3)
+    path = study_factory(space, lambda c: -abs(c["dropout"] - 0.35) + rng.normal(0, 0.001), 120)
+    result = refine.next_space(path, config=False)
+    dropout = result.space.params["dropout"]
+    assert _decision(result, "dropout").action == "narrow"
+    assert dropout.step == 0.05 and dropout.low <= 0.3 and dropout.high >= 0.4
+    assert "step 0.1 -> 0.05" in _decision(result, "dropout").reason
+
+
+def test_narrowing_keeps_a_grid_finer_than_the_elites(study_factory):
+    space = _space(dropout=FloatParam(low=0.0, high=1.0, step=0.01), other=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(3)
+    path = study_factory(space, lambda c: -abs(c["dropout"] - 0.35) + rng.normal(0, 0.001), 120)
+    result = refine.next_space(path, config=False)
+    assert _decision(result, "dropout").action == "narrow" and result.space.params["dropout"].step == 0.01
+
+
 def test_dominant_choice_with_undertried_rival_is_biased_not_removed(study_factory):
     space = _space(enc=CategoricalParam(choices=("cnn", "context"), weights=(0.9, 0.1)), x=FloatParam(low=0, high=1))
     rng = np.random.default_rng(3)
@@ -191,10 +211,10 @@ def test_metric_ranks_by_a_user_attribute(tmp_path):
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", direction="maximize")
     rng = np.random.default_rng(7)
     for _ in range(80):
-        x = float(rng.uniform(0, 1))
+        x = float(rng.uniform(0, 2))  # not [0, 1]: an inferred fraction never expands past 1
         t = optuna.trial.create_trial(
             params={"x": x},
-            distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 2)},
             values=[float(rng.uniform())],
             user_attrs={"precision": x},
         )

@@ -257,24 +257,44 @@ def test_warm_start_enqueues_projected_best_and_adds_history(tmp_path):
     assert r.complete == 8  # history is not counted as the run's trials
 
 
-def test_a_weighted_choice_a_warm_start_left_untried_is_a_warning(tmp_path, capsys):
-    # the history outnumbers --startup: the model, not the weights, picks; a choice it never ran is said
+def test_a_weighted_choice_gets_its_share_after_a_warm_start(tmp_path):
+    # the history outnumbers --startup, so the model chooses; each weighted choice still gets
+    # min(fair_trial, weight x trials) of the stage's own trials, 'mlp' (no history at all) included
     db = str(tmp_path / "s.db")
     v1 = attrs.evolve(space_v1(), params={**space_v1().params, "encoder": CategoricalParam(choices=("cnn", "context"))})
     run(v1, f"{OBJ}:quadratic", storage=db, study="v1", trials=30, quiet=True)
     v2 = attrs.evolve(space_v1(), version=2, parent=1, params={
         **space_v1().params, "encoder": CategoricalParam(choices=("cnn", "context", "mlp"), weights=(0.7, 0.2, 0.1))
     })
-    [r] = run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=10, from_=f"{db}:v1", warm=0, quiet=True)
-    own = [t.params["encoder"] for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs]
-    untried = [c for c in ("cnn", "context", "mlp") if c not in own]
-    assert untried  # 'mlp' has no history: TPE, modelling from the past, does not propose it
-    for c in untried:
-        assert any(f"the choice '{c}'" in w and "--startup 40" in w for w in r.warnings), r.warnings
-    [again] = run(attrs.evolve(v2, name="again"), f"{OBJ}:quadratic", storage=db, study="v2b", trials=10,
-                  from_=f"{db}:v1", warm=0, startup=40, quiet=True)
-    own = [t.params["encoder"] for t in load_study(db, "v2b").trials if "refine:history_from" not in t.user_attrs]
-    assert "mlp" in own and not again.warnings
+    [r] = run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=20, from_=f"{db}:v1", warm=0, quiet=True)
+    assert r.history > 10
+    own = collections.Counter(
+        t.params["encoder"] for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs
+    )
+    assert own["context"] >= 4 and own["mlp"] >= 2, own
+    assert not r.warnings
+
+
+def test_a_weighted_choice_share_is_capped_at_the_fair_trial(tmp_path):
+    db = str(tmp_path / "s.db")
+    space = Space(name="w", version=1, params={
+        "x": FloatParam(low=0, high=1), "c": CategoricalParam(choices=("a", "b"), weights=(0.5, 0.5)),
+    })
+    run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=16, startup=4, fair_trial=3, quiet=True)
+    assert load_study(db, "a").user_attrs["refine:fair_share"] == {"target": 16, "quota": {"c": [3, 3]}}
+    counts = collections.Counter(t.params["c"] for t in trials_of(db, "a"))
+    assert counts["a"] >= 3 and counts["b"] >= 3
+
+
+def test_the_reserved_share_is_forced_at_the_end_of_a_cold_stage():
+    from refine.executor import _due
+
+    # cold: the model chooses while enough trials are left for what is owed
+    assert _due([4, 4], [6, 0], own=10, target=16, paced=False) is None
+    assert _due([4, 4], [8, 0], own=12, target=16, paced=False) == 1
+    # warm: a choice behind an even spread of its share is forced early
+    assert _due([4, 4], [3, 0], own=3, target=16, paced=True) == 1
+    assert _due([4, 4], [4, 4], own=8, target=16, paced=True) is None
 
 
 def test_warm_start_on_an_unchanged_space_reruns_nothing_known(tmp_path):
@@ -289,7 +309,8 @@ def test_warm_start_on_an_unchanged_space_samples_what_running_on_would(tmp_path
     db = str(tmp_path / "s.db")
     run(space_v1(), f"{OBJ}:quadratic", storage=db, study="v1", trials=14, quiet=True)
     v2 = attrs.evolve(space_v1(), version=2, parent=1)
-    run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=5, seed=7, from_=f"{db}:v1", quiet=True)
+    # fair_trial=0: no share reserved for the weighted 'encoder', so nothing but the history steers the sampler
+    run(v2, f"{OBJ}:quadratic", storage=db, study="v2", trials=5, seed=7, from_=f"{db}:v1", fair_trial=0, quiet=True)
     warm = [t.params for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs]
     on = optuna.create_study(sampler=make_sampler("tpe", seed=7, space=v2))
     on.add_trials(load_study(db, "v1").trials)
@@ -704,3 +725,22 @@ def test_a_condition_on_a_grid_float_holds_for_the_values_optuna_samples(tmp_pat
     on = [t for t in trials if any(abs(t.params["x"] - v) < 1e-9 for v in (0.3, 0.6, 0.7))]
     assert on and all("y" in t.params for t in on)
     assert all("y" not in t.params for t in trials if t not in on)
+
+
+def test_the_rationale_lists_the_gaps_that_fill_gaps_fills(tmp_path):
+    # one gap computation: a stepped float lists grid points (never [0.34, 0.46] on a 0.2 grid), and --fill-gaps fills them
+    import refine
+
+    space = Space(name="g", version=1, params={"x": FloatParam(low=0, high=1), "dropout": FloatParam(low=0.0, high=1.0, step=0.2)})
+    db = str(tmp_path / "s.db")
+    [r] = run(space, f"{OBJ}:quadratic", storage=db, study="a", trials=3, sampler="random", seed=3, quiet=True)
+    listed = refine.next_space(db, study="a", config=False).rationale["evidence"]["dropout"]["gaps_never_tested"]
+    from_run = [g.low if g.low == g.high else [g.low, g.high] for g in r.gaps if g.param == "dropout"]
+    assert listed and listed == from_run
+    grid = {0.0, 0.2, 0.4, 0.6, 0.8, 1.0}
+    for g in listed:
+        for v in (g if isinstance(g, list) else [g]):
+            assert round(v, 9) in grid
+    [filled] = run(space, f"{OBJ}:quadratic", storage=db, study="b", trials=12, sampler="random", seed=3, fill_gaps=12,
+                   from_=f"{db}:a", warm=0, quiet=True)
+    assert filled.filled > 0 and not [g for g in filled.gaps if g.param == "dropout"]

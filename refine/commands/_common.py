@@ -10,6 +10,33 @@ study_option = click.option("--study", "study", metavar="NAME", help="Study name
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
 
 
+def ranking_options(fn: Any) -> Any:
+    """``--metric``, ``--metric-direction``, ``--then`` and ``--where``: how trials are ranked (refine.ranking)."""
+    for option in reversed((
+        click.option("--metric", default=None, help="Rank trials by this objective label or user attribute (e.g. precision) instead of the objective."),
+        click.option("--metric-direction", type=click.Choice(["maximize", "minimize"]), default=None,
+                     help="Which way --metric is better [default: the study's direction]."),
+        click.option("--then", "then", multiple=True, metavar="NAME[:max|:min]",
+                     help="Break ties of --metric by this key, in turn (repeatable): --metric precision --then recall."),
+        click.option("--where", "where", multiple=True, metavar='"NAME OP X"',
+                     help='Only trials keeping this condition rank (repeatable): --where "recall >= 0.5".'),
+    )):
+        fn = option(fn)
+    return fn
+
+
+def ranking_from(metric: str | None, direction: str | None, then: Sequence[str], where: Sequence[str]) -> Any:
+    """The :class:`refine.ranking.Ranking` of those options; ``None`` for the default (the objective)."""
+    from refine.ranking import Ranking
+
+    if direction and not metric:
+        from refine.errors import RefineError
+
+        raise RefineError("--metric-direction says which way --metric is better: give --metric NAME too")
+    ranking = Ranking.parse(metric, then, where, direction)
+    return None if ranking.default else ranking
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 

@@ -24,7 +24,8 @@ def inspect_(storage: str, study: str | None, as_json: bool) -> None:
         refine inspect postgresql://user:pw@host/db --study clf-v2 --json
     """
     from refine.cli import emit_json
-    from refine.study import list_studies, read_study, redact
+    from refine.storage import redact
+    from refine.study import list_studies, read_study
 
     summaries = list_studies(storage)
     detail = None

@@ -42,13 +42,15 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--extremes", default=0, show_default=True, type=int, help="First run up to K trials on untested range edges and corners.")
 @click.option("--fill-gaps", default=0, show_default=True, type=int, help="Run up to K trials in ranges and choices never tested.")
 @click.option("--startup", default=10, show_default=True, type=int, help="Exploration trials (categorical weights apply) before the sampler models results.")
+@click.option("--fair-trial", default=20, show_default=True, type=int,
+              help="A weighted choice gets at least this many of the stage's trials (or its weight's share, if smaller), also after --from.")
 @click.option("--heartbeat", default=30, show_default=True, type=int, help="Seconds between heartbeats (RDB storages); a dead worker's trial is failed and retried. 0: off.")
 @click.option("--max-failures", default=None, type=int, help="Stop after this many failed trials [default: max(--trials, 10)].")
 @click.option("--quiet", is_flag=True, help="No progress bar, no messages on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout: an object, or an array of them (one per seed) with --seeds.")
 def run(space_file: str, objective: str, storage: str, study: str | None, trials: int, sampler: str, seed: int,
         seeds: str | None, workers: int, from_: str | None, warm: int, extremes: int, fill_gaps: int, startup: int,
-        heartbeat: int, max_failures: int | None, quiet: bool, as_json: bool) -> None:
+        fair_trial: int, heartbeat: int, max_failures: int | None, quiet: bool, as_json: bool) -> None:
     """Run trials of SPACE against an objective until --trials are complete.
 
     \b
@@ -77,7 +79,7 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
         code = _run_and_report(
             space, quiet=quiet, as_json=as_json, seeds=seeds, objective=objective, storage=storage, study=study, trials=trials,
             sampler=sampler, seed=seed, workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps,
-            startup=startup, heartbeat=heartbeat or None, max_failures=max_failures,
+            startup=startup, heartbeat=heartbeat or None, max_failures=max_failures, fair_trial=fair_trial,
         )
     if code:
         sys.exit(code)

@@ -11,16 +11,27 @@ from refine.commands._common import console, json_option, looks_like_space_file,
 @click.argument("target")
 @study_option
 @json_option
-def show(target: str, study: str | None, as_json: bool) -> None:
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    help="Also write the study's space to FILE (a space file to edit and give to next-space --space); never overwrites.",
+)
+def show(target: str, study: str | None, as_json: bool, output: str | None) -> None:
     """Show a space FILE, or a study in STORAGE.
 
     For a study: its space (remembered or inferred), trials by state, the best
-    trial, and the parts of each range that no trial tested.
+    trial, and the parts of each range that no trial tested. With ``-o FILE``
+    the study's space is written as a space file; an inferred one carries the
+    natural bounds refine assumed as `limits` (a fraction in [0, 1], a 0/1
+    toggle), so that they can be read and edited.
 
     \b
     Examples:
         refine show spaces/clf.v2.yaml
         refine show study.db --study clf-v1
+        refine show study.db --study clf-v1 -o clf.v1.yaml
     """
     from refine.cli import emit_json
 
@@ -30,6 +41,8 @@ def show(target: str, study: str | None, as_json: bool) -> None:
 
         if study is not None:
             raise RefineError(f"--study names a study in a storage; {target} is a space file (leave --study out)")
+        if output is not None:
+            raise RefineError(f"-o writes the space of a study; {target} is already a space file (copy it instead)")
 
         space = load_space(target)
         if as_json:
@@ -37,12 +50,18 @@ def show(target: str, study: str | None, as_json: bool) -> None:
         else:
             console().print(space_table(space))
         return
+    import numpy as np
+
     from refine.coverage import coverage
     from refine.study import read_study
 
     data = read_study(target, study)
+    written = _write_space(data, output) if output is not None else None
     counts = data.counts()
     best = _best(data)
+    history = data.user_attrs.get("refine:history_from")
+    inherited = None if history is None else np.array([h is not None for h in history], dtype=bool)
+    own_best = _best(data, ~inherited) if inherited is not None and inherited.any() else None
     gaps = coverage(data, data.space)
     if as_json:
         emit_json(
@@ -54,9 +73,12 @@ def show(target: str, study: str | None, as_json: bool) -> None:
                 "space_source": data.space_source,
                 "space": space_json(data.space),
                 "best": best,
+                "own_best": own_best,
+                "history": 0 if inherited is None else int(inherited.sum()),
                 "gaps": gaps,
                 "notes": list(data.notes),
             }
+            | ({"written": str(written)} if written is not None else {})
         )
         return
     out = console()
@@ -73,23 +95,44 @@ def show(target: str, study: str | None, as_json: bool) -> None:
             out.print(f"  trial {b['number']}, values {b['value']} ({_params(b)})")
     else:
         out.print(f"best: trial {best['number']}, value {best['value']} ({_params(best)})")
+    if inherited is not None and inherited.any():
+        n = int(inherited.sum())
+        if own_best is None:
+            out.print(f"its own best: none yet ({n} trials are a warm start's history)")
+        elif isinstance(own_best, dict):
+            out.print(f"its own best (without the {n} history trials of the warm start): trial {own_best['number']}, value {own_best['value']}")
     if gaps:
         out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))
     for note in data.notes:
         out.print(f"note: {note}")
+    if written is not None:
+        out.print(f"wrote {written}")
+
+
+def _write_space(data, output: str):
+    """Write the study's space to ``output``; an inferred one with its natural bounds as `limits`."""
+    from refine.natural import with_natural_limits
+    from refine.spacefile import atomic_write, dump_space, refuse_overwriting_inputs
+
+    space = with_natural_limits(data.space) if data.space_source == "inferred" else data.space
+    if data.path is not None:
+        refuse_overwriting_inputs(output, [data.path])
+    return atomic_write(output, dump_space(space), hint="remove it or choose another -o")
 
 
 def _params(best: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
 
 
-def _best(data):
-    """The best COMPLETE trial with finite values; for several objectives, the Pareto front (as Optuna's ``best_trials``)."""
+def _best(data, among=None):
+    """The best COMPLETE trial with finite values (of the rows ``among``); for several objectives, the Pareto front."""
     import numpy as np
 
     from refine.study import COMPLETE
 
     ok = (data.states == COMPLETE) & np.isfinite(data.values).all(axis=1)
+    if among is not None:
+        ok &= among
     if data.infeasible is not None:  # Optuna's constraints: as its best_trial, the feasible trials only
         ok &= ~data.infeasible
     if not ok.any():

@@ -64,17 +64,38 @@ def _numeric(name, param, ev, study_evidence, settings):
         return None
     reason = (
         f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like the other trials, the smaller of KS and a span test; "
-        f"n={ev.n}, best {fmt(ev.best_value)}): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
+        f"n={ev.n}" + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}") + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
         f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
     )
+    step = _finer_step(param, ev.elite_values)
+    changes = {"low": low, "high": high}
+    if step is not None:
+        changes["step"] = step
+        reason += (
+            f"; step {fmt(param.step)} -> {fmt(step)}: every elite lies within one step of the grid, "
+            "so the values between its points are proposed inside the sweet spot"
+        )
     return Proposal(
         param=name,
         action="narrow",
         rule="narrow",
-        new=attrs.evolve(param, low=low, high=high),
+        new=attrs.evolve(param, **changes),
         reason=reason,
         evidence={"ks_p": ev.ks_p, "elite_low": ev.elite_low, "elite_high": ev.elite_high, "n": ev.n},
     )
+
+
+def _finer_step(param, elite_values):
+    """Half the step of a grid coarser than the elites' spread (they sit on one or two adjacent points), else None."""
+    step = getattr(param, "step", None)
+    if step is None or param.log or len(elite_values) < 2:
+        return None
+    spread = max(elite_values) - min(elite_values)
+    if spread > step * (1 + 1e-9):
+        return None
+    if isinstance(step, int) or float(step).is_integer() and isinstance(param.low, int):
+        return step // 2 if step % 2 == 0 else None
+    return round(step / 2, 12)
 
 
 def _categorical(name, param, ev, study_evidence, settings):

@@ -1,0 +1,85 @@
+"""Which trials rank and which is best (refine.ranking), on real studies: metrics, ties, conditions, a stage's own trials."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from refine.errors import RefineError, StudyError
+from refine.ranking import TRIAL_HISTORY, Condition, Ranking, best_of, pareto_size, ranked_trials, why_none
+
+D = optuna.distributions.FloatDistribution(0, 1)
+
+
+def study_of(rows, direction="maximize", history=(), name="s"):
+    """A study whose trials carry (value, precision, recall); ``history`` rows are a warm start's."""
+    study = optuna.create_study(direction=direction, study_name=name)
+    for i, (value, precision, recall) in enumerate([*history, *rows]):
+        attrs = {"precision": precision, "recall": recall}
+        if i < len(history):
+            attrs[TRIAL_HISTORY] = f"parent#{i}"
+        study.add_trial(optuna.trial.create_trial(params={"x": i / 100}, distributions={"x": D}, value=value, user_attrs=attrs))
+    return study
+
+
+def numbers(trials):
+    return [t.number for t in trials]
+
+
+def test_the_default_ranking_is_the_objective():
+    s = study_of([(0.5, 0, 0), (0.9, 0, 0), (0.7, 0, 0)])
+    assert numbers(ranked_trials(s)) == [1, 2, 0]
+
+
+def test_a_metric_then_a_tie_breaker_rank_lexicographically():
+    s = study_of([(0.1, 0.9, 0.2), (0.2, 0.9, 0.6), (0.3, 0.8, 0.9)])
+    r = Ranking.parse("precision", then=["recall"])
+    assert numbers(ranked_trials(s, r)) == [1, 0, 2]
+    assert numbers(ranked_trials(s, Ranking.parse("precision", then=["recall:min"]))) == [0, 1, 2]
+
+
+def test_a_condition_leaves_out_the_trials_that_break_it():
+    s = study_of([(0.9, 0.9, 0.2), (0.5, 0.8, 0.6), (0.7, 0.7, 0.5)])
+    r = Ranking.parse(where=["recall >= 0.5"])
+    assert numbers(ranked_trials(s, r)) == [2, 1]
+    assert "keeps recall > 5" in why_none(s, Ranking.parse(where=["recall > 5"]))
+
+
+def test_a_stage_is_judged_by_its_own_trials():
+    s = study_of([(0.3, 0, 0), (0.4, 0, 0)], history=[(0.99, 0, 0)])
+    assert ranked_trials(s)[0].number == 0
+    assert numbers(ranked_trials(s, own=True)) == [2, 1]
+    only_history = study_of([], history=[(0.99, 0, 0)])
+    assert ranked_trials(only_history, own=True) == []
+    assert "ran no trial of its own" in why_none(only_history, own=True)
+
+
+def test_the_best_of_a_seed_group_is_the_best_of_its_seeds():
+    a, b = study_of([(0.3, 0, 0)], name="g-s1"), study_of([(0.6, 0, 0)], name="g-s2")
+    study, trial = best_of([a, b])
+    assert study.study_name == "g-s2" and trial.value == 0.6
+
+
+def test_an_unknown_metric_names_the_user_attributes():
+    s = study_of([(0.3, 0.1, 0.2)])
+    with pytest.raises(StudyError, match="'f1'.*precision, recall"):
+        ranked_trials(s, Ranking.parse("f1"))
+
+
+@pytest.mark.parametrize("text", ["recall", "recall >= x", ">= 0.5", "recall => 0.5"])
+def test_a_malformed_condition_is_bad_input(text):
+    with pytest.raises(RefineError, match="--where takes NAME OP NUMBER"):
+        Condition.parse(text)
+
+
+def test_then_needs_a_metric():
+    with pytest.raises(RefineError, match="--then orders ties of --metric"):
+        Ranking.parse(then=["recall"])
+
+
+def test_several_objectives_rank_by_pareto_front():
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    for v in [(1, 3), (2, 2), (3, 3), (3, 1)]:
+        study.add_trial(optuna.trial.create_trial(params={"x": 0.1}, distributions={"x": D}, values=list(v)))
+    assert numbers(ranked_trials(study)) == [0, 1, 3, 2]
+    assert pareto_size(study) == 3
