@@ -278,6 +278,7 @@ def _stop_if_interrupted() -> None:
     """
     state = _INTERRUPT["state"]
     if state is not None and state["active"] and state["pending"] is not None:
+        state["raised"] = True  # the run is stopping: a redelivery or a later signal must not raise into its clean-up
         raise KeyboardInterrupt
 
 
@@ -984,8 +985,16 @@ def _worker_main(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = sampler = None
     stop = len(slots) - 1
-    try:
-        with _interrupts_between_transactions():
+    _LATE["hold"] = True  # once this worker is done, a late signal (a storm of them) is recorded, not raised
+    code = 0
+
+    def stop_asked(study: Any, trial: Any) -> None:
+        if slots[stop]:
+            study.stop()
+
+    with _interrupts_between_transactions() as guard:
+        try:
+            _signals_blocked(False)  # those that came while this process started are delivered now, to the guard
             space = space_from_json(space_json)
             storage = open_storage(storage_spec, create=False, heartbeat=heartbeat, queue_only=True)
             _claiming(storage, slots, index)
@@ -993,26 +1002,43 @@ def _worker_main(
             study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
             fn = _Objective(load_objective(objective), space)
             slots[index] = _IDLE
-            while True:
+            while not slots[stop]:
                 try:
-                    study.optimize(fn, catch=(_ObjectiveFailed,))
+                    study.optimize(fn, catch=(_ObjectiveFailed,), callbacks=[stop_asked])
                 except _QueueEmpty:
-                    if slots[stop]:
-                        return
                     time.sleep(0.05)
                     _stop_if_interrupted()
-    except BaseException as e:
-        if _from_ctrl_c(e):  # stopped by a signal (the coordinator's, or the kernel's when it died)
-            if study is not None:
-                _stop_heartbeats()
-                _fail_unfinished(study, getattr(sampler, "started", ()))
-            sys.exit(128 + _SIGNAL["signum"])
-        if isinstance(e, SystemExit):
-            raise
-        try:
-            errors.send(str(e) if isinstance(e, RefineError) else "worker crashed: " + traceback.format_exc()[-2000:])
-        except OSError:  # the coordinator is gone
-            pass
+        except BaseException as e:
+            if not _from_ctrl_c(e):
+                guard["held"] = True
+                try:
+                    errors.send(str(e) if isinstance(e, RefineError) else "worker crashed: " + traceback.format_exc()[-2000:])
+                except OSError:  # the coordinator is gone
+                    pass
+                code = 1
+            else:  # stopped by a signal (the coordinator's, or the kernel's when the coordinator died)
+                guard["held"] = True
+                if study is not None:
+                    _stop_heartbeats()
+                    claimed = slots[index]
+                    _fail_unfinished(study, [*getattr(sampler, "started", ()), *([claimed] if claimed >= 0 else [])])
+                code = 128 + _SIGNAL["signum"]
+        guard["held"] = True
+    sys.exit(code)
+
+
+def _signals_blocked(blocked: bool) -> None:
+    """Block (or unblock) SIGINT and SIGTERM in this thread, where the system can.
+
+    The coordinator starts each worker with them blocked (a child inherits
+    the mask across exec): a signal that arrives while the worker imports
+    waits until it can fail its trial cleanly, instead of printing a
+    traceback or being lost.
+    """
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK if blocked else signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _check_resume(study: Any, space: Space, spec: str) -> None:
@@ -1558,7 +1584,11 @@ def _run_parallel(
                   slots, i, writer, parent),
             daemon=True,
         )
-        p.start()
+        _signals_blocked(True)  # the worker starts with them blocked; here they wait the few ms of the start
+        try:
+            p.start()
+        finally:
+            _signals_blocked(False)
         writer.close()
         pipes[i] = reader
         return p
@@ -1578,14 +1608,15 @@ def _run_parallel(
 
     procs = [start(i, i) for i in range(workers)]
     waiting = _Waiting(target, progress)
-    failure, ended = None, False
+    failure, ended, ended_pids = None, False, set()
     try:
         while True:
             _stop_if_interrupted()
             failure = failure or error()
             for i, p in enumerate(procs):
-                if p.exitcode is None or slots[stop]:
+                if p.exitcode is None or slots[stop] or p.pid in ended_pids:
                     continue
+                ended_pids.add(p.pid)
                 number = release(i, f"its worker process (pid {p.pid}) {_exit_reason(p.exitcode)}")
                 if number is None and 0 <= p.exitcode < 128:
                     continue  # it ended on its own (an error it reported, or a script without a __main__ guard)
@@ -1602,8 +1633,8 @@ def _run_parallel(
                 slots[stop] = 1
             elif c.waiting < workers:
                 _top_up(study, target, batch=3 * workers)
-            if not any(p.is_alive() for p in procs):
-                break
+            if not any(p.is_alive() for p in procs) and (slots[stop] or all(p.pid in ended_pids for p in procs)):
+                break  # all stopped, or all ended on their own (a killed worker is first replaced, above)
             own = [slots[i] for i in range(workers) if slots[i] >= 0 and procs[i].is_alive()]
             if slots[stop] or own or any(slots[i] == _STARTING and procs[i].is_alive() for i in range(workers)):
                 waiting.busy()
