@@ -1467,7 +1467,7 @@ def _waiting_message(study: Any, c: _Counts, left: float, own: Sequence[int]) ->
     others = _others(study, own)
     grace = _heartbeat_grace(study)
     if others:
-        what = f"waiting for {_numbers(others)}, RUNNING in another process (or one that was killed)"
+        what = f"waiting for {_numbers(others)}: RUNNING in another process (or one that was killed)"
         why = (
             f": a dead process's trial is failed {grace} s after its last heartbeat, then retried" if grace
             else ": a journal has no heartbeat, so a trial of a killed process stays RUNNING"
@@ -1720,7 +1720,7 @@ class _Progress:
 
     def log(self, message: str) -> None:
         if self._bar is not None:
-            self._bar.console.print(message, markup=False, highlight=False)
+            self._bar.console.print(message, markup=False, highlight=False, soft_wrap=True)  # one line in a log file
 
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:

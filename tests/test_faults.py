@@ -30,13 +30,20 @@ from refine.spacefile import save_space
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
 
 TRIALS, WORKERS = 10, 2
-FAST, SLOW = [0], [1, 2, 3, 4, 5]
-SEEDS = [*FAST, *(pytest.param(s, marks=pytest.mark.slow) for s in SLOW)]
+KINDS, SEEDS = ("journal", "postgres"), range(6)
 
 
-@pytest.fixture(params=["journal", "postgres"])
-def storage(request, tmp_path):
-    if request.param == "journal":
+def cases(*fast: tuple[str, int], seeds=SEEDS) -> list:
+    """(storage kind, seed) for every kind and seed; those not in ``fast`` are marked slow."""
+    return [
+        pytest.param(kind, seed, marks=() if (kind, seed) in fast else (pytest.mark.slow,), id=f"{kind}-{seed}")
+        for kind in KINDS for seed in seeds
+    ]
+
+
+@pytest.fixture
+def storage(request, tmp_path, kind):
+    if kind == "journal":
         return str(tmp_path / "s.log")
     url = request.getfixturevalue("postgres_url")
     open_storage(url, create=True)  # Optuna's tables, once: a reader racing the run's creating them is not what is tested
@@ -151,7 +158,7 @@ def _name(storage: str, what: str, seed: int) -> str:
     return f"{what}{seed}-{os.getpid()}-{time.monotonic_ns() % 10**6}"  # unique on a shared PostgreSQL
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("kind, seed", cases(("journal", 0), ("postgres", 0)))
 def test_a_killed_worker_costs_no_trial(tmp_path, storage, seed):
     # kill -9 one worker (twice for odd seeds) at a random point: its trial is failed at once and retried,
     # the worker replaced, and the run ends with exactly --trials complete (no overshoot, no hang)
@@ -176,7 +183,7 @@ def test_a_killed_worker_costs_no_trial(tmp_path, storage, seed):
     run.assert_no_survivor()
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("kind, seed", cases(("journal", 0)))
 def test_a_killed_coordinator_takes_its_workers_along(tmp_path, storage, seed):
     # kill -9 the coordinator: its workers (and multiprocessing's resource tracker) end too, their trials are
     # failed on the way out (none stays RUNNING, even on a journal), and the same command resumes to the count
@@ -194,13 +201,16 @@ def test_a_killed_coordinator_takes_its_workers_along(tmp_path, storage, seed):
     assert_exact(storage, run.study)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+STORMS = [
+    pytest.param(signum, *case.values, marks=case.marks, id=f"{signum.name.lower()}-{case.id}")
+    for signum, case in [*((signal.SIGINT, c) for c in cases(("journal", 0))), *((signal.SIGTERM, c) for c in cases())]
+]
+
+
+@pytest.mark.parametrize("signum, kind, seed", STORMS)
 def test_a_storm_of_signals_stops_cleanly_and_resumes(tmp_path, storage, signum, seed):
     # Ctrl-C hammered in a terminal signals the whole process group; a scheduler signals the coordinator.
     # One line, exit 128 + the first signal (0 when every trial was already done), nothing left RUNNING
-    if seed == 0 and not storage.endswith(".log"):
-        pytest.skip("the fast set storms the journal only (PostgreSQL's storms are in the slow set)")
     rng = random.Random(seed)
     run = Run(tmp_path, storage, _name(storage, "st", seed))
     run.wait_complete(rng.randint(1, TRIALS - 1))
@@ -226,17 +236,55 @@ def test_a_storm_of_signals_stops_cleanly_and_resumes(tmp_path, storage, signum,
     assert_exact(storage, run.study)
 
 
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("kind, seed", cases(("postgres", 0), seeds=range(2)))
 def test_coordinators_started_at_once_share_the_count(tmp_path, storage, seed):
     # several machines (here: two commands) on one study, started at the same instant: each coordinator decides
     # what to enqueue under a lock (PostgreSQL advisory lock, flock on the journal), so together they stop at the count
-    if seed == 0 and storage.endswith(".log"):
-        pytest.skip("the fast set runs it on PostgreSQL, where machines share a study")
     study = _name(storage, "cc", seed)
     runs = [Run(tmp_path, storage, study) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while any(run.proc.poll() is None for run in runs) and time.monotonic() < deadline:
+        for run in runs:  # both watched: each one's workers are seen
+            run.watch()
+        time.sleep(0.05)
     for run in runs:
         code, err = run.finish()
         assert code == 0, err
     assert_exact(storage, study)
     for run in runs:
         run.assert_no_survivor()
+
+
+@pytest.mark.parametrize("kind", ["journal", pytest.param("postgres", marks=pytest.mark.slow)])
+def test_a_killed_process_group_is_named_then_released(tmp_path, storage):
+    # kill -9 of coordinator and workers at once (a lost machine): nobody fails their trials. PostgreSQL's heartbeat
+    # does, and the rerun goes on; a journal has none: the parallel rerun says what it waits for, then gives up as
+    # the serial one does, naming the trial and the study.tell that releases it, and goes on once that is done
+    run = Run(tmp_path, storage, _name(storage, "kg", 0))
+    run.wait_complete(3)
+    while not run.counts()["RUNNING"]:
+        time.sleep(0.02)
+    run.watch()
+    os.killpg(run.proc.pid, signal.SIGKILL)
+    run.finish()
+    run.assert_no_survivor()
+    stuck = sorted(t.number for t in load_study(storage, run.study).trials if t.state.name == "RUNNING")
+    assert stuck
+    loud = [a for a in run.cmd if a != "--quiet"]
+    again = subprocess.run(loud, capture_output=True, text=True, timeout=120)
+    if storage.endswith(".log"):
+        lines = again.stderr.strip().splitlines()
+        assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+        named = f"trial {stuck[0]}" if len(stuck) == 1 else f"trials {', '.join(map(str, stuck))}"
+        assert f"waiting for {named}: RUNNING" in again.stderr and "giving up in" in again.stderr  # while it waits
+        assert lines[-1].startswith(f"error: study '{run.study}': {named} ") and "RUNNING in another process" in lines[-1]
+        tell = (f"study.tell({stuck[0]}, state=TrialState.FAIL)" if len(stuck) == 1
+                else f"study.tell(NUMBER, state=TrialState.FAIL) for each of {', '.join(map(str, stuck))}")
+        assert tell in lines[-1], lines[-1]
+        study = load_study(storage, run.study)
+        for number in stuck:
+            study.tell(number, state=optuna.trial.TrialState.FAIL)  # what the message says to do
+        run.resume(tmp_path)
+    else:
+        assert again.returncode == 0, again.stderr
+    assert_exact(storage, run.study)
