@@ -922,7 +922,7 @@ def _die_with_parent(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
-        signal.raise_signal(signal.SIGTERM) if hasattr(signal, "raise_signal") else os.kill(os.getpid(), signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
         time.sleep(20)
         os._exit(1)
 
@@ -1435,7 +1435,7 @@ class _Waiting:
             raise StudyError(_stuck_message(study, c, self.target, limit, own))
         if now - self.told >= 15:
             self.told = now
-            self.progress.log(_waiting_message(study, c, limit - waited, own))
+            self.progress.log(_waiting_message(study, c, self.target, limit - waited, own))
         return study
 
 
@@ -1463,18 +1463,18 @@ def _numbers(trials: Sequence[Any]) -> str:
     return f"trial {shown}" if len(trials) == 1 else f"trials {shown}"
 
 
-def _waiting_message(study: Any, c: _Counts, left: float, own: Sequence[int]) -> str:
+def _waiting_message(study: Any, c: _Counts, target: int, left: float, own: Sequence[int]) -> str:
     others = _others(study, own)
     grace = _heartbeat_grace(study)
     if others:
         what = f"waiting for {_numbers(others)}: RUNNING in another process (or one that was killed)"
         why = (
-            f": a dead process's trial is failed {grace} s after its last heartbeat, then retried" if grace
-            else ": a journal has no heartbeat, so a trial of a killed process stays RUNNING"
+            f"; a dead process's trial is failed {grace} s after its last heartbeat, then retried" if grace
+            else "; a journal has no heartbeat, so a trial of a killed process stays RUNNING"
         )
     else:
         what, why = f"waiting for {c.waiting} queued trial(s) that cannot be started", ""
-    return f"{what}{why}; {c.complete} of {c.complete + c.running + c.waiting} complete; giving up in {max(left, 0):.0f} s"
+    return f"{what}{why}; {c.complete} of {target} complete; giving up in {max(left, 0):.0f} s"
 
 
 def _stuck_message(study: Any, c: _Counts, target: int, limit: int, own: Sequence[int]) -> str:

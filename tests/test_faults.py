@@ -288,3 +288,26 @@ def test_a_killed_process_group_is_named_then_released(tmp_path, storage):
     else:
         assert again.returncode == 0, again.stderr
     assert_exact(storage, run.study)
+
+
+def test_an_interrupt_once_every_trial_is_done_is_no_interruption(tmp_path):
+    # a Ctrl-C that lands while the last trial is being recorded (held until the storage call returns) stops the
+    # loop after it; with every trial done there is nothing to resume: not interrupted (the command exits 0).
+    # With --seeds, a study still to run makes it an interruption
+    import refine.executor as executor
+    from refine.executor import run
+
+    calls = []
+
+    def objective(params):
+        calls.append(1)
+        if len(calls) == 4:  # the last trial: a signal arrives and waits, as during a storage call
+            executor._INTERRUPT["state"]["pending"] = signal.SIGINT
+        return params["x"]
+
+    [r] = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="a", trials=4, sampler="random", quiet=True)
+    assert (r.complete, r.interrupted, r.signum) == (4, False, None)
+    calls.clear()
+    results = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="b", trials=4, seeds=[1, 2],
+                  sampler="random", quiet=True)
+    assert [(x.complete, x.interrupted) for x in results] == [(4, True)]  # seed 2 never ran: run again to resume
