@@ -826,7 +826,7 @@ def _queue_lock(study: Any) -> Any:
                 finally:
                     conn.execute(text("SELECT RELEASE_LOCK(:k)"), {"k": f"refine-{key}"})
         return
-    path = getattr(getattr(backend, "_backend", None), "_file_path", None)
+    path = getattr(backend, "_file_path", None)  # a JournalStorage's backend: the journal file
     try:
         import fcntl
     except ImportError:  # not POSIX

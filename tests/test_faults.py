@@ -236,7 +236,7 @@ def test_a_storm_of_signals_stops_cleanly_and_resumes(tmp_path, storage, signum,
     assert_exact(storage, run.study)
 
 
-@pytest.mark.parametrize("kind, seed", cases(("postgres", 0), seeds=range(2)))
+@pytest.mark.parametrize("kind, seed", cases(("journal", 0), ("postgres", 0), seeds=range(2)))
 def test_coordinators_started_at_once_share_the_count(tmp_path, storage, seed):
     # several machines (here: two commands) on one study, started at the same instant: each coordinator decides
     # what to enqueue under a lock (PostgreSQL advisory lock, flock on the journal), so together they stop at the count
