@@ -435,13 +435,18 @@ def _wait_for_complete(db, study: str, n: int, timeout: float = 20) -> None:
     raise AssertionError(f"study '{study}' in {db} did not reach {n} complete trials in {timeout} s")
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C handled as in a terminal, even when the suite runs as a background job (`pytest &`)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly(tmp_path):
     db = tmp_path / "s.db"
     space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     proc = subprocess.Popen(
         [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:slow", "--storage", str(db),
          "--study", "i", "--trials", "50", "--quiet"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
     _wait_for_complete(db, "i", 2)
     proc.send_signal(signal.SIGINT)
@@ -460,7 +465,7 @@ def test_ctrl_c_swallowed_by_python_still_stops_the_run(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:interrupt_swallowing",
          "--storage", str(db), "--study", "i", "--trials", "60", "--quiet"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
     _wait_for_complete(db, "i", 2)
     proc.send_signal(signal.SIGINT)

@@ -305,9 +305,13 @@ def test_an_interrupt_once_every_trial_is_done_is_no_interruption(tmp_path):
             executor._INTERRUPT["state"]["pending"] = signal.SIGINT
         return params["x"]
 
-    [r] = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="a", trials=4, sampler="random", quiet=True)
-    assert (r.complete, r.interrupted, r.signum) == (4, False, None)
-    calls.clear()
-    results = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="b", trials=4, seeds=[1, 2],
-                  sampler="random", quiet=True)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # handled, even where the suite runs as `pytest &`
+    try:
+        [r] = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="a", trials=4, sampler="random", quiet=True)
+        assert (r.complete, r.interrupted, r.signum) == (4, False, None)
+        calls.clear()
+        results = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="b", trials=4, seeds=[1, 2],
+                      sampler="random", quiet=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert [(x.complete, x.interrupted) for x in results] == [(4, True)]  # seed 2 never ran: run again to resume
