@@ -114,7 +114,7 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
     if natural:
         out.print(f"note: {natural}")
     if written is not None:
-        out.print(f"wrote {written}")
+        out.print(f"wrote {written}", soft_wrap=True)  # a path is never wrapped, whatever the width
 
 
 def _write_space(data, output: str):
