@@ -45,6 +45,14 @@ from refine.space import IntParam
 
 
 @hookimpl
+def refine_add_settings(registry):
+    """This rule's settings under its own name (``expand.p`` ...); the engine's old names (``expand_p`` ...) stay aliases."""
+    from refine.settings import declare_builtin
+
+    declare_builtin(registry, "expand", ['p', 'crowd', 'factor', 'max_decades'])
+
+
+@hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
     if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None

@@ -33,6 +33,14 @@ from refine.rules._common import alpha, decided, fmt, from_u, holm, model_test, 
 
 
 @hookimpl
+def refine_add_settings(registry):
+    """This rule's settings under its own name (``narrow.p`` ...); the engine's old names (``narrow_p`` ...) stay aliases."""
+    from refine.settings import declare_builtin
+
+    declare_builtin(registry, "narrow", ['p', 'margin', 'min_margin', 'min_shrink', 'keep_elites'])
+
+
+@hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
     if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None
