@@ -75,8 +75,8 @@ def snap(p: FloatParam | IntParam, low: float, high: float) -> tuple[float, floa
 
 def _outward(x: float, rounded: float, *, down: bool) -> float:
     """``rounded`` when it lies on the safe side of ``x``, else ``x`` nudged to 3 significant digits outward."""
-    if (down and rounded <= x) or (not down and rounded >= x):
-        return rounded
+    if (down and rounded <= x) or (not down and rounded >= x) or abs(rounded - x) <= 1e-9 * abs(x):
+        return rounded  # on the safe side, or off it by float noise only (10 ** 4 computed as 10000.000000002)
     if x == 0:
         return 0.0
     exp = math.floor(math.log10(abs(x))) - 2

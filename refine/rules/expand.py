@@ -15,7 +15,8 @@ the range's width on the parameter's own scale (for a log parameter at most
 width, or one decade), never past ``limits``; an inferred space also keeps to
 its natural bounds (:mod:`refine.natural`); a log parameter stays > 0, an int
 stays an int, an int range from 1 or more stays >= 1 (0 layers or neighbours is
-another model), and a range that lies in [0, inf) without limits keeps its sign.
+another model), a range that lies in [0, inf) without limits keeps its sign, and
+a positive low stays positive (at most ten times lower).
 A crowded bound that cannot move is kept, and the reason says what stops it.
 
 When the study drifted and the model rule fitted a model of the objective
@@ -127,6 +128,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         low = from_u(param, -f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:
             low = 0.0
+        if not param.log and param.low > 0 and param.limits is None and low <= 0:
+            low = param.low / 10  # a positive low stays positive (a class weight of 0 is another model)
         if isinstance(param, IntParam) and param.low >= 1 and param.limits is None:
             low = max(low, 1)  # 0 layers, neighbours or heads is another model, not more of the same
     if "high" in sides:
@@ -201,7 +204,7 @@ def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
         limit = None if param.limits is None else param.limits[0 if side == "low" else 1]
         if limit is not None and bound == limit:
             stop = f"it is the hard limit {fmt(limit)}"
-        elif side in clipped:
+        elif side in clipped or (nb is not None and bound == (nb.low if side == "low" else nb.high)):
             stop = (
                 f"the space was inferred and {nb.why} (give `limits: [lo, hi]` in a space file to override; "
                 "`refine show STUDY --study S -o v1.yaml` writes one to edit)"
@@ -231,6 +234,8 @@ def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
 def _next_value(values, side):
     """The next value of an ordered progression beyond ``side`` (None when it has no sensible next)."""
     vs = sorted(values)
+    if len(vs) == 2 and vs == [0, 1]:
+        return None  # a 0/1 toggle, not a progression
     a, b = (vs[0], vs[1]) if side == "low" else (vs[-2], vs[-1])
     all_int = all(isinstance(v, int) for v in vs)
     if a > 0 and b > 0:
@@ -252,8 +257,8 @@ def _next_value(values, side):
         if abs(nxt - round(nxt)) > 1e-9:
             return None
         nxt = int(round(nxt))
-    if vs[0] > 0 and nxt <= 0:
-        return None
+    if vs[0] > 0 and nxt <= 0 or vs[0] >= 0 and nxt < 0:
+        return None  # a progression of positive (or non-negative) values keeps its sign
     return nxt
 
 
