@@ -903,3 +903,24 @@ def test_built_in_rules_declare_their_settings_and_keep_the_old_names(study_fact
         refine.next_space(path, config=False, **{"bias.weight": "1.5"})
     listed = json.loads(_cli("plugins", "--json").stdout)["settings"]
     assert {"key": "expand.p", "plugin": "expand"} in [{k: s[k] for k in ("key", "plugin")} for s in listed]
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_folder(study_factory, tmp_path):
+    # a write that fails for lack of room (here a file-size limit: the same OSError path as ENOSPC) names the file
+    # and leaves neither a partial file nor the output folder it would have created
+    import resource
+    import signal
+
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 30)
+    out = tmp_path / "new" / "out"
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+    proc = subprocess.run([sys.executable, "-m", "refine", "next-space", str(path), "--out", str(out)],
+                          capture_output=True, text=True, preexec_fn=small_files, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: cannot write {out / 's.v2.yaml'}: File too large"), proc.stderr
+    assert not (tmp_path / "new").exists()
