@@ -71,7 +71,7 @@ class Refinement:
         Raises:
             SpaceError: One of the files exists already (nothing is written).
         """
-        from refine.spacefile import atomic_write, dump_space
+        from refine.spacefile import atomic_write, dump_space, new_folders, remove_folders
 
         directory = Path(directory)
         stem = self.file_stem()
@@ -86,12 +86,14 @@ class Refinement:
         from refine.rationale import to_json, to_markdown
 
         written: list[Path] = []
+        made = new_folders(directory)
         try:
             for path, text in zip(paths, (dump_space(self.space), to_markdown(rationale), to_json(rationale))):
                 written.append(atomic_write(path, text))
         except BaseException:
             for p in written:
                 p.unlink(missing_ok=True)
+            remove_folders(made)  # a full disk leaves no empty output folder
             raise
         return attrs.evolve(self, rationale=rationale, space_path=paths[0], rationale_path=paths[1], json_path=paths[2])
 
@@ -259,11 +261,14 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
             accepted.append(p)
     if not accepted:
         accepted = [Proposal(param=name, action="keep", rule="engine", new=param, reason="no rule proposed a change")]
-    accepted.sort(key=Proposal.sort_key)
+    # the default keep (rule 'keep') comes last among keeps: a rule's own keep says what stopped its change
+    accepted.sort(key=lambda p: (*p.sort_key()[:2], p.action == "keep" and p.rule == "keep", p.rule))
     winner = accepted[0]
     rest = tuple(accepted[1:])
     new = winner.new
     reason = winner.reason
+    if winner.action == "keep" and vetoed:
+        reason = _kept_because(vetoed, reason)
     if winner.action == "expand" and not isinstance(param, CategoricalParam):
         narrow = next((p for p in rest if p.action == "narrow" and p.new is not None), None)
         if narrow is not None and new is not None:
@@ -297,6 +302,12 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
         overridden=rest,
         vetoed=tuple(vetoed),
     )
+
+
+def _kept_because(vetoed: list[tuple[Proposal, str]], reason: str) -> str:
+    """A keep whose change was vetoed says so: the proposed change and what stopped it, never 'no clear signal'."""
+    stopped = "; ".join(f"{p.rule} proposed {p.action} ({p.reason}), but {why}" for p, why in vetoed)
+    return f"kept: {stopped}"
 
 
 def _check_new(p: Proposal, param: Param, new: Any) -> None:
