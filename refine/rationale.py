@@ -229,6 +229,7 @@ def _budget(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> int:
 def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[str, Any]) -> dict[str, Any]:
     """The rationale of a refinement as a JSON-ready dict."""
     from refine import __version__
+    from refine.advice import advise
 
     study = evidence.study
     s = evidence.settings
@@ -302,6 +303,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
         "red_flags": _red_flags(evidence, new, decisions),
         "notes": list(study.notes) + list(evidence.notes),
         "suggested_budget": _budget(evidence, new, decisions),
+        "advice": advise(evidence).to_json(),
         "settings": {k: v for k, v in attrs.asdict(s).items() if k not in ("extra", "origins")} | {"extra": s.extra},
     }
     return _clean(doc)
@@ -369,6 +371,10 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         f"Wasted trials: {r['wasted_trial_share']:.0%} of the finished trials lie outside the next space.",
         f"Suggested budget for the next stage: {r['suggested_budget']} trials.",
     ]
+    if r.get("advice"):
+        a = r["advice"]
+        more = f" {a['trials']} more trials" if a["action"] in ("extend", "continue") and a["trials"] else ""
+        lines += ["", "## Advice for this sweep", "", f"**{a['action']}**{more}: {a['reason']}."]
     if r.get("importance"):
         lines += ["", "## Importance (Optuna PED-ANOVA)", ""]
         lines += [f"- `{k}`: {v:.3f}" if isinstance(v, (int, float)) else f"- {k}: {v}" for k, v in r["importance"].items()]

@@ -110,6 +110,7 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, el
                 "version": result.space.version,
                 "decisions": decisions,
                 "red_flags": result.rationale["red_flags"],
+                "advice": result.rationale.get("advice"),
                 **({"importance": result.rationale["importance"]} if "importance" in result.rationale else {}),
             }
         )
@@ -124,6 +125,10 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, el
     )
     for flag in result.rationale["red_flags"]:
         out.print(f"[yellow]red flag:[/yellow] {flag}")
+    advice = result.rationale.get("advice")
+    if advice:
+        more = f" {advice['trials']} more trials" if advice["action"] in ("extend", "continue") and advice["trials"] else ""
+        out.print(f"advice: {advice['action']}{more}: {advice['reason']}", markup=False)
     if dry_run:
         out.print("dry run: nothing written")
     else:
