@@ -181,6 +181,14 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
             f"'{data.name}' (it searched {', '.join(sorted(data.columns)[:8])}); give the space this study was run with"
         )
     evidence = gather_evidence(data, current, settings)
+    if evidence.n_ranked == 0:
+        complete = data.counts().get("COMPLETE", 0)
+        raise StudyError(
+            f"nothing to refine: none of the {complete} COMPLETE trial(s) of study '{data.name}' has a finite value"
+            + (f" for the metric '{settings.metric}'" if settings.metric else "")
+            + (" within the study's constraints" if data.infeasible is not None and data.infeasible.any() else "")
+            + " (NaN or infinite values rank nothing)"
+        )
     for extra in hooks.add_evidence(evidence=evidence, settings=settings):
         for key, values in extra.items():
             target = evidence.extra if key == "*" else evidence.params[key].extra
@@ -265,12 +273,14 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
             try:
                 new = attrs.evolve(new, low=low, high=high)
                 reason = f"{reason}; the other side narrowed: {narrow.reason}"
+                rest = tuple(p for p in rest if p is not narrow)  # applied, not set aside
             except InvalidParam:
                 pass
     if winner.action == "bias" and isinstance(param, CategoricalParam) and new is not None:
         expand = next((p for p in rest if p.action == "expand" and isinstance(p.new, CategoricalParam)), None)
         if expand is not None:
             new, reason = _bias_and_extend(new, expand, reason)
+            rest = tuple(p for p in rest if p is not expand)  # applied, not set aside
     if winner.action not in ("fix", "drop") and new is None:
         raise PluginError(f"rule '{winner.rule}' proposed '{winner.action}' for '{name}' without a new definition")
     if new is not None:
@@ -333,7 +343,8 @@ def _bias_and_extend(biased: CategoricalParam, expand: Proposal, reason: str) ->
     raw = [weights.get(c, top) for c in expand.new.choices]
     total = sum(raw)
     combined = attrs.evolve(expand.new, weights=tuple(round(w / total, 6) for w in raw))
-    return combined, f"{reason}; and {expand.reason}"
+    final = ", ".join(f"{c!r}: {w:.0%}" if isinstance(c, str) else f"{c}: {w:.0%}" for c, w in zip(combined.choices, combined.weights))
+    return combined, f"{reason}; and {expand.reason}; with the added value the final weights are {final}"
 
 
 def _build(current: Space, decisions: Mapping[str, Decision]) -> Space:

@@ -157,6 +157,9 @@ class Evidence:
     noise_sd: float | None = None
     extra: dict[str, Any] = field(factory=dict, hash=False)
     maximize: bool | None = None
+    #: groups of trials that searched different parameters (a space changed mid-study), and the one ranked
+    groups: tuple = field(default=(), hash=False)
+    group: int | None = None
 
     @property
     def flat(self) -> bool:
@@ -234,6 +237,30 @@ def _then_column(study: StudyData, key: str, maximize: bool) -> np.ndarray:
     return np.where(np.isfinite(col), col, -np.inf)
 
 
+def _crowding_position(costs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Per row, its place in its front by crowding distance, in [0, 1): 0 for the most isolated (the extremes).
+
+    Rows of the last, unpeeled group (``ranks`` beyond the fronts found) are ordered the same way.
+    """
+    out = np.zeros(len(costs))
+    for front in np.unique(ranks):
+        members = np.flatnonzero(ranks == front)
+        if len(members) < 3:
+            continue
+        v = costs[members]
+        distance = np.zeros(len(members))
+        for j in range(v.shape[1]):
+            order = np.argsort(v[:, j], kind="stable")
+            span = v[order[-1], j] - v[order[0], j]
+            distance[order[0]] = distance[order[-1]] = np.inf
+            if span > 0 and len(members) > 2:
+                distance[order[1:-1]] += (v[order[2:], j] - v[order[:-2], j]) / span
+        # rank by distance, larger first; equal distances share a place
+        finite_rank = np.unique(-distance, return_inverse=True)[1].ravel()
+        out[members] = finite_rank / max(1, finite_rank.max() + 1)
+    return out
+
+
 def _metric_column(study: StudyData, metric: str) -> np.ndarray:
     if metric not in study.user_attrs:
         known = ", ".join(sorted(study.user_attrs)) or "none"
@@ -297,6 +324,12 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         StudyError: ``settings.metric`` names no user attribute of the study.
     """
     notes: list[str] = []
+    if study.space_source == "inferred":
+        from refine.natural import describe_natural
+
+        natural = describe_natural(space)
+        if natural:
+            notes.append(natural)
     states = study.states
     if settings.metric:
         objective = _metric_column(study, settings.metric)
@@ -341,6 +374,9 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
             if (ranked & ~keeps).any():
                 notes.append(f"{int((ranked & ~keeps).sum())} ranked trial(s) break --where {cond} and were left out of the evidence")
             ranked = ranked & keeps
+    groups, chosen = _space_groups(study, space, ranked, objective, multi, maximize)
+    if chosen is not None:
+        ranked = ranked & groups[chosen].mask
     scores = np.full(study.n_trials, np.nan)
     n_ranked = int(ranked.sum())
     k = 0
@@ -351,10 +387,15 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
     if multi and n_ranked:
         signs = np.array([-1.0 if d == "maximize" else 1.0 for d in study.directions])
         rows = np.flatnonzero(ranked)
-        ranks = _pareto_ranks(objective[rows] * signs, k)
-        scores[rows] = -ranks
+        costs = objective[rows] * signs
+        ranks = _pareto_ranks(costs, k)
+        # Within a front, crowding distance orders the trials (NSGA-II): a trade-off front whose
+        # trials all differ is not "flat", and a choice absent from every front loses by a margin.
+        scores[rows] = -ranks - 0.5 * _crowding_position(costs, ranks)
         order = rows[np.lexsort((study.numbers[rows], ranks))]
-        elites[order[:k]] = True
+        # Whole fronts are elites, as ties are for one objective: a front spread along a trade-off
+        # stays spread (the first k by trial number would be an arbitrary piece of it).
+        elites[rows[ranks <= ranks[np.searchsorted(rows, order[k - 1])]]] = True
         best_row = int(order[0])
     elif n_ranked:
         scores[ranked] = objective[ranked] if maximize else -objective[ranked]
@@ -400,7 +441,29 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         non_finite=non_finite,
         noise_sd=noise_sd,
         maximize=None if multi else maximize,
+        groups=groups,
+        group=chosen,
     )
+
+
+def _space_groups(study, space, ranked, objective, multi, maximize):
+    """Groups of trials that searched different parameters, and the one holding the best trial (or most of the front)."""
+    from refine.groups import space_groups
+
+    groups = space_groups(study, space, ranked)
+    if not groups:
+        return (), None
+    rows = np.flatnonzero(ranked)
+    if multi:
+        signs = np.array([-1.0 if d == "maximize" else 1.0 for d in study.directions])
+        front = rows[_pareto_ranks(objective[rows] * signs, 1) == 0]
+        counts = [int(g.mask[front].sum()) for g in groups]
+        return groups, int(np.argmax(counts))
+    best = rows[np.argmax(objective[rows] if maximize else -objective[rows])]
+    held = [i for i, g in enumerate(groups) if g.mask[best]]
+    if held:
+        return groups, held[0]
+    return groups, int(np.argmax([g.n for g in groups]))
 
 
 def _replicate_noise(study: StudyData, ranked: np.ndarray, scores: np.ndarray) -> float | None:

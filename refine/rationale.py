@@ -124,11 +124,11 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
     if len(finite) >= 5 and evidence.best_row is not None and evidence.maximize is not None:
         best = float(np.max(finite))
         median = float(np.median(finite))
-        spread = float(np.quantile(finite, 0.75) - np.quantile(finite, 0.25))
+        spread, source = _noise_spread(evidence)
         if spread > 0 and best - median < s.noise_ratio * spread:
             flags.append(
                 f"the best value is within noise of the median (best - median = {fmt(abs(best - median))}, "
-                f"interquartile range {fmt(spread)}): gains may be luck"
+                f"noise spread {fmt(spread)}, {source}): gains may be luck"
             )
         if s.baseline is not None:
             sign = 1.0 if evidence.maximize else -1.0
@@ -166,7 +166,28 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
         what = f"no finite number for the metric '{s.metric}' (missing, text, NaN or infinite)" if s.metric else "NaN or infinite values"
         flags.append(f"{evidence.non_finite} COMPLETE trial(s) had {what} and were left out")
     flags += _space_flags(evidence)
+    if getattr(evidence, "groups", ()):
+        from refine.groups import describe
+
+        flags.append(describe(evidence.groups, evidence.group))
     return flags
+
+
+def _noise_spread(evidence: Any) -> tuple[float, str]:
+    """How far apart equally good results lie, and where that was measured.
+
+    From configurations evaluated more than once when there are some (the
+    interquartile range of a normal noise of their pooled SD), else from the
+    elites' own values (their interquartile range). Never from every trial:
+    a few diverged runs would make any gain look like noise.
+    """
+    if evidence.noise_sd:
+        return 1.349 * float(evidence.noise_sd), "from configurations evaluated more than once"
+    elite = evidence.scores[evidence.elites & evidence.ranked]
+    if len(elite) < 4:
+        return 0.0, ""
+    spread = float(np.quantile(elite, 0.75) - np.quantile(elite, 0.25))
+    return spread, f"the interquartile range of the {len(elite)} elites' values"
 
 
 def _space_flags(evidence: Any) -> list[str]:
@@ -218,6 +239,12 @@ def _space_flags(evidence: Any) -> list[str]:
         if out:
             flags.append(f"the study's best trial lies outside the given space ({'; '.join(out[:4])})")
     return flags
+
+
+def _significance(evidence: Any) -> dict[str, Any]:
+    from refine.thresholds import holm_levels
+
+    return holm_levels(evidence)
 
 
 def _budget(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> int:
@@ -301,6 +328,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
         "study_evidence": dict(evidence.extra),
         "wasted_trial_share": _wasted_share(evidence, new),
         "red_flags": _red_flags(evidence, new, decisions),
+        "significance": _significance(evidence),
         "notes": list(study.notes) + list(evidence.notes),
         "suggested_budget": _budget(evidence, new, decisions),
         "advice": advise(evidence).to_json(),
@@ -350,6 +378,10 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         lines += [f"- `{p}`: {v['rule']}'s {v['action']} was vetoed: {v['veto']}" for p, v in vetoed]
     lines += ["", "## Red flags", ""]
     lines += [f"- {f}" for f in r["red_flags"]] or ["None."]
+    if r.get("significance"):
+        from refine.thresholds import markdown as significance_lines
+
+        lines += significance_lines(r["significance"])
     lines += ["", "## Sweet spots and gaps", ""]
     for name, e in r["evidence"].items():
         spot = e["sweet_spot"]

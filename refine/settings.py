@@ -167,7 +167,7 @@ DOCS: dict[str, str] = {
     "bias_p": "p-value needed to raise a choice's weight (binomial: more elites than its share of trials predicts; or Kruskal-Wallis with the best median)",
     "expand_max_decades": "the most a log parameter's bound moves in one step, in decades",
     "multiple_testing": "correct every p-value threshold over the searched parameters (Holm's step-down: the smallest p must beat threshold/m, the next threshold/(m-1), ...)",
-    "noise_ratio": "best minus median within this share of the spread is a red flag (near noise)",
+    "noise_ratio": "best minus median within this share of the noise spread (repeated configurations, else the elites' interquartile range) is a red flag",
     "baseline": "an objective value that counts as chance level (red flag when the best is near it)",
     "include_pruned": "rank PRUNED trials by their last intermediate value as well",
     "contemporary_reference": "judge edge crowding and a fix against the trials run alongside the elites (from their first quartile of trial numbers on), not early exploration",

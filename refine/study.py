@@ -305,11 +305,18 @@ class _SqliteReader:
     def _trials(self, study_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Trial ids, numbers (the row's position where none is stored) and state codes, by number."""
         state = "CASE state " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATES)) + f" ELSE {FAIL} END"
-        ints = ["trial_id", "number IS NULL", "coalesce(number, 0)", state]
+        number = "number"
+        if "number" not in self.tables["trials"]:
+            # Optuna < 1.3 (alembic v1.2.0.a and before) kept the number in the system attribute `_number`.
+            number = "(SELECT CAST(a.value_json AS INTEGER) FROM trial_system_attributes AS a " \
+                "WHERE a.trial_id = trials.trial_id AND a.key = '_number')"
+            if "trial_system_attributes" not in self.tables:
+                number = "NULL"
+        ints = ["trial_id", f"{number} IS NULL", f"coalesce({number}, 0)", state]
         read = _columns(self.con, "FROM trials WHERE study_id=?", (study_id,), ints)
         if read is None:
             rows = self.con.execute(
-                f"SELECT trial_id, number IS NULL, coalesce(number, 0), {state} FROM trials WHERE study_id=?", (study_id,)
+                f"SELECT trial_id, {number} IS NULL, coalesce({number}, 0), {state} FROM trials WHERE study_id=?", (study_id,)
             )
             table = np.fromiter(rows, dtype=[("id", np.int64), ("none", np.bool_), ("number", np.int64), ("state", np.int8)])
             read = [table[key] for key in ("id", "none", "number", "state")]
@@ -767,7 +774,16 @@ def read_study(
 def _choose(storage: str, names: Sequence[str], study: str | None) -> str:
     if study is not None:
         if study not in names:
-            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {_listed(storage, names)}")
+            import difflib
+
+            close = difflib.get_close_matches(study, names, n=5, cutoff=0.4)
+            close += [n for n in names if study.lower() in n.lower() and n not in close]
+            if close:
+                rest = [n for n in names if n not in close]
+                listed = ", ".join(repr(n) for n in close)
+                more = f"; {len(rest)} other(s): {_listed(storage, rest, most=10)}" if rest else ""
+                raise StudyError(f"no study named '{study}' in {redact(storage)}; closest: {listed}{more}")
+            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {_listed(storage, names, most=20)}")
         return study
     if not names:
         raise StudyError(f"{redact(storage)} holds no study")
@@ -882,6 +898,8 @@ def _infer_space(
             out[pname] = p
             continue
         cond = _find_condition(pname, here, searched, columns, present, finished)
+        if cond is None:
+            cond = _int_condition(pname, here, searched, columns, present)
         if cond is not None:
             out[pname] = attrs.evolve(p, when=cond)
             continue
@@ -904,7 +922,7 @@ def _infer_space(
                 continue
             notes.append(
                 f"'{pname}' was sampled in {int(here.sum())} of {int(finished.sum())} finished trials and no "
-                "categorical parameter explains when; treated as unconditional"
+                "categorical parameter, nor an int one by a threshold, explains when; treated as unconditional"
             )
         out[pname] = p
     return Space(name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed)
@@ -954,3 +972,51 @@ def _necessary_condition(
         if on and never and all((tried == i).sum() >= min_trials for i in never):
             return Condition(parent, [pp.choices[i] for i in sorted(on)])
     return None
+
+
+#: the most values an inferred ``when`` on an int parent lists
+_MAX_WHEN_VALUES = 64
+
+
+def _int_condition(
+    pname: str,
+    here: np.ndarray,
+    searched: Mapping[str, Param],
+    columns: Mapping[str, np.ndarray],
+    present: Mapping[str, np.ndarray],
+) -> Condition | None:
+    """A define-by-run condition on an int parent: ``pname`` was sampled exactly when the parent exceeded some k.
+
+    Optuna's own examples write ``n_units_l{i}`` for ``i in range(n_layers)``:
+    ``n_units_l5`` is there exactly when ``n_layers >= 6``. The condition lists
+    every value of the parent's grid above k (``when: {n_layers: [6, 7, ..., 20]}``),
+    the tried and the untried ones. Among several ints that split the trials so,
+    the one whose name shares most with ``pname`` wins (``n_layers_encoder`` for
+    ``n_units_encoder_l5``), then the one with most trials on both sides.
+    """
+    found = []
+    for parent, pp in searched.items():
+        if parent == pname or not isinstance(pp, IntParam) or pp.when is not None and pp.when.parent == pname:
+            continue
+        parent_here = present[parent]
+        if (here & ~parent_here).any():
+            continue
+        col = columns[parent]
+        on = col[here]
+        off = col[parent_here & ~here]
+        if len(on) < 2 or len(off) < 2 or on.min() <= off.max():
+            continue
+        k = off.max()
+        values = [v for v in range(pp.low, pp.high + 1, pp.step) if v > k]
+        if not values or len(values) > _MAX_WHEN_VALUES:
+            continue
+        shared = len(set(_name_tokens(parent)) & set(_name_tokens(pname)))
+        found.append((shared, min(len(on), len(off)), parent, values))
+    if not found:
+        return None
+    found.sort(key=lambda f: (-f[0], -f[1]))
+    return Condition(found[0][2], found[0][3])
+
+
+def _name_tokens(name: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z]+", name.lower()) if t and t not in ("n", "num", "l")]

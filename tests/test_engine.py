@@ -211,10 +211,10 @@ def test_metric_ranks_by_a_user_attribute(tmp_path):
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", direction="maximize")
     rng = np.random.default_rng(7)
     for _ in range(80):
-        x = float(rng.uniform(0, 1))
+        x = float(rng.uniform(0, 2))  # not [0, 1]: an inferred fraction never expands past 1
         t = optuna.trial.create_trial(
             params={"x": x},
-            distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 2)},
             values=[float(rng.uniform())],
             user_attrs={"precision": x},
         )

@@ -1,4 +1,4 @@
-"""The study reader on files written by real Optuna releases, 1.5 to today.
+"""The study reader on files written by real Optuna releases, 1.2 to today.
 
 The fixtures in ``tests/data/legacy`` were written by the releases themselves
 (``tests/data/make_legacy.py``); beside each, ``optuna-X.expected.json`` holds
@@ -24,8 +24,8 @@ from refine.spacefile import dump_space
 from refine.study import STATES, list_studies, read_study
 
 LEGACY = Path(__file__).parent / "data" / "legacy"
-VERSIONS = ("1.5.0", "2.10.1", "3.1.1", "5.0.0")
-MULTI_OBJECTIVE = VERSIONS[1:]  # multi-objective storage arrived in Optuna 2.4
+VERSIONS = ("1.2.0", "1.5.0", "2.10.1", "3.1.1", "5.0.0")
+MULTI_OBJECTIVE = VERSIONS[2:]  # multi-objective storage arrived in Optuna 2.4
 
 
 def _db(version: str) -> Path:
@@ -231,7 +231,7 @@ def test_path_with_uri_characters_opens_that_file(tmp_path, engine):
     assert sorted(p.name for p in folder.iterdir()) == ["study.db"]
 
 
-OLD_SCHEMAS = ("1.5.0", "2.10.1", "3.1.1")  # the installed Optuna will not open these without upgrading them
+OLD_SCHEMAS = ("1.2.0", "1.5.0", "2.10.1", "3.1.1")  # the installed Optuna will not open these without upgrading them
 
 
 @pytest.mark.parametrize("version", OLD_SCHEMAS)

@@ -11,16 +11,27 @@ from refine.commands._common import console, json_option, looks_like_space_file,
 @click.argument("target")
 @study_option
 @json_option
-def show(target: str, study: str | None, as_json: bool) -> None:
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    help="Also write the study's space to FILE (a space file to edit and give to next-space --space); never overwrites.",
+)
+def show(target: str, study: str | None, as_json: bool, output: str | None) -> None:
     """Show a space FILE, or a study in STORAGE.
 
     For a study: its space (remembered or inferred), trials by state, the best
-    trial, and the parts of each range that no trial tested.
+    trial, and the parts of each range that no trial tested. With ``-o FILE``
+    the study's space is written as a space file; an inferred one carries the
+    natural bounds refine assumed as `limits` (a fraction in [0, 1], a 0/1
+    toggle), so that they can be read and edited.
 
     \b
     Examples:
         refine show spaces/clf.v2.yaml
         refine show study.db --study clf-v1
+        refine show study.db --study clf-v1 -o clf.v1.yaml
     """
     from refine.cli import emit_json
 
@@ -30,6 +41,8 @@ def show(target: str, study: str | None, as_json: bool) -> None:
 
         if study is not None:
             raise RefineError(f"--study names a study in a storage; {target} is a space file (leave --study out)")
+        if output is not None:
+            raise RefineError(f"-o writes the space of a study; {target} is already a space file (copy it instead)")
 
         space = load_space(target)
         if as_json:
@@ -43,6 +56,7 @@ def show(target: str, study: str | None, as_json: bool) -> None:
     from refine.study import read_study
 
     data = read_study(target, study)
+    written = _write_space(data, output) if output is not None else None
     counts = data.counts()
     best = _best(data)
     history = data.user_attrs.get("refine:history_from")
@@ -64,6 +78,7 @@ def show(target: str, study: str | None, as_json: bool) -> None:
                 "gaps": gaps,
                 "notes": list(data.notes),
             }
+            | ({"written": str(written)} if written is not None else {})
         )
         return
     out = console()
@@ -90,6 +105,19 @@ def show(target: str, study: str | None, as_json: bool) -> None:
         out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))
     for note in data.notes:
         out.print(f"note: {note}")
+    if written is not None:
+        out.print(f"wrote {written}")
+
+
+def _write_space(data, output: str):
+    """Write the study's space to ``output``; an inferred one with its natural bounds as `limits`."""
+    from refine.natural import with_natural_limits
+    from refine.spacefile import atomic_write, dump_space, refuse_overwriting_inputs
+
+    space = with_natural_limits(data.space) if data.space_source == "inferred" else data.space
+    if data.path is not None:
+        refuse_overwriting_inputs(output, [data.path])
+    return atomic_write(output, dump_space(space), hint="remove it or choose another -o")
 
 
 def _params(best: dict) -> str:

@@ -64,9 +64,8 @@ def snap(p: FloatParam | IntParam, low: float, high: float) -> tuple[float, floa
                 hi -= step
         lo, hi = round(lo, 12), round(hi, 12)
     else:
-        lo = _round_sig(low) if _round_sig(low) <= low else low
-        hi = _round_sig(high) if _round_sig(high) >= high else high
-        lo, hi = _outward(low, lo, down=True), _outward(high, hi, down=False)
+        # about 3 significant digits, outward (a bound that rounds inward is floored or ceiled instead)
+        lo, hi = _outward(low, _round_sig(low), down=True), _outward(high, _round_sig(high), down=False)
         if p.limits is not None:
             lo, hi = max(lo, p.limits[0]), min(hi, p.limits[1])
     if p.log and lo <= 0:

@@ -49,11 +49,12 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     beats_rivals = ev.p < a_kw and _same(ev.best_choice, top)  # the values themselves, not only the elite count
     if favours_top and ev.dominance_p >= a and not beats_rivals:
         return None  # no more elites on it than its share of the trials predicts: dominance by chance
+    share = _weights_text(param, top, weights)
     if unfair:
         reason = (
             f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites, but "
             + ", ".join(f"{fmt(c.value)} had only {c.trials} trials" for c in unfair)
-            + f" (< fair trial {settings.fair_trial}): weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%} instead of removed"
+            + f" (< fair trial {settings.fair_trial}): weighted {share} instead of removed"
         )
     else:
         alongside = (
@@ -63,7 +64,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         )
         reason = (
             f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites and beats its rivals (Kruskal-Wallis p={ev.p:.2g}), "
-            f"but {alongside}, so weighted {settings.bias_weight:.0%}/{1 - settings.bias_weight:.0%}"
+            f"but {alongside}, so weighted {share}"
         )
     if favours_top:
         reason += (
@@ -93,6 +94,14 @@ def _fix_unconfirmed(name, ev, study_evidence, settings, a_kw) -> bool:
         and ev.p < min(a_kw, level)
         and ev.fix_p >= level
     )
+
+
+def _weights_text(param, top, weights) -> str:
+    """The weights as written: the top choice's share, then each rival's."""
+    i = param.index(top)
+    rivals = [w for j, w in enumerate(weights) if j != i]
+    each = f"{rivals[0]:.0%} each" if len(set(rivals)) == 1 else ", ".join(f"{w:.0%}" for w in rivals)
+    return f"{fmt(top)} {weights[i]:.0%}, {'its rival' if len(rivals) == 1 else 'the rivals'} {each}"
 
 
 def _same(a, b) -> bool:

@@ -6,9 +6,14 @@ them (an adaptive sampler crowds edges too), and the objective improves toward i
 (Spearman p < ``expand_p``, Holm-corrected over the searched
 parameters, over the whole range or its outer third), or the best trial itself
 sits there with twice the crowd and that crowd is beyond chance (binomial
-against the reference's share of the edge zone, at the same level). The bound moves out by ``expand_factor`` of
+against the reference's share of the edge zone, at the same level). A trend
+must point the way the bound moves: a crowd against the trend over the whole
+range never expands, and the reason names the path that justified the move.
+The bound moves out by ``expand_factor`` of
 the range's width on the parameter's own scale (for a log parameter at most
-``expand_max_decades``), never past ``limits``; a log parameter stays > 0, an int
+``expand_max_decades``; below ``fair_trial`` ranked trials at most one range
+width, or one decade), never past ``limits``; an inferred space also keeps to
+its natural bounds (:mod:`refine.natural`); a log parameter stays > 0, an int
 stays an int, an int range from 1 or more stays >= 1 (0 layers or neighbours is
 another model), and a range that lies in [0, inf) without limits keeps its sign.
 A crowded bound that cannot move is kept, and the reason says what stops it.
@@ -25,6 +30,7 @@ import attrs
 
 from refine import hookimpl
 from refine.decisions import Proposal
+from refine.natural import clamp, natural_bounds
 from refine.rules._common import alpha, fmt, from_u, snap, to_u
 from refine.space import IntParam
 
@@ -39,24 +45,30 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 
 def _crowded(param, ev, side, settings, level):
+    """Why the elites' crowd at ``side`` justifies moving it (the path, for the reason), or None.
+
+    A trend must point the way the bound moves: a crowd at an edge against the
+    trend over the whole range does not expand it.
+    """
     share = ev.edge_low_share if side == "low" else ev.edge_high_share
     ref = ev.ref_low_share if side == "low" else ev.ref_high_share
     if share < settings.expand_crowd or share <= ref:
-        return False
+        return None
     sign = -1 if side == "low" else 1
     trend, trend_p = (ev.trend_low, ev.trend_low_p) if side == "low" else (ev.trend_high, ev.trend_high_p)
     if sign * ev.rho > 0 and ev.p < level:
-        return True
-    if sign * trend > 0 and trend_p < level:
-        return True
-    if ev.best_value is not None:
+        return f"the trend over the whole range points {side} (rho={ev.rho:+.2f}, p={ev.p:.2g} < {level:.2g})"
+    if sign * trend > 0 and trend_p < level and sign * ev.rho >= 0:
+        return f"the trend in the {side} third points {side} (rho={trend:+.2f}, p={trend_p:.2g} < {level:.2g})"
+    if ev.best_value is not None and sign * ev.rho >= 0:
         zone = settings.edge_zone
         u = to_u(param, ev.best_value)
         at_edge = u <= zone if side == "low" else u >= 1 - zone
         crowd_p = ev.edge_low_p if side == "low" else ev.edge_high_p
         # no trend to lean on: the crowd itself must be more than chance puts there
-        return at_edge and share >= 2 * settings.expand_crowd and crowd_p < level
-    return False
+        if at_edge and share >= 2 * settings.expand_crowd and crowd_p < level:
+            return f"the best trial and {share:.0%} of elites sit in the {side} edge zone, more than chance puts there (binomial p={crowd_p:.2g} < {level:.2g})"
+    return None
 
 
 def _expand_p(e):
@@ -67,13 +79,18 @@ def _expand_p(e):
 
 def _numeric(name, param, ev, study_evidence, settings):
     level = alpha(settings.expand_p, study_evidence, settings, name, _expand_p)
-    sides = [s for s in ("low", "high") if _crowded(param, ev, s, settings, level)]
+    paths = {s: _crowded(param, ev, s, settings, level) for s in ("low", "high")}
+    sides = [s for s in ("low", "high") if paths[s]]
     if not sides:
         return None
     low, high = param.low, param.high
     f = settings.expand_factor
+    decades = settings.expand_max_decades
+    small = study_evidence.n_ranked < settings.fair_trial
+    if small:  # a small study moves a bound by at most a range width, or a decade, per stage
+        f, decades = min(f, 1.0), min(decades, 1.0)
     if param.log:
-        f = min(f, settings.expand_max_decades * math.log(10) / (math.log(param.high) - math.log(param.low)))
+        f = min(f, decades * math.log(10) / (math.log(param.high) - math.log(param.low)))
     if "low" in sides:
         low = from_u(param, -f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:
@@ -91,9 +108,18 @@ def _numeric(name, param, ev, study_evidence, settings):
     if snapped is None:
         return None
     low, high = snapped
+    while isinstance(param, IntParam) and param.low >= 1 and param.limits is None and low < 1:
+        low += param.step  # snapping outward onto a step > 1 grid may have crossed 1 again
+    # an inferred space (no `limits` anywhere) keeps to the bounds its ranges and names imply
+    nb = natural_bounds(name, param) if study_evidence.study.space_source == "inferred" else None
+    clipped = []
+    if nb is not None:
+        wanted = (low, high)
+        low, high = clamp(param, nb, low, high)
+        clipped = [s for s, a, b in (("low", wanted[0], low), ("high", wanted[1], high)) if s in sides and a != b]
     moved = [s for s in sides if (s == "low" and low < param.low) or (s == "high" and high > param.high)]
     if not moved:
-        return _blocked(name, param, ev, sides)
+        return _blocked(name, param, ev, sides, nb, clipped)
     low = low if "low" in moved else param.low
     high = high if "high" in moved else param.high
     why = []
@@ -101,9 +127,18 @@ def _numeric(name, param, ev, study_evidence, settings):
         share = ev.edge_low_share if s == "low" else ev.edge_high_share
         why.append(f"{share:.0%} of elites in the {s} edge zone")
     reason = (
-        f"{' and '.join(why)}, rho={ev.rho:+.2f} (p={ev.p:.2g}, n={ev.n}), best at {fmt(ev.best_value)}: "
+        f"{' and '.join(why)}, rho={ev.rho:+.2f} (p={ev.p:.2g}, n={ev.n})"
+        + ("" if ev.best_value is None else f", best at {fmt(ev.best_value)}")
+        + ": "
         f"range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}]"
         + (" (log scale)" if param.log else "")
+        + "; justified by " + "; and ".join(paths[s] for s in moved)
+        + (
+            f"; at most {'a decade' if param.log else 'a range width'} per stage with {study_evidence.n_ranked} ranked trials (< fair_trial {settings.fair_trial})"
+            if small
+            else ""
+        )
+        + (f"; kept within natural bounds {nb.limits_text()}, {nb.why} (write `limits` in the space file to override)" if clipped else "")
     )
     return Proposal(
         param=name,
@@ -111,11 +146,19 @@ def _numeric(name, param, ev, study_evidence, settings):
         rule="expand",
         new=attrs.evolve(param, low=low, high=high),
         reason=reason,
-        evidence={"sides": moved, "rho": ev.rho, "p": ev.p, "edge_low": ev.edge_low_share, "edge_high": ev.edge_high_share},
+        evidence={
+            "sides": moved,
+            "rho": ev.rho,
+            "p": ev.p,
+            "edge_low": ev.edge_low_share,
+            "edge_high": ev.edge_high_share,
+            "level": level,
+            "paths": {s: paths[s] for s in moved},
+        },
     )
 
 
-def _blocked(name, param, ev, sides):
+def _blocked(name, param, ev, sides, nb=None, clipped=()):
     """The elites crowd a bound that cannot move: say so, rather than "no clear signal"."""
     why = []
     for side in sides:
@@ -124,6 +167,11 @@ def _blocked(name, param, ev, sides):
         limit = None if param.limits is None else param.limits[0 if side == "low" else 1]
         if limit is not None and bound == limit:
             stop = f"it is the hard limit {fmt(limit)}"
+        elif side in clipped:
+            stop = (
+                f"the space was inferred and {nb.why} (give `limits: [lo, hi]` in a space file to override; "
+                "`refine show STUDY --study S -o v1.yaml` writes one to edit)"
+            )
         elif side == "low" and isinstance(param, IntParam) and param.low == 1 and param.limits is None:
             stop = "an int range from 1 stays >= 1 (give `limits: [0, ...]` to let it reach 0)"
         elif side == "low" and param.low == 0 and param.limits is None:

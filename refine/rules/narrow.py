@@ -64,7 +64,7 @@ def _numeric(name, param, ev, study_evidence, settings):
         return None
     reason = (
         f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like the other trials, the smaller of KS and a span test; "
-        f"n={ev.n}, best {fmt(ev.best_value)}): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
+        f"n={ev.n}" + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}") + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
         f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
     )
     step = _finer_step(param, ev.elite_values)

@@ -32,6 +32,9 @@ Recipe for the venvs (what ``--all`` runs; measured on CPython 3.11)::
 
     python3.11 -m venv VENV
     VENV/bin/pip install "setuptools<70" wheel
+    # 1.2.0 (alembic v1.2.0.a: no trials.number, the number is the `_number`
+    # trial system attribute), like 1.5.0 built from the sdist
+    VENV/bin/pip install --no-build-isolation "optuna==1.2.0" "sqlalchemy<1.4" "numpy<2" "scipy<1.12"
     # 1.5.0: no wheel for 3.11, built from the sdist with the old setuptools
     VENV/bin/pip install --no-build-isolation "optuna==1.5.0" "sqlalchemy<1.4" "numpy<2" "scipy<1.12"
     # 2.10.1
@@ -66,6 +69,16 @@ MO_STUDY = "legacy-mo"
 
 # Release -> (arguments of the first `pip install`, of the second one).
 RELEASES: dict[str, tuple[list[str], list[str]]] = {
+    "1.2.0": (
+        ["setuptools<70", "wheel"],
+        [
+            "--no-build-isolation",
+            "optuna==1.2.0",
+            "sqlalchemy<1.4",
+            "numpy<2",
+            "scipy<1.12",
+        ],
+    ),
     "1.5.0": (
         ["setuptools<70", "wheel"],
         [

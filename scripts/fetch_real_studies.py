@@ -1,0 +1,107 @@
+"""Fetch the public Optuna study files the verdict suite (tests/test_verdicts.py) judges refine on.
+
+They are SQLite files that people committed to their own GitHub
+repositories. Their terms are not ours to grant, so they are not committed
+here: this script clones each repository (blobs on demand) at a pinned commit
+and copies the one file out, into ``tests/data/real/`` (ignored by git) or
+``--dest``. The suite runs the tests of the files it finds and skips the rest.
+
+    python scripts/fetch_real_studies.py            # all of them (a few MB)
+    python scripts/fetch_real_studies.py --list     # where each comes from
+
+The copies are made read-only (0444): the suite also checks that every
+command leaves them byte-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEST = ROOT / "tests" / "data" / "real"
+
+#: local name -> (repository, commit, path in it, sha256 of the file, what it holds)
+SOURCES: dict[str, tuple[str, str, str, str, str]] = {
+    "rvfl.db": (
+        "annabelkner/RVFL",
+        "93df391d5b1c4fec14b40732cf1aec478b65107c",
+        "optuna.db",
+        "9bd259554e4a3132aab5d051569daa5ea3c023796a96597a11681c5ca6159bb4",
+        "3 studies: a random-vector functional-link net (7 params, pruned), an sklearn MLP with "
+        "define-by-run layers n_units_l{i} (13 complete of 50), a one-layer MLP",
+    ),
+    "sailboat-pid.db": (
+        "lucasmrdt/sailboat-drl",
+        "b7e37e68fc880b594975578b2525c3d46c78411f",
+        "optuna.pid+s0.db",
+        "063f7e8276c6c53248d65613c092421cb768fc78e1827e8b0b95248a8fe4d410",
+        "40 studies: PID gains (log) for a sailboat at several headings, tiny ones with failures, "
+        "an SB3 PPO agent (mostly categorical)",
+    ),
+    "crypto-xgb.db": (
+        "txuglassop/crypto_xgb",
+        "5fc5be80b020b88c27808f00134cd68dfd0caff8",
+        "src/optuna.db",
+        "c5c157b921d4ba35eb488c4a79f161c7a4a52c290d9052d6ed9aa751ddd5c5fe",
+        "XGBoost (subsample, colsample_bytree) with 17 trials left RUNNING and 24 pruned",
+    ),
+    "flow-matching.db": (
+        "LukeCPadmore/flow-matching-mnist",
+        "6e12632b9805b1f359334cd7856f541b8ab05ad4",
+        "optuna.db",
+        "37c3a09de8bbb867b5a6173ccfd85a80a289f34a86d617e97a76bd8168cbaf26",
+        "a flow-matching UNet, mostly pruned (79 of 106), stepped ints and numeric categoricals",
+    ),
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch(name: str, dest: Path) -> Path:
+    repo, commit, path, _, _ = SOURCES[name]
+    target = dest / name
+    if target.exists():
+        return target
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "repo"
+        subprocess.run(
+            ["git", "clone", "--quiet", "--filter=blob:none", "--no-checkout", f"https://github.com/{repo}", str(clone)],
+            check=True,
+        )
+        blob = subprocess.run(["git", "-C", str(clone), "show", f"{commit}:{path}"], check=True, capture_output=True).stdout
+    partial = target.with_suffix(".part")
+    partial.write_bytes(blob)
+    partial.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    shutil.move(partial, target)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", type=Path, default=DEST, help="where to put the files (default: %(default)s)")
+    parser.add_argument("--list", action="store_true", help="print where each file comes from, fetch nothing")
+    args = parser.parse_args()
+    for name, (repo, commit, path, _, what) in SOURCES.items():
+        if args.list:
+            print(f"{name}: github.com/{repo} @ {commit[:12]} : {path} — {what}")
+            continue
+        try:
+            got = fetch(name, args.dest)
+        except subprocess.CalledProcessError as e:
+            print(f"{name}: could not fetch github.com/{repo} ({e})", file=sys.stderr)
+            continue
+        print(f"{got} ({got.stat().st_size} bytes, sha256 {sha256(got)[:16]}...)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The verdict suite: refine against what a careful person reads in public Optuna studies (issue 20).
+
+The files are studies people committed to their own GitHub repositories
+(``scripts/fetch_real_studies.py`` says where from and fetches them into
+``tests/data/real/``; they are not committed here). Each test below writes
+down the verdict reached by reading a study's elites, then checks refine's
+next space against it. A test whose file is absent is skipped.
+
+Every command must leave the files byte-identical; they are fetched read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import refine
+from refine.study import read_study
+
+REAL = Path(__file__).parent / "data" / "real"
+sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
+from fetch_real_studies import SOURCES  # noqa: E402
+
+
+def _file(name: str) -> Path:
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{name} not fetched (python scripts/fetch_real_studies.py)")
+    expected = SOURCES[name][3]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == expected, f"{path} is not the pinned file (sha256 {digest})"
+    return path
+
+
+def _next(name: str, study: str):
+    path = _file(name)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = refine.next_space(str(path), study, config=False)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    return result
+
+
+def _d(result, param):
+    return next(d for d in result.decisions if d.param == param)
+
+
+def _decades(a: float, b: float) -> float:
+    return abs(math.log10(b) - math.log10(a))
+
+
+def _no_move_beyond_evidence(result):
+    """Below fair_trial ranked trials: a log bound moves at most a decade, a linear one at most a range width."""
+    if result.evidence.n_ranked >= result.evidence.settings.fair_trial:
+        return
+    for d in result.decisions:
+        if d.action != "expand" or not hasattr(d.old, "low"):
+            continue
+        if d.old.log:
+            assert _decades(d.old.low, d.new.low) <= 1 + 1e-9 and _decades(d.old.high, d.new.high) <= 1 + 1e-9, d.reason
+        else:
+            width = d.old.high - d.old.low
+            assert d.old.low - d.new.low <= width + 1e-9 and d.new.high - d.old.high <= width + 1e-9, d.reason
+
+
+# --------------------------------------------------------------------------- RVFL (annabelkner/RVFL)
+
+
+def test_rvfl_narrows_scale_and_alpha_to_the_elites_and_weights_relu():
+    # 35 complete of 50. Read: every elite has scale in 0.08-0.2 and alpha in 3e-4-7e-4 (both log, from
+    # four and seven decades); relu holds every elite but sigmoid ran once and tanh 8 times: too few to drop.
+    r = _next("rvfl.db", "study_rvfl")
+    scale, alpha = r.space.params["scale"], r.space.params["alpha"]
+    assert _d(r, "scale").action == "narrow" and scale.low <= 0.0756 and scale.high >= 0.2018
+    assert _d(r, "alpha").action == "narrow" and alpha.low <= 0.000284 and alpha.high >= 0.000698
+    act = r.space.params["activation"]
+    assert set(act.choices) == {"relu", "sigmoid", "tanh"}  # nothing removed before a fair trial
+    w = dict(zip(act.choices, act.normalized_weights()))
+    assert w["relu"] > w["tanh"] and w["relu"] > w["sigmoid"]
+
+
+def test_rvfl_mlp_define_by_run_layers_and_a_tiny_study_moves_little():
+    # 13 complete trials for 10 params (37 pruned). Read: too few to move anything far; n_units_l3 is
+    # only there with 4 or 5 layers; n_units_l4 never ran in a complete trial: nothing is known.
+    data = read_study(_file("rvfl.db"), "study_mlp")
+    when = data.space.params["n_units_l3"].when
+    assert when is not None and when.parent == "n_layers" and when.values == (4, 5)
+    r = _next("rvfl.db", "study_mlp")
+    _no_move_beyond_evidence(r)
+    assert _d(r, "n_units_l4").action == "keep"
+    assert _d(r, "n_layers").action == "keep"
+
+
+def test_rvfl_single_mlp_expands_the_learning_rate_by_at_most_a_decade():
+    # 41 complete. Read: the elites sit at the top of learning_rate_init [0.001, 0.01] and the trend
+    # rises toward it: look above 0.01, but not a hundred times above.
+    r = _next("rvfl.db", "study_mlp_single")
+    d = _d(r, "learning_rate_init")
+    assert d.action == "expand" and d.new.high > 0.01 and _decades(0.01, d.new.high) <= 1 + 1e-9
+    assert "justified by" in d.reason
+    assert d.new.low <= r.evidence.best_config["learning_rate_init"] <= d.new.high
+
+
+# --------------------------------------------------------------------------- sailboat PID (lucasmrdt/sailboat-drl)
+
+
+def test_sailboat_pid_narrows_kp_kd_and_keeps_the_best_inside():
+    # 286 complete. Read: Kp's elites sit in 0.2-0.33 and Kd's in 0.002-0.06 out of [2e-4, 2]; Ki's
+    # elites crowd its low edge; los_radius elites in ~200-325 of [0.1, 400].
+    r = _next("sailboat-pid.db", "pid-coeffs-tuning-upnquick-4-trials-135deg")
+    best = r.evidence.best_config
+    for name in ("Kp", "Kd", "los_radius"):
+        assert _d(r, name).action == "narrow", _d(r, name).reason
+    for name, p in r.space.params.items():
+        assert p.low <= best[name] <= p.high, name
+        assert p.low > 0, name  # gains stay positive
+    ki = _d(r, "Ki")
+    assert ki.action in ("expand", "keep")
+    if ki.action == "expand":
+        assert _decades(ki.old.low, ki.new.low) <= 1 + 1e-9
+
+
+def test_sailboat_tiny_studies_change_nothing_and_say_why():
+    # 6 complete (3 failed): nothing to learn. 12 complete of 24 (12 failed): no parameter stands out.
+    tiny = _next("sailboat-pid.db", "08-31-pid-xte-shared")
+    assert all(d.action == "keep" for d in tiny.decisions)
+    assert any("min_complete" in f for f in tiny.rationale["red_flags"])
+    small = _next("sailboat-pid.db", "08-31-reward-tuning")
+    assert all(d.action == "keep" for d in small.decisions), [d.reason for d in small.decisions]
+    assert any("many failed trials" in f for f in small.rationale["red_flags"])
+
+
+def test_sailboat_ppo_keeps_every_untried_choice_and_narrows_the_learning_rate():
+    # 356 complete, mostly categorical. Read: n_epochs 10 wins outright; learning rate elites below 1e-3;
+    # for gamma, n_steps, gae_lambda one value dominates but some rivals ran only a few times.
+    r = _next("sailboat-pid.db", "sb3-tuning-coktailjet-7-trials")
+    assert _d(r, "n_epochs").action == "fix" and r.space.fixed["n_epochs"] == 10
+    lr = r.space.params["learning_rate"]
+    assert lr.high < 0.01 and lr.low <= 1.31e-05
+    for name in ("gamma", "n_steps", "gae_lambda"):
+        p = r.space.params[name]
+        assert len(p.choices) == len(_d(r, name).old.choices), name  # weighted, nothing removed
+
+
+def test_a_wrong_study_name_in_a_file_of_forty_lists_the_closest_first():
+    path = _file("sailboat-pid.db")
+    run = subprocess.run(
+        [sys.executable, "-m", "refine", "show", str(path), "--study", "pid-coeffs-tuning-135deg"],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 2
+    line = run.stderr.strip()
+    assert len(line.splitlines()) == 1 and "closest: 'pid-coeffs-tuning-upnquick-4-trials-135deg'" in line, line
+
+
+# --------------------------------------------------------------------------- XGBoost (txuglassop/crypto_xgb)
+
+
+def test_crypto_xgb_keeps_fractions_in_their_natural_bounds():
+    # 15 complete, 24 pruned, 17 left RUNNING. Read: too few complete trials to move anything far; a
+    # subsample or colsample above 1 is meaningless.
+    r = _next("crypto-xgb.db", "xgboost")
+    _no_move_beyond_evidence(r)
+    for name in ("subsample", "colsample_bytree"):
+        p = r.space.params[name]
+        assert 0 <= p.low and p.high <= 1
+    assert any("RUNNING" in f for f in r.rationale["red_flags"])
+
+
+# --------------------------------------------------------------------------- flow matching (LukeCPadmore)
+
+
+def test_flow_matching_keeps_stepped_ints_on_their_grid_and_above_their_step():
+    # 22 complete, 79 pruned. Read: base_channels (step 16) elites at its top: looking higher is fair,
+    # never below 16; d_time's elites choose its smallest value.
+    r = _next("flow-matching.db", "smoke-test")
+    _no_move_beyond_evidence(r)
+    for name in ("unet.base_channels", "unet.base"):
+        p = r.space.params[name]
+        assert p.low >= 16 and p.step == 16 and (p.high - p.low) % 16 == 0
+    assert any("mostly pruned" in f for f in r.rationale["red_flags"])
+
+
+def test_every_command_leaves_every_file_byte_identical(tmp_path):
+    present = [REAL / n for n in SOURCES if (REAL / n).exists()]
+    if not present:
+        pytest.skip("no real study fetched")
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in present}
+    for path in present:
+        for args in (["inspect", str(path)], ["inspect", str(path), "--json"]):
+            run = subprocess.run([sys.executable, "-m", "refine", *args], capture_output=True, text=True)
+            assert run.returncode == 0, run.stderr
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in present} == before
