@@ -22,6 +22,7 @@ import numpy as np
 
 from refine import hookimpl
 from refine.decisions import Proposal
+from refine.modes import modes
 from refine.rules._common import alpha, fmt, from_u, p_value, snap, to_u
 
 
@@ -39,7 +40,8 @@ def _numeric(name, param, ev, study_evidence, settings):
     if ev.ks_p >= level or len(ev.elite_values) < 3:
         return None
     values = np.array(ev.elite_values)
-    if not settings.narrow_keep_elites:
+    found = modes(param, ev.elite_values)
+    if not settings.narrow_keep_elites and len(found) < 2:  # a second mode's elites are never trimmed as outliers
         values = np.quantile(values, [0.05, 0.95])
     inside = [v for v in values if param.low <= v <= param.high]
     inside += [v for v in ev.near_best_values if param.low <= v <= param.high]
@@ -67,6 +69,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         f"n={ev.n}" + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}") + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
         f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
     )
+    if len(found) > 1:
+        reason += "; bimodal: elites good in " + " and in ".join(f"[{fmt(m.low)}, {fmt(m.high)}]" for m in found) + ", both kept"
     step = _finer_step(param, ev.elite_values)
     changes = {"low": low, "high": high}
     if step is not None:
