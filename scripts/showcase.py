@@ -87,16 +87,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="only say whether spaces/ is stale (exit 1 when it is)")
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--no-screenshot", action="store_true", help="leave docs/report.png as it is (no Chromium here)")
+    ap.add_argument("--no-sweep", action="store_true",
+                    help="reuse the sweep of a previous run in out/vision (its spaces/ files stay); rewrite the report, numbers and picture")
     args = ap.parse_args(argv)
     if args.check:
         why = stale()
         print(f"stale: {why}; run `make showcase`" if why else "spaces/ is current")
         return 1 if why else 0
     out = ROOT / "out" / "vision"
-    for old in (ROOT / "spaces").glob("digits_cnn.v*"):
-        old.unlink()
-    subprocess.run([sys.executable, str(ROOT / "examples/vision/sweep.py"), "--trials", str(args.trials), "--device", "cpu",
-                    "--out", str(out), "--spaces", str(ROOT / "spaces")], check=True, cwd=ROOT)
+    if args.no_sweep:
+        studies = [name for name, _, _ in _bests(out / "study.db")]
+        cmd = [sys.executable, "-m", "refine", "report", f"sqlite:///{out / 'study.db'}", "-o", str(out / "report.html")]
+        subprocess.run(cmd + [a for name in studies for a in ("--study", name)], check=True, cwd=ROOT)
+    else:
+        for old in (ROOT / "spaces").glob("digits_cnn.v*"):
+            old.unlink()
+        subprocess.run([sys.executable, str(ROOT / "examples/vision/sweep.py"), "--trials", str(args.trials), "--device", "cpu",
+                        "--out", str(out), "--spaces", str(ROOT / "spaces")], check=True, cwd=ROOT)
     table = _table(_bests(out / "study.db"))
     _replace_block(ROOT / "README.md", table)
     _replace_block(ROOT / "spaces" / "README.md", table)
