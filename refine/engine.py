@@ -259,11 +259,14 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
             accepted.append(p)
     if not accepted:
         accepted = [Proposal(param=name, action="keep", rule="engine", new=param, reason="no rule proposed a change")]
-    accepted.sort(key=Proposal.sort_key)
+    # the default keep (rule 'keep') comes last among keeps: a rule's own keep says what stopped its change
+    accepted.sort(key=lambda p: (*p.sort_key()[:2], p.action == "keep" and p.rule == "keep", p.rule))
     winner = accepted[0]
     rest = tuple(accepted[1:])
     new = winner.new
     reason = winner.reason
+    if winner.action == "keep" and vetoed:
+        reason = _kept_because(vetoed, reason)
     if winner.action == "expand" and not isinstance(param, CategoricalParam):
         narrow = next((p for p in rest if p.action == "narrow" and p.new is not None), None)
         if narrow is not None and new is not None:
@@ -297,6 +300,12 @@ def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evid
         overridden=rest,
         vetoed=tuple(vetoed),
     )
+
+
+def _kept_because(vetoed: list[tuple[Proposal, str]], reason: str) -> str:
+    """A keep whose change was vetoed says so: the proposed change and what stopped it, never 'no clear signal'."""
+    stopped = "; ".join(f"{p.rule} proposed {p.action} ({p.reason}), but {why}" for p, why in vetoed)
+    return f"kept: {stopped}"
 
 
 def _check_new(p: Proposal, param: Param, new: Any) -> None:

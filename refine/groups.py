@@ -74,9 +74,15 @@ def space_groups(study: Any, space: Any, usable: np.ndarray, min_share: float = 
 def describe(groups: tuple[SpaceGroup, ...], chosen: int | None) -> str:
     """The red flag naming the groups and the one refined from."""
     parts = []
-    for i, g in enumerate(groups):
-        searched = ", ".join(g.params) if g.params else "none of them"
-        parts.append(f"{g.n} trials (numbers {g.first}-{g.last}) searched {searched}")
+    every = sorted({p for g in groups for p in g.params}, key=lambda p: min(i for i, g in enumerate(groups) if p in g.params))
+    for g in groups:
+        missing = [p for p in every if p not in g.params]
+        what = []
+        if g.params:
+            what.append(f"searched {', '.join(g.params)}")
+        if missing:
+            what.append(f"{'not' if g.params else 'did not search'} {', '.join(missing)}")
+        parts.append(f"{g.n} trials (numbers {g.first}-{g.last}) {(' but ' if g.params else '').join(what)}")
     text = "the search space changed mid-study: the trials fall in groups that searched different parameters: " + "; ".join(parts)
     if chosen is not None:
         g = groups[chosen]

@@ -7,9 +7,13 @@ A rule plugin is a module or object with functions marked ``@hookimpl``
     [project.entry-points."refine.rules"]
     protect = "refine_protect"
 
-The built-in rules (``refine/rules/``: fix, expand, narrow, bias, keep, drop)
-are plugins of exactly this kind, registered after the entry points by the
-same plugin manager; disable any of them by name (``--disable narrow``).
+The built-in rules (``refine/rules/``: fix, expand, narrow, bias, model, keep,
+drop) are plugins of exactly this kind, registered after the entry points by
+the same plugin manager; disable any of them by name (``--disable narrow``).
+The ``model`` rule uses only public hooks: it declares ``model.use`` and
+``model.p`` (:func:`refine_add_settings`), adds a model of the objective to the
+evidence (:func:`refine_add_evidence`, ``extra["model"]``) and vetoes changes
+the model does not support (:func:`refine_review`).
 
 How a refinement runs:
 

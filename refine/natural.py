@@ -12,7 +12,7 @@ range and the name say:
 * an int ``[0, 1]`` is a toggle and never expands;
 * a stepped int starting at or above its step stays ``>= step``;
 * an int from 1 on, or a count (layers, units, estimators, heads, depth...),
-  stays ``>= 1``.
+  stays ``>= 1``; a minimum split size (``min_samples_split``) from 2 on stays ``>= 2``.
 
 They hold only where the space was inferred (SPEC: without `limits` a space
 file implies nothing but ``> 0`` for a log parameter); `limits` in a space file
@@ -104,9 +104,12 @@ def natural_bounds(name: str, param: Any) -> NaturalBounds | None:
         return NaturalBounds(0, 1, "an int [0, 1] is a toggle: it never expands")
     if param.step > 1 and low >= param.step:
         return NaturalBounds(param.step, math.inf, f"a stepped int from {low} (step {param.step}) stays >= its step {param.step}")
+    if low >= 2 and "split" in _tokens(name):
+        return NaturalBounds(2, math.inf, "a minimum split size (min_samples_split) stays >= 2: a node of one sample cannot split")
     if low >= 1:
-        what = "a count by its name" if _says_count(name) else "an int range from 1 or more"
-        return NaturalBounds(1, math.inf, f"{what}: it stays >= 1 (0 layers, units or heads is another model)")
+        if _says_count(name):
+            return NaturalBounds(1, math.inf, "a count by its name: it stays >= 1 (0 layers, units or heads is another model)")
+        return NaturalBounds(1, math.inf, "an int range from 1 or more: it stays >= 1")
     return None
 
 

@@ -24,7 +24,7 @@ __all__ = ["BUILTIN_RULES", "ENTRY_POINT_GROUP", "Hooks", "get_plugin_manager", 
 
 ENTRY_POINT_GROUP = "refine.rules"
 #: Built-in rules: module names under refine.rules, registered after entry points.
-BUILTIN_RULES = ("fix", "bias", "expand", "narrow", "keep", "drop")
+BUILTIN_RULES = ("fix", "bias", "expand", "narrow", "model", "keep", "drop")
 
 
 def get_plugin_manager(

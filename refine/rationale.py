@@ -258,6 +258,32 @@ def _budget(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> int:
     return int(max(20, 10 * searched + 10 * opened))
 
 
+def _model_section(evidence: Any) -> dict[str, Any] | None:
+    """The model of the objective (the built-in ``model`` rule's evidence), None when that rule did not run."""
+    m = evidence.extra.get("model")
+    if not m:
+        return None
+    out = dict(m)
+    out["params"] = {name: ev.extra["model"] for name, ev in evidence.params.items() if "model" in ev.extra}
+    out["numeric"] = [name for name in out["params"] if evidence.params[name].kind == "numeric"]
+    return out
+
+
+def _said(decided_by: list[dict[str, Any]]) -> str:
+    """``decided_by`` in words: each test, its p-value and the level it was held to."""
+    out = []
+    for d in decided_by:
+        text = d.get("test", "?")
+        if text == "model curve" and d.get("confirm_level") is not None and not d.get("passed"):
+            sign = "<" if d.get("confirms") else ">="
+            text += f" p={d['p']:.2g} {sign} {d['confirm_level']:.2g} (Holm level {d['level']:.2g})"
+        elif d.get("p") is not None and d.get("level") is not None:
+            sign = ">=" if d.get("passed") is False else "<"
+            text += f" p={d['p']:.2g} {sign} {d['level']:.2g}"
+        out.append(text)
+    return "; ".join(out)
+
+
 def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[str, Any]) -> dict[str, Any]:
     """The rationale of a refinement as a JSON-ready dict."""
     from refine import __version__
@@ -279,6 +305,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
                 "change": row.get("change", ""),
                 "reason": d.reason,
                 "evidence": _clean(d.evidence),
+                "decided_by": _clean(d.evidence.get("decided_by", [])) if isinstance(d.evidence, Mapping) else [],
                 "overridden": [{"action": p.action, "rule": p.rule, "reason": p.reason} for p in d.overridden if p.action != "keep"],
                 "vetoed": [{"action": p.action, "rule": p.rule, "veto": why} for p, why in d.vetoed],
             }
@@ -330,7 +357,8 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
         "best": best,
         "decisions": rows,
         "evidence": per_param,
-        "study_evidence": dict(evidence.extra),
+        "study_evidence": {k: v for k, v in evidence.extra.items() if k != "model"},
+        "model": _model_section(evidence),
         "wasted_trial_share": _wasted_share(evidence, new),
         "red_flags": _red_flags(evidence, new, decisions),
         "significance": _significance(evidence),
@@ -349,6 +377,31 @@ def to_json(rationale: Mapping[str, Any]) -> str:
 
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _model_markdown(m: Mapping[str, Any] | None) -> list[str]:
+    if not m:
+        return []
+    lines = ["", "## Model of the objective", ""]
+    if not m.get("used"):
+        return lines + [f"Not used: {m.get('why', '')}."]
+    lines.append(
+        f"Used: {m['why']}. A Gaussian process (Matern 5/2, one length scale per parameter, plus white noise) on the "
+        f"normal scores of the ranks of the objective, fitted to {m['trials']} of {m['ranked']} ranked trials; each "
+        f"parameter tested by a likelihood ratio against the model without it (a parent together with its conditional "
+        f"children), at model.p {m['level']:g} Holm-corrected. Every built-in change needs it to pass."
+    )
+    lines += ["", "| param | likelihood-ratio p | length scale | curve through the best trial: effect ± SD | peaks at |", "|---|---:|---:|---|---|"]
+    numeric = set(m.get("numeric", ()))
+    for name, e in m.get("params", {}).items():
+        scales = ", ".join(f"{v:.3g}" for v in e.get("length_scales", []))
+        peak = e.get("best_at")
+        if e["effect"] <= e["effect_sd"]:
+            peak = "flat (within its SD)"
+        else:
+            peak = f"{peak:.0%} of the range" if isinstance(peak, float) and name in numeric else fmt(peak)
+        lines.append(f"| {_cell(name)} | {e['p']:.2g} | {scales} | {e['effect']:.2f} ± {e['effect_sd']:.2f} | {_cell(peak)} |")
+    return lines
 
 
 def to_markdown(r: Mapping[str, Any]) -> str:
@@ -370,10 +423,11 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         params = ", ".join(f"{k}={fmt(v)}" for k, v in b["params"].items())
         value = b["value"] if not isinstance(b["value"], list) else ", ".join(fmt(v) for v in b["value"])
         lines.append(f"Best: trial {b['number']}, value {fmt(value) if not isinstance(value, str) else value} ({params}).")
-    lines += ["", "## Changes", "", "| param | old | new | action | rule | evidence |", "|---|---|---|---|---|---|"]
+    lines += ["", "## Changes", "", "| param | old | new | action | rule | decided by | evidence |", "|---|---|---|---|---|---|---|"]
     for d in r["decisions"]:
         lines.append(
-            f"| {_cell(d['param'])} | {_cell(d['old'])} | {_cell(d['new'])} | {d['action']} | {d['rule']} | {_cell(d['reason'])} |"
+            f"| {_cell(d['param'])} | {_cell(d['old'])} | {_cell(d['new'])} | {d['action']} | {d['rule']} | "
+            f"{_cell(_said(d.get('decided_by') or [])) or '-'} | {_cell(d['reason'])} |"
         )
     overridden = [(d["param"], o) for d in r["decisions"] for o in d["overridden"]]
     vetoed = [(d["param"], v) for d in r["decisions"] for v in d["vetoed"]]
@@ -381,6 +435,7 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         lines += ["", "Set aside:"]
         lines += [f"- `{p}`: {o['rule']} proposed {o['action']} ({o['reason']})" for p, o in overridden]
         lines += [f"- `{p}`: {v['rule']}'s {v['action']} was vetoed: {v['veto']}" for p, v in vetoed]
+    lines += _model_markdown(r.get("model"))
     lines += ["", "## Red flags", ""]
     lines += [f"- {f}" for f in r["red_flags"]] or ["None."]
     if r.get("significance"):
@@ -419,7 +474,8 @@ def to_markdown(r: Mapping[str, Any]) -> str:
     if r.get("importance"):
         lines += ["", "## Importance (Optuna PED-ANOVA)", ""]
         lines += [f"- `{k}`: {v:.3f}" if isinstance(v, (int, float)) else f"- {k}: {v}" for k, v in r["importance"].items()]
-    added = {name: e["stats"]["extra"] for name, e in r["evidence"].items() if e["stats"].get("extra")}
+    added = {name: {k: v for k, v in e["stats"]["extra"].items() if k != "model"} for name, e in r["evidence"].items() if e["stats"].get("extra")}
+    added = {name: extra for name, extra in added.items() if extra}
     if r.get("study_evidence") or added:
         lines += ["", "## Evidence added by plugins", ""]
         lines += [f"- {_cell(k)}: {_cell(json.dumps(v))}" for k, v in r.get("study_evidence", {}).items()]

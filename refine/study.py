@@ -925,7 +925,34 @@ def _infer_space(
                 "categorical parameter, nor an int one by a threshold, explains when; treated as unconditional"
             )
         out[pname] = p
+    out = {pname: _readable(pname, p, notes) for pname, p in out.items()}
     return Space(name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed)
+
+
+def _readable(pname: str, p: Param, notes: list[str]) -> Param:
+    """A float range whose bounds carry machine noise (``high: 32.41587556853305``), rounded outward to
+    3 significant digits: every trial stays inside, and a person can read it. Clean bounds are kept."""
+    from refine.space import FloatParam
+
+    if not isinstance(p, FloatParam) or p.step is not None:
+        return p
+
+    def noisy(x: float) -> bool:
+        return x != 0 and math.isfinite(x) and float(f"{x:.6g}") != x
+
+    if not (noisy(p.low) or noisy(p.high)):
+        return p
+    from refine.rules._common import snap
+
+    snapped = snap(p, p.low, p.high)
+    if snapped is None:
+        return p
+    low = snapped[0] if noisy(p.low) else p.low
+    high = snapped[1] if noisy(p.high) else p.high
+    if p.log and low <= 0 or (p.low >= 0 and low < 0):
+        return p
+    notes.append(f"'{pname}' ranged over [{p.low!r}, {p.high!r}]; inferred as [{low:g}, {high:g}], rounded outward to be read")
+    return attrs.evolve(p, low=low, high=high)
 
 
 def _candidate_parents(pname, here, searched, columns, present):

@@ -59,6 +59,50 @@ SOURCES: dict[str, tuple[str, str, str, str, str]] = {
         "37c3a09de8bbb867b5a6173ccfd85a80a289f34a86d617e97a76bd8168cbaf26",
         "a flow-matching UNet, mostly pruned (79 of 106), stepped ints and numeric categoricals",
     ),
+    "slotted-channels.db": (
+        "Simwanda/Local-buckling-of-slotted-channels-using-ML",
+        "d74d92e88ddfe4a82481232763c10d2defdac5d6",
+        "optuna.db",
+        "e15f946790268a8c15179a3c21b477d29848e5633f9d5ddfa52fbf0bddf9ca43",
+        "a random forest (80 trials): n_estimators, max_depth, min_samples_split/leaf, max_features, bootstrap",
+    ),
+    "bank-boosting.db": (
+        "alvarog2491/bank-client-subscription-classifier",
+        "8b572709f81262ed85103e14588b08c4169dcaae",
+        "optuna.db",
+        "6d52ec92fab1f5c582fc059d33901b9951c8545c0309598db7dec8653309ee56",
+        "LightGBM, CatBoost and XGBoost studies; the XGBoost one gained scale_pos_weight after 127 trials",
+    ),
+    "toxic-comment.db": (
+        "Jaejun02/ToxicComment",
+        "ab87a237fcf1b2e10dee498c45e6cd1ef06483ff",
+        "optuna.db",
+        "699110b359172e9d90b3828fc37995c3ef4086e403ba0f3af4737fd11d6940a3",
+        "DistilBERT fine-tuning (79 trials): learning rate (log) and dropout",
+    ),
+    "energy-xgb.db": (
+        "tjespe/anvendt-data-science",
+        "35ab24c0906bc7a20116fbe9e287a74e46960e04",
+        "optuna.db",
+        "c6302638e453e38f62c246329b88bc3cbdf2e403bc21d23d536a68e0b6b90e08",
+        "bi-objective XGBoost for energy use (887 trials, 344 failed, a space changed mid-study) and a "
+        "feature selection of 38 0/1 toggles (300 trials)",
+    ),
+    "dist-pred.db": (
+        "izzak98/dist-pred",
+        "bf0a6554054735448ea02910e0ced335c7481969",
+        "optuna.db",
+        "51b47f2e34174905e9dbf3f8bb132bc63e3c185d92ff0144171d52837cd646bc",
+        "LSTM and dense networks with define-by-run layers (raw_hidden_layer_{i} for i < n_raw_hidden_layers), "
+        "numeric categoricals, a 0/1 categorical",
+    ),
+    "als.db": (
+        "johnsutor/DSGA-Big-Data-Final-Project",
+        "329d3672bd046689927479f6b5824bde3d1f6306",
+        "optuna.db",
+        "e81cb9c6d131d4c5c9c3e1c962cf0f9a1730e698de2648882a883798670f5416",
+        "Spark ALS (48 complete): rank, alpha and regParam over many decades; unnamed studies of one trial",
+    ),
 }
 
 

@@ -354,7 +354,9 @@ def test_cli_plugin_settings_are_listed_checked_and_read_from_config(study_facto
     rng = np.random.default_rng(3)
     path = study_factory(_space(x=FloatParam(low=0, high=1), y=FloatParam(low=0, high=1)), lambda c: rng.normal(), 30)
     listed = json.loads(_cli("plugins", "--json").stdout)["settings"]
-    assert {"key": "protect.params", "plugin": "protect", "default": [], "help": listed[0]["help"]} in listed
+    protect_help = next(s["help"] for s in listed if s["key"] == "protect.params")
+    assert {"key": "protect.params", "plugin": "protect", "default": [], "help": protect_help} in listed
+    assert {"key": "model.p", "plugin": "model", "default": 0.05} in [{k: s[k] for k in ("key", "plugin", "default")} for s in listed]
     typo = _cli("next-space", path, "--dry-run", "--set", "protect.parms=x", cwd=tmp_path)
     assert typo.returncode == 2 and typo.stderr.count("\n") == 1
     assert "did you mean 'protect.params'?" in typo.stderr and "Traceback" not in typo.stderr
@@ -839,10 +841,14 @@ def test_an_int_an_adaptive_sampler_settled_on_is_not_fixed_when_it_does_not_mat
         configs.append({"x": float(np.clip(0.3 + rng.normal(0, 0.02), 0, 1)), "k": (1, 2, 4)[i // 11] if off else 3})
     space = _space(x=FloatParam(low=0, high=1), k=IntParam(low=1, high=5, limits=(1, 5)))
     path = study_factory(space, lambda c: -abs(c["x"] - 0.3), 80, configs=configs)
-    naive = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False)
+    naive = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False, **{"model.use": "never"})
     assert _decision(naive, "k").action == "fix"  # what the test called before judging by contemporaries
-    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False), "k")
+    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False, **{"model.use": "never"}), "k")
     assert d.action != "fix", d.reason
+    # the trials drift (the late ones sit at k = 3), so the model of the objective is fitted and stops the naive fix too
+    modelled = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False)
+    assert modelled.rationale["model"]["used"]
+    assert _decision(modelled, "k").action != "fix"
 
 
 def test_an_int_that_matters_is_still_fixed_against_its_contemporaries(study_factory):
@@ -870,10 +876,13 @@ def test_a_choice_an_adaptive_sampler_settled_on_is_not_fixed_when_it_does_not_m
         configs.append({"x": float(np.clip(0.3 + rng.normal(0, 0.02), 0, 1)), "opt": ("sgd", "rmsprop", "sgd")[i // 16] if off else "adam"})
     space = _space(x=FloatParam(low=0, high=1), opt=CategoricalParam(choices=tuple(choices)))
     path = study_factory(space, lambda c: -abs(c["x"] - 0.3), 90, configs=configs)
-    naive = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False, fair_trial=10)
+    classic = {"model.use": "never"}  # the classic tests alone, as before the model rule
+    naive = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False, fair_trial=10, **classic)
     assert _decision(naive, "opt").action == "fix"
-    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False, fair_trial=10), "opt")
+    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False, fair_trial=10, **classic), "opt")
     assert d.action != "fix", d.reason
+    modelled = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False, fair_trial=10)
+    assert modelled.rationale["model"]["used"] and _decision(modelled, "opt").action != "fix"
 
 
 def test_a_fair_winner_too_few_rivals_ran_beside_is_weighted_not_fixed(study_factory):

@@ -25,7 +25,7 @@ from optuna.trial import TrialState, create_trial
 
 import refine
 from refine.errors import StudyError
-from refine.space import CategoricalParam, FloatParam
+from refine.space import CategoricalParam, Condition, FloatParam
 from refine.spacefile import load_space
 from refine.study import COMPLETE, PRUNED, read_study
 
@@ -506,8 +506,10 @@ def test_a_range_near_the_float_limits_reads_and_refines(tmp_path):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_nested_condition_is_inferred_from_what_its_trials_share(tmp_path, engine):
-    # heads exists only when enc == 'ctx' and layers > 2: no one choice explains it, but enc == 'ctx' is necessary
+@pytest.mark.parametrize("coin", [False, True])
+def test_a_nested_condition_is_inferred_from_what_its_trials_share(tmp_path, engine, coin):
+    # heads exists only when enc == 'ctx' and layers > 2: exactly `when: {layers: [3, 4, 5]}` (layers itself
+    # only with enc == 'ctx'); with a coin flip on top no condition explains it, but enc == 'ctx' is necessary
     rng = np.random.default_rng(2)
     enc_d, layers_d, heads_d = CategoricalDistribution(["cnn", "ctx", "none"]), IntDistribution(1, 5), CategoricalDistribution([1, 2, 4])
     trials = []
@@ -516,11 +518,15 @@ def test_a_nested_condition_is_inferred_from_what_its_trials_share(tmp_path, eng
         params, dists = {"enc": enc}, {"enc": enc_d}
         if enc == "ctx":
             params["layers"], dists["layers"] = int(rng.integers(1, 6)), layers_d
-            if params["layers"] > 2:
+            if params["layers"] > 2 and (not coin or rng.random() < 0.6):
                 params["heads"], dists["heads"] = int(rng.choice([1, 2, 4])), heads_d
         trials.append(_trial(params, dists, float(rng.random())))
     data = read_study(_write(tmp_path / "s.db", trials), engine=engine)
     heads = data.space.params["heads"]
+    if not coin:
+        assert heads.when == Condition("layers", [3, 4, 5])
+        assert data.space.params["layers"].when == Condition("enc", ["ctx"])
+        return
     assert heads.when is not None and heads.when.parent == "enc" and list(heads.when.values) == ["ctx"]
     assert any("'heads' was sampled only when enc" in n for n in data.notes)
 

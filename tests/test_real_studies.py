@@ -140,19 +140,21 @@ def test_a_small_study_moves_a_log_bound_by_at_most_a_decade_and_says_why(tmp_pa
 
 
 def test_a_crowd_against_the_trend_does_not_expand(tmp_path):
-    # the elites sit at the high edge of x by the sampler's choice, but higher x is worse over the range
+    # the elites sit at the high edge of x (a plateau of 10 good trials there), but over the range
+    # higher x is worse: the trend points away from the crowd
     rng = np.random.default_rng(5)
-    configs = [{"x": float(v)} for v in np.concatenate([rng.uniform(0.0, 0.9, 40), rng.uniform(0.93, 1.0, 10)])]
+    xs = np.concatenate([rng.uniform(0.0, 1.8, 40), rng.uniform(1.86, 2.0, 10)])
     space = _space("minimize", x=FloatParam(low=0.0, high=2.0))
 
     def value(c):
-        return c["x"] if c["x"] < 0.9 else 0.5 + rng.normal(0, 0.01)  # the top trials: a plateau near the edge
+        return 1 + c["x"] if c["x"] < 1.85 else 0.5 + rng.normal(0, 0.01)
 
-    path = write_study(tmp_path / "against.db", space, value, len(configs), configs=[{"x": 2 * c["x"]} for c in configs])
+    path = write_study(tmp_path / "against.db", space, value, len(xs), configs=[{"x": float(x)} for x in xs])
     result = refine.next_space(path, config=False)
+    ev = result.evidence.params["x"]
+    assert ev.edge_high_share == 1.0 and ev.rho < 0 and ev.trend_high > 0  # the crowd, against the trend
     d = _decision(result, "x")
-    if d.action == "expand":
-        assert "high" not in d.evidence["sides"], d.reason
+    assert d.action != "expand" and result.space.params["x"].high == 2.0, d.reason
 
 
 # --------------------------------------------------------------------------- multi-objective

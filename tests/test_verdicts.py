@@ -195,3 +195,117 @@ def test_every_command_leaves_every_file_byte_identical(tmp_path):
             run = subprocess.run([sys.executable, "-m", "refine", *args], capture_output=True, text=True)
             assert run.returncode == 0, run.stderr
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in present} == before
+
+
+# --------------------------------------------------------------------------- random forest (Simwanda)
+
+
+def test_random_forest_min_samples_split_stays_at_least_2():
+    # 80 complete. Read: every elite has min_samples_split 2 or 3 and min_samples_leaf 1, max_depth 8-17;
+    # sklearn refuses a split size below 2; log2 and bootstrap=True ran 12-13 times: too few to drop.
+    r = _next("slotted-channels.db", "my_study")
+    split = r.space.params["min_samples_split"]
+    assert split.low == 2 and split.high < 20
+    assert r.space.params["min_samples_leaf"].low >= 1
+    depth = r.space.params["max_depth"]
+    assert depth.low <= 8 and depth.high >= 17 and depth.high < 30
+    for name in ("max_features", "bootstrap"):
+        assert _d(r, name).action == "bias" and len(r.space.params[name].choices) == 2
+
+
+# --------------------------------------------------------------------------- boosting (alvarog2491)
+
+
+def test_boosting_study_that_gained_a_parameter_is_flagged_and_weights_stay_positive():
+    # XGBoost, 356 complete: scale_pos_weight was added after trial 127. Read: two experiments in one
+    # study; in the later one the elites crowd scale_pos_weight's low edge (1.0), subsample near 1,
+    # max_depth at its top. A class weight of 0, or a subsample above 1, is no answer.
+    r = _next("bank-boosting.db", "xgboost_optimization")
+    flag = next(f for f in r.rationale["red_flags"] if f.startswith("the search space changed mid-study"))
+    assert "127 trials (numbers 0-126) did not search scale_pos_weight" in flag
+    assert r.evidence.n_ranked == 229
+    spw = r.space.params["scale_pos_weight"]
+    assert 0 < spw.low < 1.0 and spw.high < 15
+    sub = r.space.params["subsample"]
+    assert sub.high <= 1 and sub.low <= 0.914
+    assert r.space.params["max_depth"].high > 10
+    small = _next("bank-boosting.db", "lightgbm_optimization")  # 36 complete, 5 params: little moves
+    _no_move_beyond_evidence(small)
+    assert all(d.action in ("keep", "narrow") for d in small.decisions)
+
+
+# --------------------------------------------------------------------------- DistilBERT (Jaejun02)
+
+
+def test_distilbert_expands_the_learning_rate_a_little_and_narrows_dropout():
+    # 79 complete. Read: the elites crowd the top of lr [1e-5, 5e-5] (the usual fine-tuning range is
+    # wider), dropout's elites sit in 0.10-0.19 of [0.1, 0.4].
+    r = _next("toxic-comment.db", "distilbert_study")
+    lr = _d(r, "lr")
+    assert lr.action == "expand" and 5e-5 < lr.new.high and _decades(5e-5, lr.new.high) <= 1 + 1e-9
+    assert "justified by" in lr.reason
+    dropout = r.space.params["dropout"]
+    assert _d(r, "dropout").action == "narrow" and dropout.low <= 0.1004 and dropout.high >= 0.1893 and dropout.high < 0.4
+
+
+# --------------------------------------------------------------------------- energy XGBoost, bi-objective (tjespe)
+
+
+def test_energy_feature_selection_toggles_stay_toggles_on_a_pareto_front():
+    # 300 complete, two objectives, 38 features each a 0/1 int. Read: a toggle is on or off, nothing
+    # else; many features are clearly on (or off) in the front, none is "more than on".
+    r = _next("energy-xgb.db", "XGBoost consumption prediction feature selection NoneType")
+    assert not any("same value" in f for f in r.rationale["red_flags"])
+    toggles = [n for n in r.space.params if n.startswith("use_feature_")]
+    assert len(toggles) >= 30
+    for name in toggles:
+        p = r.space.params[name]
+        assert (p.low, p.high) == (0, 1), name
+        d = _d(r, name)
+        assert "keeps its sign" not in d.reason, d.reason  # a toggle's low side is a toggle too
+    assert any("toggle" in _d(r, n).reason for n in toggles)
+
+
+def test_energy_study_with_failures_and_a_changed_space_keeps_fractions_in_0_1():
+    # 887 trials, 344 failed, and the parameters searched changed twice. Read: two experiments at least;
+    # subsample and colsample are fractions.
+    r = _next("energy-xgb.db", "XGBoost consumption prediction NoneType")
+    assert any(f.startswith("the search space changed mid-study") for f in r.rationale["red_flags"])
+    assert any("many failed trials" in f for f in r.rationale["red_flags"])
+    for name in ("subsample", "colsample_bytree"):
+        p = r.space.params[name]
+        assert 0 < p.low and p.high <= 1, (name, p)
+
+
+# --------------------------------------------------------------------------- define-by-run networks (izzak98)
+
+
+def test_dense_network_layers_are_conditional_and_a_binary_choice_is_not_extended():
+    # 100 complete. Read: raw_hidden_layer_{i} exists only when n_raw_hidden_layers > i; the elites
+    # use 3 layers, so a fifth layer is no longer searched; layer_norm is 0 or 1, never -1.
+    data = read_study(_file("dist-pred.db"), "Dense")
+    for i in range(1, 5):
+        when = data.space.params[f"raw_hidden_layer_{i}"].when
+        assert when.parent == "n_raw_hidden_layers" and when.values == tuple(range(i + 1, 6)), (i, when)
+    r = _next("dist-pred.db", "Dense")
+    layers = r.space.params["n_raw_hidden_layers"]
+    assert layers.low <= 3 <= layers.high < 5
+    assert _d(r, "raw_hidden_layer_4").action == "drop"
+    assert set(r.space.params["layer_norm"].choices) == {0, 1}
+
+
+# --------------------------------------------------------------------------- Spark ALS (johnsutor)
+
+
+def test_als_moves_reg_param_toward_its_crowded_low_edge_and_keeps_unnamed_studies_apart():
+    # 48 complete. Read: every elite has regParam at the bottom of [0.01, 1e5] with a strong trend
+    # (lower is better): look a decade lower; rank's elites crowd its top (50).
+    r = _next("als.db", "als_search")
+    reg = _d(r, "regParam")
+    assert reg.action == "expand" and reg.new.low < 0.01 and _decades(reg.new.low, 0.01) <= 1 + 1e-9
+    assert reg.new.low <= r.evidence.best_config["regParam"] <= reg.new.high
+    assert r.space.params["rank"].high > 50
+    run = subprocess.run(
+        [sys.executable, "-m", "refine", "show", str(_file("als.db")), "--study", "als"], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "closest: 'als_search'" in run.stderr, run.stderr

@@ -56,6 +56,11 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
 
     data = read_study(target, study)
     written = _write_space(data, output) if output is not None else None
+    natural = None
+    if data.space_source == "inferred":
+        from refine.natural import describe_natural
+
+        natural = describe_natural(data.space)
     counts = data.counts()
     best = _best(data)
     inherited = None if "refine:history_from" not in data.user_attrs else ~own_rows(data)
@@ -77,6 +82,7 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
                 "notes": list(data.notes),
             }
             | ({"written": str(written)} if written is not None else {})
+            | ({"natural_bounds": natural} if natural else {})
         )
         return
     out = console()
@@ -103,6 +109,8 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
         out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))
     for note in data.notes:
         out.print(f"note: {note}")
+    if natural:
+        out.print(f"note: {natural}")
     if written is not None:
         out.print(f"wrote {written}")
 

@@ -75,8 +75,8 @@ def snap(p: FloatParam | IntParam, low: float, high: float) -> tuple[float, floa
 
 def _outward(x: float, rounded: float, *, down: bool) -> float:
     """``rounded`` when it lies on the safe side of ``x``, else ``x`` nudged to 3 significant digits outward."""
-    if (down and rounded <= x) or (not down and rounded >= x):
-        return rounded
+    if (down and rounded <= x) or (not down and rounded >= x) or abs(rounded - x) <= 1e-9 * abs(x):
+        return rounded  # on the safe side, or off it by float noise only (10 ** 4 computed as 10000.000000002)
     if x == 0:
         return 0.0
     exp = math.floor(math.log10(abs(x))) - 2
@@ -129,3 +129,73 @@ def closest_rival_effect(ev: Any) -> float | None:
 def p_value(field: str, kind: str) -> Callable[[Any], float]:
     """``p_of`` for :func:`alpha`: the evidence's ``field`` for parameters of ``kind``, 1.0 for the others."""
     return lambda ev: getattr(ev, field) if ev.kind == kind else 1.0
+
+
+def holm(threshold: float, study_evidence, settings, name: str, p_of: Callable[[Any], float]) -> tuple[bool, float]:
+    """Whether ``name``'s p-value passes :func:`alpha`, and the level it had to beat (for the rationale).
+
+    When Holm's step-down stopped before ``name`` (:func:`alpha` gives 0), the
+    level is the one at its rank, threshold / (m - rank): what it needed.
+    """
+    level = alpha(threshold, study_evidence, settings, name, p_of)
+    value = float(p_of(study_evidence.params[name]))
+    value = 1.0 if math.isnan(value) else value
+    if level > 0 or not settings.multiple_testing:
+        return value < level, level
+    ranked = sorted(1.0 if math.isnan(float(p_of(ev))) else float(p_of(ev)) for ev in study_evidence.params.values())
+    m = max(1, len(study_evidence.space.params))
+    j = ranked.index(value) if value in ranked else 0
+    return False, threshold / max(1, m - j)
+
+
+def decided(test: str, p: float | None, level: float | None, **more: Any) -> dict[str, Any]:
+    """One entry of a decision's ``decided_by``: the test, its p-value and the (Holm-corrected) level applied."""
+    return {"test": test, "p": p, "level": level, **more}
+
+
+MODEL_P = 0.05  # the model rule's default level (``model.p``), for rules run without it
+
+
+def model_in_force(study_evidence) -> bool:
+    """True when the model rule fitted a model of the objective because the study drifted (or ``model.use=always``)."""
+    m = study_evidence.extra.get("model")
+    return bool(m and m.get("used"))
+
+
+def _model_p(ev: Any) -> float:
+    m = ev.extra.get("model") if hasattr(ev, "extra") else None
+    return float(m["p"]) if m and m.get("p") is not None else 1.0
+
+
+def model_test(name: str, study_evidence, settings) -> dict[str, Any] | None:
+    """The model's verdict on ``name`` as a ``decided_by`` entry, None when no model is in force.
+
+    ``passed``: p < ``model.p`` Holm-corrected over the searched parameters (``level``): the model alone
+    says the parameter matters. ``confirms``: p < ``model.p`` (``confirm_level``): enough to confirm a
+    change whose own test already passed its Holm-corrected level.
+    """
+    if not model_in_force(study_evidence) or "model" not in study_evidence.params[name].extra:
+        return None
+    threshold = float(settings.extra.get("model.p", MODEL_P))
+    passed, level = holm(threshold, study_evidence, settings, name, _model_p)
+    m = study_evidence.params[name].extra["model"]
+    return decided(
+        "model curve", m["p"], level, passed=passed, confirms=m["p"] < threshold, confirm_level=threshold,
+        effect=m.get("effect"), effect_sd=m.get("effect_sd"), best_at=m.get("best_at"),
+    )
+
+
+def model_text(test: dict[str, Any] | None) -> str:
+    """The model's verdict in words, for a reason ('' without a model)."""
+    if test is None:
+        return ""
+    if test["passed"]:
+        verdict = f"< {test['level']:.2g} (model.p, Holm-corrected): it matters"
+    elif test["confirms"]:
+        verdict = f"< {test['confirm_level']:g} (model.p): it confirms another test, but alone it would need < {test['level']:.2g} (Holm)"
+    else:
+        verdict = f">= {test['confirm_level']:g} (model.p): no clear effect"
+    return (
+        f"the model of the objective (the study drifted, as an adaptive sampler's does) gives it an effect of "
+        f"{test['effect']:.2f} ± {test['effect_sd']:.2f} normal scores, likelihood-ratio p={test['p']:.2g} {verdict}"
+    )

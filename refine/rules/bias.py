@@ -19,7 +19,7 @@ from __future__ import annotations
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.evidence import MIN_CONTEMPORARIES
-from refine.rules._common import alpha, closest_rival_effect, fmt, p_value
+from refine.rules._common import alpha, closest_rival_effect, decided, fmt, model_test, model_text, p_value
 
 import attrs
 
@@ -47,7 +47,10 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     favours_top = weights[param.index(top)] > observed  # more than the share of trials it actually got
     a = alpha(settings.bias_p, study_evidence, settings, name, p_value("dominance_p", "categorical"))
     beats_rivals = ev.p < a_kw and _same(ev.best_choice, top)  # the values themselves, not only the elite count
-    if favours_top and ev.dominance_p >= a and not beats_rivals:
+    model = model_test(name, study_evidence, settings)
+    # an adaptive sampler gives a choice that works more trials, which hides its elite share: the model can prove it instead
+    modelled = model is not None and model["passed"] and _same(model.get("best_at"), top)
+    if favours_top and ev.dominance_p >= a and not beats_rivals and not modelled:
         return None  # no more elites on it than its share of the trials predicts: dominance by chance
     share = _weights_text(param, top, weights)
     if unfair:
@@ -67,18 +70,29 @@ def refine_propose(name, param, evidence, study_evidence, settings):
             f"but {alongside}, so weighted {share}"
         )
     if favours_top:
-        reason += (
-            f"; its elite share beats its {observed:.0%} of the trials (binomial p={ev.dominance_p:.2g})"
-            if ev.dominance_p < a
-            else f"; it has the best median (Kruskal-Wallis p={ev.p:.2g})"
-        )
+        if ev.dominance_p < a:
+            reason += f"; its elite share beats its {observed:.0%} of the trials (binomial p={ev.dominance_p:.2g} < {a:.2g})"
+            own = decided("elite cluster", ev.dominance_p, a, share=ev.elite_convergence)
+        elif beats_rivals:
+            reason += f"; it has the best median (Kruskal-Wallis p={ev.p:.2g} < {a_kw:.2g})"
+            own = decided("choices differ", ev.p, a_kw)
+        else:
+            reason += "; the model of the objective puts it first"
+            own = None
+    else:
+        own = decided("unfair trial", None, None, unfair=[c.value for c in unfair])
+    if model is not None:
+        reason += f"; {model_text(model)}"
     return Proposal(
         param=name,
         action="bias",
         rule="bias",
         new=attrs.evolve(param, weights=weights),
         reason=reason,
-        evidence={"dominance": ev.elite_convergence, "unfair": [c.value for c in unfair]},
+        evidence={
+            "dominance": ev.elite_convergence, "unfair": [c.value for c in unfair],
+            "decided_by": [d for d in (own, model) if d is not None],
+        },
     )
 
 

@@ -15,8 +15,18 @@ the range's width on the parameter's own scale (for a log parameter at most
 width, or one decade), never past ``limits``; an inferred space also keeps to
 its natural bounds (:mod:`refine.natural`); a log parameter stays > 0, an int
 stays an int, an int range from 1 or more stays >= 1 (0 layers or neighbours is
-another model), and a range that lies in [0, inf) without limits keeps its sign.
+another model), a range that lies in [0, inf) without limits keeps its sign, and
+a positive low stays positive (at most ten times lower).
 A crowded bound that cannot move is kept, and the reason says what stops it.
+
+When the study drifted and the model rule fitted a model of the objective
+(:mod:`refine.rules.model`), the elites need not crowd the edge more than the
+trials run alongside them: an adaptive sampler crowds a bound that matters as
+much as its elites do (it keeps going where the good trials were). The model
+then says whether the parameter matters (its review vetoes the expansion
+otherwise). Each expansion records what decided it (``decided_by``: the
+trend over the range, the trend near the bound, or the edge crowd, with the
+Holm-corrected level applied, and the model's test).
 
 An ordered numeric categorical (batch sizes) whose elites crowd its smallest
 or largest choice gains the next value of its progression (16, 32, 64 -> 8).
@@ -31,7 +41,7 @@ import attrs
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.natural import clamp, natural_bounds
-from refine.rules._common import alpha, fmt, from_u, snap, to_u
+from refine.rules._common import alpha, decided, fmt, from_u, model_in_force, model_test, model_text, snap, to_u
 from refine.space import IntParam
 
 
@@ -40,26 +50,34 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None
     if evidence.kind == "categorical":
-        return _ordered(name, param, evidence, settings)
+        return _ordered(name, param, evidence, study_evidence, settings)
     return _numeric(name, param, evidence, study_evidence, settings)
 
 
-def _crowded(param, ev, side, settings, level):
-    """Why the elites' crowd at ``side`` justifies moving it (the path, for the reason), or None.
+def _crowded(param, ev, side, settings, level, modelled=False):
+    """Why the elites' crowd at ``side`` justifies moving it: (the path, for the reason; its ``decided_by`` entry), or None.
 
     A trend must point the way the bound moves: a crowd at an edge against the
-    trend over the whole range does not expand it.
+    trend over the whole range does not expand it. ``modelled``: a model of the
+    objective is in force (the study drifted), so the elites need not crowd the
+    edge more than their contemporaries: an adaptive sampler crowds where the good trials are.
     """
     share = ev.edge_low_share if side == "low" else ev.edge_high_share
     ref = ev.ref_low_share if side == "low" else ev.ref_high_share
-    if share < settings.expand_crowd or share <= ref:
+    if share < settings.expand_crowd or (share <= ref and not modelled):
         return None
     sign = -1 if side == "low" else 1
     trend, trend_p = (ev.trend_low, ev.trend_low_p) if side == "low" else (ev.trend_high, ev.trend_high_p)
     if sign * ev.rho > 0 and ev.p < level:
-        return f"the trend over the whole range points {side} (rho={ev.rho:+.2f}, p={ev.p:.2g} < {level:.2g})"
+        return (
+            f"the trend over the whole range points {side} (rho={ev.rho:+.2f}, p={ev.p:.2g} < {level:.2g})",
+            decided("trend", ev.p, level, side=side, rho=ev.rho),
+        )
     if sign * trend > 0 and trend_p < level and sign * ev.rho >= 0:
-        return f"the trend in the {side} third points {side} (rho={trend:+.2f}, p={trend_p:.2g} < {level:.2g})"
+        return (
+            f"the trend in the {side} third points {side} (rho={trend:+.2f}, p={trend_p:.2g} < {level:.2g})",
+            decided("trend near the bound", trend_p, level, side=side, rho=trend),
+        )
     if ev.best_value is not None and sign * ev.rho >= 0:
         zone = settings.edge_zone
         u = to_u(param, ev.best_value)
@@ -67,7 +85,10 @@ def _crowded(param, ev, side, settings, level):
         crowd_p = ev.edge_low_p if side == "low" else ev.edge_high_p
         # no trend to lean on: the crowd itself must be more than chance puts there
         if at_edge and share >= 2 * settings.expand_crowd and crowd_p < level:
-            return f"the best trial and {share:.0%} of elites sit in the {side} edge zone, more than chance puts there (binomial p={crowd_p:.2g} < {level:.2g})"
+            return (
+                f"the best trial and {share:.0%} of elites sit in the {side} edge zone, more than chance puts there (binomial p={crowd_p:.2g} < {level:.2g})",
+                decided("edge crowd", crowd_p, level, side=side, share=share),
+            )
     return None
 
 
@@ -79,10 +100,14 @@ def _expand_p(e):
 
 def _numeric(name, param, ev, study_evidence, settings):
     level = alpha(settings.expand_p, study_evidence, settings, name, _expand_p)
-    paths = {s: _crowded(param, ev, s, settings, level) for s in ("low", "high")}
-    sides = [s for s in ("low", "high") if paths[s]]
+    modelled = model_in_force(study_evidence)
+    found = {s: _crowded(param, ev, s, settings, level, modelled) for s in ("low", "high")}
+    sides = [s for s in ("low", "high") if found[s]]
     if not sides:
         return None
+    paths = {s: found[s][0] for s in sides}
+    model = model_test(name, study_evidence, settings)
+    decided_by = [found[s][1] for s in sides] + ([model] if model is not None else [])
     low, high = param.low, param.high
     f = settings.expand_factor
     decades = settings.expand_max_decades
@@ -95,6 +120,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         low = from_u(param, -f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:
             low = 0.0
+        if not param.log and param.low > 0 and param.limits is None and low <= 0:
+            low = param.low / 10  # a positive low stays positive (a class weight of 0 is another model)
         if isinstance(param, IntParam) and param.low >= 1 and param.limits is None:
             low = max(low, 1)  # 0 layers, neighbours or heads is another model, not more of the same
     if "high" in sides:
@@ -119,7 +146,7 @@ def _numeric(name, param, ev, study_evidence, settings):
         clipped = [s for s, a, b in (("low", wanted[0], low), ("high", wanted[1], high)) if s in sides and a != b]
     moved = [s for s in sides if (s == "low" and low < param.low) or (s == "high" and high > param.high)]
     if not moved:
-        return _blocked(name, param, ev, sides, nb, clipped)
+        return _blocked(name, param, ev, sides, nb, clipped, decided_by)
     low = low if "low" in moved else param.low
     high = high if "high" in moved else param.high
     why = []
@@ -139,6 +166,7 @@ def _numeric(name, param, ev, study_evidence, settings):
             else ""
         )
         + (f"; kept within natural bounds {nb.limits_text()}, {nb.why} (write `limits` in the space file to override)" if clipped else "")
+        + (f"; {model_text(model)}" if model is not None else "")
     )
     return Proposal(
         param=name,
@@ -154,11 +182,12 @@ def _numeric(name, param, ev, study_evidence, settings):
             "edge_high": ev.edge_high_share,
             "level": level,
             "paths": {s: paths[s] for s in moved},
+            "decided_by": [found[s][1] for s in moved] + ([model] if model is not None else []),
         },
     )
 
 
-def _blocked(name, param, ev, sides, nb=None, clipped=()):
+def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
     """The elites crowd a bound that cannot move: say so, rather than "no clear signal"."""
     why = []
     for side in sides:
@@ -167,7 +196,7 @@ def _blocked(name, param, ev, sides, nb=None, clipped=()):
         limit = None if param.limits is None else param.limits[0 if side == "low" else 1]
         if limit is not None and bound == limit:
             stop = f"it is the hard limit {fmt(limit)}"
-        elif side in clipped:
+        elif side in clipped or (nb is not None and bound == (nb.low if side == "low" else nb.high)):
             stop = (
                 f"the space was inferred and {nb.why} (give `limits: [lo, hi]` in a space file to override; "
                 "`refine show STUDY --study S -o v1.yaml` writes one to edit)"
@@ -187,13 +216,18 @@ def _blocked(name, param, ev, sides, nb=None, clipped=()):
         rule="expand",
         new=param,
         reason=f"{'; '.join(why)} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})",
-        evidence={"blocked": list(sides), "rho": ev.rho, "p": ev.p},
+        evidence={
+            "blocked": list(sides), "rho": ev.rho, "p": ev.p,
+            "decided_by": [*decided_by, decided("hard limit" if not clipped else "natural bounds", None, None, sides=list(sides))],
+        },
     )
 
 
 def _next_value(values, side):
     """The next value of an ordered progression beyond ``side`` (None when it has no sensible next)."""
     vs = sorted(values)
+    if len(vs) == 2 and vs == [0, 1]:
+        return None  # a 0/1 toggle, not a progression
     a, b = (vs[0], vs[1]) if side == "low" else (vs[-2], vs[-1])
     all_int = all(isinstance(v, int) for v in vs)
     if a > 0 and b > 0:
@@ -215,14 +249,15 @@ def _next_value(values, side):
         if abs(nxt - round(nxt)) > 1e-9:
             return None
         nxt = int(round(nxt))
-    if vs[0] > 0 and nxt <= 0:
-        return None
+    if vs[0] > 0 and nxt <= 0 or vs[0] >= 0 and nxt < 0:
+        return None  # a progression of positive (or non-negative) values keeps its sign
     return nxt
 
 
-def _ordered(name, param, ev, settings):
+def _ordered(name, param, ev, study_evidence, settings):
     if not ev.ordered:
         return None
+    model = model_test(name, study_evidence, settings)
     values = list(param.choices)
     lowest, highest = min(values), max(values)
     for side, end in (("low", lowest), ("high", highest)):
@@ -245,6 +280,7 @@ def _ordered(name, param, ev, settings):
         reason = (
             f"{stats.elite_share:.0%} of elites chose the {'smallest' if side == 'low' else 'largest'} value {fmt(end)} "
             f"(best choice by median; Kruskal-Wallis p={ev.p:.2g}): added {fmt(nxt)}, the next value of the progression"
+            + (f"; {model_text(model)}" if model is not None else "")
         )
         return Proposal(
             param=name,
@@ -252,6 +288,10 @@ def _ordered(name, param, ev, settings):
             rule="expand",
             new=attrs.evolve(param, choices=tuple(new_choices), weights=weights),
             reason=reason,
-            evidence={"side": side, "added": nxt, "elite_share": stats.elite_share},
+            evidence={
+                "side": side, "added": nxt, "elite_share": stats.elite_share,
+                "decided_by": [decided("edge crowd", None, None, side=side, share=stats.elite_share)]
+                + ([model] if model is not None else []),
+            },
         )
     return None

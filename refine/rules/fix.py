@@ -19,7 +19,7 @@ import math
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import alpha, closest_rival_effect, fmt, p_value
+from refine.rules._common import alpha, closest_rival_effect, decided, fmt, model_test, model_text, p_value
 from refine.space import IntParam
 
 
@@ -69,6 +69,7 @@ def _categorical(name, ev, study_evidence, settings):
         f"{effect:.1%} (Kruskal-Wallis p={ev.p:.2g}; against the {ev.fix_others} rival trials run alongside "
         f"the elites, Mann-Whitney p={ev.fix_p:.2g}); rivals had "
         + ", ".join(f"{fmt(c.value)}: {c.trials} trials" for c in rivals)
+        + _model_said(name, study_evidence, settings)
     )
     return Proposal(
         param=name,
@@ -76,7 +77,10 @@ def _categorical(name, ev, study_evidence, settings):
         rule="fix",
         fixed_value=ev.top_choice,
         reason=reason,
-        evidence={"convergence": ev.elite_convergence, "effect": effect, "p": ev.p, "top_trials": top.trials},
+        evidence={
+            "convergence": ev.elite_convergence, "effect": effect, "p": ev.p, "top_trials": top.trials,
+            "decided_by": _decided_by(name, study_evidence, settings, decided("elite cluster", max(ev.p, ev.fix_p), level, convergence=ev.elite_convergence)),
+        },
     )
 
 
@@ -102,6 +106,7 @@ def _numeric(name, param, ev, study_evidence, settings):
         + ("others" if ev.effect_others == ev.others_n else f"trials at other values run alongside the elites (of {ev.others_n})")
         + f" by {ev.effect:.1%} "
         f"(Mann-Whitney p={ev.effect_p:.2g})"
+        + _model_said(name, study_evidence, settings)
     )
     return Proposal(
         param=name,
@@ -109,6 +114,19 @@ def _numeric(name, param, ev, study_evidence, settings):
         rule="fix",
         fixed_value=value,
         reason=reason,
-        evidence={"convergence": ev.mode_share, "effect": ev.effect, "p": ev.effect_p, "others": ev.others_n},
+        evidence={
+            "convergence": ev.mode_share, "effect": ev.effect, "p": ev.effect_p, "others": ev.others_n,
+            "decided_by": _decided_by(name, study_evidence, settings, decided("elite cluster", ev.effect_p, level, convergence=ev.mode_share)),
+        },
     )
 
+
+
+def _decided_by(name, study_evidence, settings, own):
+    model = model_test(name, study_evidence, settings)
+    return [own] + ([model] if model is not None else [])
+
+
+def _model_said(name, study_evidence, settings):
+    model = model_test(name, study_evidence, settings)
+    return f"; {model_text(model)}" if model is not None else ""

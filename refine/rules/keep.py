@@ -1,10 +1,10 @@
-"""keep: the default when the evidence is weak or underpowered; it says why (rho, p, n)."""
+"""keep: the default when the evidence is weak or underpowered; it says why (rho, p, n, and the model's test when one is in force)."""
 
 from __future__ import annotations
 
 from refine import hookimpl
 from refine.decisions import Proposal
-from refine.rules._common import fmt
+from refine.rules._common import fmt, model_test, model_text
 
 
 @hookimpl(trylast=True)
@@ -32,4 +32,10 @@ def refine_propose(name, param, evidence, study_evidence, settings):
             f"no decisive choice: top {fmt(evidence.top_choice)} holds {evidence.elite_convergence:.0%} of elites "
             f"({top.trials} trials), Kruskal-Wallis p={evidence.p:.2g}, n={evidence.n}"
         )
-    return Proposal(param=name, action="keep", rule="keep", new=param, reason=reason, evidence={"n": evidence.n})
+    model = model_test(name, study_evidence, settings) if evidence.n and reason.startswith("no ") else None
+    if model is not None:
+        reason += f"; {model_text(model)}"
+    return Proposal(
+        param=name, action="keep", rule="keep", new=param, reason=reason,
+        evidence={"n": evidence.n} | ({"decided_by": [model]} if model is not None else {}),
+    )

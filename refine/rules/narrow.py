@@ -10,6 +10,13 @@ from configurations evaluated more than once). A side whose edge zone the elites
 expand rule may move it). Nothing changes unless the range shrinks by at least
 ``narrow_min_shrink``.
 
+When the study drifted and the model rule fitted a model of the objective
+(:mod:`refine.rules.model`), a parameter the model finds relevant is narrowed
+around its elites without the elites-vs-trials test (an adaptive sampler's
+trials crowd the elites, which blunts it), and one it does not find relevant
+is not narrowed (its review vetoes it). A narrowing whose test passed but whose
+range could not shrink enough is kept, and the reason says what stopped it.
+
 Categorical: a choice that had a fair trial, holds no elite and loses by more
 than ``fix_effect`` (Kruskal-Wallis p < ``fix_p``) is removed; never the best
 trial's choice, never the last one.
@@ -23,7 +30,7 @@ import numpy as np
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.modes import modes
-from refine.rules._common import alpha, fmt, from_u, p_value, snap, to_u
+from refine.rules._common import alpha, decided, fmt, from_u, holm, model_test, model_text, p_value, snap, to_u
 
 
 @hookimpl
@@ -36,9 +43,12 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 
 def _numeric(name, param, ev, study_evidence, settings):
-    level = alpha(settings.narrow_p, study_evidence, settings, name, p_value("ks_p", "numeric"))
-    if ev.ks_p >= level or len(ev.elite_values) < 3:
+    clustered, level = holm(settings.narrow_p, study_evidence, settings, name, p_value("ks_p", "numeric"))
+    model = model_test(name, study_evidence, settings)
+    relevant = model is not None and model["passed"]
+    if not (clustered or relevant) or len(ev.elite_values) < 3:
         return None
+    decided_by = [decided("elite cluster", ev.ks_p, level, passed=clustered)] + ([model] if model is not None else [])
     values = np.array(ev.elite_values)
     found = modes(param, ev.elite_values)
     if not settings.narrow_keep_elites and len(found) < 2:  # a second mode's elites are never trimmed as outliers
@@ -55,7 +65,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     if ev.edge_high_share >= settings.expand_crowd:
         hi_u = 1.0
     if hi_u - lo_u > 1.0 - settings.narrow_min_shrink:
-        return None
+        return _too_wide(name, param, ev, inside, hi_u - lo_u, study_evidence, settings, decided_by)
     low = param.low if lo_u == 0.0 else from_u(param, lo_u)
     high = param.high if hi_u == 1.0 else from_u(param, hi_u)
     snapped = snap(param, low, high)
@@ -65,9 +75,11 @@ def _numeric(name, param, ev, study_evidence, settings):
     if not low < high or (low == param.low and high == param.high):
         return None
     reason = (
-        f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like the other trials, the smaller of KS and a span test; "
+        f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like the other trials, the smaller of KS and a span test, "
+        f"{'<' if clustered else '>='} {level:.2g}, narrow_p Holm-corrected; "
         f"n={ev.n}" + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}") + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
         f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
+        + (f"; {model_text(model)}" if model is not None else "")
     )
     if len(found) > 1:
         reason += "; bimodal: elites good in " + " and in ".join(f"[{fmt(m.low)}, {fmt(m.high)}]" for m in found) + ", both kept"
@@ -85,7 +97,30 @@ def _numeric(name, param, ev, study_evidence, settings):
         rule="narrow",
         new=attrs.evolve(param, **changes),
         reason=reason,
-        evidence={"ks_p": ev.ks_p, "elite_low": ev.elite_low, "elite_high": ev.elite_high, "n": ev.n},
+        evidence={"ks_p": ev.ks_p, "elite_low": ev.elite_low, "elite_high": ev.elite_high, "n": ev.n, "decided_by": decided_by},
+    )
+
+
+def _too_wide(name, param, ev, inside, width, study_evidence, settings, decided_by):
+    """The evidence says narrow, but what the range must hold spans too much of it: keep, and say so."""
+    noise = study_evidence.noise_sd
+    held = "every elite" + (f" and every trial within two noise SDs ({fmt(noise)}) of the best" if noise and len(ev.near_best_values) > 1 else "")
+    tests = "; ".join(
+        model_text(d) if d["test"] == "model curve" else f"elites vs the other trials p={d['p']:.2g} (needs < {d['level']:.2g})"
+        for d in decided_by
+    )
+    reason = (
+        f"kept: the evidence says the elites cluster ({tests}), but the range must hold {held}, "
+        f"[{fmt(min(inside))}, {fmt(max(inside))}], which with its margin spans {width:.0%} of the range: narrowing needs it "
+        f"to shrink by at least narrow_min_shrink {settings.narrow_min_shrink:.0%} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})"
+    )
+    return Proposal(
+        param=name,
+        action="keep",
+        rule="narrow",
+        new=param,
+        reason=reason,
+        evidence={"ks_p": ev.ks_p, "span": width, "decided_by": [*decided_by, decided("range too wide", None, None, span=width)]},
     )
 
 
@@ -103,7 +138,8 @@ def _finer_step(param, elite_values):
 
 
 def _categorical(name, param, ev, study_evidence, settings):
-    if ev.p >= alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical")):
+    level = alpha(settings.fix_p, study_evidence, settings, name, p_value("p", "categorical"))
+    if ev.p >= level:
         return None
     removed = [
         c
@@ -132,5 +168,8 @@ def _categorical(name, param, ev, study_evidence, settings):
         rule="narrow",
         new=attrs.evolve(param, choices=choices, weights=weights),
         reason=reason,
-        evidence={"removed": [c.value for c in removed], "p": ev.p},
+        evidence={
+            "removed": [c.value for c in removed], "p": ev.p,
+            "decided_by": [decided("choices differ", ev.p, level)] + [m for m in [model_test(name, study_evidence, settings)] if m],
+        },
     )
