@@ -71,7 +71,7 @@ class Refinement:
         Raises:
             SpaceError: One of the files exists already (nothing is written).
         """
-        from refine.spacefile import atomic_write, dump_space
+        from refine.spacefile import atomic_write, dump_space, new_folders, remove_folders
 
         directory = Path(directory)
         stem = self.file_stem()
@@ -86,12 +86,14 @@ class Refinement:
         from refine.rationale import to_json, to_markdown
 
         written: list[Path] = []
+        made = new_folders(directory)
         try:
             for path, text in zip(paths, (dump_space(self.space), to_markdown(rationale), to_json(rationale))):
                 written.append(atomic_write(path, text))
         except BaseException:
             for p in written:
                 p.unlink(missing_ok=True)
+            remove_folders(made)  # a full disk leaves no empty output folder
             raise
         return attrs.evolve(self, rationale=rationale, space_path=paths[0], rationale_path=paths[1], json_path=paths[2])
 

@@ -89,6 +89,7 @@ ATTR_GAPS = "refine:fill_gaps_done"
 ATTR_SHARE = "refine:fair_share"
 TRIAL_ERROR = "refine:error"
 TRIAL_SET = "refine:set"
+TRIAL_DIED = "refine:died"
 
 class ObjectiveError(RefineError):
     """The objective cannot be imported, or returns something that is not a value."""
@@ -153,6 +154,21 @@ _SIGNAL = {"signum": 2}
 _INTERRUPT: dict[str, Any] = {"state": None}
 
 
+#: signals a finished run keeps recording instead of raising (the command line sets it: it exits next)
+_LATE: dict[str, Any] = {"hold": False, "pending": None, "seen": False}
+
+
+def _late_signal(signum: int, frame: Any) -> None:
+    """After a run, under the command line: a late Ctrl-C (or a storm of them) is recorded, not raised.
+
+    The command is about to print its summary and exit; the next run of a
+    ``--seeds`` loop starts already interrupted.
+    """
+    _LATE["seen"] = True
+    if _LATE["pending"] is None:
+        _LATE["pending"] = int(signum)
+
+
 @contextlib.contextmanager
 def _interrupts_between_transactions() -> Any:
     """Ctrl-C never lands inside one of the storage's transactions.
@@ -168,6 +184,11 @@ def _interrupts_between_transactions() -> Any:
     "Exception ignored" traceback. A SIGTERM is handled the same way. Only in the main thread, and only
     for a signal whose default handler is in place (a shell's ``cmd &``
     ignores SIGINT, and a SIGTERM is still handled there).
+
+    Once one interrupt has been raised, or once the caller sets the yielded
+    state's ``held`` (it is cleaning up), further signals are only recorded:
+    a storm of Ctrl-C or SIGTERM never breaks the clean-up. Yields that state
+    (a dummy where no signal is handled).
     """
     import _thread
     import signal
@@ -175,27 +196,31 @@ def _interrupts_between_transactions() -> Any:
 
     handled = []
     if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where the shell ignores it (`cmd &`)
+        if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _late_signal):  # not where the shell ignores it (`cmd &`)
             handled.append(signal.SIGINT)
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # a scheduler's SIGTERM (Slurm preemption, kill)
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _late_signal):  # a scheduler's SIGTERM (Slurm preemption, kill)
             handled.append(signal.SIGTERM)
     if not handled:
-        yield
+        yield {"held": False}
         return
-    state = {"active": True, "pending": None, "raised": False}
-    _SIGNAL["signum"] = int(signal.SIGINT)
+    state = {"active": True, "pending": _LATE["pending"], "raised": False, "held": False}
+    _SIGNAL["signum"] = _LATE["pending"] or int(signal.SIGINT)
     _INTERRUPT["state"] = state
 
     def redeliver() -> None:
-        if state["active"] and state["pending"] is not None and not state["raised"]:
+        if state["active"] and state["pending"] is not None and not state["raised"] and not state["held"]:
             _thread.interrupt_main(state["pending"])
 
     def handler(signum: int, frame: Any) -> None:
-        _SIGNAL["signum"] = int(signum)
+        _LATE["seen"] = True
+        if state["pending"] is None:  # the first signal is the one that stopped the run (its exit status)
+            _SIGNAL["signum"] = int(signum)
         # kept until the run has stopped: a KeyboardInterrupt raised where Python swallows it (a __del__
         # run by the garbage collector prints "Exception ignored" and goes on) is raised again by the
         # run's next check (_stop_if_interrupted) instead of being lost
-        state["pending"] = signum
+        state["pending"] = state["pending"] or signum
+        if state["raised"] or state["held"]:  # already stopping: a second signal (a storm) is only recorded
+            return
         if _in_storage(frame):
             timer = threading.Timer(0.02, redeliver)
             timer.daemon = True
@@ -211,15 +236,39 @@ def _interrupts_between_transactions() -> Any:
     previous = {signum: signal.signal(signum, handler) for signum in handled}
     unraisable_before, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
-        yield
+        yield state
     finally:
         state["active"] = False
         _INTERRUPT["state"] = None
         sys.unraisablehook = unraisable_before
+        _LATE["pending"] = None
         for signum, old in previous.items():
-            signal.signal(signum, old)
-    if state["pending"] is not None:  # the run ended while an interrupt waited for a storage call: deliver it now
+            signal.signal(signum, _late_signal if _LATE["hold"] else old)
+    if state["pending"] is not None and not state["held"]:  # the run ended while an interrupt waited for a storage call: deliver it now
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def late_signals_held() -> Any:
+    """For a command that exits after its run: a Ctrl-C or SIGTERM after the run is recorded, not raised.
+
+    Without it a signal landing between the end of the run and the exit (a
+    storm of Ctrl-C) would raise into the summary being printed, or into the
+    interpreter's shutdown. On leaving, the handlers are restored, unless a
+    signal came: the command is ending, and the rest of a storm is ignored.
+    """
+    import signal
+
+    _LATE.update(hold=True, pending=None, seen=False)
+    try:
+        yield
+    finally:
+        seen = _LATE["seen"]
+        _LATE.update(hold=False, pending=None, seen=False)
+        if signal.getsignal(signal.SIGINT) is _late_signal:
+            signal.signal(signal.SIGINT, signal.SIG_IGN if seen else signal.default_int_handler)
+        if signal.getsignal(signal.SIGTERM) is _late_signal:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if seen else signal.SIG_DFL)
 
 
 def _stop_if_interrupted() -> None:
@@ -229,6 +278,7 @@ def _stop_if_interrupted() -> None:
     """
     state = _INTERRUPT["state"]
     if state is not None and state["active"] and state["pending"] is not None:
+        state["raised"] = True  # the run is stopping: a redelivery or a later signal must not raise into its clean-up
         raise KeyboardInterrupt
 
 
@@ -711,10 +761,10 @@ class _Counts:
     best_params: dict | None
 
 
-def _counts(study: Any) -> _Counts:
+def _counts(study: Any, trials: Sequence[Any] | None = None) -> _Counts:
     from optuna.trial import TrialState
 
-    trials = own_trials(study.get_trials(deepcopy=False))
+    trials = own_trials(study.get_trials(deepcopy=False) if trials is None else trials)
     by = {s: 0 for s in TrialState}
     for t in trials:
         by[t.state] += 1
@@ -726,16 +776,105 @@ def _counts(study: Any) -> _Counts:
     return _Counts(by[TrialState.COMPLETE], by[TrialState.FAIL], by[TrialState.RUNNING], by[TrialState.WAITING], best, best_params)
 
 
-def _top_up(study: Any, target: int, batch: int) -> int:
-    """Enqueue one plain ticket per trial still owed, at most ``batch``; returns how many.
+#: a trial failed because its process died (not because the objective raised) is run again this many times
+RETRIES = 1
 
+
+def _to_retry(trials: Sequence[Any]) -> list[Any]:
+    """Trials whose process died (killed, stopped, its heartbeat stale) and that are owed a retry, oldest first.
+
+    The objective's own failures carry ``refine:error`` and are not retried;
+    a retry carries Optuna's ``failed_trial`` and ``retry_history`` system
+    attributes (as Optuna's RetryFailedTrialCallback writes them).
+    """
+    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    return [
+        t for t in trials
+        if t.state.name == "FAIL" and TRIAL_ERROR not in t.user_attrs and TRIAL_HISTORY not in t.user_attrs
+        and t.number not in retried and len(t.system_attrs.get("retry_history") or ()) < RETRIES
+    ]
+
+
+@contextlib.contextmanager
+def _queue_lock(study: Any) -> Any:
+    """One coordinator at a time decides what to enqueue.
+
+    Several coordinators on one study (machines sharing a PostgreSQL study,
+    or runs started at once on one journal) would each see the same trials
+    owed and each enqueue them. PostgreSQL: a transaction-scoped advisory lock
+    (released at the end of the transaction, or when the connection dies);
+    MySQL: a named lock; a journal file: an exclusive ``flock`` on the file,
+    which Optuna's own locking does not use and which writes nothing.
+    """
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    key = zlib.crc32(f"refine-queue:{study.study_name}".encode())
+    if engine is not None and engine.dialect.name in ("postgresql", "mysql"):
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.rollback()  # ends the transaction: the lock goes with it
+            else:
+                conn.execute(text("SELECT GET_LOCK(:k, 120)"), {"k": f"refine-{key}"})
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT RELEASE_LOCK(:k)"), {"k": f"refine-{key}"})
+        return
+    path = getattr(backend, "_file_path", None)  # a JournalStorage's backend: the journal file
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        fcntl = None  # type: ignore[assignment]
+    if path is None or fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _top_up(study: Any, target: int, batch: int) -> int:
+    """Enqueue one ticket per trial still owed, at most ``batch`` waiting; returns how many.
+
+    A trial whose process died is owed a retry (its configuration again, once):
+    the retry fills one of the owed places instead of a plain ticket. The
+    decision is taken on a fresh read of the study under :func:`_queue_lock`,
+    and only a coordinator enqueues, so a retry and a ticket never fill the
+    same place: COMPLETE + RUNNING + WAITING never exceeds ``target``.
     A short queue keeps popping cheap: every pop reads the whole queue.
     """
+    import optuna
+
     c = _counts(study)
-    owed = min(target - c.complete - c.running - c.waiting, batch - c.waiting)
-    for _ in range(max(owed, 0)):
-        study.enqueue_trial({})
-    return max(owed, 0)
+    if min(target - c.complete - c.running - c.waiting, batch - c.waiting) <= 0:
+        return 0
+    with _queue_lock(study):
+        trials = study.get_trials(deepcopy=False)
+        c = _counts(study, trials)
+        owed = max(min(target - c.complete - c.running - c.waiting, batch - c.waiting), 0)
+        retries = _to_retry(trials)[:owed]
+        for t in retries:
+            history = [*(t.system_attrs.get("retry_history") or ()), t.number]
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.WAITING,
+                    user_attrs={k: v for k, v in t.user_attrs.items() if k not in (TRIAL_DIED, "refine:traceback")},
+                    system_attrs={"fixed_params": dict(t.params), "failed_trial": t.number, "retry_history": history},
+                )
+            )
+        for _ in range(owed - len(retries)):
+            study.enqueue_trial({})
+    return owed
 
 
 def _enqueue(study: Any, configs: Sequence[Mapping[str, Any]], budget: int, attr: str) -> int:
@@ -753,6 +892,73 @@ def _echo(message: str, quiet: bool) -> None:
         print(message, file=sys.stderr)
 
 
+#: a worker's slot in the shared table: starting up, or idle (else the id of the trial it runs)
+_STARTING, _IDLE = -2, -1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker never outlives its coordinator, however the coordinator ends (``kill -9`` included).
+
+    On Linux the kernel sends the worker a SIGTERM when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); a watchdog thread checks the parent's PID
+    twice a second as well (every POSIX system). The SIGTERM stops the worker
+    as a scheduler's would: its running trial is failed and it exits; one
+    that has not exited 20 s later is ended.
+    """
+    import signal
+    import threading
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # handled by _interrupts_between_transactions, whatever was inherited
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no libc symbol: the watchdog alone
+            pass
+    if os.getppid() != parent:  # the coordinator died while this process started
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        signal.raise_signal(signal.SIGTERM)
+        time.sleep(20)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="refine-parent-watchdog", daemon=True).start()
+
+
+def _claiming(storage: Any, slots: Any, index: int) -> None:
+    """Record in the worker's slot the trial it pops, so that its coordinator can fail it if the worker dies.
+
+    The slot is written before the pop commits and cleared after the trial
+    is finished, so a worker killed at any point leaves its trial named.
+    """
+    from optuna.trial import TrialState
+
+    set_state = storage.set_trial_state_values
+
+    def set_trial_state_values(trial_id: int, state: Any, values: Any = None) -> bool:
+        if state == TrialState.RUNNING:
+            slots[index] = trial_id
+            try:
+                popped = set_state(trial_id, state, values)
+            except BaseException:
+                slots[index] = _IDLE
+                raise
+            if not popped:
+                slots[index] = _IDLE
+            return popped
+        done = set_state(trial_id, state, values)
+        if state.is_finished() and slots[index] == trial_id:
+            slots[index] = _IDLE
+        return done
+
+    storage.set_trial_state_values = set_trial_state_values
+
+
 def _worker_main(
     storage_spec: str,
     heartbeat: int | None,
@@ -762,12 +968,15 @@ def _worker_main(
     sampler_name: str,
     seed: int,
     startup: int,
-    stop: Any,
+    slots: Any,
+    index: int,
     errors: Any,
+    parent: int,
 ) -> None:
-    """One worker process: run enqueued trials until the coordinator says stop."""
+    """One worker process: run enqueued trials until the coordinator says stop (its slot ``stop``) or dies."""
     import logging
 
+    _die_with_parent(parent)
     import optuna
 
     from refine.spacefile import space_from_json
@@ -775,27 +984,62 @@ def _worker_main(
     logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())  # as the CLI: no cursor tracebacks on Ctrl-C
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        space = space_from_json(space_json)
-        storage = open_storage(storage_spec, create=False, heartbeat=heartbeat, queue_only=True)
-        sampler = make_sampler(sampler_name, seed=seed, space=space, startup=startup)
-        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
-        fn = _Objective(load_objective(objective), space)
-        with _interrupts_between_transactions():
-            while True:
+    study = sampler = None
+    stop = len(slots) - 1
+    _LATE["hold"] = True  # once this worker is done, a late signal (a storm of them) is recorded, not raised
+    code = 0
+
+    def stop_asked(study: Any, trial: Any) -> None:
+        if slots[stop]:
+            study.stop()
+
+    with _interrupts_between_transactions() as guard:
+        try:
+            _signals_blocked(False)  # those that came while this process started are delivered now, to the guard
+            space = space_from_json(space_json)
+            storage = open_storage(storage_spec, create=False, heartbeat=heartbeat, queue_only=True)
+            _claiming(storage, slots, index)
+            sampler = make_sampler(sampler_name, seed=seed, space=space, startup=startup)
+            study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+            fn = _Objective(load_objective(objective), space)
+            slots[index] = _IDLE
+            while not slots[stop]:
                 try:
-                    study.optimize(fn, catch=(_ObjectiveFailed,))
+                    study.optimize(fn, catch=(_ObjectiveFailed,), callbacks=[stop_asked])
                 except _QueueEmpty:
-                    if stop.is_set():
-                        return
                     time.sleep(0.05)
                     _stop_if_interrupted()
-    except KeyboardInterrupt:
-        return
-    except RefineError as e:
-        errors.put(str(e))
-    except BaseException:
-        errors.put("worker crashed: " + traceback.format_exc()[-2000:])
+        except BaseException as e:
+            if not _from_ctrl_c(e):
+                guard["held"] = True
+                try:
+                    errors.send(str(e) if isinstance(e, RefineError) else "worker crashed: " + traceback.format_exc()[-2000:])
+                except OSError:  # the coordinator is gone
+                    pass
+                code = 1
+            else:  # stopped by a signal (the coordinator's, or the kernel's when the coordinator died)
+                guard["held"] = True
+                if study is not None:
+                    _stop_heartbeats()
+                    claimed = slots[index]
+                    _fail_unfinished(study, [*getattr(sampler, "started", ()), *([claimed] if claimed >= 0 else [])])
+                code = 128 + _SIGNAL["signum"]
+        guard["held"] = True
+    sys.exit(code)
+
+
+def _signals_blocked(blocked: bool) -> None:
+    """Block (or unblock) SIGINT and SIGTERM in this thread, where the system can.
+
+    The coordinator starts each worker with them blocked (a child inherits
+    the mask across exec): a signal that arrives while the worker imports
+    waits until it can fail its trial cleanly, instead of printing a
+    traceback or being lost.
+    """
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK if blocked else signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _check_resume(study: Any, space: Space, spec: str) -> None:
@@ -972,13 +1216,15 @@ def run(
     base = study or f"{space.name}-v{space.version}"
     plan = [(base, seed)] if not seeds else [(f"{base}-s{s}", s) for s in seeds]
     results = []
-    for name, s in plan:
+    for k, (name, s) in enumerate(plan):
         result = _run_one(
             space, objective, fn, storage=storage, study_name=name, trials=trials, sampler=sampler, seed=s,
             workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps, startup=startup,
             heartbeat=heartbeat, max_failures=max(trials, 10) if max_failures is None else max_failures, quiet=quiet,
             fair_trial=fair_trial,
         )
+        if result.interrupted and result.complete >= result.target and k == len(plan) - 1:
+            result = attrs.evolve(result, interrupted=False, signum=None)  # every trial was done: nothing to resume
         results.append(result)
         if result.interrupted:
             break
@@ -1056,52 +1302,54 @@ def _run_one(
 
     start = _counts(study)
     interrupted = False
-    with _Progress(trials, study_name, start.complete, quiet) as progress:
+    with _Progress(trials, study_name, start.complete, quiet) as progress, _interrupts_between_transactions() as guard:
         try:
-            with _interrupts_between_transactions():
-                if workers == 1:
-                    _run_serial(study, _Objective(fn, space), trials, max_failures, start.failed, progress)
-                else:
-                    _run_parallel(
-                        study, space, objective, storage, hb, sampler, seed, startup, workers, trials, max_failures, start.failed,
-                        progress,
-                    )
+            if workers == 1:
+                _run_serial(study, _Objective(fn, space), trials, max_failures, start.failed, progress)
+            else:
+                _run_parallel(
+                    study, space, objective, storage, hb, sampler, seed, startup, workers, trials, max_failures, start.failed,
+                    progress,
+                )
+            _stop_if_interrupted()  # one that waited for the last storage call
         except BaseException as e:  # noqa: BLE001 - only Ctrl-C is handled; anything else is raised again
             if not _from_ctrl_c(e):
                 raise
             interrupted = True
+        guard["held"] = True  # from here on a signal (a storm of them) is recorded, never raised into the clean-up
+        if interrupted:
             _stop_heartbeats()
             _fail_unfinished(study, getattr(the_sampler, "started", ()))
-    end = _counts(study)
-    if shares and not interrupted and end.complete >= trials:
-        for note in _short_shares(study, space, shares):
-            notes.append(note)
-            _echo(f"warning: {note}", quiet)
-    if end.failed - start.failed >= max_failures and end.complete < trials:
-        failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and t.user_attrs.get(TRIAL_ERROR)]
-        last = f"; the last: {failed[-1].user_attrs[TRIAL_ERROR]}" if failed else ""
-        notes.append(
-            f"stopped after {end.failed - start.failed} failed trials with {end.complete} of {trials} complete"
-            f"{last} (each failed trial's '{TRIAL_ERROR}' attribute says why{MORE_FAILURES})"
+        end = _counts(study)
+        if shares and not interrupted and end.complete >= trials:
+            for note in _short_shares(study, space, shares):
+                notes.append(note)
+                _echo(f"warning: {note}", quiet)
+        if end.failed - start.failed >= max_failures and end.complete < trials:
+            failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and t.user_attrs.get(TRIAL_ERROR)]
+            last = f"; the last: {failed[-1].user_attrs[TRIAL_ERROR]}" if failed else ""
+            notes.append(
+                f"stopped after {end.failed - start.failed} failed trials with {end.complete} of {trials} complete"
+                f"{last} (each failed trial's '{TRIAL_ERROR}' attribute says why{MORE_FAILURES})"
+            )
+        configs = [t.params for t in study.get_trials(deepcopy=False) if t.params]
+        return RunResult(
+            study=study_name,
+            storage=redact(storage),
+            complete=end.complete,
+            failed=end.failed,
+            target=trials,
+            best_value=end.best_value,
+            best_params=end.best_params,
+            warm_started=warmed,
+            history=history,
+            extremes=n_extremes,
+            filled=filled,
+            gaps=tuple(coverage_gaps(space, tested + configs)),
+            interrupted=interrupted,
+            signum=_SIGNAL["signum"] if interrupted else None,
+            warnings=tuple(notes),
         )
-    configs = [t.params for t in study.get_trials(deepcopy=False) if t.params]
-    return RunResult(
-        study=study_name,
-        storage=redact(storage),
-        complete=end.complete,
-        failed=end.failed,
-        target=trials,
-        best_value=end.best_value,
-        best_params=end.best_params,
-        warm_started=warmed,
-        history=history,
-        extremes=n_extremes,
-        filled=filled,
-        gaps=tuple(coverage_gaps(space, tested + configs)),
-        interrupted=interrupted,
-        signum=_SIGNAL["signum"] if interrupted else None,
-        warnings=tuple(notes),
-    )
 
 
 def _short_shares(study: Any, space: Space, shares: Mapping[str, Sequence[int]]) -> list[str]:
@@ -1131,14 +1379,12 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
         if c.failed - failed0 >= max_failures:
             study.stop()
 
-    stuck, last = 0, None
+    waiting = _Waiting(target, progress)
     while True:
         _stop_if_interrupted()
         c = _counts(study)
         if c.complete >= target or c.failed - failed0 >= max_failures:
             return
-        if (c.complete, c.failed, c.waiting) != last:
-            stuck, last = 0, (c.complete, c.failed, c.waiting)
         if c.waiting == 0:
             _top_up(study, target, batch=8)
         try:
@@ -1147,22 +1393,106 @@ def _run_serial(study: Any, objective: _Objective, target: int, max_failures: in
             # queued trials that cannot be started (held by another process, or a stale view of the
             # queue), or RUNNING trials of a process that was killed: never spin; read the queue afresh,
             # fail what the heartbeat says is dead, and give up with a message rather than hang
-            stuck += 1
             time.sleep(0.05)
-            if stuck % 20 == 0:
-                study = _fresh(study)
-                _fail_stale(study)
-            if stuck >= 20 * _stuck_seconds(study):
-                what = (
-                    f"{c.waiting} queued trial(s) could not be started" if c.waiting
-                    else f"{c.running} trial(s) are RUNNING in another process (or one that was killed)"
-                )
-                raise StudyError(
-                    f"study '{study.study_name}': {what} for {_stuck_seconds(study)} s with {c.complete} of {target} "
-                    "complete; run the same command again to go on (on an RDB storage a trial of a killed process "
-                    "is failed once its heartbeat is stale; a journal has none: if no process runs it, fail it with "
-                    "Optuna's study.tell(NUMBER, state=TrialState.FAIL))"
-                )
+            study = waiting.idle(study, c)
+
+
+class _Waiting:
+    """A run that cannot start a trial: what it waits for, for how long, and when it gives up.
+
+    The serial and the parallel loop wait alike: while no trial can be
+    started and nothing changes (COMPLETE, FAIL, RUNNING and WAITING counts),
+    the run reads the queue afresh and fails the trials whose heartbeat is
+    stale every second, says what it waits for after 3 s and then every 15 s,
+    and gives up after :func:`_stuck_seconds` with one line naming the trials
+    and how to release them.
+    """
+
+    def __init__(self, target: int, progress: "_Progress") -> None:
+        self.target, self.progress = target, progress
+        self.since: float | None = None
+        self.key: tuple | None = None
+        self.told = self.refreshed = 0.0
+
+    def busy(self) -> None:
+        self.since = None
+
+    def idle(self, study: Any, c: _Counts, own: Sequence[int] = ()) -> Any:
+        """One more idle turn with counts ``c`` (``own``: trial ids this run's workers hold); returns the study to use."""
+        now = time.monotonic()
+        key = (c.complete, c.failed, c.running, c.waiting)
+        if self.since is None or key != self.key:
+            self.since, self.key, self.told, self.refreshed = now, key, now - 12, now
+            return study
+        if now - self.refreshed >= 1:
+            self.refreshed = now
+            study = _fresh(study)
+            _fail_stale(study)
+        limit = _stuck_seconds(study)
+        waited = now - self.since
+        if waited >= limit:
+            raise StudyError(_stuck_message(study, c, self.target, limit, own))
+        if now - self.told >= 15:
+            self.told = now
+            self.progress.log(_waiting_message(study, c, self.target, limit - waited, own))
+        return study
+
+
+def _others(study: Any, own: Sequence[int]) -> list[Any]:
+    """The RUNNING trials that no worker of this run holds (another process's, or a dead one's)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(_state("RUNNING"),)) if t._trial_id not in own]
+
+
+def _state(name: str) -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState[name]
+
+
+def _heartbeat_grace(study: Any) -> int | None:
+    """Seconds after its last heartbeat that a RUNNING trial is failed (``None``: a storage without heartbeats)."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not getattr(backend, "heartbeat_interval", None):
+        return None
+    return int(backend.grace_period or 2 * backend.heartbeat_interval)
+
+
+def _numbers(trials: Sequence[Any]) -> str:
+    shown = ", ".join(str(t.number) for t in trials[:5]) + (", ..." if len(trials) > 5 else "")
+    return f"trial {shown}" if len(trials) == 1 else f"trials {shown}"
+
+
+def _waiting_message(study: Any, c: _Counts, target: int, left: float, own: Sequence[int]) -> str:
+    others = _others(study, own)
+    grace = _heartbeat_grace(study)
+    if others:
+        what = f"waiting for {_numbers(others)}: RUNNING in another process (or one that was killed)"
+        why = (
+            f"; a dead process's trial is failed {grace} s after its last heartbeat, then retried" if grace
+            else "; a journal has no heartbeat, so a trial of a killed process stays RUNNING"
+        )
+    else:
+        what, why = f"waiting for {c.waiting} queued trial(s) that cannot be started", ""
+    return f"{what}{why}; {c.complete} of {target} complete; giving up in {max(left, 0):.0f} s"
+
+
+def _stuck_message(study: Any, c: _Counts, target: int, limit: int, own: Sequence[int]) -> str:
+    others = _others(study, own)
+    if others:
+        what = f"{_numbers(others)} {'is' if len(others) == 1 else 'are'} RUNNING in another process (or one that was killed)"
+        numbers = [t.number for t in others]
+        tell = (
+            f"study.tell({numbers[0]}, state=TrialState.FAIL)" if len(numbers) == 1
+            else f"study.tell(NUMBER, state=TrialState.FAIL) for each of {', '.join(map(str, numbers[:5]))}"
+        )
+    else:
+        what = f"{c.waiting} queued trial(s) could not be started"
+        tell = "study.tell(NUMBER, state=TrialState.FAIL)"
+    return (
+        f"study '{study.study_name}': {what} for {limit} s with {c.complete} of {target} complete; run the same "
+        "command again to go on (on an RDB storage a trial of a killed process is failed once its heartbeat is "
+        f"stale; a journal has none: if no process runs it, fail it with Optuna's {tell})"
+    )
 
 
 def _fail_stale(study: Any) -> None:
@@ -1176,9 +1506,7 @@ def _fail_stale(study: Any) -> None:
 
 def _stuck_seconds(study: Any) -> int:
     """How long a run waits on trials it cannot start: past the heartbeat's grace period, where there is one."""
-    backend = getattr(study._storage, "_backend", study._storage)
-    grace = getattr(backend, "grace_period", None) if hasattr(backend, "heartbeat_interval") else None
-    return int(max(30, (grace or 0) + 10))
+    return int(max(30, (_heartbeat_grace(study) or 0) + 10))
 
 
 def _fresh(study: Any) -> Any:
@@ -1192,56 +1520,133 @@ def _fresh(study: Any) -> Any:
     return optuna.Study(study_name=study.study_name, storage=_CachedStorage(storage._backend), sampler=study.sampler)
 
 
+def _release(study: Any, trial_id: int, why: str) -> int | None:
+    """Fail the trial ``trial_id`` of a worker that died, if it is still RUNNING; returns its number.
+
+    Its ``refine:died`` attribute says why; like a trial whose heartbeat went
+    stale, it is then retried once (:func:`_top_up`).
+    """
+    import optuna
+
+    storage = study._storage
+    try:
+        trial = storage.get_trial(trial_id)
+        if trial.state.name != "RUNNING":
+            return None
+        storage.set_trial_user_attr(trial_id, TRIAL_DIED, why)
+        storage.set_trial_state_values(trial_id, _state("FAIL"))
+    except (KeyError, optuna.exceptions.UpdateFinishedTrialError):  # finished meanwhile (its heartbeat went stale)
+        return None
+    return trial.number
+
+
+def _exit_reason(code: int | None) -> str:
+    import signal
+
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
 def _run_parallel(
     study: Any, space: Space, objective: Any, storage: str, heartbeat: int | None, sampler: str, seed: int,
     startup: int, workers: int, target: int, max_failures: int, failed0: int, progress: "_Progress",
 ) -> None:
+    """Run ``workers`` processes on the queue until ``target`` trials are complete.
+
+    The coordinator alone enqueues (:func:`_top_up`). Each worker names in a
+    shared slot the trial it runs; a worker that dies (killed, or exiting in
+    a trial) has that trial failed at once and retried, and is replaced, so a
+    run loses no trial and no time to a dead worker, on a journal (which has
+    no heartbeat) as on PostgreSQL. Workers end with the coordinator however
+    it ends (:func:`_die_with_parent`). A run that cannot start a trial gives
+    up as the serial loop does (:class:`_Waiting`).
+    """
     from refine.spacefile import space_to_json
 
     ctx = multiprocessing.get_context("spawn")
-    stop, errors = ctx.Event(), ctx.Queue()
-    procs = [
-        ctx.Process(
+    slots = ctx.Array("q", [_STARTING] * workers + [0], lock=False)  # one per worker, then `stop`
+    stop = workers
+    space_json, parent = space_to_json(space), os.getpid()
+    pipes: list[Any] = [None] * workers
+    replaced = 0
+
+    def start(i: int, n: int) -> Any:
+        reader, writer = ctx.Pipe(duplex=False)
+        slots[i] = _STARTING
+        p = ctx.Process(
             target=_worker_main,
-            args=(storage, heartbeat, study.study_name, space_to_json(space), objective, sampler, seed + 1000 * i, startup, stop, errors),
+            args=(storage, heartbeat, study.study_name, space_json, objective, sampler, seed + 1000 * n, startup,
+                  slots, i, writer, parent),
             daemon=True,
         )
-        for i in range(workers)
-    ]
-    for p in procs:
-        p.start()
+        _signals_blocked(True)  # the worker starts with them blocked; here they wait the few ms of the start
+        try:
+            p.start()
+        finally:
+            _signals_blocked(False)
+        writer.close()
+        pipes[i] = reader
+        return p
+
+    def error() -> str | None:
+        for reader in pipes:
+            try:
+                if reader is not None and reader.poll():
+                    return reader.recv()
+            except (EOFError, OSError):  # the worker exited without a word
+                continue
+        return None
+
+    def release(i: int, why: str) -> int | None:
+        trial_id, slots[i] = slots[i], _IDLE
+        return _release(study, trial_id, why) if trial_id >= 0 else None
+
+    procs = [start(i, i) for i in range(workers)]
+    waiting = _Waiting(target, progress)
+    failure, ended, ended_pids = None, False, set()
     try:
         while True:
             _stop_if_interrupted()
+            failure = failure or error()
+            for i, p in enumerate(procs):
+                if p.exitcode is None or slots[stop] or p.pid in ended_pids:
+                    continue
+                ended_pids.add(p.pid)
+                number = release(i, f"its worker process (pid {p.pid}) {_exit_reason(p.exitcode)}")
+                if number is None and 0 <= p.exitcode < 128:
+                    continue  # it ended on its own (an error it reported, or a script without a __main__ guard)
+                progress.log(
+                    f"worker {p.pid} {_exit_reason(p.exitcode)}"
+                    + (f" in trial {number}: the trial is failed and will be retried" if number is not None else "")
+                )
+                if replaced < max_failures:
+                    replaced += 1
+                    procs[i] = start(i, workers + replaced)
             c = _counts(study)
             progress.update(study, c)
-            if c.complete >= target or c.failed - failed0 >= max_failures or not errors.empty():
-                stop.set()
+            if c.complete >= target or c.failed - failed0 >= max_failures or failure:
+                slots[stop] = 1
             elif c.waiting < workers:
                 _top_up(study, target, batch=3 * workers)
-            if not any(p.is_alive() for p in procs):
-                break
+            if not any(p.is_alive() for p in procs) and (slots[stop] or all(p.pid in ended_pids for p in procs)):
+                break  # all stopped, or all ended on their own (a killed worker is first replaced, above)
+            own = [slots[i] for i in range(workers) if slots[i] >= 0 and procs[i].is_alive()]
+            if slots[stop] or own or any(slots[i] == _STARTING and procs[i].is_alive() for i in range(workers)):
+                waiting.busy()
+            else:
+                study = waiting.idle(study, c, own)
             time.sleep(0.1)
-    except KeyboardInterrupt:
-        stop.set()
-        import signal
-
-        for p in procs:  # the signal the coordinator got: a background run's workers ignore SIGINT, never SIGTERM
-            if p.is_alive():
-                try:
-                    os.kill(p.pid, _SIGNAL["signum"])
-                except ProcessLookupError:
-                    pass
-        for p in procs:
-            p.join(timeout=30)
-        raise
+        ended = True
     finally:
-        stop.set()
-        for p in procs:
-            p.join(timeout=30)
+        _stop_workers(procs, slots, release, signal_them=not ended)
     progress.update(study)
-    if not errors.empty():
-        raise ObjectiveError(errors.get())
+    failure = failure or error()
+    if failure:
+        raise ObjectiveError(failure)
     c = _counts(study)
     if c.complete < target and c.failed - failed0 < max_failures:
         codes = sorted({p.exitcode for p in procs})
@@ -1249,6 +1654,35 @@ def _run_parallel(
             f"the worker processes exited early (exit codes {codes}) with {c.complete}/{target} trials complete; "
             "a script calling refine.run(workers=K) needs an `if __name__ == '__main__':` guard"
         )
+
+
+def _stop_workers(procs: Sequence[Any], slots: Any, release: Callable[[int, str], Any], signal_them: bool) -> None:
+    """Stop the workers and wait for them; none outlives the run, and none leaves a trial RUNNING.
+
+    When the run stops early (a signal, an error), each worker gets a SIGTERM
+    (it fails its trial and exits; a background run's workers ignore SIGINT,
+    never SIGTERM), then has
+    up to 30 s in all; one still alive then is killed, and the trial it held
+    is failed here.
+    """
+    import signal
+
+    slots[len(slots) - 1] = 1
+    if signal_them:
+        for p in procs:
+            if p.is_alive():
+                try:
+                    os.kill(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+    deadline = time.monotonic() + 30
+    for p in procs:
+        p.join(timeout=max(deadline - time.monotonic(), 0.1))
+    for i, p in enumerate(procs):
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+        release(i, f"its worker process (pid {p.pid}) {_exit_reason(p.exitcode)}")
 
 
 class _Progress:
@@ -1285,7 +1719,7 @@ class _Progress:
 
     def log(self, message: str) -> None:
         if self._bar is not None:
-            self._bar.console.print(message, markup=False, highlight=False)
+            self._bar.console.print(message, markup=False, highlight=False, soft_wrap=True)  # one line in a log file
 
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:

@@ -515,10 +515,12 @@ def atomic_write(
         except OSError as e:
             raise SpaceError(f"cannot write {path}: {e.strerror or e}") from None
         return path
+    made = new_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
+        remove_folders(made)
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         why = f"{blocker} is a file, not a folder" if blocker else (e.strerror or str(e))
         raise SpaceError(f"cannot write {path}: {why} (choose another folder)") from None
@@ -534,10 +536,29 @@ def atomic_write(
             except FileExistsError:
                 raise SpaceError(f"{path} already exists; refine never overwrites a version ({hint})") from None
             os.unlink(tmp)
+    except OSError as e:  # a full disk, a quota, a file-size limit: the file named, nothing left behind
+        raise SpaceError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if not path.exists():
+            remove_folders(made)
     return path
+
+
+def new_folders(folder: str | os.PathLike) -> list[Path]:
+    """The folders that writing into ``folder`` would create, innermost first."""
+    folder = Path(folder)
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
+def remove_folders(folders: Sequence[Path]) -> None:
+    """Remove the (empty) folders a failed write created, innermost first."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something else wrote there), or already gone
+            break
 
 
 def _umask() -> int:

@@ -337,7 +337,7 @@ def open_storage(
             reader passes ``False``: a missing file is an error, never created.
         heartbeat: Seconds between heartbeats of running trials (RDB storages
             only); a trial whose worker died is failed after three missed
-            beats and retried once.
+            beats (``refine run`` then retries it once).
         queue_only: Refuse to create fresh trials: only enqueued ones run.
         connect_timeout: Seconds before an unreachable server is an error.
 
@@ -384,10 +384,9 @@ def open_storage(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if heartbeat and hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
-                kwargs["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
-            elif heartbeat:
-                kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(max_retry=1)
+            # no retry callback: Optuna's enqueues the retry in a transaction of its own, after failing the
+            # trial, and a coordinator topping up the queue in between filled the same place twice; refine
+            # run's coordinator retries it instead (executor._top_up), deciding under a lock
             return rdb_cls(
                 url,
                 engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},

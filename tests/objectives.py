@@ -97,6 +97,12 @@ def interrupt_swallowing(params):
     return params["x"]
 
 
+def naps(params):
+    """Sleeps 0.1 to 0.3 s (longer for a larger x): a trial a signal or a kill can land in."""
+    time.sleep(0.1 + 0.2 * params["x"])
+    return params["x"]
+
+
 def budgeted(params):
     """Which x is best depends on the budget: the optimum moves from 0.2 (budget 1) to 0.8 (budget 100)."""
     target = 0.2 if params.get("budget", 1) < 10 else 0.8

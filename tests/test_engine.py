@@ -900,3 +900,24 @@ def test_a_fair_winner_too_few_rivals_ran_beside_is_weighted_not_fixed(study_fac
     assert not any("without a fair trial" in f for f in result.rationale["red_flags"])  # both had theirs
     naive = _decision(refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False), "enc")
     assert naive.action == "fix" and naive.fixed_value == "context"
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_folder(study_factory, tmp_path):
+    # a write that fails for lack of room (here a file-size limit: the same OSError path as ENOSPC) names the file
+    # and leaves neither a partial file nor the output folder it would have created
+    import resource
+    import signal
+
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 30)
+    out = tmp_path / "new" / "out"
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+    proc = subprocess.run([sys.executable, "-m", "refine", "next-space", str(path), "--out", str(out)],
+                          capture_output=True, text=True, preexec_fn=small_files, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: cannot write {out / 's.v2.yaml'}: File too large"), proc.stderr
+    assert not (tmp_path / "new").exists()

@@ -414,10 +414,11 @@ def test_a_journal_trial_of_a_killed_process_is_named_with_how_to_release_it(tmp
     assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 3  # the process died mid-trial
     stuck = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert stuck.returncode == 2 and stuck.stderr.count("\n") == 1, stuck.stderr
-    assert "RUNNING in another process (or one that was killed)" in stuck.stderr
-    assert "study.tell(NUMBER, state=TrialState.FAIL)" in stuck.stderr
+    assert "is RUNNING in another process (or one that was killed)" in stuck.stderr
     study = load_study(str(journal), "j")
     [dead] = [t for t in study.trials if t.state.name == "RUNNING"]
+    assert f"trial {dead.number} is RUNNING" in stuck.stderr  # the stuck trial, named
+    assert f"study.tell({dead.number}, state=TrialState.FAIL)" in stuck.stderr
     study.tell(dead.number, state=optuna.trial.TrialState.FAIL)  # what the message says to do
     assert subprocess.run(cmd, env=env, cwd=tmp_path, timeout=120).returncode == 0
     assert states(str(journal), "j")["COMPLETE"] == 2
@@ -436,13 +437,18 @@ def _wait_for_complete(db, study: str, n: int, timeout: float = 20) -> None:
     raise AssertionError(f"study '{study}' in {db} did not reach {n} complete trials in {timeout} s")
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C handled as in a terminal, even when the suite runs as a background job (`pytest &`)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly(tmp_path):
     db = tmp_path / "s.db"
     space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     proc = subprocess.Popen(
         [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:slow", "--storage", str(db),
          "--study", "i", "--trials", "50", "--quiet"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
     _wait_for_complete(db, "i", 2)
     proc.send_signal(signal.SIGINT)
@@ -461,7 +467,7 @@ def test_ctrl_c_swallowed_by_python_still_stops_the_run(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:interrupt_swallowing",
          "--storage", str(db), "--study", "i", "--trials", "60", "--quiet"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
     _wait_for_complete(db, "i", 2)
     proc.send_signal(signal.SIGINT)

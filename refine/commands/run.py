@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -67,18 +68,28 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
     --max-failures; stopped there, the run exits 2 with the last error.
     Ctrl-C stops cleanly (exit 130), and so does a scheduler's SIGTERM (exit 143).
     """
-    from refine.executor import run as run_trials
+    from refine.executor import late_signals_held
     from refine.spacefile import load_space
 
     ctx = click.get_current_context()
     if from_ is None and ctx.get_parameter_source("warm") is click.core.ParameterSource.COMMANDLINE:
         raise RefineError("--warm applies to a warm start: give --from STORAGE[:STUDY] too, or leave --warm out")
     space = load_space(space_file)
-    results = run_trials(
-        space, objective, storage=storage, study=study, trials=trials, sampler=sampler, seed=seed,
-        seeds=_seeds(seeds), workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps,
-        startup=startup, heartbeat=heartbeat or None, max_failures=max_failures, quiet=quiet or as_json, fair_trial=fair_trial,
-    )
+    with late_signals_held():  # a Ctrl-C after the run (a storm of them) never breaks the summary
+        code = _run_and_report(
+            space, quiet=quiet, as_json=as_json, seeds=seeds, objective=objective, storage=storage, study=study, trials=trials,
+            sampler=sampler, seed=seed, workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps,
+            startup=startup, heartbeat=heartbeat or None, max_failures=max_failures, fair_trial=fair_trial,
+        )
+    if code:
+        sys.exit(code)
+
+
+def _run_and_report(space: Any, *, quiet: bool, as_json: bool, seeds: str | None, **options: Any) -> int:
+    """Run, print the summary, and return the exit status."""
+    from refine.executor import run as run_trials
+
+    results = run_trials(space, seeds=_seeds(seeds), quiet=quiet or as_json, **options)
     if as_json:
         emit_json(results[0].to_json() if len(results) == 1 and not seeds else [r.to_json() for r in results])
     elif not quiet:
@@ -101,10 +112,11 @@ def run(space_file: str, objective: str, storage: str, study: str | None, trials
         signum = stopped.signum or 2
         by = " by SIGTERM" if signum == 15 else ""
         click.echo(f"error: interrupted{by}; run the same command again to resume", err=True)
-        sys.exit(128 + signum)
+        return 128 + signum
     short = [r for r in results if r.complete < r.target]
     if short:  # the objective kept failing: the run did not do what was asked
         r = short[0]
         why = next((w for w in r.warnings if w.startswith("stopped after")), f"{r.complete} of {r.target} trials complete")
         click.echo(f"error: {r.study}: {' '.join(why.split())}", err=True)
-        sys.exit(2)
+        return 2
+    return 0
