@@ -31,6 +31,8 @@ class Settings:
     min_elites: int = 5
     metric: str | None = None
     metric_direction: str | None = None
+    then: tuple[str, ...] = field(default=(), converter=lambda v: _names(v))
+    where: tuple[str, ...] = field(default=(), converter=lambda v: _names(v, sep=";"))
     fair_trial: int = 20
     min_complete: int = 10
     fix_convergence: float = 1.0
@@ -68,10 +70,23 @@ class Settings:
                 raise RefineError(f"setting 'metric_direction' must be minimize or maximize, got {self.metric_direction!r}")
             if self.metric is None:
                 raise RefineError("setting 'metric_direction' says which way the metric is better: give 'metric' too (--metric NAME)")
+        if self.then or self.where:
+            from refine.ranking import Ranking
+
+            Ranking.parse(self.metric, self.then, self.where, self.metric_direction)  # a malformed key is bad input
         for name in _RANGES:
             problem = check_setting(name, getattr(self, name))
             if problem:
                 raise RefineError(problem)
+
+
+def _names(value: Any, sep: str = ",") -> tuple[str, ...]:
+    """A tuple of strings from a tuple, a list, or one string separated by ``sep`` (as ``--set then=recall,f1`` gives it)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(sep) if v.strip())
+    return tuple(str(v) for v in value)
 
 
 # the values each number may take: (low, high, low included, high included); None: unbounded
@@ -130,6 +145,8 @@ DOCS: dict[str, str] = {
     "min_elites": "at least this many elites (all trials when fewer)",
     "metric": "rank by this trial user attribute instead of the objective",
     "metric_direction": "minimize or maximize: which way the metric is better [default: the study's direction; required for a multi-objective study]",
+    "then": "break ties of the metric by these keys, in turn (NAME or NAME:max / NAME:min, comma-separated)",
+    "where": "rank only the trials keeping these conditions (\"recall >= 0.5\", semicolon-separated)",
     "fair_trial": "trials a choice needs before it may be judged (removed or fixed against)",
     "min_complete": "below this many COMPLETE trials nothing changes (red flag)",
     "fix_convergence": "share of elites on one value needed to fix a parameter",

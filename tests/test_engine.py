@@ -106,6 +106,22 @@ def test_narrowing_keeps_a_grid_finer_than_the_elites(study_factory):
     assert _decision(result, "dropout").action == "narrow" and result.space.params["dropout"].step == 0.01
 
 
+def test_a_bimodal_sweet_spot_is_reported_and_narrowing_keeps_both_modes(study_factory):
+    # n_layers good at 2 and at 6-7 (seed 001): one interval would hide that the middle is bad
+    space = _space(n_layers=IntParam(low=1, high=12), other=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(4)
+    score = {2: 1.0, 6: 0.97, 7: 0.98}
+    path = study_factory(space, lambda c: score.get(c["n_layers"], 0.5 - 0.02 * c["n_layers"]) + rng.normal(0, 0.005), 150)
+    result = refine.next_space(path, config=False, narrow_keep_elites=False)
+    spot = result.rationale["evidence"]["n_layers"]["sweet_spot"]
+    assert [(m["low"], m["high"]) for m in spot["modes"]] == [(2, 2), (6, 7)]
+    n_layers = result.space.params["n_layers"]
+    assert n_layers.low <= 2 and n_layers.high >= 7
+    from refine.rationale import to_markdown
+
+    assert "bimodal: elites good in [2, 2]" in to_markdown(result.rationale)
+
+
 def test_dominant_choice_with_undertried_rival_is_biased_not_removed(study_factory):
     space = _space(enc=CategoricalParam(choices=("cnn", "context"), weights=(0.9, 0.1)), x=FloatParam(low=0, high=1))
     rng = np.random.default_rng(3)
