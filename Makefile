@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 , := ,
 
-.PHONY: venv demo vision check test test-min bench bench-quality clean
+.PHONY: venv demo vision showcase check test test-min bench bench-quality clean
 
 $(VENV)/.installed: pyproject.toml plugins/refine-protect/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: venv
 
 vision: venv
 	$(PY) examples/vision/sweep.py
+
+# regenerates spaces/ (the vision lineage), the numbers in README.md and docs/report.png; a test fails when they are stale
+showcase: venv
+	$(PY) scripts/showcase.py
 
 # Lint (ruff) and type check (mypy, lenient: see [tool.mypy] in pyproject.toml).
 check: venv

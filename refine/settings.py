@@ -66,9 +66,20 @@ class Settings:
         "`maximize` or `minimize`: which way the metric is better (required for a multi-objective study)",
         owner="evidence", flag="--metric-direction", shown="the study's",
     )
+    then: tuple[str, ...] = _setting(
+        (),
+        "break ties of the metric by these keys in turn, `NAME` or `NAME:max` / `NAME:min` (repeatable; `,` between several in `--set`)",
+        owner="evidence", flag="--then", converter=lambda v: _names(v),
+    )
+    where: tuple[str, ...] = _setting(
+        (),
+        "rank only trials keeping these conditions, `\"recall >= 0.5\"` (repeatable; `;` between several in `--set`)",
+        owner="evidence", flag="--where", converter=lambda v: _names(v, sep=";"),
+    )
     fair_trial: int = _setting(
         20,
-        "trials a choice needs before it is judged",
+        "trials a choice needs before it is judged; `refine run` also reserves a weighted choice min(`fair_trial`, its "
+        "weight's share) of a stage",
         owner="engine", range=(1, None, True, False), flag="--fair-trial",
     )
     min_complete: int = _setting(
@@ -211,12 +222,25 @@ class Settings:
                 raise RefineError(f"setting 'metric_direction' must be minimize or maximize, got {self.metric_direction!r}")
             if self.metric is None:
                 raise RefineError("setting 'metric_direction' says which way the metric is better: give 'metric' too (--metric NAME)")
+        if self.then or self.where:
+            from refine.ranking import Ranking
+
+            Ranking.parse(self.metric, self.then, self.where, self.metric_direction)  # a malformed key is bad input
         for name in _RANGES:
             problem = check_setting(name, getattr(self, name))
             if problem:
                 raise RefineError(problem)
 
 
+
+
+def _names(value: Any, sep: str = ",") -> tuple[str, ...]:
+    """A tuple of strings from a tuple, a list, or one string separated by ``sep`` (as ``--set then=recall,f1`` gives it)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(sep) if v.strip())
+    return tuple(str(v) for v in value)
 
 
 def _declarations() -> dict[str, dict[str, Any]]:
@@ -275,9 +299,19 @@ def settings_table() -> str:
         lines.append(f"| `{f.name}` | {default} | {d['owner']} | {meaning} |")
     from refine.plugins import BUILTIN_RULES, Hooks, get_plugin_manager
 
-    # a built-in rule declares its own settings through the hook a third party uses
-    for d in Hooks(get_plugin_manager()).declared_settings().declared.values():
-        if d.plugin in BUILTIN_RULES:
+    # a built-in rule declares its own settings through the hook a third party uses; those that are
+    # the new names of the settings above are listed in one row, the others one by one
+    declared = [d for d in Hooks(get_plugin_manager()).declared_settings().declared.values() if d.plugin in BUILTIN_RULES]
+    renamed = [d for d in declared if d.alias is not None]
+    if renamed:
+        names = ", ".join(f"`{d.key}` (`{d.alias}`)" for d in renamed)
+        lines.append(
+            f"| {', '.join(f'`{d.key}`' for d in renamed[:2])}, ... | | rules | each built-in rule also declares its "
+            f"settings under its own name (`refine_add_settings`, as a plugin does): {names}. The names above stay "
+            "aliases: either sets both, and setting both to different values is an error |"
+        )
+    for d in declared:
+        if d.alias is None:
             lines.append(f"| `{d.key}` | {_shown(d.default)} | {d.plugin} | {d.help} |")
     return "\n".join(lines)
 
@@ -367,6 +401,7 @@ def load_settings(
                     origins[f"{key}.{sub}"] = where
                 continue
             if key in known and key not in ("extra", "origins"):
+                origins[key] = where
                 values[key] = _coerce(key, value, where)
                 problem = check_setting(key, values[key])
                 if problem:
@@ -402,6 +437,8 @@ class Declared:
     help: str
     convert: Callable[[Any], Any] | None = None
     plugin: str | None = None
+    #: the engine setting (a :class:`Settings` field) this key is the new name of, kept as an alias
+    alias: str | None = None
 
 
 class PluginSettings:
@@ -422,7 +459,9 @@ class PluginSettings:
     def __init__(self) -> None:
         self.declared: dict[str, Declared] = {}
 
-    def add(self, key: str, *, default: Any = None, help: str = "", convert: Callable[[Any], Any] | None = None) -> None:
+    def add(
+        self, key: str, *, default: Any = None, help: str = "", convert: Callable[[Any], Any] | None = None, alias: str | None = None
+    ) -> None:
         """Declare the setting ``key`` (``"<namespace>.<name>"``, e.g. ``"protect.params"``).
 
         Args:
@@ -434,6 +473,9 @@ class PluginSettings:
                 ``--set``, any TOML value from a config table); returns the
                 value the plugin reads. Raise ``ValueError`` or ``TypeError``
                 to refuse it: the message reaches the user.
+            alias: For a built-in rule: the engine setting (a field of
+                :class:`Settings`, e.g. ``expand_p``) that is this key's old
+                name. Either name sets both; the default is the field's.
 
         Raises:
             ValueError: A key without a namespace, or declared twice (the
@@ -443,7 +485,9 @@ class PluginSettings:
             raise ValueError(f"the setting {key!r} has no namespace: a plugin's setting is 'name.key', e.g. 'protect.params'")
         if key in self.declared:
             raise ValueError(f"the setting '{key}' is declared twice (do two plugins share a namespace?)")
-        self.declared[key] = Declared(key=key, default=default, help=help, convert=convert)
+        if alias is not None and alias not in attrs.fields_dict(Settings):
+            raise ValueError(f"the setting '{key}' names an alias '{alias}' that is no engine setting")
+        self.declared[key] = Declared(key=key, default=default, help=help, convert=convert, alias=alias)
 
     @property
     def namespaces(self) -> set[str]:
@@ -489,6 +533,48 @@ def apply_plugin_settings(settings: Settings, declared: PluginSettings, plugin_n
                 )
             )
         extra[key] = value
+    fields: dict[str, Any] = {}
     for key, d in declared.declared.items():
-        extra.setdefault(key, d.default)
-    return attrs.evolve(settings, extra=extra)
+        if d.alias is None:
+            extra.setdefault(key, d.default)
+            continue
+        old = getattr(settings, d.alias)
+        if key in settings.extra:  # the new name was set: it sets the old one too, unless both were set apart
+            if d.alias in settings.origins and extra[key] != old:
+                raise RefineError(
+                    f"setting '{key}' ({settings.origins.get(key, 'from --set, a flag or the API')}) and its old name "
+                    f"'{d.alias}' ({settings.origins[d.alias]}) disagree: {extra[key]!r} against {old!r}; give one"
+                )
+            fields[d.alias] = extra[key]
+        else:
+            extra[key] = old
+    settings = attrs.evolve(settings, extra=extra)
+    if fields:
+        try:
+            settings = attrs.evolve(settings, **fields)
+        except (TypeError, ValueError) as e:
+            raise RefineError(f"invalid settings: {e}") from None
+    return settings
+
+
+def engine_setting(name: str) -> Callable[[Any], Any]:
+    """A converter for a rule's new setting name that checks it as its old engine setting ``name``."""
+
+    def convert(value: Any) -> Any:
+        value = _coerce(name, value, "its value")
+        problem = check_setting(name, value)
+        if problem:
+            raise ValueError(problem.replace(f"setting '{name}' ", "", 1))
+        return value
+
+    return convert
+
+
+def declare_builtin(registry: "PluginSettings", rule: str, names: Iterable[str]) -> None:
+    """Declare a built-in rule's settings as ``<rule>.<name>``, each the new name of the engine setting ``<rule>_<name>``
+    (or ``<name>`` itself when it has no such prefix), with its default, meaning and checks."""
+    for name in names:
+        alias = name if name in attrs.fields_dict(Settings) else f"{rule}_{name}"
+        key = f"{rule}.{name.removeprefix(rule + '_')}"
+        default = attrs.fields_dict(Settings)[alias].default
+        registry.add(key, default=default, help=f"{DOCS.get(alias, '')} (old name: {alias})", convert=engine_setting(alias), alias=alias)

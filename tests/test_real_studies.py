@@ -362,3 +362,23 @@ def test_written_bounds_are_rounded_outward_and_keep_the_best_trial(tmp_path):
             if bound != old:
                 assert float(f"{bound:.3g}") == bound, (name, bound)
         assert p.low > 0, p
+
+
+def test_a_positive_low_stays_positive_and_a_binary_choice_gains_no_minus_one(tmp_path):
+    # an XGBoost class weight in [1, 15] whose elites crowd 1 with a trend toward it, and a 0/1
+    # layer_norm choice where 0 wins: neither a weight of 0 nor a layer_norm of -1 is an answer
+    space = _space(
+        "maximize",
+        scale_pos_weight=FloatParam(low=1.0, high=15.0),
+        layer_norm=CategoricalParam(choices=(0, 1)),
+    )
+    rng = np.random.default_rng(8)
+
+    def value(c):
+        return 1.0 - 0.3 * c["scale_pos_weight"] - 0.3 * c["layer_norm"] + 0.01 * rng.normal()
+
+    result = refine.next_space(write_study(tmp_path / "w.db", space, value, 80, seed=8), config=False)
+    spw = result.space.params["scale_pos_weight"]
+    assert _decision(result, "scale_pos_weight").action == "expand" and 0 < spw.low < 1.0, _decision(result, "scale_pos_weight").reason
+    ln = result.space.params.get("layer_norm")
+    assert ln is None or set(ln.choices) == {0, 1}, ln
