@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: venv demo vision test bench bench-quality clean
+.PHONY: venv demo vision showcase test bench bench-quality clean
 
 $(VENV)/.installed: pyproject.toml plugins/refine-protect/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: venv
 
 vision: venv
 	$(PY) examples/vision/sweep.py
+
+# regenerates spaces/ (the vision lineage), the numbers in README.md and docs/report.png; a test fails when they are stale
+showcase: venv
+	$(PY) scripts/showcase.py
 
 test: venv
 	$(PY) -m pytest -q

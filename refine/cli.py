@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "report": "refine.commands.report:report",
     "export": "refine.commands.interop:export",
     "import": "refine.commands.interop:import_",
+    "import-trials": "refine.commands.import_trials:import_trials",
 }
 
 _HELP = {
@@ -52,6 +53,7 @@ _HELP = {
     "report": "Write a self-contained HTML report of a study or a lineage.",
     "export": "Export a space to ConfigSpace, a W&B sweep or Optuna code.",
     "import": "Import a ConfigSpace or W&B sweep file as a space file.",
+    "import-trials": "Turn a table of past trials (CSV, JSON, W&B or Ray Tune export) into a study.",
 }
 
 

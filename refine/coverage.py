@@ -97,7 +97,8 @@ def untested(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10)
             continue
         values = [c[name] for c in configs if name in c]
         if isinstance(p, CategoricalParam):
-            gaps += [Gap(name, choice=c, is_choice=True) for c in p.choices if not any(p.contains(v) and p.index(v) == p.index(c) for v in values if p.contains(v))]
+            seen = {p.index(v) for v in values if p.contains(v)}
+            gaps += [Gap(name, choice=c, is_choice=True) for i, c in enumerate(p.choices) if i not in seen]
             continue
         points = None
         if (isinstance(p, IntParam) or p.step is not None) and not p.log:

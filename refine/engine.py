@@ -133,7 +133,7 @@ def next_space(
     resolved = load_settings(settings, config=config)
     if isinstance(storage, StudyData) and study is not None and study != storage.name:
         raise StudyError(f"study '{study}' was asked for, but the StudyData given is study '{storage.name}'")
-    data = storage if isinstance(storage, StudyData) else read_study(storage, study, user_attrs=bool(resolved.metric))
+    data = storage if isinstance(storage, StudyData) else read_study(storage, study, user_attrs=bool(resolved.metric or resolved.then or resolved.where))
     if space is None:
         current = data.space
     elif isinstance(space, Space):

@@ -221,6 +221,22 @@ def _pareto_ranks(values: np.ndarray, needed: int) -> np.ndarray:
     return rank
 
 
+def _ranking_column(study: StudyData, name: str) -> np.ndarray:
+    """A --then/--where key's values per trial: the objective (``value``) or a user attribute (NaN where missing)."""
+    if name == "value":
+        return study.values[:, 0].astype(float)
+    return _metric_column(study, name)
+
+
+def _then_column(study: StudyData, key: str, maximize: bool) -> np.ndarray:
+    """A --then key as higher-is-better values (NaN last): ``NAME`` follows the metric's direction, ``NAME:min`` / ``NAME:max`` their own."""
+    name, _, way = key.partition(":")
+    up = maximize if not way else way.startswith("max")
+    col = _ranking_column(study, name)
+    col = col if up else -col
+    return np.where(np.isfinite(col), col, -np.inf)
+
+
 def _crowding_position(costs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """Per row, its place in its front by crowding distance, in [0, 1): 0 for the most isolated (the extremes).
 
@@ -348,6 +364,16 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         what = f"no finite number for the metric (--metric) '{settings.metric}' (missing, text, NaN or infinite)" if settings.metric else "a NaN or infinite value"
         notes.append(f"{non_finite} COMPLETE trial(s) with {what} were left out of the evidence")
     ranked = usable & finite
+    if settings.where:
+        from refine.ranking import Condition
+
+        for text in settings.where:
+            cond = Condition.parse(text)
+            col = _ranking_column(study, cond.name)
+            keeps = np.array([cond.holds(v) if np.isfinite(v) else False for v in col], dtype=bool)
+            if (ranked & ~keeps).any():
+                notes.append(f"{int((ranked & ~keeps).sum())} ranked trial(s) break --where {cond} and were left out of the evidence")
+            ranked = ranked & keeps
     groups, chosen = _space_groups(study, space, ranked, objective, multi, maximize)
     if chosen is not None:
         ranked = ranked & groups[chosen].mask
@@ -374,9 +400,13 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
     elif n_ranked:
         scores[ranked] = objective[ranked] if maximize else -objective[ranked]
         rows = np.flatnonzero(ranked)
-        order = rows[np.lexsort((study.numbers[rows], -scores[rows]))]
-        # trials tied with the last elite are elites too: which of equals made the cut would be the trial order's choice
-        elites[rows[scores[rows] >= scores[order[k - 1]]]] = True
+        ties = [-_then_column(study, key, maximize)[rows] for key in settings.then]
+        order = rows[np.lexsort((study.numbers[rows], *reversed(ties), -scores[rows]))]
+        if ties:  # lexicographic: the first k in that order (--then breaks the metric's ties)
+            elites[order[:k]] = True
+        else:
+            # trials tied with the last elite are elites too: which of equals made the cut would be the trial order's choice
+            elites[rows[scores[rows] >= scores[order[k - 1]]]] = True
         best_row = int(order[0])
     noise_sd = None if multi else _replicate_noise(study, ranked, scores)
     near_best = np.zeros(study.n_trials, dtype=bool)

@@ -536,14 +536,15 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
                 if t.number != trial.number and TRIAL_HISTORY not in t.user_attrs
                 and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
             ]
-            paced = any(TRIAL_HISTORY in t.user_attrs for t in trials)
+            history = [t for t in trials if TRIAL_HISTORY in t.user_attrs]
+            paced = bool(history)
             forced: dict[str, Any] = {}
             for name, quota in shares.get("quota", {}).items():
                 p = space.params.get(name)
                 if name not in weighted or not isinstance(p, CategoricalParam) or len(quota) != len(p.choices):
                     continue
                 counts = [0] * len(p.choices)
-                for t in own:
+                for t in [*history, *own]:  # the next stage's evidence reads both: a choice tried before owes less
                     if name in t.params and p.contains(t.params[name]):
                         counts[p.index(t.params[name])] += 1
                 i = _due(quota, counts, len(own), max(target, 1), paced)
@@ -1353,19 +1354,17 @@ def _run_one(
 
 def _short_shares(study: Any, space: Space, shares: Mapping[str, Sequence[int]]) -> list[str]:
     """Weighted choices that ended the stage short of their reserved share (a ``when`` kept their parameter inactive)."""
-    own = [
-        t.params for t in study.get_trials(deepcopy=False)
-        if t.state.name == "COMPLETE" and TRIAL_HISTORY not in t.user_attrs
-    ]
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    own = sum(TRIAL_HISTORY not in t.user_attrs for t in done)
     out = []
     for name, quota in shares.items():
         p = space.params[name]
         for i, (choice, q) in enumerate(zip(p.choices, quota)):
-            got = sum(name in c and p.contains(c[name]) and p.index(c[name]) == i for c in own)
+            got = sum(name in t.params and p.contains(t.params[name]) and p.index(t.params[name]) == i for t in done)
             if got < q:
                 out.append(
-                    f"'{name}': the choice {choice!r} got {got} of this stage's {len(own)} trials, short of its share {q} "
-                    f"(min(fair_trial, weight x trials)): '{name}' was active in too few trials"
+                    f"'{name}': the choice {choice!r} got {got} trials (history included; this stage ran {own}), short of "
+                    f"its share {q} (min(fair_trial, weight x trials)): '{name}' was active in too few trials"
                 )
     return out
 

@@ -13,7 +13,10 @@ the same plugin manager; disable any of them by name (``--disable narrow``).
 The ``model`` rule uses only public hooks: it declares ``model.use`` and
 ``model.p`` (:func:`refine_add_settings`), adds a model of the objective to the
 evidence (:func:`refine_add_evidence`, ``extra["model"]``) and vetoes changes
-the model does not support (:func:`refine_review`).
+the model does not support (:func:`refine_review`). Every built-in rule
+declares its settings through :func:`refine_add_settings` under its own name
+(``expand.p``, ``narrow.margin``, ...), the engine's old names (``expand_p``)
+kept as aliases (``registry.add(..., alias=...)``).
 
 How a refinement runs:
 

@@ -299,3 +299,46 @@ def why_none(study: Any, ranking: Ranking | None = None, *, own: bool = False) -
         f"study '{name}' has {len(trials)} complete trial(s) but none can be ranked: "
         "their values are inf or NaN, or break the study's constraints"
     )
+
+
+# --------------------------------------------------------------------------- the columnar view (StudyData)
+
+
+def own_rows(data: Any) -> Any:
+    """Mask of a :class:`~refine.study.StudyData`'s rows that the stage ran itself (not a warm start's history)."""
+    import numpy as np
+
+    col = data.user_attrs.get(TRIAL_HISTORY)
+    if col is None:
+        return np.ones(data.n_trials, dtype=bool)
+    return np.array([v is None for v in col], dtype=bool)
+
+
+def best_rows(data: Any, among: Any = None) -> list[int]:
+    """Rows of a :class:`~refine.study.StudyData`'s best COMPLETE trial with finite values (feasible, as Optuna ranks),
+    of the rows ``among``; with several objectives, its Pareto front (ascending). Empty when nothing ranks."""
+    import numpy as np
+
+    from refine.study import COMPLETE
+
+    ok = (data.states == COMPLETE) & np.isfinite(data.values).all(axis=1)
+    if data.infeasible is not None:
+        ok &= ~data.infeasible
+    if among is not None:
+        ok &= among
+    rows = np.flatnonzero(ok)
+    if not len(rows):
+        return []
+    maximize = [d == "maximize" for d in data.directions]
+    if len(maximize) > 1:
+        costs = data.values[rows] * np.array([-1.0 if up else 1.0 for up in maximize])
+        order = np.lexsort(costs.T[::-1])
+        kept: list[int] = []
+        for i in order:
+            c = costs[i]
+            if kept and ((costs[kept] <= c).all(axis=1) & (costs[kept] < c).any(axis=1)).any():
+                continue
+            kept.append(int(i))
+        return [int(rows[i]) for i in sorted(kept)]
+    col = data.values[rows, 0]
+    return [int(rows[int(np.argmax(col) if maximize[0] else np.argmin(col))])]

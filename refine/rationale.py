@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 
 from refine.diff import describe, diff_spaces
+from refine.modes import modes
 from refine.rules._common import fmt
 from refine.space import CategoricalParam, Space
 from refine.study import RUNNING
@@ -46,14 +47,18 @@ def _clean(x: Any) -> Any:
     return str(x)  # a plugin's own object in its evidence: its text, so the rationale stays JSON
 
 
-def _sweet_spot(ev: Any, evidence: Any) -> dict[str, Any]:
+def _sweet_spot(ev: Any, evidence: Any, param: Any = None) -> dict[str, Any]:
     if ev.kind == "categorical":
         ranked = sorted(ev.choices, key=lambda c: -c.elite_share)
         return {"choices": [{"value": c.value, "elite_share": c.elite_share} for c in ranked if c.elite_share > 0]}
     if ev.elite_quantiles is None:
         return {}
     q10, q50, q90 = ev.elite_quantiles
-    return {"low": q10, "median": q50, "high": q90, "share_of_elites": 0.8}
+    spot = {"low": q10, "median": q50, "high": q90, "share_of_elites": 0.8}
+    found = modes(param, ev.elite_values) if param is not None else []
+    if len(found) > 1:  # good in two separate places: one interval would hide it
+        spot["modes"] = [m.to_json() for m in found]
+    return spot
 
 
 def _param_evidence(ev: Any) -> dict[str, Any]:
@@ -282,6 +287,7 @@ def _said(decided_by: list[dict[str, Any]]) -> str:
 def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[str, Any]) -> dict[str, Any]:
     """The rationale of a refinement as a JSON-ready dict."""
     from refine import __version__
+    from refine.advice import advise
 
     study = evidence.study
     s = evidence.settings
@@ -317,7 +323,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
     per_param = {}
     for name, ev in evidence.params.items():
         per_param[name] = {
-            "sweet_spot": _sweet_spot(ev, evidence),
+            "sweet_spot": _sweet_spot(ev, evidence, old.params.get(name)),
             "gaps_never_tested": gaps.get(name, []),
             "stats": _param_evidence(ev),
         }
@@ -358,6 +364,7 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
         "significance": _significance(evidence),
         "notes": list(study.notes) + list(evidence.notes),
         "suggested_budget": _budget(evidence, new, decisions),
+        "advice": advise(evidence).to_json(),
         "settings": {k: v for k, v in attrs.asdict(s).items() if k not in ("extra", "origins")} | {"extra": s.extra},
     }
     return _clean(doc)
@@ -440,6 +447,10 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         spot = e["sweet_spot"]
         if "choices" in spot:
             text = ", ".join(f"{fmt(c['value'])} ({c['elite_share']:.0%})" for c in spot["choices"]) or "no elite"
+        elif spot.get("modes"):
+            text = "bimodal: elites good in " + " and in ".join(
+                f"[{fmt(m['low'])}, {fmt(m['high'])}] ({m['share']:.0%})" for m in spot["modes"]
+            ) + ", nothing between (a narrowing keeps both)"
         elif spot:
             text = f"80 % of elites in [{fmt(spot['low'])}, {fmt(spot['high'])}], median {fmt(spot['median'])}"
         else:
@@ -456,6 +467,10 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         f"Wasted trials: {r['wasted_trial_share']:.0%} of the finished trials lie outside the next space.",
         f"Suggested budget for the next stage: {r['suggested_budget']} trials.",
     ]
+    if r.get("advice"):
+        a = r["advice"]
+        more = f" {a['trials']} more trials" if a["action"] in ("extend", "continue") and a["trials"] else ""
+        lines += ["", "## Advice for this sweep", "", f"**{a['action']}**{more}: {a['reason']}."]
     if r.get("importance"):
         lines += ["", "## Importance (Optuna PED-ANOVA)", ""]
         lines += [f"- `{k}`: {v:.3f}" if isinstance(v, (int, float)) else f"- {k}: {v}" for k, v in r["importance"].items()]

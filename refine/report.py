@@ -89,13 +89,19 @@ class StageReport:
         return self.data.directions[0] == "maximize"
 
     def best(self) -> tuple[int, float] | None:
-        """Row and value of the best complete trial (first objective)."""
-        ok = self.complete
-        if not ok.any():
-            return None
-        values = np.where(ok, self.data.values[:, 0], -np.inf if self.maximize else np.inf)
-        row = int(np.argmax(values) if self.maximize else np.argmin(values))
-        return row, float(values[row])
+        """Row and value of the best trial the stage ran itself (first objective; a warm start's history is its parent's)."""
+        from refine.ranking import best_rows, own_rows
+
+        own = own_rows(self.data)
+        if len(self.data.directions) > 1:  # the lineage plots the first objective
+            ok = self.complete & own
+            if not ok.any():
+                return None
+            values = np.where(ok, self.data.values[:, 0], -np.inf if self.maximize else np.inf)
+            row = int(np.argmax(values) if self.maximize else np.argmin(values))
+            return row, float(values[row])
+        rows = best_rows(self.data, own)
+        return (rows[0], float(self.data.values[rows[0], 0])) if rows else None
 
 
 def lineage_order(storage: str, names: Sequence[str] | None = None) -> list[str]:

@@ -31,6 +31,8 @@ class Settings:
     min_elites: int = 5
     metric: str | None = None
     metric_direction: str | None = None
+    then: tuple[str, ...] = field(default=(), converter=lambda v: _names(v))
+    where: tuple[str, ...] = field(default=(), converter=lambda v: _names(v, sep=";"))
     fair_trial: int = 20
     min_complete: int = 10
     fix_convergence: float = 1.0
@@ -68,10 +70,23 @@ class Settings:
                 raise RefineError(f"setting 'metric_direction' must be minimize or maximize, got {self.metric_direction!r}")
             if self.metric is None:
                 raise RefineError("setting 'metric_direction' says which way the metric is better: give 'metric' too (--metric NAME)")
+        if self.then or self.where:
+            from refine.ranking import Ranking
+
+            Ranking.parse(self.metric, self.then, self.where, self.metric_direction)  # a malformed key is bad input
         for name in _RANGES:
             problem = check_setting(name, getattr(self, name))
             if problem:
                 raise RefineError(problem)
+
+
+def _names(value: Any, sep: str = ",") -> tuple[str, ...]:
+    """A tuple of strings from a tuple, a list, or one string separated by ``sep`` (as ``--set then=recall,f1`` gives it)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(sep) if v.strip())
+    return tuple(str(v) for v in value)
 
 
 # the values each number may take: (low, high, low included, high included); None: unbounded
@@ -130,6 +145,8 @@ DOCS: dict[str, str] = {
     "min_elites": "at least this many elites (all trials when fewer)",
     "metric": "rank by this trial user attribute instead of the objective",
     "metric_direction": "minimize or maximize: which way the metric is better [default: the study's direction; required for a multi-objective study]",
+    "then": "break ties of the metric by these keys, in turn (NAME or NAME:max / NAME:min, comma-separated)",
+    "where": "rank only the trials keeping these conditions (\"recall >= 0.5\", semicolon-separated)",
     "fair_trial": "trials a choice needs before it may be judged (removed or fixed against)",
     "min_complete": "below this many COMPLETE trials nothing changes (red flag)",
     "fix_convergence": "share of elites on one value needed to fix a parameter",
@@ -243,6 +260,7 @@ def load_settings(
                     origins[f"{key}.{sub}"] = where
                 continue
             if key in known and key not in ("extra", "origins"):
+                origins[key] = where
                 values[key] = _coerce(key, value, where)
                 problem = check_setting(key, values[key])
                 if problem:
@@ -278,6 +296,8 @@ class Declared:
     help: str
     convert: Callable[[Any], Any] | None = None
     plugin: str | None = None
+    #: the engine setting (a :class:`Settings` field) this key is the new name of, kept as an alias
+    alias: str | None = None
 
 
 class PluginSettings:
@@ -298,7 +318,9 @@ class PluginSettings:
     def __init__(self) -> None:
         self.declared: dict[str, Declared] = {}
 
-    def add(self, key: str, *, default: Any = None, help: str = "", convert: Callable[[Any], Any] | None = None) -> None:
+    def add(
+        self, key: str, *, default: Any = None, help: str = "", convert: Callable[[Any], Any] | None = None, alias: str | None = None
+    ) -> None:
         """Declare the setting ``key`` (``"<namespace>.<name>"``, e.g. ``"protect.params"``).
 
         Args:
@@ -310,6 +332,9 @@ class PluginSettings:
                 ``--set``, any TOML value from a config table); returns the
                 value the plugin reads. Raise ``ValueError`` or ``TypeError``
                 to refuse it: the message reaches the user.
+            alias: For a built-in rule: the engine setting (a field of
+                :class:`Settings`, e.g. ``expand_p``) that is this key's old
+                name. Either name sets both; the default is the field's.
 
         Raises:
             ValueError: A key without a namespace, or declared twice (the
@@ -319,7 +344,9 @@ class PluginSettings:
             raise ValueError(f"the setting {key!r} has no namespace: a plugin's setting is 'name.key', e.g. 'protect.params'")
         if key in self.declared:
             raise ValueError(f"the setting '{key}' is declared twice (do two plugins share a namespace?)")
-        self.declared[key] = Declared(key=key, default=default, help=help, convert=convert)
+        if alias is not None and alias not in attrs.fields_dict(Settings):
+            raise ValueError(f"the setting '{key}' names an alias '{alias}' that is no engine setting")
+        self.declared[key] = Declared(key=key, default=default, help=help, convert=convert, alias=alias)
 
     @property
     def namespaces(self) -> set[str]:
@@ -365,6 +392,48 @@ def apply_plugin_settings(settings: Settings, declared: PluginSettings, plugin_n
                 )
             )
         extra[key] = value
+    fields: dict[str, Any] = {}
     for key, d in declared.declared.items():
-        extra.setdefault(key, d.default)
-    return attrs.evolve(settings, extra=extra)
+        if d.alias is None:
+            extra.setdefault(key, d.default)
+            continue
+        old = getattr(settings, d.alias)
+        if key in settings.extra:  # the new name was set: it sets the old one too, unless both were set apart
+            if d.alias in settings.origins and extra[key] != old:
+                raise RefineError(
+                    f"setting '{key}' ({settings.origins.get(key, 'from --set, a flag or the API')}) and its old name "
+                    f"'{d.alias}' ({settings.origins[d.alias]}) disagree: {extra[key]!r} against {old!r}; give one"
+                )
+            fields[d.alias] = extra[key]
+        else:
+            extra[key] = old
+    settings = attrs.evolve(settings, extra=extra)
+    if fields:
+        try:
+            settings = attrs.evolve(settings, **fields)
+        except (TypeError, ValueError) as e:
+            raise RefineError(f"invalid settings: {e}") from None
+    return settings
+
+
+def engine_setting(name: str) -> Callable[[Any], Any]:
+    """A converter for a rule's new setting name that checks it as its old engine setting ``name``."""
+
+    def convert(value: Any) -> Any:
+        value = _coerce(name, value, "its value")
+        problem = check_setting(name, value)
+        if problem:
+            raise ValueError(problem.replace(f"setting '{name}' ", "", 1))
+        return value
+
+    return convert
+
+
+def declare_builtin(registry: "PluginSettings", rule: str, names: Iterable[str]) -> None:
+    """Declare a built-in rule's settings as ``<rule>.<name>``, each the new name of the engine setting ``<rule>_<name>``
+    (or ``<name>`` itself when it has no such prefix), with its default, meaning and checks."""
+    for name in names:
+        alias = name if name in attrs.fields_dict(Settings) else f"{rule}_{name}"
+        key = f"{rule}.{name.removeprefix(rule + '_')}"
+        default = attrs.fields_dict(Settings)[alias].default
+        registry.add(key, default=default, help=f"{DOCS.get(alias, '')} (old name: {alias})", convert=engine_setting(alias), alias=alias)

@@ -293,3 +293,14 @@ def test_show_reports_a_warm_started_stage_own_best(tmp_path, capsys):
     assert code == 0 and got["history"] == 8 and got["own_best"]["value"] == own
     code, out, _ = cli(capsys, "show", db, "--study", "v2")
     assert "its own best (without the 8 history trials" in out
+
+
+def test_budgets_are_read_as_numbers_and_need_two(tmp_path, capsys):
+    from refine.commands.rerun import _budgets
+
+    assert _budgets("budget=2e6,2e7,200000000") == ("budget", [2000000, 20000000, 200000000])
+    assert _budgets("lr_scale=0.5,1.5") == ("lr_scale", [0.5, 1.5])
+    db = str(tmp_path / "s.db")
+    run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=3, quiet=True)
+    code, _, err = cli(capsys, "rerun", db, "--objective", f"{OBJ}:quadratic", "--budgets", "epochs=5")
+    assert code == 2 and "at least two values" in err

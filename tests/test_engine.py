@@ -106,6 +106,22 @@ def test_narrowing_keeps_a_grid_finer_than_the_elites(study_factory):
     assert _decision(result, "dropout").action == "narrow" and result.space.params["dropout"].step == 0.01
 
 
+def test_a_bimodal_sweet_spot_is_reported_and_narrowing_keeps_both_modes(study_factory):
+    # n_layers good at 2 and at 6-7 (seed 001): one interval would hide that the middle is bad
+    space = _space(n_layers=IntParam(low=1, high=12), other=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(4)
+    score = {2: 1.0, 6: 0.97, 7: 0.98}
+    path = study_factory(space, lambda c: score.get(c["n_layers"], 0.5 - 0.02 * c["n_layers"]) + rng.normal(0, 0.005), 150)
+    result = refine.next_space(path, config=False, narrow_keep_elites=False)
+    spot = result.rationale["evidence"]["n_layers"]["sweet_spot"]
+    assert [(m["low"], m["high"]) for m in spot["modes"]] == [(2, 2), (6, 7)]
+    n_layers = result.space.params["n_layers"]
+    assert n_layers.low <= 2 and n_layers.high >= 7
+    from refine.rationale import to_markdown
+
+    assert "bimodal: elites good in [2, 2]" in to_markdown(result.rationale)
+
+
 def test_dominant_choice_with_undertried_rival_is_biased_not_removed(study_factory):
     space = _space(enc=CategoricalParam(choices=("cnn", "context"), weights=(0.9, 0.1)), x=FloatParam(low=0, high=1))
     rng = np.random.default_rng(3)
@@ -325,12 +341,12 @@ def test_a_plugin_declaring_a_bad_setting_is_named(study_factory):
     class Hijack:
         @refine.hookimpl
         def refine_add_settings(self, registry):
-            registry.add("fix.p", default=0.5)
+            registry.add("fix.hijacked", default=0.5)
 
     path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
     with pytest.raises(PluginError, match="'Sloppy' failed in refine_add_settings.*no namespace"):
         refine.next_space(path, config=False, plugins=[Sloppy()])
-    with pytest.raises(PluginError, match="'Hijack' declared the setting 'fix.p' in the namespace of rule 'fix'"):
+    with pytest.raises(PluginError, match="'Hijack' declared the setting 'fix.hijacked' in the namespace of rule 'fix'"):
         refine.next_space(path, config=False, plugins=[Hijack()])
 
 
@@ -884,6 +900,25 @@ def test_a_fair_winner_too_few_rivals_ran_beside_is_weighted_not_fixed(study_fac
     assert not any("without a fair trial" in f for f in result.rationale["red_flags"])  # both had theirs
     naive = _decision(refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False), "enc")
     assert naive.action == "fix" and naive.fixed_value == "context"
+
+
+def test_built_in_rules_declare_their_settings_and_keep_the_old_names(study_factory):
+    # issue 19 §2: a built-in rule declares its settings as a plugin does (refine_add_settings), under its own name;
+    # the engine's old names stay aliases, and either sets both
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: (c["x"] - 0.3) ** 2, 40)
+    plain = refine.next_space(path, config=False)
+    assert plain.rationale["settings"]["extra"]["expand.p"] == plain.rationale["settings"]["expand_p"] == 0.2
+    new = refine.next_space(path, config=False, **{"narrow.p": 0.01})
+    assert new.rationale["settings"]["narrow_p"] == 0.01
+    old = refine.next_space(path, config=False, narrow_p=0.01)
+    assert old.rationale["settings"]["extra"]["narrow.p"] == 0.01
+    assert [d.action for d in new.decisions] == [d.action for d in old.decisions]
+    with pytest.raises(refine.RefineError, match="'fix.p'.*and its old name 'fix_p'.*disagree"):
+        refine.next_space(path, config=False, fix_p=0.1, **{"fix.p": 0.2})
+    with pytest.raises(refine.RefineError, match="setting 'bias.weight'.*must be in \\(0, 1\\)"):
+        refine.next_space(path, config=False, **{"bias.weight": "1.5"})
+    listed = json.loads(_cli("plugins", "--json").stdout)["settings"]
+    assert {"key": "expand.p", "plugin": "expand"} in [{k: s[k] for k in ("key", "plugin")} for s in listed]
 
 
 def test_a_full_disk_names_the_file_and_leaves_no_folder(study_factory, tmp_path):

@@ -259,7 +259,7 @@ def test_warm_start_enqueues_projected_best_and_adds_history(tmp_path):
 
 def test_a_weighted_choice_gets_its_share_after_a_warm_start(tmp_path):
     # the history outnumbers --startup, so the model chooses; each weighted choice still gets
-    # min(fair_trial, weight x trials) of the stage's own trials, 'mlp' (no history at all) included
+    # min(fair_trial, weight x trials) trials, 'mlp' (no history at all) included
     db = str(tmp_path / "s.db")
     v1 = attrs.evolve(space_v1(), params={**space_v1().params, "encoder": CategoricalParam(choices=("cnn", "context"))})
     run(v1, f"{OBJ}:quadratic", storage=db, study="v1", trials=30, quiet=True)
@@ -271,7 +271,9 @@ def test_a_weighted_choice_gets_its_share_after_a_warm_start(tmp_path):
     own = collections.Counter(
         t.params["encoder"] for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs
     )
-    assert own["context"] >= 4 and own["mlp"] >= 2, own
+    assert own["mlp"] >= 2, own  # no trial in the history: its share, 10 % of 20, comes from the stage itself
+    total = collections.Counter(t.params["encoder"] for t in load_study(db, "v2").trials)
+    assert total["context"] >= 4  # the history's trials count toward it: the next stage's evidence reads both
     assert not r.warnings
 
 

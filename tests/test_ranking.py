@@ -83,3 +83,27 @@ def test_several_objectives_rank_by_pareto_front():
         study.add_trial(optuna.trial.create_trial(params={"x": 0.1}, distributions={"x": D}, values=list(v)))
     assert numbers(ranked_trials(study)) == [0, 1, 3, 2]
     assert pareto_size(study) == 3
+
+
+def test_next_space_ranks_by_a_metric_its_tie_breaker_and_a_condition(tmp_path, capsys):
+    from tests.conftest import run_cli as cli
+
+    import refine
+
+    db = tmp_path / "s.db"
+    study = optuna.create_study(storage=f"sqlite:///{db}", study_name="s", direction="maximize")
+    for i in range(30):
+        x = i / 30
+        precision = 0.9 if i in (3, 7) else 0.5 * x
+        recall = {3: 0.2, 7: 0.6}.get(i, 0.7)
+        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions={"x": D}, value=x,
+                                                  user_attrs={"precision": precision, "recall": recall}))
+    result = refine.next_space(str(db), config=False, metric="precision", then=("recall",))
+    assert result.rationale["best"]["number"] == 7  # precision ties at 0.9; recall breaks it
+    result = refine.next_space(str(db), config=False, metric="precision", where=("recall >= 0.65",))
+    assert result.rationale["best"]["number"] == 29
+    assert any("break --where recall >= 0.65" in n for n in result.rationale["notes"])
+    code, out, _ = cli(capsys, "next-space", str(db), "--metric", "precision", "--then", "recall", "--dry-run", "--json")
+    assert code == 0
+    code, _, err = cli(capsys, "next-space", str(db), "--then", "recall", "--dry-run")
+    assert code == 2 and "--then orders ties of --metric" in err

@@ -34,6 +34,8 @@ def _settings_epilog() -> str:
 @click.option("--metric", help="Rank trials by this user attribute instead of the objective (e.g. precision).")
 @click.option("--metric-direction", type=click.Choice(["maximize", "minimize"]), default=None,
               help="Which way --metric is better [default: the study's direction; required for a multi-objective study].")
+@click.option("--then", "then", multiple=True, metavar="NAME[:max|:min]", help="Break ties of --metric by this key, in turn (repeatable).")
+@click.option("--where", "where", multiple=True, metavar='"NAME OP X"', help='Rank only trials keeping this condition (repeatable): --where "recall >= 0.5".')
 @click.option("--elite-fraction", type=float, help="Share of COMPLETE trials that are elites [default 0.2].")
 @click.option("--fair-trial", type=int, help="Trials a choice needs before it is judged [default 20].")
 @click.option("--baseline", type=float, help="Chance level of the objective; a best value near it is flagged.")
@@ -42,7 +44,7 @@ def _settings_epilog() -> str:
 @click.option("--importance", is_flag=True, help="Add Optuna's parameter importances to the rationale (slow on big studies).")
 @click.option("--dry-run", is_flag=True, help="Print the decisions; write nothing.")
 @json_option
-def next_space(storage, study, space_file, out_dir, metric, metric_direction, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
+def next_space(storage, study, space_file, out_dir, metric, metric_direction, then, where, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
     """Read a finished (or running) study and write the next space version.
 
     Writes <name>.v<N+1>.yaml, plus the rationale as <name>.v<N+1>.md (for
@@ -62,6 +64,10 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, el
     for key, value in (("metric", metric), ("metric_direction", metric_direction), ("elite_fraction", elite_fraction), ("fair_trial", fair_trial), ("baseline", baseline)):
         if value is not None:
             settings[key] = value
+    if then:
+        settings["then"] = tuple(then)
+    if where:
+        settings["where"] = tuple(where)
     if disable:
         settings["disabled"] = ",".join(disable)
     prefetch = _import_in_background("scipy.stats")
@@ -110,6 +116,7 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, el
                 "version": result.space.version,
                 "decisions": decisions,
                 "red_flags": result.rationale["red_flags"],
+                "advice": result.rationale.get("advice"),
                 **({"importance": result.rationale["importance"]} if "importance" in result.rationale else {}),
             }
         )
@@ -124,6 +131,10 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, el
     )
     for flag in result.rationale["red_flags"]:
         out.print(f"[yellow]red flag:[/yellow] {flag}")
+    advice = result.rationale.get("advice")
+    if advice:
+        more = f" {advice['trials']} more trials" if advice["action"] in ("extend", "continue") and advice["trials"] else ""
+        out.print(f"advice: {advice['action']}{more}: {advice['reason']}", markup=False)
     if dry_run:
         out.print("dry run: nothing written")
     else:

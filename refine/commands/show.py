@@ -50,9 +50,8 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
         else:
             console().print(space_table(space))
         return
-    import numpy as np
-
     from refine.coverage import coverage
+    from refine.ranking import own_rows
     from refine.study import read_study
 
     data = read_study(target, study)
@@ -64,8 +63,7 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
         natural = describe_natural(data.space)
     counts = data.counts()
     best = _best(data)
-    history = data.user_attrs.get("refine:history_from")
-    inherited = None if history is None else np.array([h is not None for h in history], dtype=bool)
+    inherited = None if "refine:history_from" not in data.user_attrs else ~own_rows(data)
     own_best = _best(data, ~inherited) if inherited is not None and inherited.any() else None
     gaps = coverage(data, data.space)
     if as_json:
@@ -133,43 +131,16 @@ def _params(best: dict) -> str:
 
 
 def _best(data, among=None):
-    """The best COMPLETE trial with finite values (of the rows ``among``); for several objectives, the Pareto front."""
-    import numpy as np
+    """The best trial (of the rows ``among``) as a dict; for several objectives, the Pareto front as a list of them."""
+    from refine.ranking import best_rows
 
-    from refine.study import COMPLETE
-
-    ok = (data.states == COMPLETE) & np.isfinite(data.values).all(axis=1)
-    if among is not None:
-        ok &= among
-    if data.infeasible is not None:  # Optuna's constraints: as its best_trial, the feasible trials only
-        ok &= ~data.infeasible
-    if not ok.any():
+    rows = best_rows(data, among)
+    if not rows:
         return None
-    rows = np.flatnonzero(ok)
     if len(data.directions) > 1:
-        sign = np.array([-1.0 if d == "maximize" else 1.0 for d in data.directions])
-        front = _pareto(data.values[rows] * sign)
         return [
             {"number": int(data.numbers[r]), "value": [float(v) for v in data.values[r]], "params": data.config(int(r))}
-            for r in rows[front]
+            for r in rows
         ]
-    col = data.values[rows, 0]
-    i = int(np.argmax(col) if data.directions[0] == "maximize" else np.argmin(col))
-    row = int(rows[i])
+    row = rows[0]
     return {"number": int(data.numbers[row]), "value": float(data.values[row, 0]), "params": data.config(row)}
-
-
-def _pareto(costs):
-    """Indices (ascending) of the rows of ``costs`` (to minimize) that no other row dominates."""
-    import numpy as np
-
-    order = np.lexsort(costs.T[::-1])
-    kept: list[int] = []
-    for i in order:
-        c = costs[i]
-        if kept:
-            k = costs[kept]
-            if ((k <= c).all(axis=1) & (k < c).any(axis=1)).any():
-                continue
-        kept.append(int(i))
-    return np.array(sorted(kept), dtype=np.int64)

@@ -25,6 +25,14 @@ import attrs
 
 
 @hookimpl
+def refine_add_settings(registry):
+    """This rule's settings under its own name (``bias.p`` ...); the engine's old names (``bias_p`` ...) stay aliases."""
+    from refine.settings import declare_builtin
+
+    declare_builtin(registry, "bias", ['p', 'weight', 'dominance'])
+
+
+@hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
     ev = evidence
     if ev.kind != "categorical" or study_evidence.n_ranked < settings.min_complete or ev.n == 0 or study_evidence.flat:

@@ -46,6 +46,14 @@ from refine.space import IntParam
 
 
 @hookimpl
+def refine_add_settings(registry):
+    """This rule's settings under its own name (``expand.p`` ...); the engine's old names (``expand_p`` ...) stay aliases."""
+    from refine.settings import declare_builtin
+
+    declare_builtin(registry, "expand", ['p', 'crowd', 'factor', 'max_decades'])
+
+
+@hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
     if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
         return None
@@ -189,7 +197,7 @@ def _numeric(name, param, ev, study_evidence, settings):
 
 def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
     """The elites crowd a bound that cannot move: say so, rather than "no clear signal"."""
-    why = []
+    why, stops = [], {}
     for side in sides:
         share = ev.edge_low_share if side == "low" else ev.edge_high_share
         bound = param.low if side == "low" else param.high
@@ -209,6 +217,7 @@ def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
             stop = "a range up to 0 keeps its sign (give `limits` to let it go above 0)"
         else:
             stop = "the next value past it is off the range's grid or limits"
+        stops[side] = stop
         why.append(f"{share:.0%} of elites in the {side} edge zone at {fmt(bound)}, but the bound cannot move: {stop}")
     return Proposal(
         param=name,
@@ -218,7 +227,7 @@ def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
         reason=f"{'; '.join(why)} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})",
         evidence={
             "blocked": list(sides), "rho": ev.rho, "p": ev.p,
-            "decided_by": [*decided_by, decided("hard limit" if not clipped else "natural bounds", None, None, sides=list(sides))],
+            "decided_by": [*decided_by, decided("hard limit", None, None, sides=list(sides), stops=stops)],
         },
     )
 

@@ -24,6 +24,14 @@ from refine.space import IntParam
 
 
 @hookimpl
+def refine_add_settings(registry):
+    """This rule's settings under its own name (``fix.p`` ...); the engine's old names (``fix_p`` ...) stay aliases."""
+    from refine.settings import declare_builtin
+
+    declare_builtin(registry, "fix", ['p', 'effect', 'convergence'])
+
+
+@hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
     if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n == 0:
         return None

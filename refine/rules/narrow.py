@@ -29,7 +29,16 @@ import numpy as np
 
 from refine import hookimpl
 from refine.decisions import Proposal
+from refine.modes import modes
 from refine.rules._common import alpha, decided, fmt, from_u, holm, model_test, model_text, p_value, snap, to_u
+
+
+@hookimpl
+def refine_add_settings(registry):
+    """This rule's settings under its own name (``narrow.p`` ...); the engine's old names (``narrow_p`` ...) stay aliases."""
+    from refine.settings import declare_builtin
+
+    declare_builtin(registry, "narrow", ['p', 'margin', 'min_margin', 'min_shrink', 'keep_elites'])
 
 
 @hookimpl
@@ -49,7 +58,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         return None
     decided_by = [decided("elite cluster", ev.ks_p, level, passed=clustered)] + ([model] if model is not None else [])
     values = np.array(ev.elite_values)
-    if not settings.narrow_keep_elites:
+    found = modes(param, ev.elite_values)
+    if not settings.narrow_keep_elites and len(found) < 2:  # a second mode's elites are never trimmed as outliers
         values = np.quantile(values, [0.05, 0.95])
     inside = [v for v in values if param.low <= v <= param.high]
     inside += [v for v in ev.near_best_values if param.low <= v <= param.high]
@@ -79,6 +89,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
         + (f"; {model_text(model)}" if model is not None else "")
     )
+    if len(found) > 1:
+        reason += "; bimodal: elites good in " + " and in ".join(f"[{fmt(m.low)}, {fmt(m.high)}]" for m in found) + ", both kept"
     step = _finer_step(param, ev.elite_values)
     changes = {"low": low, "high": high}
     if step is not None:
