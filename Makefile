@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 , := ,
 
-.PHONY: venv demo vision showcase check test test-min bench bench-quality clean
+.PHONY: test-faults venv demo vision showcase check test test-min bench bench-quality clean
 
 $(VENV)/.installed: pyproject.toml plugins/refine-protect/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,10 @@ check: venv
 	$(PY) -m mypy
 
 test: venv
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto -m "not faults_long"
+
+test-faults: venv
+	$(PY) -m pytest -q -n auto tests/test_faults.py
 
 # The fast tests against the minimum versions pyproject.toml declares, in a
 # throw-away venv outside the repo (scripts/min_constraints.py pins each to its minimum).

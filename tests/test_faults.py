@@ -4,7 +4,8 @@ On a journal file and on the real PostgreSQL of ``scripts/postgres.sh``. Each
 test asserts, after the run or its resume: exactly ``--trials`` COMPLETE, no
 trial left RUNNING, no trial number twice, and no process of the run alive.
 Where the fault lands is drawn from a seed; the fast set runs one seed per
-scenario, the ``slow`` marker holds more (``pytest -m slow tests/test_faults.py``).
+scenario; the other seeds are marked ``slow`` and ``faults_long``: `make test` (and CI) leaves
+those out, `make test-faults` runs every seed (``pytest -m slow tests/test_faults.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from refine.executor import load_study, open_storage
 from refine.spacefile import save_space
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
+_LONG = (pytest.mark.slow, pytest.mark.faults_long)
 
 TRIALS, WORKERS = 10, 2
 KINDS, SEEDS = ("journal", "postgres"), range(6)
@@ -36,7 +38,7 @@ KINDS, SEEDS = ("journal", "postgres"), range(6)
 def cases(*fast: tuple[str, int], seeds=SEEDS) -> list:
     """(storage kind, seed) for every kind and seed; those not in ``fast`` are marked slow."""
     return [
-        pytest.param(kind, seed, marks=() if (kind, seed) in fast else (pytest.mark.slow,), id=f"{kind}-{seed}")
+        pytest.param(kind, seed, marks=() if (kind, seed) in fast else _LONG, id=f"{kind}-{seed}")
         for kind in KINDS for seed in seeds
     ]
 
