@@ -213,8 +213,8 @@ def compare(
     def agrees(g: GroupSummary) -> bool:
         return g.param_distance is None or g.param_distance <= max_distance
 
-    what = "mean of its seeds’ best values" if len(top.studies) > 1 else "best value"
-    reasons = [f"'{top.name}' has the best {what}, {top.score:.6g}, over its own {top.trials} trials"]
+    what = "the best mean of its seeds’ best values" if len(top.studies) > 1 else "the best value"
+    reasons = [f"'{top.name}' has {what}, {top.score:.6g}, over its own {top.trials} trials"]
     if shown:
         reasons.append(f"trials ranked {shown}")
     if across:
