@@ -117,3 +117,5 @@ def test_model_settings_are_declared_and_checked(tmp_path):
         refine.next_space(path, config=False, **{"model.use": "sometimes"})
     with pytest.raises(refine.RefineError, match="did you mean 'model.p'"):
         refine.next_space(path, config=False, **{"model.pp": 0.1})
+    with pytest.raises(refine.RefineError, match=r"model.strong.*expected a factor in \[0, 1\]"):
+        refine.next_space(path, config=False, **{"model.strong": 2})

@@ -154,6 +154,32 @@ def decided(test: str, p: float | None, level: float | None, **more: Any) -> dic
 
 
 MODEL_P = 0.05  # the model rule's default level (``model.p``), for rules run without it
+MODEL_STRONG = 0.2  # the model rule's default ``model.strong``: how far below its level a soft change's own test must be
+
+
+def strong_own_test(test: str, p: float | None, level: float | None, model: dict[str, Any] | None, settings) -> dict[str, Any] | None:
+    """A soft change's own test strong enough to go ahead when the model does not confirm it, as a ``decided_by`` entry.
+
+    Soft changes (a number narrowed with its margin, a categorical re-weighted with every choice kept) can
+    be undone by the next stage; when the model is in force but finds no clear effect, such a change still
+    goes ahead where its own test beats its Holm-corrected level by the factor ``model.strong`` (p <=
+    ``model.strong`` x level). Hard changes (fix, expand, removing a choice) always need the model. None when
+    no model is in force, the model confirms anyway, or the test is not that strong.
+    """
+    if model is None or model["passed"] or model["confirms"] or p is None or not level:
+        return None
+    factor = float(settings.extra.get("model.strong", MODEL_STRONG))
+    if factor <= 0 or not p <= factor * level:
+        return None
+    return decided("strong own test", p, factor * level, own_test=test, own_level=level, factor=factor)
+
+
+def strong_text(entry: dict[str, Any]) -> str:
+    """Why a soft change goes ahead without the model's confirmation (for a reason)."""
+    return (
+        f"the model does not confirm it, but the {entry['own_test']} test is strong (p={entry['p']:.2g} <= "
+        f"{entry['factor']:g} x {entry['own_level']:.2g}, model.strong): a soft change goes ahead"
+    )
 
 
 def model_in_force(study_evidence) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.evidence import MIN_CONTEMPORARIES
-from refine.rules._common import alpha, closest_rival_effect, decided, fmt, model_test, model_text, p_value
+from refine.rules._common import alpha, closest_rival_effect, decided, fmt, model_test, model_text, p_value, strong_own_test, strong_text
 
 import attrs
 
@@ -89,8 +89,16 @@ def refine_propose(name, param, evidence, study_evidence, settings):
             own = None
     else:
         own = decided("unfair trial", None, None, unfair=[c.value for c in unfair])
+    # the values themselves (the top choice has the best median, far below its level) can carry a re-weighting, but only
+    # where rivals ran alongside the elites: under drift the late trials are better and sit on the top choice whether or
+    # not it matters, so without contemporaries the comparison is the sampler's trend (an irrelevant choice under TPE
+    # gave Kruskal-Wallis p=1e-05 with no rival alongside the elites)
+    contemporaries = ev.fix_others >= MIN_CONTEMPORARIES and _same(ev.best_choice, top)
+    strong = strong_own_test("choices differ", ev.p, a_kw, model, settings) if contemporaries else None
     if model is not None:
         reason += f"; {model_text(model)}"
+    if strong is not None:
+        reason += f"; {strong_text(strong)}"
     return Proposal(
         param=name,
         action="bias",
@@ -99,7 +107,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         reason=reason,
         evidence={
             "dominance": ev.elite_convergence, "unfair": [c.value for c in unfair],
-            "decided_by": [d for d in (own, model) if d is not None],
+            "decided_by": [d for d in (own, model, strong) if d is not None],
+            "soft": strong is not None,
         },
     )
 

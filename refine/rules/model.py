@@ -25,7 +25,13 @@ elites-vs-trials test, as bias no longer needs the elite count when the model
 puts the dominant choice first. When the trials do not
 drift (a random or grid sampler), the classic tests decide alone.
 
-Settings: ``model.use`` (auto, always or never) and ``model.p`` (0.05).
+A soft change the model does not confirm (a number narrowed with its margin, a
+categorical re-weighted with every choice kept, where rivals ran alongside the
+elites) still goes ahead when its own test's p is at most ``model.strong``
+times its Holm-corrected level (the proposing rule marks it ``soft``); fix,
+expand and removing a choice always need the model.
+
+Settings: ``model.use`` (auto, always or never), ``model.p`` (0.05) and ``model.strong`` (0.2).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from __future__ import annotations
 import time
 
 from refine import hookimpl
-from refine.rules._common import MODEL_P, model_test
+from refine.rules._common import MODEL_P, MODEL_STRONG, model_test
 
 #: the built-in rules whose changes need the model's confirmation
 GATED = ("fix", "bias", "expand", "narrow")
@@ -70,6 +76,21 @@ def refine_add_settings(registry):
         help="level of the drift test and of each parameter's likelihood-ratio test in the model (Holm-corrected)",
         convert=_p,
     )
+    registry.add(
+        "model.strong",
+        default=MODEL_STRONG,
+        help="a soft change (narrow a number with its margin, re-weight a categorical) the model does not confirm still goes ahead when its own test's p is at most this factor times its Holm-corrected level (0 turns it off)",
+        convert=_factor,
+    )
+
+
+def _factor(value):
+    if isinstance(value, bool):
+        raise ValueError(f"expected a factor in [0, 1], got {value!r}")
+    f = float(value)
+    if not 0 <= f <= 1:
+        raise ValueError(f"expected a factor in [0, 1], got {value!r}")
+    return f
 
 
 @hookimpl
@@ -135,6 +156,8 @@ def refine_review(proposal, study_evidence, settings):
     test = model_test(proposal.param, study_evidence, settings)
     if test is None or test["passed"] or test["confirms"]:
         return None
+    if proposal.rule in ("narrow", "bias") and proposal.action in ("narrow", "bias") and proposal.evidence.get("soft"):
+        return None  # a soft change whose own test is strong (model.strong): the rule's reason says so
     return (
         f"the model of the objective finds no clear effect of '{proposal.param}': likelihood-ratio p={test['p']:.2g}, "
         f"needs < {test['confirm_level']:g} (model.p) to confirm it; effect {test['effect']:.2f} ± {test['effect_sd']:.2f} "

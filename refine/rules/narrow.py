@@ -30,7 +30,7 @@ import numpy as np
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.modes import modes
-from refine.rules._common import alpha, decided, fmt, from_u, holm, model_test, model_text, p_value, snap, to_u
+from refine.rules._common import alpha, decided, fmt, from_u, holm, model_test, model_text, p_value, snap, strong_own_test, strong_text, to_u
 
 
 @hookimpl
@@ -57,6 +57,9 @@ def _numeric(name, param, ev, study_evidence, settings):
     if not (clustered or relevant) or len(ev.elite_values) < 3:
         return None
     decided_by = [decided("elite cluster", ev.ks_p, level, passed=clustered)] + ([model] if model is not None else [])
+    strong = strong_own_test("elite cluster", ev.ks_p, level, model, settings) if clustered else None
+    if strong is not None:
+        decided_by.append(strong)
     values = np.array(ev.elite_values)
     found = modes(param, ev.elite_values)
     if not settings.narrow_keep_elites and len(found) < 2:  # a second mode's elites are never trimmed as outliers
@@ -88,6 +91,7 @@ def _numeric(name, param, ev, study_evidence, settings):
         f"n={ev.n}" + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}") + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
         f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
         + (f"; {model_text(model)}" if model is not None else "")
+        + (f"; {strong_text(strong)}" if strong is not None else "")
     )
     if len(found) > 1:
         reason += "; bimodal: elites good in " + " and in ".join(f"[{fmt(m.low)}, {fmt(m.high)}]" for m in found) + ", both kept"
@@ -105,7 +109,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         rule="narrow",
         new=attrs.evolve(param, **changes),
         reason=reason,
-        evidence={"ks_p": ev.ks_p, "elite_low": ev.elite_low, "elite_high": ev.elite_high, "n": ev.n, "decided_by": decided_by},
+        evidence={"ks_p": ev.ks_p, "elite_low": ev.elite_low, "elite_high": ev.elite_high, "n": ev.n, "decided_by": decided_by,
+                  "soft": strong is not None},
     )
 
 
