@@ -9,7 +9,8 @@ spaces/, write each stage's best value between the ``showcase`` markers of
 README.md and spaces/README.md, screenshot the HTML report into
 docs/report.png (kept under 300 KB), and record in spaces/SHOWCASE.sha256 the
 hash of what decides the lineage: the example (its space, objective and
-sweep) and the rules (refine/rules/). A test compares that hash with the
+sweep) and the rules (refine/rules/), Python files by their syntax tree so that
+reformatting or a comment changes nothing. A test compares that hash with the
 files of the checkout, so a rule or example change that is not reflected in
 spaces/ fails the suite until this script runs again.
 """
@@ -17,6 +18,7 @@ spaces/ fails the suite until this script runs again.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import re
@@ -31,12 +33,18 @@ INPUTS = ("examples/vision/space.v1.yaml", "examples/vision/objective.py", "exam
 MAX_PNG = 300_000
 
 
+def _content(path: Path) -> bytes:
+    """What of a file decides the lineage: a Python file's syntax tree, so that reformatting or a comment is no change."""
+    text = path.read_bytes().replace(b"\r\n", b"\n")
+    return ast.dump(ast.parse(text)).encode() if path.suffix == ".py" else text
+
+
 def inputs_hash() -> str:
     """The hash of the files that decide the lineage: the example and the built-in rules."""
     files = [ROOT / p for p in INPUTS] + sorted((ROOT / "refine" / "rules").glob("*.py"))
     h = hashlib.sha256()
     for path in files:
-        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + _content(path) + b"\0")
     return h.hexdigest()
 
 
@@ -46,7 +54,7 @@ def stale() -> str | None:
         return f"{STAMP.relative_to(ROOT)} is missing"
     recorded = STAMP.read_text().split()[0] if STAMP.read_text().strip() else ""
     if recorded != inputs_hash():
-        return "the example or the rules changed since spaces/ and docs/report.png were made"
+        return "the example or the rules changed since spaces/ and docs/report.png were made (run make showcase)"
     return None
 
 

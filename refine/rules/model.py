@@ -79,7 +79,11 @@ def refine_add_settings(registry):
     registry.add(
         "model.strong",
         default=MODEL_STRONG,
-        help="a soft change (narrow a number with its margin, re-weight a categorical) the model does not confirm still goes ahead when its own test's p is at most this factor times its Holm-corrected level (0 turns it off)",
+        help=(
+            "a soft change (narrow a number with its margin, re-weight a categorical) the model does not confirm "
+            "still goes ahead when its own test's p is at most this factor times its Holm-corrected level "
+            "(0 turns it off)"
+        ),
         convert=_factor,
     )
 
