@@ -6,6 +6,7 @@ import collections
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -429,15 +430,32 @@ def test_a_journal_trial_of_a_killed_process_is_named_with_how_to_release_it(tmp
     assert states(str(journal), "j")["COMPLETE"] == 2
 
 
+def _complete_count(db, study: str) -> int:
+    """COMPLETE trials of ``study`` in the SQLite file ``db``, read without writing a byte.
+
+    Opening the file with Optuna here would race the run creating its tables
+    (the run then failed with "UNIQUE constraint failed: alembic_version").
+    """
+    if not os.path.exists(db):
+        return 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+    try:
+        return con.execute(
+            "SELECT COUNT(*) FROM trials JOIN studies USING (study_id) WHERE study_name = ? AND state = 'COMPLETE'",
+            (study,),
+        ).fetchone()[0]
+    except sqlite3.OperationalError:  # no tables yet, or the writer holds the lock
+        return 0
+    finally:
+        con.close()
+
+
 def _wait_for_complete(db, study: str, n: int, timeout: float = 20) -> None:
     """Wait until a run in another process has ``n`` COMPLETE trials (or ``timeout`` passed)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        try:
-            if states(str(db), study)["COMPLETE"] >= n:
-                return
-        except (RefineError, optuna.exceptions.OptunaError):  # not created yet, or the writer holds the lock
-            pass
+        if _complete_count(str(db), study) >= n:
+            return
         time.sleep(0.1)
     raise AssertionError(f"study '{study}' in {db} did not reach {n} complete trials in {timeout} s")
 
@@ -547,17 +565,22 @@ def test_ctrl_c_waits_for_the_storage_call_to_return():
         "    return 'committed'\n",
         os.path.join(os.sep, "site-packages", "optuna", "storages", "_fake.py"), "exec"), fake_storage_call)
     seen = []
-    with pytest.raises(KeyboardInterrupt):
-        with _interrupts_between_transactions():
-            seen.append(fake_storage_call["write"]())
-            time.sleep(5)  # the held interrupt arrives here, within a few redeliveries
-            seen.append("not interrupted")
-    assert seen == ["committed"]
-    with pytest.raises(KeyboardInterrupt):  # outside a storage call it is raised at once
-        with _interrupts_between_transactions():
-            _thread.interrupt_main()
-            time.sleep(5)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Ctrl-C as in a terminal, whatever this process inherited (a background job or a test worker ignores it)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _interrupts_between_transactions():
+                seen.append(fake_storage_call["write"]())
+                time.sleep(5)  # the held interrupt arrives here, within a few redeliveries
+                seen.append("not interrupted")
+        assert seen == ["committed"]
+        with pytest.raises(KeyboardInterrupt):  # outside a storage call it is raised at once
+            with _interrupts_between_transactions():
+                _thread.interrupt_main()
+                time.sleep(5)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_cli_run_json(tmp_path, capsys):
