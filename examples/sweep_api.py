@@ -41,7 +41,10 @@ def show_refinement(screen: Any, result: Any) -> None:
         table(
             f"{result.space.name} v{result.previous.version} -> v{result.space.version} (best {shown})",
             ["param", "old", "new", "change", "rule"],
-            [(r["param"], r["old"], r["new"], r["change"], decided[r["param"]].rule if r["param"] in decided else "") for r in diff_spaces(result.previous, result.space)],
+            [
+                (r["param"], r["old"], r["new"], r["change"], decided[r["param"]].rule if r["param"] in decided else "")
+                for r in diff_spaces(result.previous, result.space)
+            ],
         )
     )
     for flag in result.rationale["red_flags"]:
@@ -101,7 +104,10 @@ def sweep(
     for stage in range(1, stages + 1):
         group = f"{space.name}-v{space.version}"
         lead = f"{group}-s{seeds[0]}" if len(seeds) > 1 else group
-        screen.rule(f"stage {stage}: {trials} trials of {space.name} v{space.version}" + (f", seeds {seeds}" if len(seeds) > 1 else ""))
+        screen.rule(
+            f"stage {stage}: {trials} trials of {space.name} v{space.version}"
+            + (f", seeds {seeds}" if len(seeds) > 1 else "")
+        )
         runs = refine.run(
             space,
             objective,
@@ -117,7 +123,9 @@ def sweep(
         )
         for r in runs:
             extra = f", {r.warm_started} warm-started, {r.history} history trials" if previous else ""
-            screen.print(f"{r.study}: {r.complete} trials, {r.failed} failed, best {r.best_value:.4f}{extra}", markup=False)
+            screen.print(
+                f"{r.study}: {r.complete} trials, {r.failed} failed, best {r.best_value:.4f}{extra}", markup=False
+            )
         result = refine.next_space(storage, study=lead, space=space, config=False).save(spaces_dir)
         show_refinement(screen, result)
         screen.print(f"wrote {result.space_path} and its rationale {result.rationale_path}", markup=False)
@@ -143,23 +151,53 @@ def sweep(
             screen.print(f"report: {report_path}", markup=False)
         except refine.RefineError as exc:  # plotly missing: the sweep itself is done
             screen.print(f"no report: {exc}", markup=False)
-    return {"storage": storage, "stages": leads, "spaces": written, "verdict": verdict, "best": best, "report": report_path}
+    return {
+        "storage": storage,
+        "stages": leads,
+        "spaces": written,
+        "verdict": verdict,
+        "best": best,
+        "report": report_path,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Three stages of the refine loop with the programmatic API, then the decision gate.")
-    parser.add_argument("space", nargs="?", default=str(HERE / "quick" / "space.v1.yaml"), help="the first space file [default: the quick example]")
-    parser.add_argument("objective", nargs="?", default=str(HERE / "quick" / "objective.py") + ":objective", help="module:function or path.py:function")
+    parser = argparse.ArgumentParser(
+        description="Three stages of the refine loop with the programmatic API, then the decision gate."
+    )
+    parser.add_argument(
+        "space",
+        nargs="?",
+        default=str(HERE / "quick" / "space.v1.yaml"),
+        help="the first space file [default: the quick example]",
+    )
+    parser.add_argument(
+        "objective",
+        nargs="?",
+        default=str(HERE / "quick" / "objective.py") + ":objective",
+        help="module:function or path.py:function",
+    )
     parser.add_argument("--trials", type=int, default=40, help="complete trials per stage and seed [default: 40]")
     parser.add_argument("--stages", type=int, default=3, help="stages to run [default: 3]")
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds: one study each per stage [default: 0,1]")
     parser.add_argument("--extremes", type=int, default=2, help="trials on untested range edges per stage [default: 2]")
-    parser.add_argument("--out", default="out/sweep", help="directory for the study, the spaces and the report [default: out/sweep]")
+    parser.add_argument(
+        "--out", default="out/sweep", help="directory for the study, the spaces and the report [default: out/sweep]"
+    )
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     try:
-        sweep(args.space, args.objective, out=args.out, trials=args.trials, stages=args.stages, seeds=seeds, extremes=args.extremes, report=not args.no_report)
+        sweep(
+            args.space,
+            args.objective,
+            out=args.out,
+            trials=args.trials,
+            stages=args.stages,
+            seeds=seeds,
+            extremes=args.extremes,
+            report=not args.no_report,
+        )
     except refine.RefineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -103,7 +103,9 @@ def union(
             if kind == "categorical":
                 # Optuna records a choice as the first one equal to it in Python (True as 1, False as 0):
                 # a later choice equal to an earlier one never reaches the study, so it is not read as a choice.
-                recorded = [next(c for c in a["choices"][: k + 1] if c is v or c == v) for k, v in enumerate(a["choices"])]
+                recorded = [
+                    next(c for c in a["choices"][: k + 1] if c is v or c == v) for k, v in enumerate(a["choices"])
+                ]
                 unrecorded += [f"{v!r} as {c!r}" for v, c in zip(a["choices"], recorded) if v is not c]
                 maps.append(np.array([_index(choices, c) for c in recorded], dtype=np.float64))
             else:
@@ -147,7 +149,11 @@ def union(
         step = (steps.pop() or 1) if len(steps) == 1 else 1
         if step != 1 and (high - low) % step:
             step = 1
-        return IntParam(low=int(low), high=int(high), log=log and step == 1, step=int(step)), internal.astype(np.float64), note
+        return (
+            IntParam(low=int(low), high=int(high), log=log and step == 1, step=int(step)),
+            internal.astype(np.float64),
+            note,
+        )
     if len(kinds) > 1:
         note = f"'{pname}' was retyped during the study (int and float); read as a float"
     if low == high:

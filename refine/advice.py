@@ -41,7 +41,11 @@ def advise(evidence: Any) -> Advice:
     ranked = np.flatnonzero(evidence.ranked)
     n = len(ranked)
     if n < s.min_complete:
-        return Advice("continue", s.min_complete - n, f"{n} ranked trial(s), fewer than min_complete {s.min_complete}: too few to judge")
+        return Advice(
+            "continue",
+            s.min_complete - n,
+            f"{n} ranked trial(s), fewer than min_complete {s.min_complete}: too few to judge",
+        )
     order = ranked[np.argsort(study.numbers[ranked], kind="stable")]
     scores = evidence.scores[order]
     spread = float(np.nanmax(scores) - np.nanmin(scores)) if n > 1 else 0.0
@@ -56,7 +60,8 @@ def advise(evidence: Any) -> Advice:
     number = int(study.numbers[order[last]])
     if since < window:
         return Advice(
-            "continue", window - since,
+            "continue",
+            window - since,
             f"the best improved {since} ranked trial(s) ago (trial {number}), within the last {window}: "
             "the search is still finding better configurations",
         )
@@ -72,12 +77,14 @@ def advise(evidence: Any) -> Advice:
     if need:
         what = "; ".join(f"'{k}': {', '.join(v)}" for k, v in owed.items())
         return Advice(
-            "extend", need,
+            "extend",
+            need,
             f"no better trial in the last {since} of {n} ranked trials, but choices have not had a fair trial "
             f"({s.fair_trial} trials): {what}; {need} more trials on them (weights or --fill-gaps) let the next stage judge them",
         )
     return Advice(
-        "stop", 0,
+        "stop",
+        0,
         f"converged: no better trial in the last {since} of {n} ranked trials (best at trial {number}) "
         "and every choice had a fair trial",
     )

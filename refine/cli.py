@@ -120,7 +120,9 @@ def emit_json(obj: Any) -> None:
     if output_format() == "yaml":
         import yaml
 
-        text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip("\n")
+        text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip(
+            "\n"
+        )
     click.echo(text)
 
 

@@ -33,11 +33,30 @@ from refine.executor import (
     study_names,
     study_space,
 )
-from refine.ranking import Ranking, best_of, maximizes, metric_value, objective_labels, pareto_size, ranked_trials, why_none
+from refine.ranking import (
+    Ranking,
+    best_of,
+    maximizes,
+    metric_value,
+    objective_labels,
+    pareto_size,
+    ranked_trials,
+    why_none,
+)
 from refine.space import CategoricalParam, Space, to_unit
 
 __all__ = [
-    "Comparison", "GroupSummary", "compare", "best_config", "promote", "rerun", "rerun_budgets", "BudgetsReport", "RerunReport", "parse_sets", "resolve_group",
+    "Comparison",
+    "GroupSummary",
+    "compare",
+    "best_config",
+    "promote",
+    "rerun",
+    "rerun_budgets",
+    "BudgetsReport",
+    "RerunReport",
+    "parse_sets",
+    "resolve_group",
 ]
 
 
@@ -170,7 +189,9 @@ def compare(
     if not margin >= 0 or not math.isfinite(margin):
         raise RefineError(f"--margin must be a finite number >= 0, got {margin}")
     if not 0 <= max_distance <= 1:
-        raise RefineError(f"--max-distance must be in [0, 1] (0 = the same point, 1 = opposite corners), got {max_distance}")
+        raise RefineError(
+            f"--max-distance must be in [0, 1] (0 = the same point, 1 = opposite corners), got {max_distance}"
+        )
     twice = sorted({n for n in names if list(names).count(n) > 1})
     if twice:
         raise RefineError(f"--studies names {', '.join(repr(n) for n in twice)} twice: list each study once")
@@ -184,7 +205,9 @@ def compare(
         for member in members:
             study = load_study(storage, member)
             if len(study.directions) > 1 and (ranking is None or ranking.keys[0][0] is None):
-                raise StudyError(f"study '{member}' is multi-objective: compare ranks single-objective studies only (or by --metric)")
+                raise StudyError(
+                    f"study '{member}' is multi-objective: compare ranks single-objective studies only (or by --metric)"
+                )
             ranked = ranked_trials(study, ranking, own=True)
             if not ranked:
                 raise StudyError(f"{why_none(study, ranking, own=True)}: nothing to compare")
@@ -199,7 +222,9 @@ def compare(
         spread = (max(bests) - min(bests)) if len(bests) > 1 else 0.0
         searched = len(space.params) if space else len(configs[0])
         summaries.append(
-            GroupSummary(name, tuple(members), tuple(bests), score, spread, _distance(space, configs), searched, direction, own)
+            GroupSummary(
+                name, tuple(members), tuple(bests), score, spread, _distance(space, configs), searched, direction, own
+            )
         )
         spaces.append((name, space))
     shown = ranking.describe() if ranking else ""
@@ -234,7 +259,11 @@ def compare(
     else:
         if not agrees(top):
             rival = next(
-                (g for g in ranked_groups[1:] if agrees(g) and sign * (g.score - top.score) <= max(margin, top.spread, g.spread)),
+                (
+                    g
+                    for g in ranked_groups[1:]
+                    if agrees(g) and sign * (g.score - top.score) <= max(margin, top.spread, g.spread)
+                ),
                 None,
             )
             if rival is not None:
@@ -250,7 +279,9 @@ def compare(
     for g in summaries:
         if len(g.studies) > 1:
             shown_d = "n/a" if g.param_distance is None else f"{g.param_distance:.3f}"
-            reasons.append(f"'{g.name}': {len(g.studies)} seeds, spread of best values {g.spread:.4g}, distance between best params {shown_d}")
+            reasons.append(
+                f"'{g.name}': {len(g.studies)} seeds, spread of best values {g.spread:.4g}, distance between best params {shown_d}"
+            )
     settled = agrees(winner)
     if not settled:
         reasons.append(
@@ -268,11 +299,15 @@ def _settings_named(spaces: Sequence[tuple[str, Space | None]]) -> str:
     for name, s in spaces:
         if s is not None:
             differing = [k for k in keys if len({repr(o.fixed.get(k)) for _, o in spaces if o is not None}) > 1]
-            parts.append(f"{name}: " + (", ".join(f"{k}={s.fixed.get(k, '<unset>')!r}" for k in differing) or "same settings"))
+            parts.append(
+                f"{name}: " + (", ".join(f"{k}={s.fixed.get(k, '<unset>')!r}" for k in differing) or "same settings")
+            )
     return "; ".join(parts)
 
 
-def _incomparable(groups: Sequence[GroupSummary], spaces: Sequence[tuple[str, Space | None]], *, across: bool = False) -> str | None:
+def _incomparable(
+    groups: Sequence[GroupSummary], spaces: Sequence[tuple[str, Space | None]], *, across: bool = False
+) -> str | None:
     directions = {g.direction for g in groups}
     if len(directions) > 1:
         return "the studies optimize different directions: " + ", ".join(f"{g.name}={g.direction}" for g in groups)
@@ -317,7 +352,9 @@ def best_config(storage: str, study: str | None = None, *, ranking: Ranking | No
     else:
         found = best_of(studies, ranking, own=True)
         if found is None:
-            raise StudyError(f"no seed of '{group}' ran a ranked trial of its own: " + why_none(studies[0], ranking, own=True))
+            raise StudyError(
+                f"no seed of '{group}' ran a ranked trial of its own: " + why_none(studies[0], ranking, own=True)
+            )
         s, top = found
     try:
         space = study_space(s)
@@ -381,15 +418,25 @@ def promote(config: Mapping[str, Any], path: str) -> list[str]:
         try:
             current = (json.loads(text) if suffix == ".json" else yaml.safe_load(text)) if text.strip() else {}
         except (ValueError, yaml.YAMLError) as e:
-            raise RefineError(f"--promote {path}: not valid {suffix[1:].upper()} ({str(e).splitlines()[0]}); fix or remove it") from None
+            raise RefineError(
+                f"--promote {path}: not valid {suffix[1:].upper()} ({str(e).splitlines()[0]}); fix or remove it"
+            ) from None
         if not isinstance(current, dict):
-            raise RefineError(f"--promote {path} holds a {type(current).__name__}, not a mapping of constants; give another file")
+            raise RefineError(
+                f"--promote {path} holds a {type(current).__name__}, not a mapping of constants; give another file"
+            )
         current.update(config)
-        new = json.dumps(current, indent=2, default=str) + "\n" if suffix == ".json" else yaml.safe_dump(current, sort_keys=False)
+        new = (
+            json.dumps(current, indent=2, default=str) + "\n"
+            if suffix == ".json"
+            else yaml.safe_dump(current, sort_keys=False)
+        )
     elif suffix == ".py":
         new = _promote_python(text, config, path)
     else:
-        raise RefineError(f"--promote {path}: the file must end in .yaml, .yml, .json or .py (the format is chosen by it)")
+        raise RefineError(
+            f"--promote {path}: the file must end in .yaml, .yml, .json or .py (the format is chosen by it)"
+        )
     fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "w") as f:
@@ -415,7 +462,9 @@ def _promote_python(text: str, config: Mapping[str, Any], path: str) -> str:
             raise RefineError(f"--promote {path}: '{key}' is no Python name; promote into a YAML or JSON file instead")
     assigned: dict[str, tuple[int, int]] = {}
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         if len(targets) == 1 and isinstance(targets[0], ast.Name):
             assigned[targets[0].id] = (node.lineno, node.end_lineno or node.lineno)
     upper = sum(n.isupper() for n in assigned) > len(assigned) / 2
@@ -571,7 +620,8 @@ def rerun_budgets(
         _check_sets(plan[2], {key: b}, seed_key, quiet=True)
     base = out_study or f"{plan[1].study_name}-rerun"
     reports = tuple(
-        _rerun_once(plan, objective, {**sets, key: b}, seeds, seed_key, out_storage, f"{base}-{key}{b}", quiet) for b in budgets
+        _rerun_once(plan, objective, {**sets, key: b}, seeds, seed_key, out_storage, f"{base}-{key}{b}", quiet)
+        for b in budgets
     )
     winners = []
     for r in reports:
@@ -599,7 +649,10 @@ def _check_sets(space: Space, sets: Mapping[str, Any], seed_key: str, quiet: boo
                 raise RefineError(f"--fixed {key}=…: the space fixes no '{key}'; did you mean '{near[0]}'?")
             if not quiet:
                 fixes = ", ".join(sorted(space.fixed)) or "nothing"
-                print(f"warning: --fixed {key}=… adds a setting the space does not fix (it fixes: {fixes})", file=sys.stderr)
+                print(
+                    f"warning: --fixed {key}=… adds a setting the space does not fix (it fixes: {fixes})",
+                    file=sys.stderr,
+                )
         was = space.fixed.get(key)
         if was is not None and not _same_kind(was, value):
             raise RefineError(
@@ -608,7 +661,12 @@ def _check_sets(space: Space, sets: Mapping[str, Any], seed_key: str, quiet: boo
 
 
 def _rerun_plan(
-    storage: str, study: str | None, top: int, sets: Mapping[str, Any] | None, seed_key: str, quiet: bool,
+    storage: str,
+    study: str | None,
+    top: int,
+    sets: Mapping[str, Any] | None,
+    seed_key: str,
+    quiet: bool,
     ranking: Ranking | None,
 ) -> tuple[str, Any, Space, list[Any], Ranking | None]:
     if top < 1:
@@ -634,8 +692,14 @@ def _rerun_plan(
 
 
 def _rerun_once(
-    plan: tuple[str, Any, Space, list[Any], Ranking | None], objective: Any, sets: dict, seeds: Sequence[int] | None,
-    seed_key: str, out_storage: str | None, out_study: str | None, quiet: bool,
+    plan: tuple[str, Any, Space, list[Any], Ranking | None],
+    objective: Any,
+    sets: dict,
+    seeds: Sequence[int] | None,
+    seed_key: str,
+    out_storage: str | None,
+    out_study: str | None,
+    quiet: bool,
 ) -> RerunReport:
     from scipy.stats import spearmanr
 
@@ -657,7 +721,16 @@ def _rerun_once(
             extra = {} if s is None else {seed_key: s}
             new.enqueue_trial(dict(t.params), user_attrs={TRIAL_SET: extra, "refine:rerun_of": t.number})
     new.set_user_attr("refine:rerun_of", f"{redact(storage)}:{source.study_name}")
-    [result] = run(new_space, fn, storage=target, study=name, trials=len(ranked) * len(runs), sampler="random", quiet=quiet, heartbeat=None)
+    [result] = run(
+        new_space,
+        fn,
+        storage=target,
+        study=name,
+        trials=len(ranked) * len(runs),
+        sampler="random",
+        quiet=quiet,
+        heartbeat=None,
+    )
     new = load_study(target, name)
     key = ranking.keys[0][0] if ranking else None
     labels = objective_labels(source)
@@ -670,10 +743,15 @@ def _rerun_once(
     configs = []
     for t in ranked:
         vals = by.get(t.number, [])
-        configs.append({
-            "trial": t.number, "params": dict(t.params), "original": metric_value(t, key, labels),
-            "rerun": statistics.fmean(vals) if vals else None, "runs": len(vals),
-        })
+        configs.append(
+            {
+                "trial": t.number,
+                "params": dict(t.params),
+                "original": metric_value(t, key, labels),
+                "rerun": statistics.fmean(vals) if vals else None,
+                "runs": len(vals),
+            }
+        )
     if not any(c["runs"] for c in configs):
         why = next((w for w in result.warnings if w.startswith("stopped after")), "no re-evaluation completed")
         why = why.replace(MORE_FAILURES, "")  # rerun has no --max-failures: fix the objective
@@ -684,10 +762,18 @@ def _rerun_once(
         r = spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic
         rho = None if r is None or math.isnan(r) else float(r)
     maximize = maximizes(source, ranking)
-    rescored = sorted((c for c in configs if c["rerun"] is not None), key=lambda c: -c["rerun"] if maximize else c["rerun"])
+    rescored = sorted(
+        (c for c in configs if c["rerun"] is not None), key=lambda c: -c["rerun"] if maximize else c["rerun"]
+    )
     top_rank = next((i + 1 for i, c in enumerate(rescored) if c["trial"] == ranked[0].number), None)
     holds = top_rank == 1 and (rho is None or rho > 0.5)
     return RerunReport(
-        f"{redact(storage)}:{source.study_name}", name, tuple(configs), rho, top_rank, holds,
-        "maximize" if maximize else "minimize", dict(sets),
+        f"{redact(storage)}:{source.study_name}",
+        name,
+        tuple(configs),
+        rho,
+        top_rank,
+        holds,
+        "maximize" if maximize else "minimize",
+        dict(sets),
     )

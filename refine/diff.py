@@ -34,7 +34,9 @@ def describe(p: Param | None, fixed: Any = None, *, is_fixed: bool = False) -> s
     return text
 
 
-def _change(old: Param | None, new: Param | None, old_fixed: bool, new_fixed: bool, old_value: Any, new_value: Any) -> str:
+def _change(
+    old: Param | None, new: Param | None, old_fixed: bool, new_fixed: bool, old_value: Any, new_value: Any
+) -> str:
     if old is None and not old_fixed:
         return "added"
     if new is None and not new_fixed:

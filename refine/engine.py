@@ -133,7 +133,11 @@ def next_space(
     resolved = load_settings(settings, config=config)
     if isinstance(storage, StudyData) and study is not None and study != storage.name:
         raise StudyError(f"study '{study}' was asked for, but the StudyData given is study '{storage.name}'")
-    data = storage if isinstance(storage, StudyData) else read_study(storage, study, user_attrs=bool(resolved.metric or resolved.then or resolved.where))
+    data = (
+        storage
+        if isinstance(storage, StudyData)
+        else read_study(storage, study, user_attrs=bool(resolved.metric or resolved.then or resolved.where))
+    )
     if space is None:
         current = data.space
     elif isinstance(space, Space):
@@ -221,7 +225,9 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
             rule=proposal.rule,
             old=current.params.get(proposal.param),
             new=proposal.new,
-            fixed_value=_checked_fix(proposal, current.params[proposal.param]) if proposal.action == "fix" else proposal.fixed_value,
+            fixed_value=_checked_fix(proposal, current.params[proposal.param])
+            if proposal.action == "fix"
+            else proposal.fixed_value,
             reason=proposal.reason,
             evidence=proposal.evidence,
             overridden=(() if old is None else (_as_proposal(old),)),
@@ -247,7 +253,9 @@ def _as_proposal(d: Decision) -> Proposal:
     return Proposal(param=d.param, action=d.action, rule=d.rule, new=d.new, reason=d.reason, fixed_value=d.fixed_value)
 
 
-def _decide(name: str, param: Param, proposals: list[Proposal], hooks: Any, evidence: Any, settings: Settings) -> Decision:
+def _decide(
+    name: str, param: Param, proposals: list[Proposal], hooks: Any, evidence: Any, settings: Settings
+) -> Decision:
     accepted, vetoed = [], []
     for p in proposals:
         if not isinstance(p, Proposal):
@@ -328,7 +336,9 @@ def _check_new(p: Proposal, param: Param, new: Any) -> None:
 
 def _checked_fix(p: Proposal, param: Param) -> Any:
     """The value ``p`` fixes ``param`` to, as plain data, when the parameter could take it (within its `limits`)."""
-    value = p.fixed_value.item() if hasattr(p.fixed_value, "item") and hasattr(p.fixed_value, "dtype") else p.fixed_value
+    value = (
+        p.fixed_value.item() if hasattr(p.fixed_value, "item") and hasattr(p.fixed_value, "dtype") else p.fixed_value
+    )
     problem = None
     if isinstance(param, CategoricalParam):
         if not param.contains(value):
@@ -354,7 +364,9 @@ def _bias_and_extend(biased: CategoricalParam, expand: Proposal, reason: str) ->
     raw = [weights.get(c, top) for c in expand.new.choices]
     total = sum(raw)
     combined = attrs.evolve(expand.new, weights=tuple(round(w / total, 6) for w in raw))
-    final = ", ".join(f"{c!r}: {w:.0%}" if isinstance(c, str) else f"{c}: {w:.0%}" for c, w in zip(combined.choices, combined.weights))
+    final = ", ".join(
+        f"{c!r}: {w:.0%}" if isinstance(c, str) else f"{c}: {w:.0%}" for c, w in zip(combined.choices, combined.weights)
+    )
     return combined, f"{reason}; and {expand.reason}; with the added value the final weights are {final}"
 
 

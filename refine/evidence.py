@@ -264,7 +264,9 @@ def _crowding_position(costs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
 def _metric_column(study: StudyData, metric: str) -> np.ndarray:
     if metric not in study.user_attrs:
         known = ", ".join(sorted(study.user_attrs)) or "none"
-        raise StudyError(f"metric (--metric) '{metric}' is not a user attribute of study '{study.name}'; user attributes: {known}")
+        raise StudyError(
+            f"metric (--metric) '{metric}' is not a user attribute of study '{study.name}'; user attributes: {known}"
+        )
     col = study.user_attrs[metric]
     out = np.full(len(col), np.nan)
     for i, v in enumerate(col):
@@ -361,7 +363,11 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
     finite = np.isfinite(objective).all(axis=1) if multi else np.isfinite(objective)
     non_finite = int((usable & ~finite).sum())
     if non_finite:
-        what = f"no finite number for the metric (--metric) '{settings.metric}' (missing, text, NaN or infinite)" if settings.metric else "a NaN or infinite value"
+        what = (
+            f"no finite number for the metric (--metric) '{settings.metric}' (missing, text, NaN or infinite)"
+            if settings.metric
+            else "a NaN or infinite value"
+        )
         notes.append(f"{non_finite} COMPLETE trial(s) with {what} were left out of the evidence")
     ranked = usable & finite
     if settings.where:
@@ -372,7 +378,9 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
             col = _ranking_column(study, cond.name)
             keeps = np.array([cond.holds(v) if np.isfinite(v) else False for v in col], dtype=bool)
             if (ranked & ~keeps).any():
-                notes.append(f"{int((ranked & ~keeps).sum())} ranked trial(s) break --where {cond} and were left out of the evidence")
+                notes.append(
+                    f"{int((ranked & ~keeps).sum())} ranked trial(s) break --where {cond} and were left out of the evidence"
+                )
             ranked = ranked & keeps
     groups, chosen = _space_groups(study, space, ranked, objective, multi, maximize)
     if chosen is not None:
@@ -424,7 +432,9 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
             if col is None:
                 col = np.full(study.n_trials, np.nan)
             if isinstance(p, CategoricalParam):
-                params[name] = _categorical(name, p, study, col, ranked, elites, scores, objective, best_row, settings, maximize)
+                params[name] = _categorical(
+                    name, p, study, col, ranked, elites, scores, objective, best_row, settings, maximize
+                )
             else:
                 params[name] = _numeric(name, p, col, ranked, elites, scores, best_row, settings, study, near_best)
     return Evidence(

@@ -50,6 +50,8 @@ from refine.coverage import Gap, activation, coverage_gaps, grid_high, snap_to_g
 from refine.errors import RefineError, StudyError
 from refine.ranking import TRIAL_HISTORY, own_trials, ranked_trials
 from refine.space import CategoricalParam, IntParam, Space, to_unit
+from refine.storage import QueueEmpty as _QueueEmpty
+from refine.storage import is_journal as _is_journal
 from refine.storage import (
     load_study,
     open_storage,
@@ -57,8 +59,6 @@ from refine.storage import (
     redact,
     study_names,
 )
-from refine.storage import QueueEmpty as _QueueEmpty
-from refine.storage import is_journal as _is_journal
 from refine.storage import sqlite_database as _sqlite_path
 from refine.storage import storage_url as _storage_url
 
@@ -91,6 +91,7 @@ ATTR_SHARE = "refine:fair_share"
 TRIAL_ERROR = "refine:error"
 TRIAL_SET = "refine:set"
 TRIAL_DIED = "refine:died"
+
 
 class ObjectiveError(RefineError):
     """The objective cannot be imported, or returns something that is not a value."""
@@ -197,9 +198,15 @@ def _interrupts_between_transactions() -> Any:
 
     handled = []
     if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _late_signal):  # not where the shell ignores it (`cmd &`)
+        if signal.getsignal(signal.SIGINT) in (
+            signal.default_int_handler,
+            _late_signal,
+        ):  # not where the shell ignores it (`cmd &`)
             handled.append(signal.SIGINT)
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _late_signal):  # a scheduler's SIGTERM (Slurm preemption, kill)
+        if signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL,
+            _late_signal,
+        ):  # a scheduler's SIGTERM (Slurm preemption, kill)
             handled.append(signal.SIGTERM)
     if not handled:
         yield {"held": False}
@@ -245,7 +252,9 @@ def _interrupts_between_transactions() -> Any:
         _LATE["pending"] = None
         for signum, old in previous.items():
             signal.signal(signum, _late_signal if _LATE["hold"] else old)
-    if state["pending"] is not None and not state["held"]:  # the run ended while an interrupt waited for a storage call: deliver it now
+    if (
+        state["pending"] is not None and not state["held"]
+    ):  # the run ended while an interrupt waited for a storage call: deliver it now
         raise KeyboardInterrupt
 
 
@@ -355,7 +364,9 @@ def load_objective(spec: str | Callable) -> Callable:
     if fn is None:
         raise ObjectiveError(f"module {module_name} has no function '{attr}' (from --objective {spec})")
     if not callable(fn):
-        raise ObjectiveError(f"'{attr}' in module {module_name} is a {type(fn).__name__}, not a function (from --objective {spec})")
+        raise ObjectiveError(
+            f"'{attr}' in module {module_name} is a {type(fn).__name__}, not a function (from --objective {spec})"
+        )
     return fn
 
 
@@ -364,9 +375,7 @@ def _takes_trial(fn: Callable) -> bool:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return False
-    positional = [
-        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
 
 
@@ -403,7 +412,11 @@ def _define_by_run(e: BaseException, args: dict) -> bool:
     """Whether ``e`` is an objective written for Optuna (``trial.suggest_float``) calling a trial method on the params."""
     import optuna
 
-    return isinstance(e, AttributeError) and getattr(e, "obj", None) is args and hasattr(optuna.trial.Trial, getattr(e, "name", "") or "")
+    return (
+        isinstance(e, AttributeError)
+        and getattr(e, "obj", None) is args
+        and hasattr(optuna.trial.Trial, getattr(e, "name", "") or "")
+    )
 
 
 class _Objective:
@@ -536,8 +549,10 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
                 return {}
             target = int(shares.get("target", 0))
             own = [
-                t for t in trials
-                if t.number != trial.number and TRIAL_HISTORY not in t.user_attrs
+                t
+                for t in trials
+                if t.number != trial.number
+                and TRIAL_HISTORY not in t.user_attrs
                 and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
             ]
             history = [t for t in trials if TRIAL_HISTORY in t.user_attrs]
@@ -777,7 +792,9 @@ def _counts(study: Any, trials: Sequence[Any] | None = None) -> _Counts:
         top = ranked_trials(study, own=True)[:1]
         if top:
             best, best_params = top[0].values[0], dict(top[0].params)
-    return _Counts(by[TrialState.COMPLETE], by[TrialState.FAIL], by[TrialState.RUNNING], by[TrialState.WAITING], best, best_params)
+    return _Counts(
+        by[TrialState.COMPLETE], by[TrialState.FAIL], by[TrialState.RUNNING], by[TrialState.WAITING], best, best_params
+    )
 
 
 #: a trial failed because its process died (not because the objective raised) is run again this many times
@@ -793,9 +810,13 @@ def _to_retry(trials: Sequence[Any]) -> list[Any]:
     """
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     return [
-        t for t in trials
-        if t.state.name == "FAIL" and TRIAL_ERROR not in t.user_attrs and TRIAL_HISTORY not in t.user_attrs
-        and t.number not in retried and len(t.system_attrs.get("retry_history") or ()) < RETRIES
+        t
+        for t in trials
+        if t.state.name == "FAIL"
+        and TRIAL_ERROR not in t.user_attrs
+        and TRIAL_HISTORY not in t.user_attrs
+        and t.number not in retried
+        and len(t.system_attrs.get("retry_history") or ()) < RETRIES
     ]
 
 
@@ -1017,7 +1038,9 @@ def _worker_main(
             if not _from_ctrl_c(e):
                 guard["held"] = True
                 try:
-                    errors.send(str(e) if isinstance(e, RefineError) else "worker crashed: " + traceback.format_exc()[-2000:])
+                    errors.send(
+                        str(e) if isinstance(e, RefineError) else "worker crashed: " + traceback.format_exc()[-2000:]
+                    )
                 except OSError:  # the coordinator is gone
                     pass
                 code = 1
@@ -1074,7 +1097,8 @@ def _check_resume(study: Any, space: Space, spec: str) -> None:
         outside = sum(not space.contains(t.params) for t in trials)
         if foreign or outside:
             why = (
-                f"searches {', '.join(foreign[:8])}, which this space does not" if foreign
+                f"searches {', '.join(foreign[:8])}, which this space does not"
+                if foreign
                 else f"{outside} of its {len(trials)} finished trials lie outside this space"
             )
             raise StudyError(
@@ -1102,7 +1126,9 @@ def _warm_start(
         )
     old = study_space(parent)
     if old is not None and old.metric and space.metric and old.metric != space.metric:
-        raise StudyError(f"--from study '{parent.study_name}' measures '{old.metric_label}', the space '{space.metric_label}'")
+        raise StudyError(
+            f"--from study '{parent.study_name}' measures '{old.metric_label}', the space '{space.metric_label}'"
+        )
     shown = f"{redact(spec)}:{parent.study_name}"
     study.set_user_attr(ATTR_PARENT, shown)
     if old is not None:
@@ -1203,9 +1229,17 @@ def run(
         from_ = os.fspath(from_)
     if from_ is not None and not str(from_).strip():
         raise RefineError("from_ (--from) is empty; give the previous stage as STORAGE[:STUDY], e.g. s.db:stage1")
-    for name, value, low in (("trials", trials, 1), ("workers", workers, 1), ("extremes", extremes, 0),
-                             ("fill_gaps", fill_gaps, 0), ("warm", warm, 0), ("startup", startup, 0),
-                             ("heartbeat", heartbeat, 0), ("max_failures", max_failures, 1), ("fair_trial", fair_trial, 0)):
+    for name, value, low in (
+        ("trials", trials, 1),
+        ("workers", workers, 1),
+        ("extremes", extremes, 0),
+        ("fill_gaps", fill_gaps, 0),
+        ("warm", warm, 0),
+        ("startup", startup, 0),
+        ("heartbeat", heartbeat, 0),
+        ("max_failures", max_failures, 1),
+        ("fair_trial", fair_trial, 0),
+    ):
         if value is None and name in ("heartbeat", "max_failures"):
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -1222,9 +1256,23 @@ def run(
     results = []
     for k, (name, s) in enumerate(plan):
         result = _run_one(
-            space, objective, fn, storage=storage, study_name=name, trials=trials, sampler=sampler, seed=s,
-            workers=workers, from_=from_, warm=warm, extremes=extremes, fill_gaps=fill_gaps, startup=startup,
-            heartbeat=heartbeat, max_failures=max(trials, 10) if max_failures is None else max_failures, quiet=quiet,
+            space,
+            objective,
+            fn,
+            storage=storage,
+            study_name=name,
+            trials=trials,
+            sampler=sampler,
+            seed=s,
+            workers=workers,
+            from_=from_,
+            warm=warm,
+            extremes=extremes,
+            fill_gaps=fill_gaps,
+            startup=startup,
+            heartbeat=heartbeat,
+            max_failures=max(trials, 10) if max_failures is None else max_failures,
+            quiet=quiet,
             fair_trial=fair_trial,
         )
         if result.interrupted and result.complete >= result.target and k == len(plan) - 1:
@@ -1236,9 +1284,25 @@ def run(
 
 
 def _run_one(
-    space: Space, objective: Any, fn: Callable, *, storage: str, study_name: str, trials: int, sampler: str,
-    seed: int, workers: int, from_: str | None, warm: int, extremes: int, fill_gaps: int, startup: int,
-    heartbeat: int | None, max_failures: int, quiet: bool, fair_trial: int = 20,
+    space: Space,
+    objective: Any,
+    fn: Callable,
+    *,
+    storage: str,
+    study_name: str,
+    trials: int,
+    sampler: str,
+    seed: int,
+    workers: int,
+    from_: str | None,
+    warm: int,
+    extremes: int,
+    fill_gaps: int,
+    startup: int,
+    heartbeat: int | None,
+    max_failures: int,
+    quiet: bool,
+    fair_trial: int = 20,
 ) -> RunResult:
     import optuna
 
@@ -1260,14 +1324,20 @@ def _run_one(
     store = open_storage(storage, create=True, heartbeat=hb, queue_only=True)
     try:
         study = optuna.create_study(
-            storage=store, study_name=study_name, directions=list(space.directions), sampler=the_sampler, load_if_exists=True
+            storage=store,
+            study_name=study_name,
+            directions=list(space.directions),
+            sampler=the_sampler,
+            load_if_exists=True,
         )
     except Exception as e:
         from sqlalchemy.exc import SQLAlchemyError
 
         if not isinstance(e, SQLAlchemyError):
             raise
-        raise StudyError(f"cannot create study '{study_name}' in {redact(storage)}: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}") from None
+        raise StudyError(
+            f"cannot create study '{study_name}' in {redact(storage)}: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}"
+        ) from None
     _check_resume(study, space, storage)
     if ATTR_SPACE not in study.user_attrs:
         study.set_user_attr(ATTR_SPACE, space_to_json(space))
@@ -1312,7 +1382,18 @@ def _run_one(
                 _run_serial(study, _Objective(fn, space), trials, max_failures, start.failed, progress)
             else:
                 _run_parallel(
-                    study, space, objective, storage, hb, sampler, seed, startup, workers, trials, max_failures, start.failed,
+                    study,
+                    space,
+                    objective,
+                    storage,
+                    hb,
+                    sampler,
+                    seed,
+                    startup,
+                    workers,
+                    trials,
+                    max_failures,
+                    start.failed,
                     progress,
                 )
             _stop_if_interrupted()  # one that waited for the last storage call
@@ -1330,7 +1411,9 @@ def _run_one(
                 notes.append(note)
                 _echo(f"warning: {note}", quiet)
         if end.failed - start.failed >= max_failures and end.complete < trials:
-            failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and t.user_attrs.get(TRIAL_ERROR)]
+            failed = [
+                t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and t.user_attrs.get(TRIAL_ERROR)
+            ]
             last = f"; the last: {failed[-1].user_attrs[TRIAL_ERROR]}" if failed else ""
             notes.append(
                 f"stopped after {end.failed - start.failed} failed trials with {end.complete} of {trials} complete"
@@ -1373,7 +1456,9 @@ def _short_shares(study: Any, space: Space, shares: Mapping[str, Sequence[int]])
     return out
 
 
-def _run_serial(study: Any, objective: _Objective, target: int, max_failures: int, failed0: int, progress: "_Progress") -> None:
+def _run_serial(
+    study: Any, objective: _Objective, target: int, max_failures: int, failed0: int, progress: "_Progress"
+) -> None:
     def callback(study: Any, trial: Any) -> None:
         _stop_if_interrupted()
         c = _counts(study)
@@ -1472,7 +1557,8 @@ def _waiting_message(study: Any, c: _Counts, target: int, left: float, own: Sequ
     if others:
         what = f"waiting for {_numbers(others)}: RUNNING in another process (or one that was killed)"
         why = (
-            f"; a dead process's trial is failed {grace} s after its last heartbeat, then retried" if grace
+            f"; a dead process's trial is failed {grace} s after its last heartbeat, then retried"
+            if grace
             else "; a journal has no heartbeat, so a trial of a killed process stays RUNNING"
         )
     else:
@@ -1486,7 +1572,8 @@ def _stuck_message(study: Any, c: _Counts, target: int, limit: int, own: Sequenc
         what = f"{_numbers(others)} {'is' if len(others) == 1 else 'are'} RUNNING in another process (or one that was killed)"
         numbers = [t.number for t in others]
         tell = (
-            f"study.tell({numbers[0]}, state=TrialState.FAIL)" if len(numbers) == 1
+            f"study.tell({numbers[0]}, state=TrialState.FAIL)"
+            if len(numbers) == 1
             else f"study.tell(NUMBER, state=TrialState.FAIL) for each of {', '.join(map(str, numbers[:5]))}"
         )
     else:
@@ -1556,8 +1643,19 @@ def _exit_reason(code: int | None) -> str:
 
 
 def _run_parallel(
-    study: Any, space: Space, objective: Any, storage: str, heartbeat: int | None, sampler: str, seed: int,
-    startup: int, workers: int, target: int, max_failures: int, failed0: int, progress: "_Progress",
+    study: Any,
+    space: Space,
+    objective: Any,
+    storage: str,
+    heartbeat: int | None,
+    sampler: str,
+    seed: int,
+    startup: int,
+    workers: int,
+    target: int,
+    max_failures: int,
+    failed0: int,
+    progress: "_Progress",
 ) -> None:
     """Run ``workers`` processes on the queue until ``target`` trials are complete.
 
@@ -1583,8 +1681,20 @@ def _run_parallel(
         slots[i] = _STARTING
         p = ctx.Process(
             target=_worker_main,
-            args=(storage, heartbeat, study.study_name, space_json, objective, sampler, seed + 1000 * n, startup,
-                  slots, i, writer, parent),
+            args=(
+                storage,
+                heartbeat,
+                study.study_name,
+                space_json,
+                objective,
+                sampler,
+                seed + 1000 * n,
+                startup,
+                slots,
+                i,
+                writer,
+                parent,
+            ),
             daemon=True,
         )
         _signals_blocked(True)  # the worker starts with them blocked; here they wait the few ms of the start

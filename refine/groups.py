@@ -32,7 +32,9 @@ class SpaceGroup:
         return int(self.mask.sum())
 
 
-def space_groups(study: Any, space: Any, usable: np.ndarray, min_share: float = 0.1, min_trials: int = 5) -> tuple[SpaceGroup, ...]:
+def space_groups(
+    study: Any, space: Any, usable: np.ndarray, min_share: float = 0.1, min_trials: int = 5
+) -> tuple[SpaceGroup, ...]:
     """The groups of ``usable`` trials by which unconditional parameters they sampled, when there are two or more.
 
     Only parameters of ``space`` without a `when` that some usable trials
@@ -64,7 +66,9 @@ def space_groups(study: Any, space: Any, usable: np.ndarray, min_share: float = 
         mask = np.zeros(len(usable), dtype=bool)
         mask[members] = True
         numbers = study.numbers[members]
-        groups.append(SpaceGroup(tuple(n for n, k in zip(names, key) if k), mask, int(numbers.min()), int(numbers.max())))
+        groups.append(
+            SpaceGroup(tuple(n for n, k in zip(names, key) if k), mask, int(numbers.min()), int(numbers.max()))
+        )
     if len(groups) < 2:
         return ()
     groups.sort(key=lambda g: g.first)
@@ -74,7 +78,9 @@ def space_groups(study: Any, space: Any, usable: np.ndarray, min_share: float = 
 def describe(groups: tuple[SpaceGroup, ...], chosen: int | None) -> str:
     """The red flag naming the groups and the one refined from."""
     parts = []
-    every = sorted({p for g in groups for p in g.params}, key=lambda p: min(i for i, g in enumerate(groups) if p in g.params))
+    every = sorted(
+        {p for g in groups for p in g.params}, key=lambda p: min(i for i, g in enumerate(groups) if p in g.params)
+    )
     for g in groups:
         missing = [p for p in every if p not in g.params]
         what = []
@@ -83,7 +89,10 @@ def describe(groups: tuple[SpaceGroup, ...], chosen: int | None) -> str:
         if missing:
             what.append(f"{'not' if g.params else 'did not search'} {', '.join(missing)}")
         parts.append(f"{g.n} trials (numbers {g.first}-{g.last}) {(' but ' if g.params else '').join(what)}")
-    text = "the search space changed mid-study: the trials fall in groups that searched different parameters: " + "; ".join(parts)
+    text = (
+        "the search space changed mid-study: the trials fall in groups that searched different parameters: "
+        + "; ".join(parts)
+    )
     if chosen is not None:
         g = groups[chosen]
         text += (

@@ -56,8 +56,13 @@ class ImportedTrials:
 
     def to_json(self) -> dict:
         return {
-            "study": self.study, "storage": self.storage, "complete": self.complete, "failed": self.failed,
-            "params": list(self.params), "attrs": list(self.attrs), "space_source": self.space_source,
+            "study": self.study,
+            "storage": self.storage,
+            "complete": self.complete,
+            "failed": self.failed,
+            "params": list(self.params),
+            "attrs": list(self.attrs),
+            "space_source": self.space_source,
         }
 
 
@@ -107,16 +112,22 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
         rows = [{k: _cell(v) for k, v in r.items() if k is not None} for r in csv.DictReader(io.StringIO(text))]
     elif p.suffix.lower() in (".json", ".jsonl"):
         try:
-            doc = [json.loads(line) for line in text.splitlines() if line.strip()] if p.suffix.lower() == ".jsonl" else json.loads(text)
+            doc = (
+                [json.loads(line) for line in text.splitlines() if line.strip()]
+                if p.suffix.lower() == ".jsonl"
+                else json.loads(text)
+            )
         except ValueError as e:
             raise RefineError(f"import-trials: {p} is not valid JSON ({e})") from None
         if isinstance(doc, Mapping):
             doc = next((doc[k] for k in ("runs", "trials", "rows", "data") if isinstance(doc.get(k), list)), None)
         if not isinstance(doc, list) or not all(isinstance(r, Mapping) for r in doc):
-            raise RefineError(f"import-trials: {p} must hold a list of objects (one per trial), or {{\"runs\": [...]}}")
+            raise RefineError(f'import-trials: {p} must hold a list of objects (one per trial), or {{"runs": [...]}}')
         rows = [_flatten(r) for r in doc]
     else:
-        raise RefineError(f"import-trials: {p} must be a .csv, .json or .jsonl file (a W&B or Ray Tune export is one of them)")
+        raise RefineError(
+            f"import-trials: {p} must be a .csv, .json or .jsonl file (a W&B or Ray Tune export is one of them)"
+        )
     if not rows:
         raise RefineError(f"import-trials: {p} holds no rows")
     return rows
@@ -125,7 +136,7 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
 def _strip(name: str) -> str:
     for prefix in _CONFIG_PREFIXES:
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -184,14 +195,18 @@ def import_trials(
     where = Path(path).name
     columns = list(dict.fromkeys(k for r in rows for k in r))
     if value not in columns:
-        raise RefineError(f"import-trials: {where} has no column '{value}' (--value); its columns: {', '.join(columns[:20])}")
+        raise RefineError(
+            f"import-trials: {where} has no column '{value}' (--value); its columns: {', '.join(columns[:20])}"
+        )
     state_col = next((c for c in _STATE_COLUMNS if c in columns), None)
     if isinstance(space, (str, Path)):
         from refine.spacefile import load_space
 
         space = load_space(space)
     if space is not None and space.directions != (direction,):
-        raise RefineError(f"--direction {direction} but the space {space.name} v{space.version} says {', '.join(space.directions)}")
+        raise RefineError(
+            f"--direction {direction} but the space {space.name} v{space.version} says {', '.join(space.directions)}"
+        )
     rest = [c for c in columns if c not in (value, state_col) and c not in _SKIP]
     if space is not None:
         by_name = {_strip(c): c for c in rest}
@@ -269,13 +284,15 @@ def import_trials(
             params[name] = p.choices[p.index(v)] if isinstance(p, CategoricalParam) else v
         user_attrs = {c: r[c] for c in attr_cols if r.get(c) is not None and isinstance(r[c], (int, float, str, bool))}
         user_attrs["refine:imported_from"] = f"{where}#row{i}"
-        trials.append(optuna.trial.create_trial(
-            params=params,
-            distributions={n: space.params[n].to_distribution() for n in params},
-            value=None if i in failed_rows else float(r[value]),
-            user_attrs=user_attrs,
-            state=optuna.trial.TrialState.FAIL if i in failed_rows else optuna.trial.TrialState.COMPLETE,
-        ))
+        trials.append(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={n: space.params[n].to_distribution() for n in params},
+                value=None if i in failed_rows else float(r[value]),
+                user_attrs=user_attrs,
+                state=optuna.trial.TrialState.FAIL if i in failed_rows else optuna.trial.TrialState.COMPLETE,
+            )
+        )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     store = open_storage(storage, create=True)
     target = optuna.create_study(storage=store, study_name=study, direction=direction, load_if_exists=True)
@@ -286,8 +303,13 @@ def import_trials(
     target.set_user_attr("refine:imported_from", where)
     target.add_trials(trials)
     return ImportedTrials(
-        study, redact(storage), len(rows) - len(failed_rows), len(failed_rows), tuple(space.params),
-        tuple(attr_cols), source,
+        study,
+        redact(storage),
+        len(rows) - len(failed_rows),
+        len(failed_rows),
+        tuple(space.params),
+        tuple(attr_cols),
+        source,
     )
 
 

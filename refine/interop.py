@@ -66,12 +66,40 @@ _WANDB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 #: Top-level keys of a W&B sweep config, as documented, and what refine reads.
 _WANDB_TOP_KEYS = (
-    "program", "entity", "project", "description", "name", "method", "metric", "metrics",
-    "parameters", "early_terminate", "command", "run_cap",
-    "apiVersion", "kind", "controller", "job", "image_uri", "scheduler",
+    "program",
+    "entity",
+    "project",
+    "description",
+    "name",
+    "method",
+    "metric",
+    "metrics",
+    "parameters",
+    "early_terminate",
+    "command",
+    "run_cap",
+    "apiVersion",
+    "kind",
+    "controller",
+    "job",
+    "image_uri",
+    "scheduler",
 )
 _WANDB_METRIC_KEYS = ("name", "goal", "target", "impute", "impute_while_running")
-_WANDB_PARAM_KEYS = ("value", "values", "probabilities", "distribution", "min", "max", "q", "mu", "sigma", "a", "b", "parameters")
+_WANDB_PARAM_KEYS = (
+    "value",
+    "values",
+    "probabilities",
+    "distribution",
+    "min",
+    "max",
+    "q",
+    "mu",
+    "sigma",
+    "a",
+    "b",
+    "parameters",
+)
 _WANDB_UNSUPPORTED = {
     "normal": "a normal distribution",
     "q_normal": "a quantized normal distribution",
@@ -84,8 +112,15 @@ _WANDB_UNSUPPORTED = {
     "q_log_uniform": "a quantized log-uniform distribution over exponents",
 }
 _WANDB_SUPPORTED = (
-    "constant", "categorical", "categorical_w_probabilities", "int_uniform", "uniform",
-    "q_uniform", "log_uniform", "log_uniform_values", "q_log_uniform_values",
+    "constant",
+    "categorical",
+    "categorical_w_probabilities",
+    "int_uniform",
+    "uniform",
+    "q_uniform",
+    "log_uniform",
+    "log_uniform_values",
+    "q_log_uniform_values",
 )
 
 
@@ -155,14 +190,20 @@ def _read_document(path: Path, what: str) -> Any:
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: YAML 1.2 floats (1e-5), no repeated keys
         if _contains_itself(doc):
-            raise SpaceError(f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); write the value out")
+            raise SpaceError(
+                f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); write the value out"
+            )
         return doc
     except yaml.constructor.ConstructorError as e:
-        raise SpaceError(f"{path} uses a YAML tag that is not allowed ({' '.join(str(e.problem).split())}); give plain data") from None
+        raise SpaceError(
+            f"{path} uses a YAML tag that is not allowed ({' '.join(str(e.problem).split())}); give plain data"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise SpaceError(f"{path} is not valid YAML{at}: {' '.join(str(getattr(e, 'problem', None) or e).split())}") from None
+        raise SpaceError(
+            f"{path} is not valid YAML{at}: {' '.join(str(getattr(e, 'problem', None) or e).split())}"
+        ) from None
 
 
 def _build_space(where: str, **kwargs: Any) -> Space:
@@ -263,7 +304,9 @@ def _hyperparameter(CS: Any, name: str, p: Param) -> Any:
         for i, c in enumerate(p.choices):
             for d in p.choices[:i]:
                 if c == d:
-                    raise ValueError(f"ConfigSpace treats the choices {d!r} and {c!r} as one choice; keep only one of them")
+                    raise ValueError(
+                        f"ConfigSpace treats the choices {d!r} and {c!r} as one choice; keep only one of them"
+                    )
         return CS.CategoricalHyperparameter(
             name, list(p.choices), weights=None if p.weights is None else list(p.weights)
         )
@@ -343,7 +386,9 @@ def from_configspace(cs: "ConfigurationSpace", *, name: str | None = None, where
     whens = {c.child.name: _when_from_condition(CS, c, where) for c in cs.conditions}
     meta = (cs.meta or {}).get(META_KEY) or {}
     if not meta:
-        warnings.append(f"{where} does not say the objective's direction; the space says minimize, edit `direction` if you maximize")
+        warnings.append(
+            f"{where} does not say the objective's direction; the space says minimize, edit `direction` if you maximize"
+        )
     fixed: dict[str, Any] = {}
     params: dict[str, Param] = {}
     for hp in cs.values():
@@ -428,19 +473,33 @@ def _param_from_hyperparameter(CS: Any, hp: Any, when: Condition | None, where: 
         weights = None if hp.weights is None else [float(w) for w in hp.weights]
         return _build_param(CategoricalParam, hp.name, where, choices=tuple(hp.choices), weights=weights, when=when)
     if isinstance(hp, CS.OrdinalHyperparameter):
-        warnings.append(f"ordinal '{hp.name}' in {where} became a categorical: refine keeps the order of its choices but samples them unordered")
+        warnings.append(
+            f"ordinal '{hp.name}' in {where} became a categorical: refine keeps the order of its choices but samples them unordered"
+        )
         return _build_param(CategoricalParam, hp.name, where, choices=tuple(hp.sequence), when=when)
     if isinstance(hp, CS.UniformFloatHyperparameter):
         return _build_param(
-            FloatParam, hp.name, where,
-            low=_exact(hp.lower, extra.get("low")), high=_exact(hp.upper, extra.get("high")), log=bool(hp.log),
-            step=extra.get("step"), limits=extra.get("limits"), when=when,
+            FloatParam,
+            hp.name,
+            where,
+            low=_exact(hp.lower, extra.get("low")),
+            high=_exact(hp.upper, extra.get("high")),
+            log=bool(hp.log),
+            step=extra.get("step"),
+            limits=extra.get("limits"),
+            when=when,
         )
     if isinstance(hp, CS.UniformIntegerHyperparameter):
         return _build_param(
-            IntParam, hp.name, where,
-            low=int(hp.lower), high=int(hp.upper), log=bool(hp.log),
-            step=extra.get("step", 1), limits=extra.get("limits"), when=when,
+            IntParam,
+            hp.name,
+            where,
+            low=int(hp.lower),
+            high=int(hp.upper),
+            log=bool(hp.log),
+            step=extra.get("step", 1),
+            limits=extra.get("limits"),
+            when=when,
         )
     raise InvalidParam(
         "refine spaces hold uniform or log-uniform ranges and categoricals",
@@ -468,10 +527,16 @@ def load_configspace(path: str | os.PathLike, *, name: str | None = None) -> Imp
     path = Path(path)
     doc = _read_document(path, "ConfigSpace")
     if not isinstance(doc, Mapping) or not isinstance(doc.get("hyperparameters"), list):
-        raise SpaceError(f"{path} is not a ConfigSpace serialization: it has no `hyperparameters` list; export it with ConfigurationSpace.to_json")
+        raise SpaceError(
+            f"{path} is not a ConfigSpace serialization: it has no `hyperparameters` list; export it with ConfigurationSpace.to_json"
+        )
     doc = json.loads(json.dumps(doc))
     for item in doc["hyperparameters"]:
-        if isinstance(item, dict) and item.get("q") is not None and item.get("type") in ("uniform_float", "uniform_int"):
+        if (
+            isinstance(item, dict)
+            and item.get("q") is not None
+            and item.get("type") in ("uniform_float", "uniform_int")
+        ):
             q = item.pop("q")
             meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
             meta.setdefault(META_KEY, {}).setdefault("step", q)
@@ -479,7 +544,9 @@ def load_configspace(path: str | os.PathLike, *, name: str | None = None) -> Imp
     try:
         cs = CS.ConfigurationSpace.from_serialized_dict(doc)
     except (ValueError, TypeError, KeyError) as e:
-        raise SpaceError(f"{path} could not be read as a ConfigSpace: {' '.join(str(e).split())}; check the file against ConfigSpace's serialization format") from None
+        raise SpaceError(
+            f"{path} could not be read as a ConfigSpace: {' '.join(str(e).split())}; check the file against ConfigSpace's serialization format"
+        ) from None
     cs.meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else None
     if name is None:
         name = sanitize_name(cs.name) if cs.name else sanitize_name(path.stem)
@@ -554,7 +621,9 @@ _Dumper.add_representer(
 
 
 def _yaml_block(doc: Mapping[str, Any], indent: int = 0) -> list[str]:
-    text = yaml.dump(dict(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10**6)
+    text = yaml.dump(
+        dict(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10**6
+    )
     return [" " * indent + line for line in text.splitlines()]
 
 
@@ -628,13 +697,25 @@ def _wandb_param_error(invariant: str, got: str, fix: str, name: str, where: str
 def _wandb_param(name: str, raw: Any, where: str, warnings: list[str]) -> tuple[str, Any]:
     """``("fixed", value)`` or ``("param", Param)`` for one W&B parameter."""
     if not isinstance(raw, Mapping):
-        raise _wandb_param_error("a W&B parameter must be a mapping", repr(raw), "write e.g. `{min: 0.0, max: 1.0}`", name, where)
+        raise _wandb_param_error(
+            "a W&B parameter must be a mapping", repr(raw), "write e.g. `{min: 0.0, max: 1.0}`", name, where
+        )
     for key in raw:
         if key not in _WANDB_PARAM_KEYS:
-            raise _wandb_param_error(f"unknown key '{key}' in a W&B parameter", "", f"documented keys: {', '.join(_WANDB_PARAM_KEYS)}", name, where)
+            raise _wandb_param_error(
+                f"unknown key '{key}' in a W&B parameter",
+                "",
+                f"documented keys: {', '.join(_WANDB_PARAM_KEYS)}",
+                name,
+                where,
+            )
     if "parameters" in raw:
         raise _wandb_param_error(
-            "nested `parameters` cannot be expressed in a refine space", "", "flatten them into top-level parameters", name, where
+            "nested `parameters` cannot be expressed in a refine space",
+            "",
+            "flatten them into top-level parameters",
+            name,
+            where,
         )
     dist = raw.get("distribution")
     if dist is None:
@@ -656,7 +737,11 @@ def _wandb_param(name: str, raw: Any, where: str, warnings: list[str]) -> tuple[
         )
     if dist not in _WANDB_SUPPORTED:
         raise _wandb_param_error(
-            "`distribution` must be one W&B documents", f"distribution: {dist!r}", f"use one of {', '.join(_WANDB_SUPPORTED)}", name, where
+            "`distribution` must be one W&B documents",
+            f"distribution: {dist!r}",
+            f"use one of {', '.join(_WANDB_SUPPORTED)}",
+            name,
+            where,
         )
     if dist == "constant":
         if "value" not in raw:
@@ -665,16 +750,22 @@ def _wandb_param(name: str, raw: Any, where: str, warnings: list[str]) -> tuple[
     if dist in ("categorical", "categorical_w_probabilities"):
         values = raw.get("values")
         if not isinstance(values, list):
-            raise _wandb_param_error("a categorical parameter needs a `values` list", f"values={values!r}", "", name, where)
+            raise _wandb_param_error(
+                "a categorical parameter needs a `values` list", f"values={values!r}", "", name, where
+            )
         weights = raw.get("probabilities")
         return "param", _build_param(CategoricalParam, name, where, choices=tuple(values), weights=weights)
     for key in ("min", "max"):
         if not _is_number(raw.get(key)):
-            raise _wandb_param_error(f"distribution {dist} needs a number `{key}`", f"{key}={raw.get(key)!r}", "", name, where)
+            raise _wandb_param_error(
+                f"distribution {dist} needs a number `{key}`", f"{key}={raw.get(key)!r}", "", name, where
+            )
     low, high = raw["min"], raw["max"]
     if dist == "int_uniform":
         if not (isinstance(low, int) and isinstance(high, int)):
-            raise _wandb_param_error("int_uniform needs integer `min` and `max`", f"min={low!r}, max={high!r}", "", name, where)
+            raise _wandb_param_error(
+                "int_uniform needs integer `min` and `max`", f"min={low!r}, max={high!r}", "", name, where
+            )
         return "param", _build_param(IntParam, name, where, low=low, high=high)
     if dist == "uniform":
         return "param", _build_param(FloatParam, name, where, low=low, high=high)
@@ -702,7 +793,9 @@ def _wandb_param(name: str, raw: Any, where: str, warnings: list[str]) -> tuple[
     if is_int:
         grid_low, grid_high = int(grid_low), int(grid_high)
     if (grid_low, grid_high) != (low, high):
-        warnings.append(f"q_uniform '{name}' in {where} samples multiples of q={q}: its range became [{grid_low}, {grid_high}]")
+        warnings.append(
+            f"q_uniform '{name}' in {where} samples multiples of q={q}: its range became [{grid_low}, {grid_high}]"
+        )
     if is_int:
         return "param", _build_param(IntParam, name, where, low=grid_low, high=grid_high, step=q)
     return "param", _build_param(FloatParam, name, where, low=float(grid_low), high=float(grid_high), step=float(q))
@@ -725,10 +818,14 @@ def wandb_to_space(doc: Any, *, name: str, where: str = "the W&B config") -> Imp
         raise SpaceError(f"{where} is not a W&B sweep config: expected a mapping with `parameters`")
     for key in doc:
         if key not in _WANDB_TOP_KEYS:
-            raise SpaceError(f"unknown top-level key '{key}' in the W&B config {where}; documented keys: {', '.join(_WANDB_TOP_KEYS)}")
+            raise SpaceError(
+                f"unknown top-level key '{key}' in the W&B config {where}; documented keys: {', '.join(_WANDB_TOP_KEYS)}"
+            )
     raw_params = doc.get("parameters")
     if not isinstance(raw_params, Mapping) or not raw_params:
-        raise SpaceError(f"{where} has no `parameters` mapping; a W&B sweep config lists its parameters under `parameters`")
+        raise SpaceError(
+            f"{where} has no `parameters` mapping; a W&B sweep config lists its parameters under `parameters`"
+        )
     warnings: list[str] = []
     ignored = [k for k in doc if k not in ("method", "metric", "metrics", "parameters", "name")]
     if ignored:
@@ -740,10 +837,14 @@ def wandb_to_space(doc: Any, *, name: str, where: str = "the W&B config") -> Imp
         raise SpaceError(f"`metrics` must be a list of metrics in {where}, got {metrics!r}")
     for metric in metrics:
         if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str):
-            raise SpaceError(f"a W&B metric must be a mapping with a `name` in {where}, got {metric!r}; write e.g. `metric: {{name: val_loss, goal: minimize}}`")
+            raise SpaceError(
+                f"a W&B metric must be a mapping with a `name` in {where}, got {metric!r}; write e.g. `metric: {{name: val_loss, goal: minimize}}`"
+            )
         for key in metric:
             if key not in _WANDB_METRIC_KEYS:
-                raise SpaceError(f"unknown key '{key}' in the metric of {where}; documented keys: {', '.join(_WANDB_METRIC_KEYS)}")
+                raise SpaceError(
+                    f"unknown key '{key}' in the metric of {where}; documented keys: {', '.join(_WANDB_METRIC_KEYS)}"
+                )
         goal = metric.get("goal", "minimize")
         if goal not in ("minimize", "maximize"):
             raise SpaceError(f"metric goal must be minimize or maximize in {where}, got goal={goal!r}")
@@ -751,7 +852,9 @@ def wandb_to_space(doc: Any, *, name: str, where: str = "the W&B config") -> Imp
         labels.append(metric["name"])
         dropped = [k for k in metric if k not in ("name", "goal")]
         if dropped:
-            warnings.append(f"ignored {', '.join(dropped)} of metric '{metric['name']}' in {where}: a space has no stopping target")
+            warnings.append(
+                f"ignored {', '.join(dropped)} of metric '{metric['name']}' in {where}: a space has no stopping target"
+            )
     fixed: dict[str, Any] = {}
     params: dict[str, Param] = {}
     for pname, raw in raw_params.items():
@@ -804,7 +907,9 @@ def _literal(value: Any, what: str) -> str:
         return "[" + ", ".join(_literal(v, what) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_literal(k, what)}: {_literal(v, what)}" for k, v in value.items()) + "}"
-    raise SpaceError(f"{what} cannot be written as Python code, got {value!r} ({type(value).__name__}); use plain numbers, strings, lists or mappings")
+    raise SpaceError(
+        f"{what} cannot be written as Python code, got {value!r} ({type(value).__name__}); use plain numbers, strings, lists or mappings"
+    )
 
 
 def _test(var: str, values: tuple, parent_values: tuple | None) -> str:
@@ -899,7 +1004,9 @@ def dump_optuna(space: Space, *, where: str | None = None) -> Exported:
                 out += emit_one(child, indent + "    ")
         return out
 
-    fixed = [f"        {_literal(k, k)}: {_literal(v, f'fixed value {k!r} of {label}')}," for k, v in space.fixed.items()]
+    fixed = [
+        f"        {_literal(k, k)}: {_literal(v, f'fixed value {k!r} of {label}')}," for k, v in space.fixed.items()
+    ]
     body = ["    config = {", *fixed, "    }"] if fixed else ["    config = {}"]
     body += emit(roots, "    ")
     objective = ", ".join(space.directions) + (f" {space.metric_label}" if space.metric else "")
@@ -921,7 +1028,9 @@ EXPORT_TARGETS = ("configspace", "wandb", "optuna")
 IMPORT_SOURCES = ("configspace", "wandb")
 
 
-def export_space(space: Space, target: str, *, where: str | None = None, out: str | os.PathLike | None = None) -> Exported:
+def export_space(
+    space: Space, target: str, *, where: str | None = None, out: str | os.PathLike | None = None
+) -> Exported:
     """Write ``space`` for ``target`` (one of :data:`EXPORT_TARGETS`).
 
     Args:
@@ -940,7 +1049,9 @@ def export_space(space: Space, target: str, *, where: str | None = None, out: st
         return dump_wandb(space, where=where)
     if target == "optuna":
         return dump_optuna(space, where=where)
-    raise RefineError(f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to")
+    raise RefineError(
+        f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to"
+    )
 
 
 def import_space(path: str | os.PathLike, source: str, *, name: str | None = None) -> Imported:
@@ -953,4 +1064,6 @@ def import_space(path: str | os.PathLike, source: str, *, name: str | None = Non
         return load_configspace(path, name=name)
     if source == "wandb":
         return load_wandb(path, name=name)
-    raise RefineError(f"--from must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}; Optuna code cannot be imported")
+    raise RefineError(
+        f"--from must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}; Optuna code cannot be imported"
+    )

@@ -31,7 +31,9 @@ class Mode:
         return {"low": self.low, "high": self.high, "share": self.share}
 
 
-def modes(p: FloatParam | IntParam, elite_values: Sequence[float], min_gap: float = 0.25, min_share: float = 0.2) -> list[Mode]:
+def modes(
+    p: FloatParam | IntParam, elite_values: Sequence[float], min_gap: float = 0.25, min_share: float = 0.2
+) -> list[Mode]:
     """The elites' modes, lowest first: two when they split at a wide empty stretch, else one (none without elites)."""
     kind = int if isinstance(p, IntParam) else float
     values = sorted(kind(v) for v in elite_values if p.low <= v <= p.high and (not p.log or v > 0))

@@ -30,16 +30,61 @@ __all__ = ["NaturalBounds", "natural_bounds", "natural_limits"]
 
 #: name tokens that say the value is a share of a whole
 _FRACTION = {
-    "fraction", "frac", "ratio", "prob", "probability", "proba", "subsample", "subsampling",
-    "colsample", "dropout", "portion", "share",
+    "fraction",
+    "frac",
+    "ratio",
+    "prob",
+    "probability",
+    "proba",
+    "subsample",
+    "subsampling",
+    "colsample",
+    "dropout",
+    "portion",
+    "share",
 }
 #: a "rate" is a share of a whole after one of these (a learning rate is not)
-_RATE_OF = {"drop", "dropout", "mask", "mutation", "crossover", "keep", "bagging", "sample", "sampling", "feature", "label", "smoothing"}
+_RATE_OF = {
+    "drop",
+    "dropout",
+    "mask",
+    "mutation",
+    "crossover",
+    "keep",
+    "bagging",
+    "sample",
+    "sampling",
+    "feature",
+    "label",
+    "smoothing",
+}
 #: name tokens that say the value is a count of things (at least one of them)
 _COUNT = {
-    "layers", "layer", "units", "unit", "estimators", "estimator", "heads", "head", "depth", "neurons",
-    "filters", "channels", "blocks", "trees", "leaves", "hidden", "experts", "components", "clusters",
-    "neighbors", "neighbours", "kernels", "stages", "rounds", "epochs",
+    "layers",
+    "layer",
+    "units",
+    "unit",
+    "estimators",
+    "estimator",
+    "heads",
+    "head",
+    "depth",
+    "neurons",
+    "filters",
+    "channels",
+    "blocks",
+    "trees",
+    "leaves",
+    "hidden",
+    "experts",
+    "components",
+    "clusters",
+    "neighbors",
+    "neighbours",
+    "kernels",
+    "stages",
+    "rounds",
+    "epochs",
 }
 
 
@@ -97,18 +142,28 @@ def natural_bounds(name: str, param: Any) -> NaturalBounds | None:
     low, high = param.low, param.high
     if param.kind == "float":
         if 0 <= low and high <= 1 and (high == 1 or _says_fraction(name)):
-            what = "a fraction by its name" if _says_fraction(name) else "a float in [a, 1] with a >= 0 reads as a fraction"
+            what = (
+                "a fraction by its name"
+                if _says_fraction(name)
+                else "a float in [a, 1] with a >= 0 reads as a fraction"
+            )
             return NaturalBounds(0.0, 1.0, f"{what}: it stays in [0, 1]")
         return None
     if low == 0 and high == 1 and param.step == 1:
         return NaturalBounds(0, 1, "an int [0, 1] is a toggle: it never expands")
     if param.step > 1 and low >= param.step:
-        return NaturalBounds(param.step, math.inf, f"a stepped int from {low} (step {param.step}) stays >= its step {param.step}")
+        return NaturalBounds(
+            param.step, math.inf, f"a stepped int from {low} (step {param.step}) stays >= its step {param.step}"
+        )
     if low >= 2 and "split" in _tokens(name):
-        return NaturalBounds(2, math.inf, "a minimum split size (min_samples_split) stays >= 2: a node of one sample cannot split")
+        return NaturalBounds(
+            2, math.inf, "a minimum split size (min_samples_split) stays >= 2: a node of one sample cannot split"
+        )
     if low >= 1:
         if _says_count(name):
-            return NaturalBounds(1, math.inf, "a count by its name: it stays >= 1 (0 layers, units or heads is another model)")
+            return NaturalBounds(
+                1, math.inf, "a count by its name: it stays >= 1 (0 layers, units or heads is another model)"
+            )
         return NaturalBounds(1, math.inf, "an int range from 1 or more: it stays >= 1")
     return None
 

@@ -54,7 +54,10 @@ def get_plugin_manager(
         if pm.is_blocked(name):
             continue
         if pm.has_plugin(name):
-            dist = next((d.project_name for p, d in pm.list_plugin_distinfo() if p is pm.get_plugin(name)), "an installed package")
+            dist = next(
+                (d.project_name for p, d in pm.list_plugin_distinfo() if p is pm.get_plugin(name)),
+                "an installed package",
+            )
             raise PluginError(
                 f"the rule plugin '{name}' of {dist} has the name of a built-in rule; rename its entry point in group "
                 f"'{ENTRY_POINT_GROUP}' (built-in rules: {', '.join(BUILTIN_RULES)})"
@@ -63,16 +66,22 @@ def get_plugin_manager(
     for plugin in plugins:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         if pm.has_plugin(name):
-            raise PluginError(f"a plugin given to plugins= is named '{name}', like a rule already loaded; give it another name")
+            raise PluginError(
+                f"a plugin given to plugins= is named '{name}', like a rule already loaded; give it another name"
+            )
         _register(pm, plugin, name)
     known = {n for n, p in pm.list_name_plugin() if p is not None} | set(BUILTIN_RULES) | _entry_point_names()
     unknown = [n for n in disabled if n not in known]
     if unknown:
-        raise PluginError(f"cannot disable unknown rule(s) {', '.join(unknown)}; loaded rules: {', '.join(sorted(known))}")
+        raise PluginError(
+            f"cannot disable unknown rule(s) {', '.join(unknown)}; loaded rules: {', '.join(sorted(known))}"
+        )
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
-        raise PluginError(f"rule plugin '{pm.get_name(e.plugin) or e.plugin}' implements an unknown hook: {e}") from None
+        raise PluginError(
+            f"rule plugin '{pm.get_name(e.plugin) or e.plugin}' implements an unknown hook: {e}"
+        ) from None
     return pm
 
 
@@ -86,7 +95,9 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
     try:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as e:
-        raise PluginError(f"rule plugin '{name}': {' '.join(str(e).split())} (refine/hookspecs.py lists each hook's arguments)") from None
+        raise PluginError(
+            f"rule plugin '{name}': {' '.join(str(e).split())} (refine/hookspecs.py lists each hook's arguments)"
+        ) from None
     except ValueError as e:  # the same object twice
         raise PluginError(f"rule plugin '{name}' cannot be registered: {e}") from None
 
@@ -113,7 +124,9 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 f"rule plugin '{ep.name}' ({dist}, entry point {ep.value}) failed to load: {type(e).__name__}: {e}; "
                 f"fix or uninstall it, or leave it out with --disable {ep.name}"
             ) from None
-    raise PluginError(f"a rule plugin of group '{ENTRY_POINT_GROUP}' failed to load: {type(failure).__name__}: {failure}") from None
+    raise PluginError(
+        f"a rule plugin of group '{ENTRY_POINT_GROUP}' failed to load: {type(failure).__name__}: {failure}"
+    ) from None
 
 
 def _entry_point_names() -> set[str]:
@@ -213,7 +226,11 @@ class Hooks:
                 return f"rule plugin '{impl.plugin_name}'"
         names = [impl.plugin_name for impl in impls]
         names = [n for n in names if n not in BUILTIN_RULES] or names
-        return f"rule plugin '{names[0]}'" if len(names) == 1 else f"one of the rule plugins {', '.join(repr(n) for n in names)}"
+        return (
+            f"rule plugin '{names[0]}'"
+            if len(names) == 1
+            else f"one of the rule plugins {', '.join(repr(n) for n in names)}"
+        )
 
     def add_evidence(self, *, evidence: Any, settings: Any) -> list[dict]:
         out = [r for r in self._call("refine_add_evidence", evidence=evidence, settings=settings) if r]
@@ -233,7 +250,9 @@ class Hooks:
                 )
         return out
 
-    def propose(self, *, name: str, param: Any, evidence: Any, study_evidence: Any, space: Any, settings: Any) -> list[Any]:
+    def propose(
+        self, *, name: str, param: Any, evidence: Any, study_evidence: Any, space: Any, settings: Any
+    ) -> list[Any]:
         out = []
         for r in self._call(
             "refine_propose",
@@ -248,10 +267,16 @@ class Hooks:
         return out
 
     def review(self, *, proposal: Any, study_evidence: Any, settings: Any) -> list[str]:
-        out = [r for r in self._call("refine_review", proposal=proposal, study_evidence=study_evidence, settings=settings) if r]
+        out = [
+            r
+            for r in self._call("refine_review", proposal=proposal, study_evidence=study_evidence, settings=settings)
+            if r
+        ]
         for r in out:
             if not isinstance(r, str):
-                who = self._suspects("refine_review", r, proposal=proposal, study_evidence=study_evidence, settings=settings)
+                who = self._suspects(
+                    "refine_review", r, proposal=proposal, study_evidence=study_evidence, settings=settings
+                )
                 raise PluginError(
                     f"{who} returned {r!r:.80} from refine_review; a veto is a reason "
                     "(a string), and None lets the proposal stand"

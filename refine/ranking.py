@@ -26,13 +26,30 @@ from attrs import frozen
 
 from refine.errors import RefineError, StudyError
 
-__all__ = ["Ranking", "Condition", "TRIAL_HISTORY", "own_trials", "ranked_trials", "best_of", "maximizes", "objective_labels", "pareto_size", "why_none", "metric_value"]
+__all__ = [
+    "Ranking",
+    "Condition",
+    "TRIAL_HISTORY",
+    "own_trials",
+    "ranked_trials",
+    "best_of",
+    "maximizes",
+    "objective_labels",
+    "pareto_size",
+    "why_none",
+    "metric_value",
+]
 
 #: user attribute of a trial a warm start copied from the previous stage.
 TRIAL_HISTORY = "refine:history_from"
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
 }
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.:/-]*)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
@@ -50,7 +67,7 @@ class Condition:
         m = _WHERE.match(text)
         if not m:
             raise RefineError(
-                f"--where takes NAME OP NUMBER with OP one of >=, <=, >, <, ==, != (e.g. \"recall >= 0.5\"), got {text!r}"
+                f'--where takes NAME OP NUMBER with OP one of >=, <=, >, <, ==, != (e.g. "recall >= 0.5"), got {text!r}'
             )
         return cls(m.group(1), m.group(2), float(m.group(3)))
 
@@ -73,7 +90,11 @@ class Ranking:
 
     @classmethod
     def parse(
-        cls, metric: str | None = None, then: Sequence[str] = (), where: Sequence[str] = (), direction: str | None = None
+        cls,
+        metric: str | None = None,
+        then: Sequence[str] = (),
+        where: Sequence[str] = (),
+        direction: str | None = None,
     ) -> "Ranking":
         """From the command line: ``--metric NAME``, ``--then NAME[:max|:min]`` (repeatable), ``--where "NAME OP X"``.
 
@@ -83,8 +104,12 @@ class Ranking:
         if direction not in (None, "maximize", "minimize"):
             raise RefineError(f"the metric's direction must be maximize or minimize, got {direction!r}")
         if then and not metric:
-            raise RefineError("--then orders ties of --metric: give --metric NAME first (e.g. --metric precision --then recall)")
-        keys: list[tuple[str | None, bool | None]] = [(metric or None, None if direction is None else direction == "maximize")]
+            raise RefineError(
+                "--then orders ties of --metric: give --metric NAME first (e.g. --metric precision --then recall)"
+            )
+        keys: list[tuple[str | None, bool | None]] = [
+            (metric or None, None if direction is None else direction == "maximize")
+        ]
         for item in then:
             name, _, way = item.partition(":")
             if not name or way not in ("", "max", "min", "maximize", "minimize"):
@@ -191,7 +216,9 @@ def best_of(studies: Sequence[Any], ranking: Ranking | None = None, *, own: bool
     for i, study in enumerate(studies):
         keyed = _keyed(study, ranking, own)
         if keyed is None:
-            raise StudyError(f"study '{study.study_name}' is multi-objective: the best of a seed group is ranked on one objective")
+            raise StudyError(
+                f"study '{study.study_name}' is multi-objective: the best of a seed group is ranked on one objective"
+            )
         if keyed:
             key, number, trial = keyed[0]
             tops.append((key, i, number, study, trial))

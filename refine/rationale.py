@@ -145,7 +145,9 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
                     f"{fmt(s.baseline)} (within one standard deviation {fmt(std)}): near chance"
                 )
     if evidence.flat:
-        flags.append("every ranked trial has the same value: the study says nothing about its parameters; nothing was changed")
+        flags.append(
+            "every ranked trial has the same value: the study says nothing about its parameters; nothing was changed"
+        )
     elif evidence.near_noise:
         flags.append(
             f"near noise: configurations evaluated twice differ by a noise SD of {fmt(evidence.noise_sd)}, most of the "
@@ -166,9 +168,15 @@ def _red_flags(evidence: Any, new: Space, decisions: Mapping[str, Any]) -> list[
         )
     running = counts.get("RUNNING", 0)
     if running:
-        flags.append(f"{running} trial(s) still RUNNING (a live study or killed workers): only COMPLETE trials were used")
+        flags.append(
+            f"{running} trial(s) still RUNNING (a live study or killed workers): only COMPLETE trials were used"
+        )
     if evidence.non_finite:
-        what = f"no finite number for the metric '{s.metric}' (missing, text, NaN or infinite)" if s.metric else "NaN or infinite values"
+        what = (
+            f"no finite number for the metric '{s.metric}' (missing, text, NaN or infinite)"
+            if s.metric
+            else "NaN or infinite values"
+        )
         flags.append(f"{evidence.non_finite} COMPLETE trial(s) had {what} and were left out")
     flags += _space_flags(evidence)
     if getattr(evidence, "groups", ()):
@@ -199,14 +207,18 @@ def _space_flags(evidence: Any) -> list[str]:
     """A space that may not be the one the study ran: unreadable when remembered, or not matching when given."""
     study, space = evidence.study, evidence.space
     if study.space_source == "inferred" and "refine:space" in study.study_user_attrs:
-        return ["the study's remembered space (refine:space) could not be read, so the space was inferred from its trials (notes say why)"]
+        return [
+            "the study's remembered space (refine:space) could not be read, so the space was inferred from its trials (notes say why)"
+        ]
     if study.space_source != "given":
         return []
     flags = []
     for name, p in space.params.items():
         seen = study.inferred.params.get(name)
         if seen is not None and (p.kind == "categorical") != (seen.kind == "categorical"):
-            flags.append(f"'{name}' is {p.kind} in the given space but the study searched it as {seen.kind}: is it the space this study ran?")
+            flags.append(
+                f"'{name}' is {p.kind} in the given space but the study searched it as {seen.kind}: is it the space this study ran?"
+            )
     missing = sorted(k for k in study.columns if k not in space.params and k not in space.fixed)
     if missing:
         flags.append(
@@ -306,7 +318,9 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
                 "reason": d.reason,
                 "evidence": _clean(d.evidence),
                 "decided_by": _clean(d.evidence.get("decided_by", [])) if isinstance(d.evidence, Mapping) else [],
-                "overridden": [{"action": p.action, "rule": p.rule, "reason": p.reason} for p in d.overridden if p.action != "keep"],
+                "overridden": [
+                    {"action": p.action, "rule": p.rule, "reason": p.reason} for p in d.overridden if p.action != "keep"
+                ],
                 "vetoed": [{"action": p.action, "rule": p.rule, "veto": why} for p, why in d.vetoed],
             }
         )
@@ -391,7 +405,11 @@ def _model_markdown(m: Mapping[str, Any] | None) -> list[str]:
         f"parameter tested by a likelihood ratio against the model without it (a parent together with its conditional "
         f"children), at model.p {m['level']:g} Holm-corrected. Every built-in change needs it to pass."
     )
-    lines += ["", "| param | likelihood-ratio p | length scale | curve through the best trial: effect ± SD | peaks at |", "|---|---:|---:|---|---|"]
+    lines += [
+        "",
+        "| param | likelihood-ratio p | length scale | curve through the best trial: effect ± SD | peaks at |",
+        "|---|---:|---:|---|---|",
+    ]
     numeric = set(m.get("numeric", ()))
     for name, e in m.get("params", {}).items():
         scales = ", ".join(f"{v:.3g}" for v in e.get("length_scales", []))
@@ -400,7 +418,9 @@ def _model_markdown(m: Mapping[str, Any] | None) -> list[str]:
             peak = "flat (within its SD)"
         else:
             peak = f"{peak:.0%} of the range" if isinstance(peak, float) and name in numeric else fmt(peak)
-        lines.append(f"| {_cell(name)} | {e['p']:.2g} | {scales} | {e['effect']:.2f} ± {e['effect_sd']:.2f} | {_cell(peak)} |")
+        lines.append(
+            f"| {_cell(name)} | {e['p']:.2g} | {scales} | {e['effect']:.2f} ± {e['effect_sd']:.2f} | {_cell(peak)} |"
+        )
     return lines
 
 
@@ -422,8 +442,16 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         b = r["best"]
         params = ", ".join(f"{k}={fmt(v)}" for k, v in b["params"].items())
         value = b["value"] if not isinstance(b["value"], list) else ", ".join(fmt(v) for v in b["value"])
-        lines.append(f"Best: trial {b['number']}, value {fmt(value) if not isinstance(value, str) else value} ({params}).")
-    lines += ["", "## Changes", "", "| param | old | new | action | rule | decided by | evidence |", "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"Best: trial {b['number']}, value {fmt(value) if not isinstance(value, str) else value} ({params})."
+        )
+    lines += [
+        "",
+        "## Changes",
+        "",
+        "| param | old | new | action | rule | decided by | evidence |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for d in r["decisions"]:
         lines.append(
             f"| {_cell(d['param'])} | {_cell(d['old'])} | {_cell(d['new'])} | {d['action']} | {d['rule']} | "
@@ -448,9 +476,11 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         if "choices" in spot:
             text = ", ".join(f"{fmt(c['value'])} ({c['elite_share']:.0%})" for c in spot["choices"]) or "no elite"
         elif spot.get("modes"):
-            text = "bimodal: elites good in " + " and in ".join(
-                f"[{fmt(m['low'])}, {fmt(m['high'])}] ({m['share']:.0%})" for m in spot["modes"]
-            ) + ", nothing between (a narrowing keeps both)"
+            text = (
+                "bimodal: elites good in "
+                + " and in ".join(f"[{fmt(m['low'])}, {fmt(m['high'])}] ({m['share']:.0%})" for m in spot["modes"])
+                + ", nothing between (a narrowing keeps both)"
+            )
         elif spot:
             text = f"80 % of elites in [{fmt(spot['low'])}, {fmt(spot['high'])}], median {fmt(spot['median'])}"
         else:
@@ -473,13 +503,21 @@ def to_markdown(r: Mapping[str, Any]) -> str:
         lines += ["", "## Advice for this sweep", "", f"**{a['action']}**{more}: {a['reason']}."]
     if r.get("importance"):
         lines += ["", "## Importance (Optuna PED-ANOVA)", ""]
-        lines += [f"- `{k}`: {v:.3f}" if isinstance(v, (int, float)) else f"- {k}: {v}" for k, v in r["importance"].items()]
-    added = {name: {k: v for k, v in e["stats"]["extra"].items() if k != "model"} for name, e in r["evidence"].items() if e["stats"].get("extra")}
+        lines += [
+            f"- `{k}`: {v:.3f}" if isinstance(v, (int, float)) else f"- {k}: {v}" for k, v in r["importance"].items()
+        ]
+    added = {
+        name: {k: v for k, v in e["stats"]["extra"].items() if k != "model"}
+        for name, e in r["evidence"].items()
+        if e["stats"].get("extra")
+    }
     added = {name: extra for name, extra in added.items() if extra}
     if r.get("study_evidence") or added:
         lines += ["", "## Evidence added by plugins", ""]
         lines += [f"- {_cell(k)}: {_cell(json.dumps(v))}" for k, v in r.get("study_evidence", {}).items()]
-        lines += [f"- `{name}` {_cell(k)}: {_cell(json.dumps(v))}" for name, extra in added.items() for k, v in extra.items()]
+        lines += [
+            f"- `{name}` {_cell(k)}: {_cell(json.dumps(v))}" for name, extra in added.items() for k, v in extra.items()
+        ]
     if r["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"

@@ -199,7 +199,13 @@ def _lineage_figure(stages: Sequence[StageReport]):
     )
     fig.update_layout(
         title="Best value per stage",
-        xaxis={"tickmode": "array", "tickvals": list(range(len(names))), "ticktext": names, "title": "stage (study)", "range": [-0.5, len(names) - 0.5]},
+        xaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(names))),
+            "ticktext": names,
+            "title": "stage (study)",
+            "range": [-0.5, len(names) - 0.5],
+        },
         yaxis={"title": _metric(stages[0])},
         height=380,
         margin={"t": 50, "b": 50, "l": 60, "r": 20},
@@ -249,7 +255,13 @@ def _numeric_figure(stage: StageReport, name: str):
     best = stage.best()
     if best is not None and col is not None and math.isfinite(col[best[0]]):
         fig.add_trace(
-            go.Scatter(x=[col[best[0]]], y=[best[1]], mode="markers", name="best", marker={"symbol": "star", "size": 15, "color": "#ffbf00", "line": {"width": 1, "color": "black"}})
+            go.Scatter(
+                x=[col[best[0]]],
+                y=[best[1]],
+                mode="markers",
+                name="best",
+                marker={"symbol": "star", "size": 15, "color": "#ffbf00", "line": {"width": 1, "color": "black"}},
+            )
         )
     log = isinstance(old, FloatParam) and old.log
     _band(fig, old.low, old.high, _OLD, f"v{stage.space.version}", log=log, right=False)
@@ -311,12 +323,18 @@ def _categorical_figure(stage: StageReport, name: str):
         trials.append(int((hit & ok).sum()))
         shares.append(float((hit & elites).sum()) / n_elite if n_elite else 0.0)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=labels, y=trials, name="trials", marker_color="rgba(90, 100, 120, 0.55)", offsetgroup=0), secondary_y=False)
+    fig.add_trace(
+        go.Bar(x=labels, y=trials, name="trials", marker_color="rgba(90, 100, 120, 0.55)", offsetgroup=0),
+        secondary_y=False,
+    )
     fig.add_trace(go.Bar(x=labels, y=shares, name="elite share", marker_color=_ELITE, offsetgroup=1), secondary_y=True)
     old_w = _weights(old)
     fig.add_trace(
         go.Scatter(
-            x=labels, y=[old_w.get(c, 0.0) for c in old.choices], mode="markers", name=f"v{stage.space.version} weight",
+            x=labels,
+            y=[old_w.get(c, 0.0) for c in old.choices],
+            mode="markers",
+            name=f"v{stage.space.version} weight",
             marker={"symbol": "line-ew-open", "size": 26, "color": "#444", "line": {"width": 3}},
         ),
         secondary_y=True,
@@ -328,7 +346,18 @@ def _categorical_figure(stage: StageReport, name: str):
             kept = {_choice_key(c) for c in new.choices}
             ys = [new_w.get(c, 0.0) if _choice_key(c) in kept else 0.0 for c in old.choices]
             fig.add_trace(
-                go.Scatter(x=labels, y=ys, mode="markers", name=f"v{new_space.version} weight", marker={"symbol": "diamond", "size": 13, "color": "#2ca02c", "line": {"width": 1, "color": "black"}}),
+                go.Scatter(
+                    x=labels,
+                    y=ys,
+                    mode="markers",
+                    name=f"v{new_space.version} weight",
+                    marker={
+                        "symbol": "diamond",
+                        "size": 13,
+                        "color": "#2ca02c",
+                        "line": {"width": 1, "color": "black"},
+                    },
+                ),
                 secondary_y=True,
             )
             added = [c for c in new.choices if _choice_key(c) not in {_choice_key(o) for o in old.choices}]
@@ -387,13 +416,15 @@ class _Page:
 
         self.count += 1
         div_id = f"refine-plot-{self.count}"
-        return Markup(fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=div_id,
-            config={"displaylogo": False, "displayModeBar": False, "responsive": True},
-            post_script="__refinePlotted();",
-        ))
+        return Markup(
+            fig.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=div_id,
+                config={"displaylogo": False, "displayModeBar": False, "responsive": True},
+                post_script="__refinePlotted();",
+            )
+        )
 
 
 def _stage_view(page: _Page, stage: StageReport) -> dict[str, Any]:
@@ -415,10 +446,17 @@ def _stage_view(page: _Page, stage: StageReport) -> dict[str, Any]:
         decisions = []
         for d in rationale.get("decisions", []):
             change = d.get("change", d.get("action", ""))
-            decisions.append({
-                "param": d["param"], "old": d.get("old", ""), "new": d.get("new", ""), "change": change,
-                "colour": _CHANGE_COLOURS.get(change, "#333"), "rule": d.get("rule", ""), "reason": d.get("reason", ""),
-            })
+            decisions.append(
+                {
+                    "param": d["param"],
+                    "old": d.get("old", ""),
+                    "new": d.get("new", ""),
+                    "change": change,
+                    "colour": _CHANGE_COLOURS.get(change, "#333"),
+                    "rule": d.get("rule", ""),
+                    "reason": d.get("reason", ""),
+                }
+            )
         view.update(
             problem=None,
             previous_version=r.previous.version,
@@ -464,7 +502,9 @@ def build_report(
         import plotly
         from plotly.offline import get_plotlyjs
     except ImportError as e:
-        raise RefineError(f"the report needs {e.name}: pip install 'refine[report]' (or pip install plotly jinja2)") from None
+        raise RefineError(
+            f"the report needs {e.name}: pip install 'refine[report]' (or pip install plotly jinja2)"
+        ) from None
     from markupsafe import Markup
 
     storage = str(storage)
@@ -475,15 +515,21 @@ def build_report(
     for s in stages:
         best = s.best()
         parent = s.data.study_user_attrs.get("refine:parent_study")
-        nxt = f"v{s.refinement.space.version}: {sum(d.action != 'keep' for d in s.refinement.decisions)} changes" if s.refinement else (s.problem or "")
-        summary.append({
-            "name": s.name,
-            "version": s.space.version,
-            "complete": int(s.complete.sum()),
-            "best": "-" if best is None else f"{best[1]:.5g}",
-            "parent": str(parent).rsplit(":", 1)[-1] if parent else "",
-            "next": nxt,
-        })
+        nxt = (
+            f"v{s.refinement.space.version}: {sum(d.action != 'keep' for d in s.refinement.decisions)} changes"
+            if s.refinement
+            else (s.problem or "")
+        )
+        summary.append(
+            {
+                "name": s.name,
+                "version": s.space.version,
+                "complete": int(s.complete.sum()),
+                "best": "-" if best is None else f"{best[1]:.5g}",
+                "parent": str(parent).rsplit(":", 1)[-1] if parent else "",
+                "next": nxt,
+            }
+        )
     lineage_plot = page.figure(_lineage_figure(stages))
     views = [_stage_view(page, s) for s in stages]
     for row, view in zip(summary, views):
@@ -526,7 +572,10 @@ def write_report(
     source = os.fspath(storage)
     refuse_overwriting_inputs(out, (source, source.removeprefix("sqlite:///")))
     refuse_replacing_another_file(
-        out, ours=lambda text: text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")), kind="an HTML file", force=force
+        out,
+        ours=lambda text: text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")),
+        kind="an HTML file",
+        force=force,
     )
     text = build_report(storage, studies, title=title, config=config, **settings)
     return Path(atomic_write(out, text, overwrite=True))

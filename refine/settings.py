@@ -30,8 +30,14 @@ Range = tuple[float | None, float | None, bool, bool]
 
 
 def _setting(
-    default: Any, help: str, *, owner: str, range: Range | None = None, flag: str | None = None,
-    shown: str | None = None, **kwargs: Any,
+    default: Any,
+    help: str,
+    *,
+    owner: str,
+    range: Range | None = None,
+    flag: str | None = None,
+    shown: str | None = None,
+    **kwargs: Any,
 ) -> Any:
     """Declare a setting, once: its default, meaning, owning rule, valid range and CLI flag.
 
@@ -49,106 +55,131 @@ class Settings:
     elite_fraction: float = _setting(
         0.2,
         "share of COMPLETE trials that are elites",
-        owner="evidence", range=_SHARE, flag="--elite-fraction",
+        owner="evidence",
+        range=_SHARE,
+        flag="--elite-fraction",
     )
     min_elites: int = _setting(
         5,
         "at least this many elites",
-        owner="evidence", range=(1, None, True, False),
+        owner="evidence",
+        range=(1, None, True, False),
     )
     metric: str | None = _setting(
         None,
         "rank by a trial user attribute instead of the objective",
-        owner="evidence", flag="--metric",
+        owner="evidence",
+        flag="--metric",
     )
     metric_direction: str | None = _setting(
         None,
         "`maximize` or `minimize`: which way the metric is better (required for a multi-objective study)",
-        owner="evidence", flag="--metric-direction", shown="the study's",
+        owner="evidence",
+        flag="--metric-direction",
+        shown="the study's",
     )
     then: tuple[str, ...] = _setting(
         (),
         "break ties of the metric by these keys in turn, `NAME` or `NAME:max` / `NAME:min` (repeatable; `,` between several in `--set`)",
-        owner="evidence", flag="--then", converter=lambda v: _names(v),
+        owner="evidence",
+        flag="--then",
+        converter=lambda v: _names(v),
     )
     where: tuple[str, ...] = _setting(
         (),
-        "rank only trials keeping these conditions, `\"recall >= 0.5\"` (repeatable; `;` between several in `--set`)",
-        owner="evidence", flag="--where", converter=lambda v: _names(v, sep=";"),
+        'rank only trials keeping these conditions, `"recall >= 0.5"` (repeatable; `;` between several in `--set`)',
+        owner="evidence",
+        flag="--where",
+        converter=lambda v: _names(v, sep=";"),
     )
     fair_trial: int = _setting(
         20,
         "trials a choice needs before it is judged; `refine run` also reserves a weighted choice min(`fair_trial`, its "
         "weight's share) of a stage",
-        owner="engine", range=(1, None, True, False), flag="--fair-trial",
+        owner="engine",
+        range=(1, None, True, False),
+        flag="--fair-trial",
     )
     min_complete: int = _setting(
         10,
         "below this many ranked trials nothing changes",
-        owner="engine", range=(1, None, True, False),
+        owner="engine",
+        range=(1, None, True, False),
     )
     fix_convergence: float = _setting(
         1.0,
         "share of elites on one value needed to fix",
-        owner="fix", range=_SHARE,
+        owner="fix",
+        range=_SHARE,
     )
     fix_effect: float = _setting(
         0.05,
         "relative effect vs the closest rival needed to fix: the difference of medians over the best one's "
         "size, so 0.05 is 5 % of the metric (an objective near 0, or offset by a constant, wants its own "
         "value)",
-        owner="fix", range=(0.0, None, True, False),
+        owner="fix",
+        range=(0.0, None, True, False),
     )
     fix_p: float = _setting(
         0.10,
         "p-value needed to fix (Kruskal-Wallis / Mann-Whitney)",
-        owner="fix", range=_P,
+        owner="fix",
+        range=_P,
     )
     overwhelming_p: float = _setting(
         0.001,
         "with such p, 90 % convergence is enough to fix",
-        owner="fix", range=_P,
+        owner="fix",
+        range=_P,
     )
     edge_zone: float = _setting(
         0.1,
         "share of a range at each end that is its edge",
-        owner="evidence", range=(0.0, 0.5, False, False),
+        owner="evidence",
+        range=(0.0, 0.5, False, False),
     )
     expand_crowd: float = _setting(
         0.3,
         "share of elites in an edge zone that counts as crowding",
-        owner="expand", range=_SHARE,
+        owner="expand",
+        range=_SHARE,
     )
     expand_factor: float = _setting(
         0.75,
         "how far a bound moves, as a share of the width (log-aware)",
-        owner="expand", range=(0.0, 10.0, False, True),
+        owner="expand",
+        range=(0.0, 10.0, False, True),
     )
     expand_p: float = _setting(
         0.2,
         "p of the trend toward the boundary needed to expand (without a trend: the best trial at that edge, "
         "twice `expand_crowd` there, and that crowd beyond chance at the same p)",
-        owner="expand", range=_P,
+        owner="expand",
+        range=_P,
     )
     narrow_p: float = _setting(
         0.10,
         "p (elites vs the rest, KS) needed to narrow",
-        owner="narrow", range=_P,
+        owner="narrow",
+        range=_P,
     )
     narrow_margin: float = _setting(
         0.25,
         "margin around the elite interval, share of its width",
-        owner="narrow", range=(0.0, None, True, False),
+        owner="narrow",
+        range=(0.0, None, True, False),
     )
     narrow_min_margin: float = _setting(
         0.1,
         "the least margin on each side, share of the whole range",
-        owner="narrow", range=(0.0, 0.5, True, False),
+        owner="narrow",
+        range=(0.0, 0.5, True, False),
     )
     narrow_min_shrink: float = _setting(
         0.2,
         "narrow only if the range shrinks by this share",
-        owner="narrow", range=(0.0, 1.0, True, False),
+        owner="narrow",
+        range=(0.0, 1.0, True, False),
     )
     narrow_keep_elites: bool = _setting(
         True,
@@ -158,23 +189,27 @@ class Settings:
     bias_weight: float = _setting(
         0.75,
         "weight of a dominant categorical choice",
-        owner="bias", range=(0.0, 1.0, False, False),
+        owner="bias",
+        range=(0.0, 1.0, False, False),
     )
     bias_dominance: float = _setting(
         0.6,
         "share of elites that makes a choice dominant",
-        owner="bias", range=_SHARE,
+        owner="bias",
+        range=_SHARE,
     )
     bias_p: float = _setting(
         0.10,
         "p needed to raise a choice's weight above its share of the trials: its elite share beats that share "
         "(binomial), or it has the best median and the choices differ (Kruskal-Wallis)",
-        owner="bias", range=_P,
+        owner="bias",
+        range=_P,
     )
     expand_max_decades: float = _setting(
         1.0,
         "the most a log bound moves in one step, in decades",
-        owner="expand", range=(0.0, 10.0, False, True),
+        owner="expand",
+        range=(0.0, 10.0, False, True),
     )
     multiple_testing: bool = _setting(
         True,
@@ -187,12 +222,15 @@ class Settings:
         "best - median below this share of the noise spread is flagged (the spread of repeated "
         "configurations, else the elites' interquartile range; never every trial's, which failed runs "
         "inflate)",
-        owner="evidence", range=(0.0, None, True, False),
+        owner="evidence",
+        range=(0.0, None, True, False),
     )
     baseline: float | None = _setting(
         None,
         "chance level; a best value near it is flagged",
-        owner="evidence", range=(None, None, False, False), flag="--baseline",
+        owner="evidence",
+        range=(None, None, False, False),
+        flag="--baseline",
     )
     include_pruned: bool = _setting(
         False,
@@ -208,7 +246,9 @@ class Settings:
     disabled: tuple[str, ...] = _setting(
         (),
         "rules to leave out",
-        owner="engine", flag="--disable", converter=tuple,
+        owner="engine",
+        flag="--disable",
+        converter=tuple,
     )
     extra: dict[str, Any] = field(factory=dict, hash=False)
     #: where each key of ``extra`` was set (a config file's path, or the flags/API), for error messages
@@ -219,9 +259,13 @@ class Settings:
             raise RefineError(f"setting 'metric' must name a user attribute of the trials, got {self.metric!r}")
         if self.metric_direction is not None:
             if self.metric_direction not in ("minimize", "maximize"):
-                raise RefineError(f"setting 'metric_direction' must be minimize or maximize, got {self.metric_direction!r}")
+                raise RefineError(
+                    f"setting 'metric_direction' must be minimize or maximize, got {self.metric_direction!r}"
+                )
             if self.metric is None:
-                raise RefineError("setting 'metric_direction' says which way the metric is better: give 'metric' too (--metric NAME)")
+                raise RefineError(
+                    "setting 'metric_direction' says which way the metric is better: give 'metric' too (--metric NAME)"
+                )
         if self.then or self.where:
             from refine.ranking import Ranking
 
@@ -230,8 +274,6 @@ class Settings:
             problem = check_setting(name, getattr(self, name))
             if problem:
                 raise RefineError(problem)
-
-
 
 
 def _names(value: Any, sep: str = ",") -> tuple[str, ...]:
@@ -301,7 +343,9 @@ def settings_table() -> str:
 
     # a built-in rule declares its own settings through the hook a third party uses; those that are
     # the new names of the settings above are listed in one row, the others one by one
-    declared = [d for d in Hooks(get_plugin_manager()).declared_settings().declared.values() if d.plugin in BUILTIN_RULES]
+    declared = [
+        d for d in Hooks(get_plugin_manager()).declared_settings().declared.values() if d.plugin in BUILTIN_RULES
+    ]
     renamed = [d for d in declared if d.alias is not None]
     if renamed:
         names = ", ".join(f"`{d.key}` (`{d.alias}`)" for d in renamed)
@@ -411,7 +455,9 @@ def load_settings(
                 origins[key] = where
             else:
                 names = [k for k in known if k not in ("extra", "origins")]
-                raise RefineError(_unknown(f"unknown setting '{key}' ({where})", key, names, f"known settings: {', '.join(names)}"))
+                raise RefineError(
+                    _unknown(f"unknown setting '{key}' ({where})", key, names, f"known settings: {', '.join(names)}")
+                )
     try:
         return Settings(**values, extra=extra, origins=origins)
     except (TypeError, ValueError) as e:
@@ -460,7 +506,13 @@ class PluginSettings:
         self.declared: dict[str, Declared] = {}
 
     def add(
-        self, key: str, *, default: Any = None, help: str = "", convert: Callable[[Any], Any] | None = None, alias: str | None = None
+        self,
+        key: str,
+        *,
+        default: Any = None,
+        help: str = "",
+        convert: Callable[[Any], Any] | None = None,
+        alias: str | None = None,
     ) -> None:
         """Declare the setting ``key`` (``"<namespace>.<name>"``, e.g. ``"protect.params"``).
 
@@ -482,7 +534,9 @@ class PluginSettings:
                 engine reports it as the plugin's failure, by its name).
         """
         if not isinstance(key, str) or not all(key.partition(".")):
-            raise ValueError(f"the setting {key!r} has no namespace: a plugin's setting is 'name.key', e.g. 'protect.params'")
+            raise ValueError(
+                f"the setting {key!r} has no namespace: a plugin's setting is 'name.key', e.g. 'protect.params'"
+            )
         if key in self.declared:
             raise ValueError(f"the setting '{key}' is declared twice (do two plugins share a namespace?)")
         if alias is not None and alias not in attrs.fields_dict(Settings):
@@ -522,7 +576,11 @@ def apply_plugin_settings(settings: Settings, declared: PluginSettings, plugin_n
                     raise RefineError(f"setting '{key}' ({where}): {e}") from None
         elif namespace in declared.namespaces:
             same = sorted(k for k in declared.declared if k.startswith(namespace + "."))
-            raise RefineError(_unknown(f"unknown setting '{key}' ({where})", key, same, f"plugin '{namespace}' reads: {', '.join(same)}"))
+            raise RefineError(
+                _unknown(
+                    f"unknown setting '{key}' ({where})", key, same, f"plugin '{namespace}' reads: {', '.join(same)}"
+                )
+            )
         elif namespace not in names:
             raise RefineError(
                 _unknown(
@@ -577,4 +635,10 @@ def declare_builtin(registry: "PluginSettings", rule: str, names: Iterable[str])
         alias = name if name in attrs.fields_dict(Settings) else f"{rule}_{name}"
         key = f"{rule}.{name.removeprefix(rule + '_')}"
         default = attrs.fields_dict(Settings)[alias].default
-        registry.add(key, default=default, help=f"{DOCS.get(alias, '')} (old name: {alias})", convert=engine_setting(alias), alias=alias)
+        registry.add(
+            key,
+            default=default,
+            help=f"{DOCS.get(alias, '')} (old name: {alias})",
+            convert=engine_setting(alias),
+            alias=alias,
+        )

@@ -17,8 +17,8 @@ Optuna objects come in through named constructors such as
 from __future__ import annotations
 
 import math
-import sys
 import re
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Union
 
 import attrs
@@ -150,7 +150,9 @@ def _check_limits(p: "FloatParam | IntParam") -> None:
         return
     lo, hi = p.limits
     if not lo < hi:
-        raise InvalidParam("`limits: [lo, hi]` needs lo < hi", f"limits=[{lo}, {hi}]", "write the hard domain bounds in order")
+        raise InvalidParam(
+            "`limits: [lo, hi]` needs lo < hi", f"limits=[{lo}, {hi}]", "write the hard domain bounds in order"
+        )
     if p.low < lo or p.high > hi:
         raise InvalidParam(
             "the range must lie inside `limits`",
@@ -203,7 +205,9 @@ class FloatParam:
         _check_range(self)
         if self.step is not None:
             if self.log:
-                raise InvalidParam("`log` and `step` are exclusive", f"log=true, step={self.step}", "remove one of them")
+                raise InvalidParam(
+                    "`log` and `step` are exclusive", f"log=true, step={self.step}", "remove one of them"
+                )
             if not self.step > 0:
                 raise InvalidParam("`step` must be > 0", f"step={self.step}")
             _check_grid(self)
@@ -232,16 +236,16 @@ class IntParam:
     high: int = field()
     log: bool = False
     step: int = 1
-    limits: tuple[int, int] | None = field(
-        default=None, converter=attrs.converters.optional(lambda v: (v[0], v[1]))
-    )
+    limits: tuple[int, int] | None = field(default=None, converter=attrs.converters.optional(lambda v: (v[0], v[1])))
     when: Condition | None = None
 
     @low.validator
     @high.validator
     def _check_int(self, attribute: attrs.Attribute, value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidParam(f"`{attribute.name}` of an int parameter must be an integer", f"{attribute.name}={value!r}")
+            raise InvalidParam(
+                f"`{attribute.name}` of an int parameter must be an integer", f"{attribute.name}={value!r}"
+            )
         if abs(value) > 2**53:  # Optuna and its exports handle ints through floats, exact only up to 2**53
             raise InvalidParam(
                 f"`{attribute.name}` of an int parameter must lie within ±2**53 ({2**53})",
@@ -261,7 +265,13 @@ class IntParam:
     @classmethod
     def from_distribution(cls, d: "BaseDistribution", *, when: Condition | None = None) -> "IntParam":
         """Build from an Optuna ``IntDistribution`` (or a legacy int one)."""
-        return cls(low=int(d.low), high=int(d.high), log=bool(getattr(d, "log", False)), step=int(getattr(d, "step", 1) or 1), when=when)
+        return cls(
+            low=int(d.low),
+            high=int(d.high),
+            log=bool(getattr(d, "log", False)),
+            step=int(getattr(d, "step", 1) or 1),
+            when=when,
+        )
 
     def to_distribution(self) -> "BaseDistribution":
         from optuna.distributions import IntDistribution
@@ -309,7 +319,9 @@ class CategoricalParam:
                 "weights must be finite and non-negative", f"weights={list(weights)}", "make every weight a number >= 0"
             )
         if sum(weights) <= 0:
-            raise InvalidParam("weights must not all be zero", f"weights={list(weights)}", "give at least one choice a weight > 0")
+            raise InvalidParam(
+                "weights must not all be zero", f"weights={list(weights)}", "give at least one choice a weight > 0"
+            )
 
     @classmethod
     def from_distribution(cls, d: "BaseDistribution", *, when: Condition | None = None) -> "CategoricalParam":
@@ -394,7 +406,9 @@ class Space:
     fixed: dict[str, Any] = field(factory=dict, converter=_dict_copy, hash=False)
     parent: int | None = None
     directions: tuple[str, ...] = field(default=("minimize",), converter=tuple)
-    metric: str | tuple[str, ...] | None = field(default=None, converter=lambda m: tuple(m) if isinstance(m, list) else m)
+    metric: str | tuple[str, ...] | None = field(
+        default=None, converter=lambda m: tuple(m) if isinstance(m, list) else m
+    )
 
     @property
     def metric_label(self) -> str | None:
@@ -410,25 +424,36 @@ class Space:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise InvalidParam("`name` must match [A-Za-z0-9_.-]+", f"name={self.name!r}", "use letters, digits, '_', '.' or '-'")
+            raise InvalidParam(
+                "`name` must match [A-Za-z0-9_.-]+", f"name={self.name!r}", "use letters, digits, '_', '.' or '-'"
+            )
         if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
             raise InvalidParam("`version` must be an integer >= 1", f"version={self.version!r}")
         if self.parent is not None and (
-            not isinstance(self.parent, int) or isinstance(self.parent, bool) or self.parent < 1 or self.parent >= self.version
+            not isinstance(self.parent, int)
+            or isinstance(self.parent, bool)
+            or self.parent < 1
+            or self.parent >= self.version
         ):
             raise InvalidParam(
                 "`parent` must be an earlier version (an integer >= 1 below `version`)",
                 f"parent={self.parent!r}, version={self.version!r}",
             )
         if isinstance(self.metric, tuple):
-            if not all(isinstance(m, str) and m for m in self.metric) or len(self.metric) != len(self.directions) or len(self.metric) < 2:
+            if (
+                not all(isinstance(m, str) and m for m in self.metric)
+                or len(self.metric) != len(self.directions)
+                or len(self.metric) < 2
+            ):
                 raise InvalidParam(
                     "`metric` must be a label, or one label per direction of a multi-objective space",
                     f"metric={list(self.metric)!r}, directions={list(self.directions)!r}",
                     "write e.g. `metric: val_loss`, or `metric: [val_loss, latency]` with `directions: [minimize, minimize]`",
                 )
         elif self.metric is not None and not isinstance(self.metric, str):
-            raise InvalidParam("`metric` must be a label (a string)", f"metric={self.metric!r}", "write e.g. `metric: val_loss`")
+            raise InvalidParam(
+                "`metric` must be a label (a string)", f"metric={self.metric!r}", "write e.g. `metric: val_loss`"
+            )
         if not self.directions or any(d not in DIRECTIONS for d in self.directions):
             raise InvalidParam(
                 "each direction must be 'minimize' or 'maximize'",
@@ -478,12 +503,15 @@ class Space:
                 for v in p.when.values:
                     if not takes(parent_param, v):
                         offers = (
-                            list(parent_param.choices) if isinstance(parent_param, CategoricalParam)
-                            else f"[{parent_param.low}, {parent_param.high}]" + (f" in steps of {parent_param.step}" if parent_param.step not in (None, 1) else "")
+                            list(parent_param.choices)
+                            if isinstance(parent_param, CategoricalParam)
+                            else f"[{parent_param.low}, {parent_param.high}]"
+                            + (f" in steps of {parent_param.step}" if parent_param.step not in (None, 1) else "")
                             + (" (integers)" if isinstance(parent_param, IntParam) else "")
                         )
                         raise InvalidParam(
-                            "`when` values must be values the parent takes" if not isinstance(parent_param, CategoricalParam)
+                            "`when` values must be values the parent takes"
+                            if not isinstance(parent_param, CategoricalParam)
                             else "`when` values must be choices of the parent",
                             f"{v!r} is not {'a choice' if isinstance(parent_param, CategoricalParam) else 'a value'} of '{parent}' {offers}",
                             param=name,

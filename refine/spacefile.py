@@ -77,7 +77,12 @@ _converter.register_structure_hook(Any, lambda v, _: v)
 
 def _structure_param(name: str, raw: Any) -> Param:
     if not isinstance(raw, Mapping):
-        raise InvalidParam("a parameter must be a mapping with a `type`", repr(raw), "write e.g. `{type: float, low: 0, high: 1}`", param=name)
+        raise InvalidParam(
+            "a parameter must be a mapping with a `type`",
+            repr(raw),
+            "write e.g. `{type: float, low: 0, high: 1}`",
+            param=name,
+        )
     kind = raw.get("type")
     if not isinstance(kind, str) or kind not in PARAM_KINDS:
         raise InvalidParam(
@@ -102,7 +107,11 @@ def _structure_param(name: str, raw: Any) -> Param:
             raise InvalidParam(f"a {kind} parameter needs `{key}`", "", param=name)
     if kind == "float":
         for key in ("low", "high", "step"):
-            if key in body and body[key] is not None and (isinstance(body[key], bool) or not isinstance(body[key], (int, float))):
+            if (
+                key in body
+                and body[key] is not None
+                and (isinstance(body[key], bool) or not isinstance(body[key], (int, float)))
+            ):
                 raise InvalidParam(f"`{key}` must be a number", f"{key}={body[key]!r}", param=name)
     if kind == "int":  # never cut 1.5 down to 1 behind the user's back
         for key in ("low", "high", "step"):
@@ -113,7 +122,10 @@ def _structure_param(name: str, raw: Any) -> Param:
                     continue
                 what = "an integer" + (" >= 1" if key == "step" else "")
                 raise InvalidParam(
-                    f"`{key}` of an int parameter must be {what}", f"{key}={v!r}", "or make it `type: float`", param=name
+                    f"`{key}` of an int parameter must be {what}",
+                    f"{key}={v!r}",
+                    "or make it `type: float`",
+                    param=name,
                 )
     if "log" in body and not isinstance(body["log"], bool):
         raise InvalidParam("`log` must be true or false", f"log={body['log']!r}", param=name)
@@ -159,7 +171,9 @@ def _check_choices(choices: Sequence[Any], name: str) -> None:
     """What Optuna cannot keep apart: NaN (equal to nothing) and 1 / True, 0 / False (equal in Python)."""
     for c in choices:
         if isinstance(c, float) and not math.isfinite(c):
-            raise InvalidParam("choices must be finite", f"{c!r}", "remove it, or quote it to make it a string", param=name)
+            raise InvalidParam(
+                "choices must be finite", f"{c!r}", "remove it, or quote it to make it a string", param=name
+            )
     for i, c in enumerate(choices):
         for d in choices[:i]:
             if (isinstance(c, bool) or isinstance(d, bool)) and type(c) is not type(d) and c == d:
@@ -223,7 +237,9 @@ def _space_from_dict(doc: Any) -> Space:
     if "params" in doc and "param_ranges" in doc:
         raise InvalidParam("`params` and `param_ranges` are the same key", "both given", "keep one of them")
     if "direction" in doc and "directions" in doc:
-        raise InvalidParam("`direction` and `directions` are exclusive", "both given", "use `directions: [...]` for several objectives")
+        raise InvalidParam(
+            "`direction` and `directions` are exclusive", "both given", "use `directions: [...]` for several objectives"
+        )
     raw_params = doc.get("params", doc.get("param_ranges")) or {}
     if not isinstance(raw_params, Mapping):
         raise InvalidParam("`params` must be a mapping of name to parameter", repr(raw_params))
@@ -432,7 +448,9 @@ class _Loader(yaml.SafeLoader):
 # person writing a learning rate read it as a number.
 _FLOAT_1_2 = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789"))
-_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789"))  # so the text '1e-3' is quoted
+_Dumper.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789")
+)  # so the text '1e-3' is quoted
 
 
 def _one_line(value: Any) -> str:

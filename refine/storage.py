@@ -75,7 +75,6 @@ def redact(text: str, url: str | None = None) -> str:
     return text
 
 
-
 class QueueEmpty(Exception):
     """A queue-only worker found no WAITING trial to run."""
 
@@ -86,7 +85,9 @@ class QueueEmpty(Exception):
 def sqlite_file(storage: str) -> Path | None:
     """The file behind a SQLite path or ``sqlite:///`` URL, else None."""
     if storage.startswith("sqlite:///"):
-        from sqlalchemy.engine import make_url  # the path as SQLAlchemy reads the URL: %-escapes decoded, ?query dropped
+        from sqlalchemy.engine import (
+            make_url,  # the path as SQLAlchemy reads the URL: %-escapes decoded, ?query dropped
+        )
 
         return Path(make_url(storage).database or "")
     if URL_SCHEME.match(storage):
@@ -101,7 +102,9 @@ def sqlite_file(storage: str) -> Path | None:
             return path
         if head[:1] == b"{":  # a journal file with another suffix
             return None
-        raise StudyError(f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file")
+        raise StudyError(
+            f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file"
+        )
     return path
 
 
@@ -187,7 +190,9 @@ def check_storage_file(path: str | Path, *, create: bool, journal: bool = False)
             )
         return
     if not head.startswith(b"SQLite format 3"):
-        raise StudyError(f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file")
+        raise StudyError(
+            f"{path} is not an Optuna database (not a SQLite file); give a study.db, a storage URL or a journal file"
+        )
     con = connect_ro(path)
     try:
         tables = set(table_columns(con))
@@ -235,7 +240,9 @@ def open_readonly(storage: str) -> Any:
             raise StudyError(f"{path} is not an Optuna journal file ({type(e).__name__}: {e})") from None
     if sqlite is not None:
         if not sqlite.exists():
-            raise StudyError(f"storage {sqlite} does not exist; check the path (refine never creates a storage it reads)")
+            raise StudyError(
+                f"storage {sqlite} does not exist; check the path (refine never creates a storage it reads)"
+            )
         # A SQLite file without Optuna's tables: say so, rather than let RDBStorage try to create them.
         from refine.study import _SqliteReader  # the reader checks the tables and the schema revision
 
@@ -248,7 +255,9 @@ def open_readonly(storage: str) -> Any:
     try:
         return optuna.storages.RDBStorage(url, skip_compatibility_check=False, engine_kwargs=_engine_kwargs(url))
     except Exception as e:  # noqa: BLE001 - connection problems are the user's input
-        raise StudyError(f"cannot open storage {redact(storage)}: {redact(' '.join(str(e).split()), storage)[:300]}") from None
+        raise StudyError(
+            f"cannot open storage {redact(storage)}: {redact(' '.join(str(e).split()), storage)[:300]}"
+        ) from None
 
 
 def _engine_kwargs(url: str) -> dict:
@@ -352,7 +361,9 @@ def open_storage(
     rdb_cls, journal_cls = _queue_only_classes() if queue_only else (RDBStorage, JournalStorage)
     spec = str(spec)
     if not spec.strip():
-        raise StudyError("the storage is empty; give a SQLite file (study.db), a journal file (study.log) or a storage URL")
+        raise StudyError(
+            "the storage is empty; give a SQLite file (study.db), a journal file (study.log) or a storage URL"
+        )
     if is_journal(spec):
         journal = Path(spec)
         check_storage_file(journal, create=create, journal=True)  # first: it names a directory for what it is
@@ -366,11 +377,15 @@ def open_storage(
     shown = redact(spec)
     path = sqlite_database(url)
     if path is None and url.startswith("sqlite:"):
-        raise StudyError(f"storage {shown} is an in-memory SQLite database: nothing in it is kept; give a file, e.g. sqlite:///study.db")
+        raise StudyError(
+            f"storage {shown} is an in-memory SQLite database: nothing in it is kept; give a file, e.g. sqlite:///study.db"
+        )
     if path is not None:
         check_storage_file(path, create=create)  # first: it names a directory for what it is
         if not create and not Path(path).is_file():
-            raise StudyError(f"storage {shown} does not exist; check the path (refine never creates a storage it reads)")
+            raise StudyError(
+                f"storage {shown} does not exist; check the path (refine never creates a storage it reads)"
+            )
         if create and not Path(path).resolve().parent.is_dir():
             raise StudyError(f"cannot create storage {shown}: directory {Path(path).parent} does not exist")
         connect_args: dict[str, Any] = {"timeout": 60}
@@ -441,7 +456,9 @@ def _study_names(storage: Any) -> list[str]:
 
         if not isinstance(e, SQLAlchemyError):
             raise
-        raise StudyError(f"cannot read the studies of the storage: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}") from None
+        raise StudyError(
+            f"cannot read the studies of the storage: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}"
+        ) from None
 
 
 def study_names(spec: str) -> list[str]:
@@ -478,7 +495,9 @@ def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> A
         if not names:
             raise StudyError(f"storage {shown} holds no study")
         if len(names) > 1:
-            raise StudyError(f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); name one: --study NAME (for --from: STORAGE:NAME; in Python: study=)")
+            raise StudyError(
+                f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); name one: --study NAME (for --from: STORAGE:NAME; in Python: study=)"
+            )
         study = names[0]
     elif study not in names:
         held = ", ".join(sorted(names)) or "none"
@@ -516,8 +535,12 @@ def _in_memory_copy(spec: str, study: str | None, sampler: Any) -> Any:
         system = {"constraints": [1.0]} if data.infeasible is not None and data.infeasible[row] else {}
         trials.append(
             optuna.trial.create_trial(
-                state=state, params=params, distributions={n: dists[n] for n in params}, values=values,
-                user_attrs=attrs, system_attrs=system,
+                state=state,
+                params=params,
+                distributions={n: dists[n] for n in params},
+                values=values,
+                user_attrs=attrs,
+                system_attrs=system,
             )
         )
     copy.add_trials(trials)

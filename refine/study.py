@@ -69,6 +69,7 @@ KNOWN_REVISIONS = (
     "v3.2.0.a",
 )
 
+
 @frozen
 class StudySummary:
     """One line of ``refine inspect``: a study's name, directions and trial counts."""
@@ -224,7 +225,9 @@ class _SqliteReader:
         self.con.close()
 
     def studies(self) -> list[tuple[int, str]]:
-        return [(int(i), str(n)) for i, n in self.con.execute("SELECT study_id, study_name FROM studies ORDER BY study_id")]
+        return [
+            (int(i), str(n)) for i, n in self.con.execute("SELECT study_id, study_name FROM studies ORDER BY study_id")
+        ]
 
     def directions(self, study_id: int) -> tuple[str, ...]:
         if self.new_values:
@@ -308,17 +311,22 @@ class _SqliteReader:
         number = "number"
         if "number" not in self.tables["trials"]:
             # Optuna < 1.3 (alembic v1.2.0.a and before) kept the number in the system attribute `_number`.
-            number = "(SELECT CAST(a.value_json AS INTEGER) FROM trial_system_attributes AS a " \
+            number = (
+                "(SELECT CAST(a.value_json AS INTEGER) FROM trial_system_attributes AS a "
                 "WHERE a.trial_id = trials.trial_id AND a.key = '_number')"
+            )
             if "trial_system_attributes" not in self.tables:
                 number = "NULL"
         ints = ["trial_id", f"{number} IS NULL", f"coalesce({number}, 0)", state]
         read = _columns(self.con, "FROM trials WHERE study_id=?", (study_id,), ints)
         if read is None:
             rows = self.con.execute(
-                f"SELECT trial_id, {number} IS NULL, coalesce({number}, 0), {state} FROM trials WHERE study_id=?", (study_id,)
+                f"SELECT trial_id, {number} IS NULL, coalesce({number}, 0), {state} FROM trials WHERE study_id=?",
+                (study_id,),
             )
-            table = np.fromiter(rows, dtype=[("id", np.int64), ("none", np.bool_), ("number", np.int64), ("state", np.int8)])
+            table = np.fromiter(
+                rows, dtype=[("id", np.int64), ("none", np.bool_), ("number", np.int64), ("state", np.int8)]
+            )
             read = [table[key] for key in ("id", "none", "number", "state")]
         trial_ids, none, number, state_code = read
         # As ORDER BY number, trial_id: trials without a number first.
@@ -359,7 +367,9 @@ class _SqliteReader:
         """The intermediate value of each trial's last step (NaN where none)."""
         last = np.full(len(trial_ids), np.nan)
         # Optuna 1.x kept intermediate values in trial_values; later ones in their own table.
-        table, column = ("trial_intermediate_values", "intermediate_value") if self.new_values else ("trial_values", "value")
+        table, column = (
+            ("trial_intermediate_values", "intermediate_value") if self.new_values else ("trial_values", "value")
+        )
         if table not in self.tables:
             return last
         if "intermediate_value_type" in self.tables[table]:
@@ -429,7 +439,9 @@ class _SqliteReader:
             source += " WHERE p.param_id BETWEEN ? AND ?"
         else:
             # CROSS JOIN keeps trial_params the outer loop: rows stay in param_id order.
-            source += " CROSS JOIN trials AS t ON t.trial_id = p.trial_id WHERE t.study_id = ? AND p.param_id BETWEEN ? AND ?"
+            source += (
+                " CROSS JOIN trials AS t ON t.trial_id = p.trial_id WHERE t.study_id = ? AND p.param_id BETWEEN ? AND ?"
+            )
             prefix = (study_id,)
         # Two subqueries: SQLite reads a lone min() or max() off the b-tree, but scans for both together.
         low, high = self.con.execute(
@@ -783,12 +795,16 @@ def _choose(storage: str, names: Sequence[str], study: str | None) -> str:
                 listed = ", ".join(repr(n) for n in close)
                 more = f"; {len(rest)} other(s): {_listed(storage, rest, most=10)}" if rest else ""
                 raise StudyError(f"no study named '{study}' in {redact(storage)}; closest: {listed}{more}")
-            raise StudyError(f"no study named '{study}' in {redact(storage)}; studies there: {_listed(storage, names, most=20)}")
+            raise StudyError(
+                f"no study named '{study}' in {redact(storage)}; studies there: {_listed(storage, names, most=20)}"
+            )
         return study
     if not names:
         raise StudyError(f"{redact(storage)} holds no study")
     if len(names) > 1:
-        raise StudyError(f"{redact(storage)} holds {len(names)} studies; choose one with --study (study= in Python): {_listed(storage, names)}")
+        raise StudyError(
+            f"{redact(storage)} holds {len(names)} studies; choose one with --study (study= in Python): {_listed(storage, names)}"
+        )
     return names[0]
 
 
@@ -926,7 +942,9 @@ def _infer_space(
             )
         out[pname] = p
     out = {pname: _readable(pname, p, notes) for pname, p in out.items()}
-    return Space(name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed)
+    return Space(
+        name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed
+    )
 
 
 def _readable(pname: str, p: Param, notes: list[str]) -> Param:
@@ -951,7 +969,9 @@ def _readable(pname: str, p: Param, notes: list[str]) -> Param:
     high = snapped[1] if noisy(p.high) else p.high
     if p.log and low <= 0 or (p.low >= 0 and low < 0):
         return p
-    notes.append(f"'{pname}' ranged over [{p.low!r}, {p.high!r}]; inferred as [{low:g}, {high:g}], rounded outward to be read")
+    notes.append(
+        f"'{pname}' ranged over [{p.low!r}, {p.high!r}]; inferred as [{low:g}, {high:g}], rounded outward to be read"
+    )
     return attrs.evolve(p, low=low, high=high)
 
 

@@ -163,7 +163,9 @@ def drift_test(study: Any, space: Space, ranked: np.ndarray) -> DriftTest:
     return DriftTest(p=_holm_min(list(per.values())), per_param=per, parts=(len(first), len(second)))
 
 
-def _design(study: Any, space: Space, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list[int]], dict[str, list[Any]]]:
+def _design(
+    study: Any, space: Space, rows: np.ndarray
+) -> tuple[np.ndarray, dict[str, list[int]], dict[str, list[Any]]]:
     """Inputs in [0, 1]: a number's position on its own scale (0.5 where inactive), a categorical one-hot."""
     from refine.evidence import _transform
 
@@ -211,7 +213,9 @@ def _optimizer(maxiter: int):
     def run(obj_func, initial_theta, bounds):
         from scipy.optimize import minimize
 
-        result = minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"maxiter": maxiter})
+        result = minimize(
+            obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"maxiter": maxiter}
+        )
         return result.x, result.fun
 
     return run
@@ -221,7 +225,9 @@ def _fit(X: np.ndarray, y: np.ndarray, kernel: Any, maxiter: int = 100) -> Any:
     from sklearn.gaussian_process import GaussianProcessRegressor
     from threadpoolctl import threadpool_limits
 
-    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=False, n_restarts_optimizer=0, random_state=0, optimizer=_optimizer(maxiter))
+    gp = GaussianProcessRegressor(
+        kernel=kernel, normalize_y=False, n_restarts_optimizer=0, random_state=0, optimizer=_optimizer(maxiter)
+    )
     with threadpool_limits(1):  # matrices of a few hundred rows: threads cost more than they give
         gp.fit(X, y)
     return gp
@@ -233,7 +239,9 @@ def _parts(kernel: Any) -> tuple[float, np.ndarray, float]:
     return amplitude, ls, float(kernel.k2.noise_level)
 
 
-def fit_model(study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, best_row: int | None) -> ModelFit | None:
+def fit_model(
+    study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, best_row: int | None
+) -> ModelFit | None:
     """Fit the model on the ranked trials and test every parameter; None when too few trials or nothing varies."""
     from scipy import stats
 
@@ -251,7 +259,9 @@ def fit_model(study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, 
     s = scores[rows]
     y = stats.norm.ppf((stats.rankdata(s) - 0.5) / len(s))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # sklearn's ConvergenceWarning at a bound: a length scale at its ceiling is the answer
+        warnings.simplefilter(
+            "ignore"
+        )  # sklearn's ConvergenceWarning at a bound: a length scale at its ceiling is the answer
         full = _fit(X, y, _kernel(np.full(X.shape[1], 0.5)))
         amplitude, ls, noise = _parts(full.kernel_)
         lml = float(full.log_marginal_likelihood_value_)
@@ -259,7 +269,11 @@ def fit_model(study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, 
         for name, p in space.params.items():
             if p.when is not None and p.when.parent in groups and name in groups:
                 children.setdefault(p.when.parent, []).append(name)
-        x_best = X[np.flatnonzero(rows == best_row)[0]] if best_row is not None and (rows == best_row).any() else X[int(np.argmax(y))]
+        x_best = (
+            X[np.flatnonzero(rows == best_row)[0]]
+            if best_row is not None and (rows == best_row).any()
+            else X[int(np.argmax(y))]
+        )
         effects: dict[str, ParamEffect] = {}
         for name, cols in groups.items():
             with_ = [c for c in children.get(name, []) if c in groups]
@@ -283,8 +297,16 @@ def fit_model(study: Any, space: Space, ranked: np.ndarray, scores: np.ndarray, 
                 p = min(1.0, 2.0 * min(p, _residual_p(reduced, base, y, X[:, cols])))
             curve, best_at, effect, effect_sd = _curve(full, x_best, cols, labels.get(name))
             effects[name] = ParamEffect(
-                name=name, lr=lr, df=df, p=p, length_scales=tuple(float(v) for v in ls[cols]),
-                dropped_with=tuple(with_), curve=curve, best_at=best_at, effect=effect, effect_sd=effect_sd,
+                name=name,
+                lr=lr,
+                df=df,
+                p=p,
+                length_scales=tuple(float(v) for v in ls[cols]),
+                dropped_with=tuple(with_),
+                curve=curve,
+                best_at=best_at,
+                effect=effect,
+                effect_sd=effect_sd,
             )
     return ModelFit(n=len(rows), n_ranked=n_ranked, log_likelihood=lml, noise=noise, signal=amplitude, params=effects)
 

@@ -66,12 +66,26 @@ def markdown(levels: dict[str, Any]) -> list[str]:
         if levels["corrected"]
         else "Levels without correction (multiple_testing is off):"
     )
-    lines = ["", "## Significance", "", head, "", "(A rule acts on a significant test only when its other conditions hold too.)", ""]
+    lines = [
+        "",
+        "## Significance",
+        "",
+        head,
+        "",
+        "(A rule acts on a significant test only when its other conditions hold too.)",
+        "",
+    ]
     for r in rows:
         verdict = (
             "significant"
             if r["passed"]
-            else ("not significant" if r["p"] >= r["level"] else "not significant (a smaller p-value failed its level first)")
+            else (
+                "not significant"
+                if r["p"] >= r["level"]
+                else "not significant (a smaller p-value failed its level first)"
+            )
         )
-        lines.append(f"- `{r['param']}` {r['test']}: p={r['p']:.2g} vs level {r['level']:.2g} (rank {r['rank']}): {verdict}")
+        lines.append(
+            f"- `{r['param']}` {r['test']}: p={r['p']:.2g} vs level {r['level']:.2g} (rank {r['rank']}): {verdict}"
+        )
     return lines

@@ -119,10 +119,20 @@ def fetch(name: str, dest: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "repo"
         subprocess.run(
-            ["git", "clone", "--quiet", "--filter=blob:none", "--no-checkout", f"https://github.com/{repo}", str(clone)],
+            [
+                "git",
+                "clone",
+                "--quiet",
+                "--filter=blob:none",
+                "--no-checkout",
+                f"https://github.com/{repo}",
+                str(clone),
+            ],
             check=True,
         )
-        blob = subprocess.run(["git", "-C", str(clone), "show", f"{commit}:{path}"], check=True, capture_output=True).stdout
+        blob = subprocess.run(
+            ["git", "-C", str(clone), "show", f"{commit}:{path}"], check=True, capture_output=True
+        ).stdout
     partial = target.with_suffix(".part")
     partial.write_bytes(blob)
     partial.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)

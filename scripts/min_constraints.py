@@ -28,7 +28,9 @@ def constraints(pyproject: Path, extras: list[str]) -> list[str]:
     wanted = list(project["dependencies"])
     for extra in extras:
         if extra not in project.get("optional-dependencies", {}):
-            raise SystemExit(f"error: no extra '{extra}' in {pyproject}; extras: {', '.join(project['optional-dependencies'])}")
+            raise SystemExit(
+                f"error: no extra '{extra}' in {pyproject}; extras: {', '.join(project['optional-dependencies'])}"
+            )
         wanted += project["optional-dependencies"][extra]
     out: dict[str, str] = {}
     for req in wanted:

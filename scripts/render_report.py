@@ -82,7 +82,15 @@ def _attr(dom: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def render(page: str | os.PathLike, *, screenshot: str | os.PathLike | None = None, width: int = 1280, height: int = 2200, budget_ms: int = 10000, chromium: str | None = None) -> Rendered:
+def render(
+    page: str | os.PathLike,
+    *,
+    screenshot: str | os.PathLike | None = None,
+    width: int = 1280,
+    height: int = 2200,
+    budget_ms: int = 10000,
+    chromium: str | None = None,
+) -> Rendered:
     """Load ``page`` in headless Chromium; return the dumped DOM and the checks' raw numbers.
 
     Raises:
@@ -94,18 +102,30 @@ def render(page: str | os.PathLike, *, screenshot: str | os.PathLike | None = No
         raise FileNotFoundError("no chromium on PATH (Debian: apt-get install chromium; or set $CHROMIUM)")
     url = Path(page).resolve().as_uri()
     with tempfile.TemporaryDirectory(prefix="refine-chromium-") as profile:
-        base = [exe, *_FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", f"--window-size={width},{height}"]
-        proc = subprocess.run([*base, "--enable-logging=stderr", "--v=0", "--dump-dom", url], capture_output=True, text=True, timeout=180)
+        base = [
+            exe,
+            *_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--virtual-time-budget={budget_ms}",
+            f"--window-size={width},{height}",
+        ]
+        proc = subprocess.run(
+            [*base, "--enable-logging=stderr", "--v=0", "--dump-dom", url], capture_output=True, text=True, timeout=180
+        )
         if proc.returncode != 0 or "<body" not in proc.stdout:
             raise RuntimeError(f"chromium failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
         if screenshot is not None:
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-            shot = subprocess.run([*base, f"--screenshot={Path(screenshot).resolve()}", url], capture_output=True, text=True, timeout=180)
+            shot = subprocess.run(
+                [*base, f"--screenshot={Path(screenshot).resolve()}", url], capture_output=True, text=True, timeout=180
+            )
             if shot.returncode != 0 or not Path(screenshot).exists():
                 raise RuntimeError(f"chromium screenshot failed (exit {shot.returncode}): {shot.stderr[-2000:]}")
     dom = proc.stdout
     errors_box = re.search(r'<ul id="refine-report-errors"[^>]*>(.*?)</ul>', dom, re.S)
-    page_errors = re.findall(r"<li>(.*?)</li>", errors_box.group(1), re.S) if errors_box else ["#refine-report-errors is missing"]
+    page_errors = (
+        re.findall(r"<li>(.*?)</li>", errors_box.group(1), re.S) if errors_box else ["#refine-report-errors is missing"]
+    )
     console = [line.strip() for line in proc.stderr.splitlines() if _CONSOLE_ERROR.search(line)]
     return Rendered(
         dom=dom,
@@ -131,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.page}: {seen.js_plotly_plots} plots drawn of {seen.plots_expected}, {seen.main_svgs} SVGs, status {seen.status}")
+    print(
+        f"{args.page}: {seen.js_plotly_plots} plots drawn of {seen.plots_expected}, {seen.main_svgs} SVGs, status {seen.status}"
+    )
     if args.screenshot:
         print(f"screenshot: {args.screenshot}")
     for p in seen.problems:

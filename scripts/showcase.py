@@ -29,7 +29,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = ROOT / "spaces" / "SHOWCASE.sha256"
-INPUTS = ("examples/vision/space.v1.yaml", "examples/vision/objective.py", "examples/vision/sweep.py", "examples/sweep_api.py")
+INPUTS = (
+    "examples/vision/space.v1.yaml",
+    "examples/vision/objective.py",
+    "examples/vision/sweep.py",
+    "examples/sweep_api.py",
+)
 MAX_PNG = 300_000
 
 
@@ -86,7 +91,9 @@ def _replace_block(path: Path, text: str) -> None:
     block = f"<!-- showcase:begin (scripts/showcase.py writes this) -->\n{text}\n<!-- showcase:end -->"
     new, n = re.subn(r"<!-- showcase:begin.*?-->.*?<!-- showcase:end -->", lambda _: block, doc, flags=re.S)
     if n != 1:
-        raise SystemExit(f"error: {path} needs one pair of showcase markers (<!-- showcase:begin --> ... <!-- showcase:end -->)")
+        raise SystemExit(
+            f"error: {path} needs one pair of showcase markers (<!-- showcase:begin --> ... <!-- showcase:end -->)"
+        )
     path.write_text(new)
 
 
@@ -95,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="only say whether spaces/ is stale (exit 1 when it is)")
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--no-screenshot", action="store_true", help="leave docs/report.png as it is (no Chromium here)")
-    ap.add_argument("--no-sweep", action="store_true",
-                    help="reuse the sweep of a previous run in out/vision (its spaces/ files stay); rewrite the report, numbers and picture")
+    ap.add_argument(
+        "--no-sweep",
+        action="store_true",
+        help="reuse the sweep of a previous run in out/vision (its spaces/ files stay); rewrite the report, numbers and picture",
+    )
     args = ap.parse_args(argv)
     if args.check:
         why = stale()
@@ -105,21 +115,56 @@ def main(argv: list[str] | None = None) -> int:
     out = ROOT / "out" / "vision"
     if args.no_sweep:
         studies = [name for name, _, _ in _bests(out / "study.db")]
-        cmd = [sys.executable, "-m", "refine", "report", f"sqlite:///{out / 'study.db'}", "-o", str(out / "report.html")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "refine",
+            "report",
+            f"sqlite:///{out / 'study.db'}",
+            "-o",
+            str(out / "report.html"),
+        ]
         subprocess.run(cmd + [a for name in studies for a in ("--study", name)], check=True, cwd=ROOT)
     else:
         for old in (ROOT / "spaces").glob("digits_cnn.v*"):
             old.unlink()
-        subprocess.run([sys.executable, str(ROOT / "examples/vision/sweep.py"), "--trials", str(args.trials), "--device", "cpu",
-                        "--out", str(out), "--spaces", str(ROOT / "spaces")], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "examples/vision/sweep.py"),
+                "--trials",
+                str(args.trials),
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--spaces",
+                str(ROOT / "spaces"),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
     table = _table(_bests(out / "study.db"))
     _replace_block(ROOT / "README.md", table)
     _replace_block(ROOT / "spaces" / "README.md", table)
     if not args.no_screenshot:
         png = ROOT / "docs" / "report.png"
         for width, height in ((1280, 2300), (1100, 2000), (1000, 1700)):
-            subprocess.run([sys.executable, str(ROOT / "scripts/render_report.py"), str(out / "report.html"), "--screenshot",
-                            str(png), "--width", str(width), "--height", str(height)], check=True, cwd=ROOT)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "scripts/render_report.py"),
+                    str(out / "report.html"),
+                    "--screenshot",
+                    str(png),
+                    "--width",
+                    str(width),
+                    "--height",
+                    str(height),
+                ],
+                check=True,
+                cwd=ROOT,
+            )
             if png.stat().st_size < MAX_PNG:
                 break
         else:

@@ -36,10 +36,14 @@ def sample_config(space: Space, rng: np.random.Generator) -> dict[str, Any]:
                     config[name] = int(p.low + p.step * rng.integers(0, (p.high - p.low) // p.step + 1))
             else:
                 if p.log:  # exp(log(x)) may round just outside a very narrow range
-                    config[name] = min(max(float(math.exp(rng.uniform(math.log(p.low), math.log(p.high)))), p.low), p.high)
+                    config[name] = min(
+                        max(float(math.exp(rng.uniform(math.log(p.low), math.log(p.high)))), p.low), p.high
+                    )
                 elif p.step is not None:
                     k = int(rng.integers(0, int(round((p.high - p.low) / p.step)) + 1))
-                    config[name] = min(max(float(p.low + k * p.step), p.low), p.high)  # as Optuna: -0.011 + 0.001 > -0.01
+                    config[name] = min(
+                        max(float(p.low + k * p.step), p.low), p.high
+                    )  # as Optuna: -0.011 + 0.001 > -0.01
                 else:
                     config[name] = float(rng.uniform(p.low, p.high))
     return {k: config[k] for k in space.params if k in config}
@@ -68,7 +72,9 @@ def write_study(
         value = objective(config)
         dists = {k: space.params[k].to_distribution() for k in config}
         if value is None:
-            trials.append(optuna.trial.create_trial(params=config, distributions=dists, state=optuna.trial.TrialState.FAIL))
+            trials.append(
+                optuna.trial.create_trial(params=config, distributions=dists, state=optuna.trial.TrialState.FAIL)
+            )
         else:
             values = list(value) if isinstance(value, (tuple, list)) else [value]
             trials.append(optuna.trial.create_trial(params=config, distributions=dists, values=values))

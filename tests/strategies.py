@@ -123,7 +123,9 @@ def categorical_params(draw: st.DrawFn, when: Condition | None = None) -> Catego
     weights = None
     if draw(st.booleans()):
         weights = draw(
-            st.lists(st.floats(min_value=0, max_value=1e6), min_size=len(cs), max_size=len(cs)).filter(lambda w: sum(w) > 0)
+            st.lists(st.floats(min_value=0, max_value=1e6), min_size=len(cs), max_size=len(cs)).filter(
+                lambda w: sum(w) > 0
+            )
         )
     return CategoricalParam(choices=tuple(cs), weights=weights, when=when)
 

@@ -36,14 +36,9 @@ make_study = _load_make_study()
 class _Studies:
     def __init__(self, tmp: Path) -> None:
         reference_url = f"sqlite:///{tmp / 'reference.db'}"
-        reference = optuna.create_study(
-            storage=reference_url, study_name="bench", direction="maximize"
-        )
+        reference = optuna.create_study(storage=reference_url, study_name="bench", direction="maximize")
         reference.add_trials(
-            [
-                optuna.trial.create_trial(**content)
-                for content in make_study.trial_contents(N_TRIALS, SEED)
-            ]
+            [optuna.trial.create_trial(**content) for content in make_study.trial_contents(N_TRIALS, SEED)]
         )
         bulk_path = tmp / "bulk.db"
         make_study.write_study(bulk_path, N_TRIALS, SEED, study_name="bench")
@@ -93,9 +88,7 @@ def test_generated_content_covers_every_parameter_kind(studies: _Studies) -> Non
     with_momentum = [t for t in trials if "momentum" in t.params]
     assert 0 < len(with_momentum) < len(trials)
     assert all(t.params["optimizer"] == "sgd" for t in with_momentum)
-    assert all(
-        t.params["optimizer"] != "sgd" for t in trials if "momentum" not in t.params
-    )
+    assert all(t.params["optimizer"] != "sgd" for t in trials if "momentum" not in t.params)
     assert all(len(t.intermediate_values) == make_study.N_STEPS for t in trials)
     assert all(math.isfinite(t.value) for t in trials)
 

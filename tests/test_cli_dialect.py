@@ -64,10 +64,18 @@ def test_rerun_names_a_fixed_value_fixed_and_reads_an_old_set_with_a_note(capsys
     from refine.space import FloatParam, Space
 
     storage = str(tmp_path / "r.db")
-    run(Space(name="q", version=1, params={"x": FloatParam(low=0.0, high=1.0)}, fixed={"epochs": 20}), f"{OBJ}:quadratic",
-        storage=storage, study="a", trials=2, quiet=True)
+    run(
+        Space(name="q", version=1, params={"x": FloatParam(low=0.0, high=1.0)}, fixed={"epochs": 20}),
+        f"{OBJ}:quadratic",
+        storage=storage,
+        study="a",
+        trials=2,
+        quiet=True,
+    )
     for flag in ("--fixed", "--set"):
-        code, out, err = cli(capsys, "rerun", storage, "--study", "a", "--objective", f"{OBJ}:quadratic", flag, "epochs=abc")
+        code, out, err = cli(
+            capsys, "rerun", storage, "--study", "a", "--objective", f"{OBJ}:quadratic", flag, "epochs=abc"
+        )
         assert code == 2 and out == ""
         assert "--fixed epochs='abc': the space fixes epochs to 20" in err
         assert ("rerun --set is now --fixed" in err) == (flag == "--set")

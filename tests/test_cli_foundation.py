@@ -115,7 +115,9 @@ def test_validate_missing_file(tmp_path: Path) -> None:
 
 
 def test_validate_good_file(tmp_path: Path) -> None:
-    path = save_space(Space(name="s", version=2, parent=1, params={"x": FloatParam(low=0, high=1)}), tmp_path / "s.v2.yaml")
+    path = save_space(
+        Space(name="s", version=2, parent=1, params={"x": FloatParam(low=0, high=1)}), tmp_path / "s.v2.yaml"
+    )
     result = refine("validate", path)
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.strip() == f"ok: {path} (s v2)"
@@ -128,7 +130,11 @@ def test_validate_json_reports_each_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     doc = json.loads(result.stdout)
     assert doc["ok"] is False
-    assert [(f["file"], f["ok"]) for f in doc["files"]] == [(str(good), True), (str(bad), False), (str(tmp_path), False)]
+    assert [(f["file"], f["ok"]) for f in doc["files"]] == [
+        (str(good), True),
+        (str(bad), False),
+        (str(tmp_path), False),
+    ]
     assert "cycle" in doc["files"][1]["error"] and "is a directory" in doc["files"][2]["error"]
 
 
@@ -380,7 +386,10 @@ def test_diff_of_a_space_with_itself_keeps_everything(space_pair) -> None:
 
 def test_diff_of_unrelated_spaces_says_so(space_pair, tmp_path: Path) -> None:
     old, _ = space_pair
-    other = save_space(Space(name="other", version=1, directions=("maximize",), params={"x": FloatParam(low=0, high=1)}), tmp_path / "o.yaml")
+    other = save_space(
+        Space(name="other", version=1, directions=("maximize",), params={"x": FloatParam(low=0, high=1)}),
+        tmp_path / "o.yaml",
+    )
     result = refine("diff", old, str(other))
     assert result.returncode == 0 and "note: different spaces: 'clf' and 'other'" in result.stderr
 
@@ -398,7 +407,9 @@ def test_help_lists_the_commands() -> None:
 def test_bare_refine_prints_the_help_and_a_missing_value_points_to_its_command(plain_study) -> None:
     bare = refine()
     assert bare.returncode == 0 and bare.stdout == refine("--help").stdout and bare.stderr == ""
-    assert_user_error(refine("show", plain_study[0], "--study"), "'--study' requires an argument", "see 'refine show --help'")
+    assert_user_error(
+        refine("show", plain_study[0], "--study"), "'--study' requires an argument", "see 'refine show --help'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -472,7 +483,9 @@ def test_every_command_loads_without_the_editable_install(tmp_path: Path) -> Non
         print("OK")
         """
     )
-    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stderr[-2000:]
 
 
@@ -548,7 +561,10 @@ def test_load_space_used_by_diff_reads_back_saved_files(space_pair) -> None:
 def test_show_multi_objective_gives_the_pareto_front(tmp_path: Path, directions: list[str]) -> None:
     path = tmp_path / "study.db"
     study = optuna.create_study(
-        storage=f"sqlite:///{path}", study_name="mo", directions=directions, sampler=optuna.samplers.RandomSampler(seed=0)
+        storage=f"sqlite:///{path}",
+        study_name="mo",
+        directions=directions,
+        sampler=optuna.samplers.RandomSampler(seed=0),
     )
     study.optimize(lambda t: [round(t.suggest_float(f"x{i}", 0, 1), 1) for i in range(len(directions))], n_trials=30)
     result = refine("show", path, "--json")

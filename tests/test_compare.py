@@ -8,28 +8,36 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import run_cli as cli
-
 from refine.compare import best_config, compare, rerun
 from refine.errors import RefineError
 from refine.executor import load_study, run
 from refine.space import CategoricalParam, FloatParam, IntParam, Space
+from tests.conftest import run_cli as cli
 
 OBJ = str(Path(__file__).with_name("objectives.py"))
 
 
 def rich(**fixed) -> Space:
     return Space(
-        name="c", version=1, fixed={"epochs": 20, **fixed},
-        params={"x": FloatParam(low=0, high=1), "depth": IntParam(low=1, high=3), "encoder": CategoricalParam(choices=("cnn", "context"))},
+        name="c",
+        version=1,
+        fixed={"epochs": 20, **fixed},
+        params={
+            "x": FloatParam(low=0, high=1),
+            "depth": IntParam(low=1, high=3),
+            "encoder": CategoricalParam(choices=("cnn", "context")),
+        },
     )
 
 
 def simple(low: float = 0.2, high: float = 0.4, **fixed) -> Space:
-    return Space(name="c", version=2, parent=1, fixed={"epochs": 20, "encoder": "cnn", **fixed},
-                 params={"x": FloatParam(low=low, high=high), "depth": IntParam(low=1, high=3)})
-
-
+    return Space(
+        name="c",
+        version=2,
+        parent=1,
+        fixed={"epochs": 20, "encoder": "cnn", **fixed},
+        params={"x": FloatParam(low=low, high=high), "depth": IntParam(low=1, high=3)},
+    )
 
 
 def test_simpler_space_wins_within_margin(tmp_path):
@@ -65,7 +73,9 @@ def test_refuses_different_evaluation_settings(tmp_path, capsys):
 def test_refuses_different_directions(tmp_path):
     db = str(tmp_path / "s.db")
     run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=2, quiet=True)
-    maxi = Space(name="c", version=1, directions=("maximize",), fixed={"epochs": 20}, params={"x": FloatParam(low=0, high=1)})
+    maxi = Space(
+        name="c", version=1, directions=("maximize",), fixed={"epochs": 20}, params={"x": FloatParam(low=0, high=1)}
+    )
     run(maxi, f"{OBJ}:quadratic", storage=db, study="b", trials=2, quiet=True)
     assert "directions" in compare(db, ["a", "b"]).refused
 
@@ -111,7 +121,9 @@ def test_rerun_refuses_a_setting_of_another_kind(tmp_path):
         rerun(db, f"{OBJ}:quadratic", study="a", sets={"epochs": "abc"}, quiet=True)
 
 
-@pytest.mark.parametrize("objective, message", [("no_such_module_xyz:f", "cannot import"), (f"{OBJ}:always_fails", "stopped after")])
+@pytest.mark.parametrize(
+    "objective, message", [("no_such_module_xyz:f", "cannot import"), (f"{OBJ}:always_fails", "stopped after")]
+)
 def test_rerun_with_a_broken_objective_exits_2_and_can_be_retried(tmp_path, capsys, objective, message):
     db = str(tmp_path / "s.db")
     run(rich(), f"{OBJ}:quadratic", storage=db, study="a", trials=4, quiet=True)
@@ -120,8 +132,19 @@ def test_rerun_with_a_broken_objective_exits_2_and_can_be_retried(tmp_path, caps
     assert "--max-failures" not in err  # a flag rerun does not have
     if "import" in message:  # nothing was created: the same command with the right objective just works
         assert "a-rerun" not in [s.study_name for s in load_study(db, "a")._storage.get_all_studies()]
-    code, _, _ = cli(capsys, "rerun", db, "--study", "a", "--objective", f"{OBJ}:quadratic", "--top", "2", "--quiet",
-                     *(["--out-study", "again"] if "stopped" in message else []))
+    code, _, _ = cli(
+        capsys,
+        "rerun",
+        db,
+        "--study",
+        "a",
+        "--objective",
+        f"{OBJ}:quadratic",
+        "--top",
+        "2",
+        "--quiet",
+        *(["--out-study", "again"] if "stopped" in message else []),
+    )
     assert code == 0
 
 
@@ -163,15 +186,28 @@ def test_best_on_a_study_whose_remembered_space_is_broken_says_why_it_needs_it(t
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     study.set_user_attr("refine:space", "{not json")
     code, _, err = cli(capsys, "best", db)
-    assert code == 2 and "is not valid JSON" in err and "best needs the space the study remembers for its fixed values" in err
+    assert (
+        code == 2
+        and "is not valid JSON" in err
+        and "best needs the space the study remembers for its fixed values" in err
+    )
 
 
 def test_a_warm_started_stage_is_judged_by_its_own_trials(tmp_path):
     # v2 inherits v1's trials as history; its own best (x kept far from 0.3) must not be v1's
     db = str(tmp_path / "s.db")
     run(rich(), f"{OBJ}:quadratic", storage=db, study="v1", trials=12, quiet=True)
-    far = Space(name="c", version=2, parent=1, fixed={"epochs": 20},
-                params={"x": FloatParam(low=0, high=1), "depth": IntParam(low=1, high=3), "encoder": CategoricalParam(choices=("cnn", "context"))})
+    far = Space(
+        name="c",
+        version=2,
+        parent=1,
+        fixed={"epochs": 20},
+        params={
+            "x": FloatParam(low=0, high=1),
+            "depth": IntParam(low=1, high=3),
+            "encoder": CategoricalParam(choices=("cnn", "context")),
+        },
+    )
     [r] = run(far, f"{OBJ}:quadratic", storage=db, study="v2", trials=3, from_=f"{db}:v1", warm=0, quiet=True)
     assert r.history == 12
     v2 = load_study(db, "v2")
@@ -195,7 +231,12 @@ def test_best_takes_a_seed_group_and_promotes_its_winner(tmp_path, capsys):
     assert code == 0 and "promoted" in err
     ns: dict = {}
     exec(consts.read_text(), ns)
-    assert ns["X"] == out["params"]["x"] and ns["EPOCHS"] == 20 and ns["LR"] == 0.1 and ns["DEPTH"] == out["params"]["depth"]
+    assert (
+        ns["X"] == out["params"]["x"]
+        and ns["EPOCHS"] == 20
+        and ns["LR"] == 0.1
+        and ns["DEPTH"] == out["params"]["depth"]
+    )
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -229,7 +270,12 @@ def test_seeds_that_found_different_optima_do_not_settle_the_verdict(tmp_path):
     from refine.spacefile import space_to_json
 
     sp = Space(name="c", version=3, fixed={"epochs": 20}, params={"x": FloatParam(low=0, high=1)})
-    for name, x, v in (("split-s1", 0.0, 0.10), ("split-s2", 1.0, 0.11), ("tight-s1", 0.5, 0.12), ("tight-s2", 0.52, 0.12)):
+    for name, x, v in (
+        ("split-s1", 0.0, 0.10),
+        ("split-s2", 1.0, 0.11),
+        ("tight-s1", 0.5, 0.12),
+        ("tight-s2", 0.52, 0.12),
+    ):
         study = optuna.create_study(storage=f"sqlite:///{db}", study_name=name, load_if_exists=True)
         study.set_user_attr("refine:space", space_to_json(sp))
         study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions=dists, value=v))
@@ -250,8 +296,14 @@ def test_compare_ranks_by_a_metric_with_a_condition(tmp_path, capsys):
         study = optuna.create_study(storage=f"sqlite:///{db}", study_name=name, direction="maximize")
         study.set_user_attr("refine:space", space_to_json(sp))
         for v, p, r in rows:
-            study.add_trial(optuna.trial.create_trial(params={"x": v}, distributions=dists, value=v, user_attrs={"precision": p, "recall": r}))
-    code, out, _ = cli(capsys, "compare", db, "--studies", "a", "b", "--metric", "precision", "--where", "recall >= 0.5", "--json")
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"x": v}, distributions=dists, value=v, user_attrs={"precision": p, "recall": r}
+                )
+            )
+    code, out, _ = cli(
+        capsys, "compare", db, "--studies", "a", "b", "--metric", "precision", "--where", "recall >= 0.5", "--json"
+    )
     got = json.loads(out)
     assert code == 0 and got["winner"] == "b" and "recall >= 0.5" in got["ranking"]
     code, out, _ = cli(capsys, "best", db, "--study", "a", "--metric", "precision", "--then", "recall")
@@ -271,10 +323,28 @@ def test_compare_across_evaluation_settings_on_purpose(tmp_path):
 
 def test_rerun_across_budgets_tabulates_where_the_optima_disagree(tmp_path, capsys):
     db = str(tmp_path / "s.db")
-    sp = Space(name="b", version=1, fixed={"budget": 1}, params={"x": FloatParam(low=0, high=1), "depth": IntParam(low=1, high=3)})
+    sp = Space(
+        name="b",
+        version=1,
+        fixed={"budget": 1},
+        params={"x": FloatParam(low=0, high=1), "depth": IntParam(low=1, high=3)},
+    )
     run(sp, f"{OBJ}:budgeted", storage=db, study="s", trials=12, quiet=True)
-    code, out, _ = cli(capsys, "rerun", db, "--study", "s", "--objective", f"{OBJ}:budgeted", "--top", "6",
-                       "--budgets", "budget=1,100", "--json", "--quiet")
+    code, out, _ = cli(
+        capsys,
+        "rerun",
+        db,
+        "--study",
+        "s",
+        "--objective",
+        f"{OBJ}:budgeted",
+        "--top",
+        "6",
+        "--budgets",
+        "budget=1,100",
+        "--json",
+        "--quiet",
+    )
     got = json.loads(out)
     assert code == 0 and got["budgets"] == [1, 100] and got["champion_rank"][0] == 1
     assert got["champion_rank"][1] > 1 and not got["holds"]
@@ -285,8 +355,16 @@ def test_rerun_across_budgets_tabulates_where_the_optima_disagree(tmp_path, caps
 def test_show_reports_a_warm_started_stage_own_best(tmp_path, capsys):
     db = str(tmp_path / "s.db")
     run(rich(), f"{OBJ}:quadratic", storage=db, study="v1", trials=8, quiet=True)
-    run(Space(name="c", version=2, parent=1, fixed={"epochs": 20}, params=dict(rich().params)), f"{OBJ}:quadratic",
-        storage=db, study="v2", trials=2, from_=f"{db}:v1", warm=0, quiet=True)
+    run(
+        Space(name="c", version=2, parent=1, fixed={"epochs": 20}, params=dict(rich().params)),
+        f"{OBJ}:quadratic",
+        storage=db,
+        study="v2",
+        trials=2,
+        from_=f"{db}:v1",
+        warm=0,
+        quiet=True,
+    )
     own = min(t.value for t in load_study(db, "v2").trials if "refine:history_from" not in t.user_attrs)
     code, out, _ = cli(capsys, "show", db, "--study", "v2", "--json")
     got = json.loads(out)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import math
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,7 +111,9 @@ def test_a_bimodal_sweet_spot_is_reported_and_narrowing_keeps_both_modes(study_f
     space = _space(n_layers=IntParam(low=1, high=12), other=FloatParam(low=0, high=1))
     rng = np.random.default_rng(4)
     score = {2: 1.0, 6: 0.97, 7: 0.98}
-    path = study_factory(space, lambda c: score.get(c["n_layers"], 0.5 - 0.02 * c["n_layers"]) + rng.normal(0, 0.005), 150)
+    path = study_factory(
+        space, lambda c: score.get(c["n_layers"], 0.5 - 0.02 * c["n_layers"]) + rng.normal(0, 0.005), 150
+    )
     result = refine.next_space(path, config=False, narrow_keep_elites=False)
     spot = result.rationale["evidence"]["n_layers"]["sweet_spot"]
     assert [(m["low"], m["high"]) for m in spot["modes"]] == [(2, 2), (6, 7)]
@@ -140,7 +142,9 @@ def test_an_underweighted_choice_that_wins_on_its_values_gains_weight(study_fact
     extra = {f"z{i}": FloatParam(low=0, high=1) for i in range(6)}
     space = _space(enc=CategoricalParam(choices=("cnn", "context"), weights=(0.85, 0.15)), **extra)
     rng = np.random.default_rng(5)
-    configs = [{"enc": "context" if i % 5 < 3 else "cnn", **{k: float(rng.uniform()) for k in extra}} for i in range(40)]
+    configs = [
+        {"enc": "context" if i % 5 < 3 else "cnn", **{k: float(rng.uniform()) for k in extra}} for i in range(40)
+    ]
     noise = iter(rng.normal(0, 0.05, 40))
     path = study_factory(space, lambda c: (1.0 if c["enc"] == "context" else 0.8) + next(noise), 40, configs=configs)
     result = refine.next_space(path, config=False)
@@ -154,7 +158,9 @@ def test_an_underweighted_choice_that_wins_on_its_values_gains_weight(study_fact
 def test_full_convergence_large_effect_fair_trials_fixes(study_factory):
     space = _space(opt=CategoricalParam(choices=("adam", "sgd", "rms")), x=FloatParam(low=0, high=1))
     rng = np.random.default_rng(4)
-    path = study_factory(space, lambda c: (2.0 if c["opt"] == "adam" else 1.0) + 0.2 * c["x"] + rng.normal(0, 0.05), 150)
+    path = study_factory(
+        space, lambda c: (2.0 if c["opt"] == "adam" else 1.0) + 0.2 * c["x"] + rng.normal(0, 0.05), 150
+    )
     result = refine.next_space(path, config=False)
     assert _decision(result, "opt").action == "fix"
     assert result.space.fixed["opt"] == "adam" and "opt" not in result.space.params
@@ -200,7 +206,9 @@ def test_all_failed_study_exits_2_with_one_line(study_factory):
         refine.next_space(path, config=False)
     proc = _cli("next-space", path)
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: nothing to refine") and "8 FAIL" in proc.stderr
+    assert (
+        proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: nothing to refine") and "8 FAIL" in proc.stderr
+    )
 
 
 def test_existing_version_is_never_overwritten(study_factory, tmp_path):
@@ -243,21 +251,29 @@ def test_metric_ranks_by_a_user_attribute(tmp_path):
     assert by_metric.rationale["elites"]["better"] == "higher"  # the study's direction, by default
     assert _decision(by_metric, "x").new.high > 1  # elites crowd the high edge
     by_error = refine.next_space(str(tmp_path / "m.db"), config=False, metric="precision", metric_direction="minimize")
-    assert _decision(by_error, "x").new.low < 0 or _decision(by_error, "x").new.high < 1  # now the low edge is the good one
+    assert (
+        _decision(by_error, "x").new.low < 0 or _decision(by_error, "x").new.high < 1
+    )  # now the low edge is the good one
     assert by_error.rationale["elites"]["better"] == "lower"
 
 
 def test_a_metric_of_a_multi_objective_study_needs_its_direction(tmp_path):
     import optuna
 
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", directions=["minimize", "minimize"])
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", directions=["minimize", "minimize"]
+    )
     rng = np.random.default_rng(8)
     for _ in range(80):
         x = float(rng.uniform(0, 1))
-        study.add_trial(optuna.trial.create_trial(
-            params={"x": x}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
-            values=[float(rng.uniform()), float(rng.uniform())], user_attrs={"error": x},
-        ))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": x},
+                distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+                values=[float(rng.uniform()), float(rng.uniform())],
+                user_attrs={"error": x},
+            )
+        )
     proc = _cli("next-space", tmp_path / "m.db", "--metric", "error", "--dry-run")
     assert proc.returncode == 2 and "--metric-direction" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     low = refine.next_space(str(tmp_path / "m.db"), config=False, metric="error", metric_direction="minimize")
@@ -328,7 +344,10 @@ def test_a_typo_in_a_plugin_setting_is_refused_with_the_nearest_key(study_factor
     with pytest.raises(refine.RefineError, match=r"read by no loaded rule plugin \(none is named 'nosuch'\)"):
         refine.next_space(path, config=False, **{"nosuch.key": 1})
     # a plugin that declares nothing still gets whatever is set under its name; a disabled one's keys are let be
-    assert refine.next_space(path, config=False, **{"keep.anything": 1}).rationale["settings"]["extra"]["keep.anything"] == 1
+    assert (
+        refine.next_space(path, config=False, **{"keep.anything": 1}).rationale["settings"]["extra"]["keep.anything"]
+        == 1
+    )
     refine.next_space(path, config=False, disabled=["protect"], **{"protect.whatever": 1})
 
 
@@ -346,7 +365,9 @@ def test_a_plugin_declaring_a_bad_setting_is_named(study_factory):
     path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
     with pytest.raises(PluginError, match="'Sloppy' failed in refine_add_settings.*no namespace"):
         refine.next_space(path, config=False, plugins=[Sloppy()])
-    with pytest.raises(PluginError, match="'Hijack' declared the setting 'fix.hijacked' in the namespace of rule 'fix'"):
+    with pytest.raises(
+        PluginError, match="'Hijack' declared the setting 'fix.hijacked' in the namespace of rule 'fix'"
+    ):
         refine.next_space(path, config=False, plugins=[Hijack()])
 
 
@@ -356,7 +377,9 @@ def test_cli_plugin_settings_are_listed_checked_and_read_from_config(study_facto
     listed = json.loads(_cli("plugins", "--json").stdout)["settings"]
     protect_help = next(s["help"] for s in listed if s["key"] == "protect.params")
     assert {"key": "protect.params", "plugin": "protect", "default": [], "help": protect_help} in listed
-    assert {"key": "model.p", "plugin": "model", "default": 0.05} in [{k: s[k] for k in ("key", "plugin", "default")} for s in listed]
+    assert {"key": "model.p", "plugin": "model", "default": 0.05} in [
+        {k: s[k] for k in ("key", "plugin", "default")} for s in listed
+    ]
     typo = _cli("next-space", path, "--dry-run", "--set", "protect.parms=x", cwd=tmp_path)
     assert typo.returncode == 2 and typo.stderr.count("\n") == 1
     assert "did you mean 'protect.params'?" in typo.stderr and "Traceback" not in typo.stderr
@@ -391,23 +414,35 @@ class _Misbehaving:
     class FixPastLimits:
         @refine.hookimpl
         def refine_propose(self, name):
-            return Proposal(param=name, action="fix", rule="fixer", fixed_value=5.0, priority=5) if name == "x" else None
+            return (
+                Proposal(param=name, action="fix", rule="fixer", fixed_value=5.0, priority=5) if name == "x" else None
+            )
 
     class FixToNoChoice:
         @refine.hookimpl
         def refine_propose(self, name):
-            return Proposal(param=name, action="fix", rule="fixer", fixed_value="rmsprop", priority=5) if name == "opt" else None
+            return (
+                Proposal(param=name, action="fix", rule="fixer", fixed_value="rmsprop", priority=5)
+                if name == "opt"
+                else None
+            )
 
     class FixNotData:
         @refine.hookimpl
         def refine_propose(self, name):
-            return Proposal(param=name, action="fix", rule="fixer", fixed_value=object(), priority=5) if name == "x" else None
+            return (
+                Proposal(param=name, action="fix", rule="fixer", fixed_value=object(), priority=5)
+                if name == "x"
+                else None
+            )
 
     class DropLimits:
         @refine.hookimpl
         def refine_propose(self, name, param):
             if name == "x":
-                return Proposal(param=name, action="expand", rule="unbounded", new=FloatParam(low=0, high=3), priority=5)
+                return Proposal(
+                    param=name, action="expand", rule="unbounded", new=FloatParam(low=0, high=3), priority=5
+                )
 
     class Retype:
         @refine.hookimpl
@@ -435,7 +470,10 @@ class _Misbehaving:
         (_Misbehaving.FixPastLimits(), r"rule 'fixer' fixed 'x' to 5.0: outside its limits \[0, 1\]"),
         (_Misbehaving.FixToNoChoice(), r"fixed 'opt' to 'rmsprop': not one of its choices"),
         (_Misbehaving.FixNotData(), "fixed 'x' to <object object at .*>: not a finite number"),
-        (_Misbehaving.DropLimits(), r"rule 'unbounded' proposed 'expand' for 'x' with limits None instead of its hard limits \[0.0, 1.0\]"),
+        (
+            _Misbehaving.DropLimits(),
+            r"rule 'unbounded' proposed 'expand' for 'x' with limits None instead of its hard limits \[0.0, 1.0\]",
+        ),
         (_Misbehaving.Retype(), "rule 'retyper' proposed 'narrow' for 'x' of type int, but it is of type float"),
         (_Misbehaving.WrongParam(), "rule 'wrong' was asked about '(x|opt)' but proposed 'keep' for 'zzz'"),
         (_Misbehaving.MisspelledArgument(), "rule plugin 'MisspelledArgument'.*evidnce"),
@@ -457,7 +495,10 @@ def test_a_plugin_named_like_a_built_in_rule_is_refused(study_factory, tmp_path)
         refine.next_space(path, config=False, plugins=[types.ModuleType("narrow")])
     # installed packages: one whose entry point takes a built-in's name, one that cannot be imported
     site = tmp_path / "site"
-    for dist, entry, module, body in [("clash", "keep", "clash_mod", ""), ("broken", "broken", "broken_mod", "import no_such_module\n")]:
+    for dist, entry, module, body in [
+        ("clash", "keep", "clash_mod", ""),
+        ("broken", "broken", "broken_mod", "import no_such_module\n"),
+    ]:
         info = site / f"{dist}-0.1.dist-info"
         info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
@@ -470,12 +511,24 @@ def test_a_plugin_named_like_a_built_in_rule_is_refused(study_factory, tmp_path)
             assert "'keep' of clash has the name of a built-in rule" in proc.stderr
             shutil.rmtree(info)
         else:
-            assert "rule plugin 'broken' (broken, entry point broken_mod) failed to load: ModuleNotFoundError" in proc.stderr
+            assert (
+                "rule plugin 'broken' (broken, entry point broken_mod) failed to load: ModuleNotFoundError"
+                in proc.stderr
+            )
             assert "--disable broken" in proc.stderr
-            listed = subprocess.run([sys.executable, "-m", "refine", "plugins", "--disable", "broken"], capture_output=True, text=True, env=env)
+            listed = subprocess.run(
+                [sys.executable, "-m", "refine", "plugins", "--disable", "broken"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             assert listed.returncode == 0 and "protect" in listed.stdout, listed.stderr
-            ok = subprocess.run([sys.executable, "-m", "refine", "next-space", path, "--dry-run", "--disable", "broken"],
-                                capture_output=True, text=True, env=env)
+            ok = subprocess.run(
+                [sys.executable, "-m", "refine", "next-space", path, "--dry-run", "--disable", "broken"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             assert ok.returncode == 0, ok.stderr
 
 
@@ -487,7 +540,10 @@ def test_plugin_evidence_reaches_both_rationales_as_json(study_factory, tmp_path
 
     path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
     result = refine.next_space(path, config=False, plugins=[Cost()])
-    assert json.loads(json.dumps(result.rationale, allow_nan=False))["study_evidence"] == {"gpu_hours": 3.5, "per_run": [0, 1, 2]}
+    assert json.loads(json.dumps(result.rationale, allow_nan=False))["study_evidence"] == {
+        "gpu_hours": 3.5,
+        "per_run": [0, 1, 2],
+    }
     assert result.rationale["evidence"]["x"]["stats"]["extra"] == {"seen": [1, 2]}
     page = result.markdown()
     assert "## Evidence added by plugins" in page and "- gpu_hours: 3.5" in page and "- `x` seen: [1, 2]" in page
@@ -520,7 +576,9 @@ def test_json_output_follows_the_spec(study_factory, tmp_path):
 def test_space_option_and_remembered_space_are_used(study_factory, tmp_path):
     space = _space(x=FloatParam(low=0, high=1, limits=(0, 1)))
     path = study_factory(space, lambda c: c["x"], 60)
-    v1 = save_space(Space(name="mine", version=3, directions=("maximize",), params=space.params), tmp_path / "mine.v3.yaml")
+    v1 = save_space(
+        Space(name="mine", version=3, directions=("maximize",), params=space.params), tmp_path / "mine.v3.yaml"
+    )
     result = refine.next_space(path, space=v1, config=False)
     assert (result.space.name, result.space.version, result.space.parent) == ("mine", 4, 3)
     assert result.space.params["x"].high <= 1.0
@@ -605,7 +663,9 @@ def test_a_setting_in_a_config_file_is_checked_too(study_factory, tmp_path, monk
 def test_a_space_for_another_objective_setup_is_refused(study_factory, tmp_path):
     space = _space(x=FloatParam(low=0, high=1))  # maximize
     path = study_factory(space, lambda c: c["x"], 20)
-    flipped = save_space(Space(name="s", version=1, directions=("minimize",), params=space.params), tmp_path / "min.yaml")
+    flipped = save_space(
+        Space(name="s", version=1, directions=("minimize",), params=space.params), tmp_path / "min.yaml"
+    )
     r = _cli("next-space", path, "--space", str(flipped), "--out", str(tmp_path / "out"))
     assert r.returncode == 2 and "says minimize but study" in r.stderr and len(r.stderr.splitlines()) == 1
     other = save_space(_space(lr=FloatParam(low=1e-4, high=1, log=True)), tmp_path / "other.yaml")
@@ -639,7 +699,9 @@ def test_narrowing_keeps_every_trial_within_noise_of_the_best(study_factory):
     space = _space(lr=FloatParam(low=1e-6, high=1.0, log=True))
     rng = np.random.default_rng(12)
     configs = _replicated(space, 80, 12)
-    path = study_factory(space, lambda c: -abs(math.log10(c["lr"]) + 3.0) + rng.normal(0, 0.3), len(configs), configs=configs)
+    path = study_factory(
+        space, lambda c: -abs(math.log10(c["lr"]) + 3.0) + rng.normal(0, 0.3), len(configs), configs=configs
+    )
     result = refine.next_space(path, config=False)
     ev = result.evidence
     assert ev.noise_sd and not ev.near_noise
@@ -660,7 +722,10 @@ def test_a_plugin_can_add_evidence_that_rules_read(study_factory):
         def refine_propose(self, name, evidence, study_evidence, param):
             if "cost_per_trial" in evidence.extra:
                 return refine.Proposal(
-                    param=name, action="budget", rule="budget", new=param,
+                    param=name,
+                    action="budget",
+                    rule="budget",
+                    new=param,
                     reason=f"costs {evidence.extra['cost_per_trial']} h a trial of {study_evidence.extra['gpu_hours']} h",
                 )
             return None
@@ -680,7 +745,9 @@ def test_importance_is_optional_and_reported(study_factory, tmp_path):
     assert proc.returncode == 0, proc.stderr
     importance = json.loads(proc.stdout)["importance"]
     assert importance["x"] > importance["junk"]
-    assert "computing parameter importances" in proc.stderr and "importances computed in" in proc.stderr  # it can take long
+    assert (
+        "computing parameter importances" in proc.stderr and "importances computed in" in proc.stderr
+    )  # it can take long
     plain = json.loads(_cli("next-space", path, "--dry-run", "--json").stdout)
     assert "importance" not in plain
 
@@ -755,7 +822,9 @@ def test_a_remembered_space_that_is_not_json_falls_back_and_is_flagged(study_fac
     import optuna
 
     path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 20)
-    study = optuna.load_study(study_name=optuna.get_all_study_names(f"sqlite:///{path}")[0], storage=f"sqlite:///{path}")
+    study = optuna.load_study(
+        study_name=optuna.get_all_study_names(f"sqlite:///{path}")[0], storage=f"sqlite:///{path}"
+    )
     study.set_user_attr("refine:space", "not json {")
     proc = _cli("next-space", str(path), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
@@ -766,7 +835,9 @@ def test_dry_run_warns_when_the_next_version_is_already_there(study_factory, tmp
     path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 20)
     assert _cli("next-space", str(path), "--out", str(tmp_path / "o")).returncode == 0
     proc = _cli("next-space", str(path), "--out", str(tmp_path / "o"), "--dry-run")
-    assert proc.returncode == 0 and "exists: without --dry-run, next-space would refuse" in " ".join(proc.stderr.split())
+    assert proc.returncode == 0 and "exists: without --dry-run, next-space would refuse" in " ".join(
+        proc.stderr.split()
+    )
 
 
 def test_a_stepped_range_moves_only_to_grid_points_inside_its_limits():
@@ -842,7 +913,9 @@ def test_an_int_an_adaptive_sampler_settled_on_is_not_fixed_when_it_does_not_mat
         configs.append({"x": float(np.clip(0.3 + rng.normal(0, 0.02), 0, 1)), "k": (1, 2, 4)[i // 11] if off else 3})
     space = _space(x=FloatParam(low=0, high=1), k=IntParam(low=1, high=5, limits=(1, 5)))
     path = study_factory(space, lambda c: -abs(c["x"] - 0.3), 80, configs=configs)
-    naive = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False, **{"model.use": "never"})
+    naive = refine.next_space(
+        path, space=space, config=False, entry_points=False, contemporary_reference=False, **{"model.use": "never"}
+    )
     assert _decision(naive, "k").action == "fix"  # what the test called before judging by contemporaries
     d = _decision(refine.next_space(path, space=space, config=False, entry_points=False, **{"model.use": "never"}), "k")
     assert d.action != "fix", d.reason
@@ -874,15 +947,26 @@ def test_a_choice_an_adaptive_sampler_settled_on_is_not_fixed_when_it_does_not_m
     configs = [{"x": float(rng.uniform()), "opt": str(rng.choice(choices))} for _ in range(45)]
     for i in range(45):
         off = i in (10, 25, 40)
-        configs.append({"x": float(np.clip(0.3 + rng.normal(0, 0.02), 0, 1)), "opt": ("sgd", "rmsprop", "sgd")[i // 16] if off else "adam"})
+        configs.append(
+            {
+                "x": float(np.clip(0.3 + rng.normal(0, 0.02), 0, 1)),
+                "opt": ("sgd", "rmsprop", "sgd")[i // 16] if off else "adam",
+            }
+        )
     space = _space(x=FloatParam(low=0, high=1), opt=CategoricalParam(choices=tuple(choices)))
     path = study_factory(space, lambda c: -abs(c["x"] - 0.3), 90, configs=configs)
     classic = {"model.use": "never"}  # the classic tests alone, as before the model rule
-    naive = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False, fair_trial=10, **classic)
+    naive = refine.next_space(
+        path, space=space, config=False, entry_points=False, contemporary_reference=False, fair_trial=10, **classic
+    )
     assert _decision(naive, "opt").action == "fix"
-    d = _decision(refine.next_space(path, space=space, config=False, entry_points=False, fair_trial=10, **classic), "opt")
+    d = _decision(
+        refine.next_space(path, space=space, config=False, entry_points=False, fair_trial=10, **classic), "opt"
+    )
     assert d.action != "fix", d.reason
-    modelled = refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False, fair_trial=10)
+    modelled = refine.next_space(
+        path, space=space, config=False, entry_points=False, contemporary_reference=False, fair_trial=10
+    )
     assert modelled.rationale["model"]["used"] and _decision(modelled, "opt").action != "fix"
 
 
@@ -899,7 +983,9 @@ def test_a_fair_winner_too_few_rivals_ran_beside_is_weighted_not_fixed(study_fac
     assert d.action == "bias" and d.new.weights == (0.25, 0.75), d.reason
     assert "too few to fix it" in d.reason
     assert not any("without a fair trial" in f for f in result.rationale["red_flags"])  # both had theirs
-    naive = _decision(refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False), "enc")
+    naive = _decision(
+        refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False), "enc"
+    )
     assert naive.action == "fix" and naive.fixed_value == "context"
 
 
@@ -936,8 +1022,13 @@ def test_a_full_disk_names_the_file_and_leaves_no_folder(study_factory, tmp_path
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
         resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
 
-    proc = subprocess.run([sys.executable, "-m", "refine", "next-space", str(path), "--out", str(out)],
-                          capture_output=True, text=True, preexec_fn=small_files, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "refine", "next-space", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"error: cannot write {out / 's.v2.yaml'}: File too large"), proc.stderr
     assert not (tmp_path / "new").exists()

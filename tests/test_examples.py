@@ -38,7 +38,19 @@ def test_quick_demo_runs_two_stages_and_writes_the_report(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_api_runs_three_stages_and_the_decision_gate(tmp_path):
-    out = run_example(str(EXAMPLES / "sweep_api.py"), "--trials", "10", "--seeds", "0,1", "--extremes", "0", "--out", "sweep", "--no-report", cwd=tmp_path)
+    out = run_example(
+        str(EXAMPLES / "sweep_api.py"),
+        "--trials",
+        "10",
+        "--seeds",
+        "0,1",
+        "--extremes",
+        "0",
+        "--out",
+        "sweep",
+        "--no-report",
+        cwd=tmp_path,
+    )
     for version in (1, 2, 3, 4):
         assert (tmp_path / "sweep" / f"quick.v{version}.yaml").exists()
     assert "quick v3 -> v4" in out
@@ -56,8 +68,17 @@ def test_vision_objective_trains_both_encoders_and_records_attributes():
 
     objective = load_objective(f"{EXAMPLES / 'vision' / 'objective.py'}:objective")
     base = {
-        "lr": 3e-3, "weight_decay": 1e-4, "dropout": 0.1, "depth": 2, "width": 1.0, "batch_size": 64,
-        "label_smoothing": 0.1, "use_scheduler": True, "epochs": 1, "train_samples": 200, "device": "cpu",
+        "lr": 3e-3,
+        "weight_decay": 1e-4,
+        "dropout": 0.1,
+        "depth": 2,
+        "width": 1.0,
+        "batch_size": 64,
+        "label_smoothing": 0.1,
+        "use_scheduler": True,
+        "epochs": 1,
+        "train_samples": 200,
+        "device": "cpu",
     }
     study = optuna.create_study(direction="maximize")
     for extra in ({"encoder": "cnn"}, {"encoder": "context", "ctx_layers": 2, "ctx_heads": 4}):
@@ -77,9 +98,26 @@ def test_vision_objective_runs_from_the_command_line(tmp_path):
     small.write_text((EXAMPLES / "vision" / "space.v1.yaml").read_text().replace("epochs: 8", "epochs: 1"))
     assert load_space(small).fixed["epochs"] == 1 and space.fixed["epochs"] == 8
     proc = subprocess.run(
-        [sys.executable, "-m", "refine", "run", str(small), "--objective", "examples/vision/objective.py:objective",
-         "--storage", str(tmp_path / "s.db"), "--trials", "2", "--quiet", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "REFINE_DEVICE": "cpu"},
+        [
+            sys.executable,
+            "-m",
+            "refine",
+            "run",
+            str(small),
+            "--objective",
+            "examples/vision/objective.py:objective",
+            "--storage",
+            str(tmp_path / "s.db"),
+            "--trials",
+            "2",
+            "--quiet",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "REFINE_DEVICE": "cpu"},
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -90,7 +128,19 @@ def test_vision_objective_runs_from_the_command_line(tmp_path):
 def test_vision_sweep_runs_three_stages_on_cpu(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
-    out = run_example(str(EXAMPLES / "vision" / "sweep.py"), "--trials", "3", "--epochs", "1", "--device", "cpu", "--out", "vision", "--no-report", cwd=tmp_path)
+    out = run_example(
+        str(EXAMPLES / "vision" / "sweep.py"),
+        "--trials",
+        "3",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        "vision",
+        "--no-report",
+        cwd=tmp_path,
+    )
     assert "device: cpu" in out
     for stage in (1, 2, 3):
         assert f"stage {stage}: 3 trials of digits_cnn v{stage}" in out

@@ -22,11 +22,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.test_executor import OBJ, space_v1
-
 from refine.errors import RefineError
 from refine.executor import load_study, open_storage
 from refine.spacefile import save_space
+from tests.test_executor import OBJ, space_v1
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
 _LONG = (pytest.mark.slow, pytest.mark.faults_long)
@@ -39,7 +38,8 @@ def cases(*fast: tuple[str, int], seeds=SEEDS) -> list:
     """(storage kind, seed) for every kind and seed; those not in ``fast`` are marked slow."""
     return [
         pytest.param(kind, seed, marks=() if (kind, seed) in fast else _LONG, id=f"{kind}-{seed}")
-        for kind in KINDS for seed in seeds
+        for kind in KINDS
+        for seed in seeds
     ]
 
 
@@ -48,7 +48,9 @@ def storage(request, tmp_path, kind):
     if kind == "journal":
         return str(tmp_path / "s.log")
     url = request.getfixturevalue("postgres_url")
-    open_storage(url, create=True)  # Optuna's tables, once: a reader racing the run's creating them is not what is tested
+    open_storage(
+        url, create=True
+    )  # Optuna's tables, once: a reader racing the run's creating them is not what is tested
     return url
 
 
@@ -91,14 +93,37 @@ class Run:
         if not space_file.exists():
             save_space(space_v1(), space_file)
         self.storage, self.study = storage, study
-        self.cmd = [sys.executable, "-m", "refine", "run", str(space_file), "--objective", f"{OBJ}:naps", "--storage",
-                    storage, "--study", study, "--trials", str(TRIALS), "--workers", str(WORKERS), "--heartbeat", "1",
-                    "--quiet", *extra]
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "refine",
+            "run",
+            str(space_file),
+            "--objective",
+            f"{OBJ}:naps",
+            "--storage",
+            storage,
+            "--study",
+            study,
+            "--trials",
+            str(TRIALS),
+            "--workers",
+            str(WORKERS),
+            "--heartbeat",
+            "1",
+            "--quiet",
+            *extra,
+        ]
         self.seen: set[int] = set()
         self.store = None
         # the default SIGINT handler even when the suite runs as a background job (`pytest &` ignores SIGINT)
-        self.proc = subprocess.Popen(self.cmd, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
 
     def watch(self) -> None:
         if self.proc.poll() is None:
@@ -143,8 +168,13 @@ class Run:
         assert not [pid for pid in self.seen if _alive(pid)], "processes of the run survived it"
 
     def resume(self, tmp_path: Path) -> None:
-        again = subprocess.run(self.cmd, capture_output=True, text=True, timeout=120,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        again = subprocess.run(
+            self.cmd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         assert again.returncode == 0, again.stderr
 
 
@@ -279,9 +309,14 @@ def test_a_killed_process_group_is_named_then_released(tmp_path, storage):
         assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
         named = f"trial {stuck[0]}" if len(stuck) == 1 else f"trials {', '.join(map(str, stuck))}"
         assert f"waiting for {named}: RUNNING" in again.stderr and "giving up in" in again.stderr  # while it waits
-        assert lines[-1].startswith(f"error: study '{run.study}': {named} ") and "RUNNING in another process" in lines[-1]
-        tell = (f"study.tell({stuck[0]}, state=TrialState.FAIL)" if len(stuck) == 1
-                else f"study.tell(NUMBER, state=TrialState.FAIL) for each of {', '.join(map(str, stuck))}")
+        assert (
+            lines[-1].startswith(f"error: study '{run.study}': {named} ") and "RUNNING in another process" in lines[-1]
+        )
+        tell = (
+            f"study.tell({stuck[0]}, state=TrialState.FAIL)"
+            if len(stuck) == 1
+            else f"study.tell(NUMBER, state=TrialState.FAIL) for each of {', '.join(map(str, stuck))}"
+        )
         assert tell in lines[-1], lines[-1]
         study = load_study(storage, run.study)
         for number in stuck:
@@ -307,13 +342,25 @@ def test_an_interrupt_once_every_trial_is_done_is_no_interruption(tmp_path):
             executor._INTERRUPT["state"]["pending"] = signal.SIGINT
         return params["x"]
 
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # handled, even where the suite runs as `pytest &`
+    before = signal.signal(
+        signal.SIGINT, signal.default_int_handler
+    )  # handled, even where the suite runs as `pytest &`
     try:
-        [r] = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="a", trials=4, sampler="random", quiet=True)
+        [r] = run(
+            space_v1(), objective, storage=str(tmp_path / "s.log"), study="a", trials=4, sampler="random", quiet=True
+        )
         assert (r.complete, r.interrupted, r.signum) == (4, False, None)
         calls.clear()
-        results = run(space_v1(), objective, storage=str(tmp_path / "s.log"), study="b", trials=4, seeds=[1, 2],
-                      sampler="random", quiet=True)
+        results = run(
+            space_v1(),
+            objective,
+            storage=str(tmp_path / "s.log"),
+            study="b",
+            trials=4,
+            seeds=[1, 2],
+            sampler="random",
+            quiet=True,
+        )
     finally:
         signal.signal(signal.SIGINT, before)
     assert [(x.complete, x.interrupted) for x in results] == [(4, True)]  # seed 2 never ran: run again to resume

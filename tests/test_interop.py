@@ -120,7 +120,9 @@ def spaces(draw: st.DrawFn, max_params: int = 6) -> Space:
                 values = [fixed[parent]]
             else:
                 choices = params[parent].choices
-                picked = draw(st.lists(st.integers(0, len(choices) - 1), min_size=1, max_size=len(choices), unique=True))
+                picked = draw(
+                    st.lists(st.integers(0, len(choices) - 1), min_size=1, max_size=len(choices), unique=True)
+                )
                 values = [choices[i] for i in picked]
             p = attrs.evolve(p, when=Condition(parent, values))
         params[name] = p
@@ -176,7 +178,19 @@ def space_file(tmp_path: Path) -> Path:
 
 # W&B's documented sweep keys (docs.wandb.ai "Sweep configuration options" and the
 # wandb/sweeps config schema): distribution -> (required keys, optional keys).
-_WANDB_TOP_KEYS = {"program", "entity", "project", "description", "name", "method", "metric", "parameters", "early_terminate", "command", "run_cap"}
+_WANDB_TOP_KEYS = {
+    "program",
+    "entity",
+    "project",
+    "description",
+    "name",
+    "method",
+    "metric",
+    "parameters",
+    "early_terminate",
+    "command",
+    "run_cap",
+}
 _WANDB_DISTRIBUTIONS = {
     "constant": ({"value"}, set()),
     "categorical": ({"values"}, set()),
@@ -282,7 +296,11 @@ def test_or_of_equals_on_one_parent_is_read_as_in() -> None:
     opt = ConfigSpace.CategoricalHyperparameter("opt", ["adam", "sgd", "rmsprop"])
     momentum = ConfigSpace.UniformFloatHyperparameter("momentum", 0.0, 0.99)
     cs.add(opt, momentum)
-    cs.add(ConfigSpace.OrConjunction(ConfigSpace.EqualsCondition(momentum, opt, "sgd"), ConfigSpace.EqualsCondition(momentum, opt, "rmsprop")))
+    cs.add(
+        ConfigSpace.OrConjunction(
+            ConfigSpace.EqualsCondition(momentum, opt, "sgd"), ConfigSpace.EqualsCondition(momentum, opt, "rmsprop")
+        )
+    )
     space = from_configspace(cs).space
     assert space.params["momentum"].when == Condition("opt", ["sgd", "rmsprop"])
 
@@ -300,7 +318,9 @@ def test_configspace_without_refine_meta_is_version_1_and_says_the_direction_is_
 def test_old_configspace_q_is_read_as_step(tmp_path: Path) -> None:
     doc = {
         "name": "old",
-        "hyperparameters": [{"type": "uniform_float", "name": "x", "lower": 0.0, "upper": 1.0, "log": False, "q": 0.1, "default": 0.5}],
+        "hyperparameters": [
+            {"type": "uniform_float", "name": "x", "lower": 0.0, "upper": 1.0, "log": False, "q": 0.1, "default": 0.5}
+        ],
         "conditions": [],
         "forbiddens": [],
         "json_format_version": 0.4,
@@ -330,25 +350,40 @@ def _write_cs(tmp_path: Path, cs: Any) -> Path:
     return path
 
 
-def test_configspace_with_forbidden_clause_exits_2_naming_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_configspace_with_forbidden_clause_exits_2_naming_the_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     cs = ConfigSpace.ConfigurationSpace(name="s", space={"opt": ["adam", "sgd"], "lr": (0.001, 0.1)})
     cs.add(ConfigSpace.ForbiddenEqualsClause(cs["opt"], "sgd"))
-    code, _, err = _run(capsys, "import", str(_write_cs(tmp_path, cs)), "--from", "configspace", "-o", str(tmp_path / "s.yaml"))
+    code, _, err = _run(
+        capsys, "import", str(_write_cs(tmp_path, cs)), "--from", "configspace", "-o", str(tmp_path / "s.yaml")
+    )
     assert code == 2
     assert err.startswith("error: forbidden clauses") and "opt" in err and "bad.json" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.yaml").exists()
 
 
-def test_configspace_with_or_of_ranges_exits_2_naming_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_configspace_with_or_of_ranges_exits_2_naming_the_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     cs = ConfigSpace.ConfigurationSpace(name="s", space={"depth": (1, 10), "width": (1, 10), "lr": (0.001, 0.1)})
-    cs.add(ConfigSpace.OrConjunction(ConfigSpace.LessThanCondition(cs["lr"], cs["depth"], 3), ConfigSpace.GreaterThanCondition(cs["lr"], cs["width"], 8)))
-    code, _, err = _run(capsys, "import", str(_write_cs(tmp_path, cs)), "--from", "configspace", "-o", str(tmp_path / "s.yaml"))
+    cs.add(
+        ConfigSpace.OrConjunction(
+            ConfigSpace.LessThanCondition(cs["lr"], cs["depth"], 3),
+            ConfigSpace.GreaterThanCondition(cs["lr"], cs["width"], 8),
+        )
+    )
+    code, _, err = _run(
+        capsys, "import", str(_write_cs(tmp_path, cs)), "--from", "configspace", "-o", str(tmp_path / "s.yaml")
+    )
     assert code == 2
     assert "'lr'" in err and "OR" in err
 
 
-def test_configspace_with_less_than_condition_exits_2_naming_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_configspace_with_less_than_condition_exits_2_naming_the_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     cs = ConfigSpace.ConfigurationSpace(name="s", space={"depth": (1, 10), "lr": (0.001, 0.1)})
     cs.add(ConfigSpace.LessThanCondition(cs["lr"], cs["depth"], 3))
     code, _, err = _run(capsys, "import", str(_write_cs(tmp_path, cs)), "--from", "configspace")
@@ -356,7 +391,9 @@ def test_configspace_with_less_than_condition_exits_2_naming_the_parameter(tmp_p
     assert "only EQ and IN conditions" in err and "'lr'" in err and "LessThanCondition" in err
 
 
-def test_configspace_with_normal_hyperparameter_exits_2_naming_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_configspace_with_normal_hyperparameter_exits_2_naming_the_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     cs = ConfigSpace.ConfigurationSpace(name="s")
     cs.add(ConfigSpace.NormalFloatHyperparameter("wd", mu=0.0, sigma=1.0, lower=-3.0, upper=3.0))
     code, _, err = _run(capsys, "import", str(_write_cs(tmp_path, cs)), "--from", "configspace")
@@ -379,7 +416,10 @@ def _sample(space: Space, n_trials: int = 8) -> list[dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), directions=list(space.directions))
-        study.optimize(objective if not space.multi_objective else (lambda t: (objective(t),) * len(space.directions)), n_trials=n_trials)
+        study.optimize(
+            objective if not space.multi_objective else (lambda t: (objective(t),) * len(space.directions)),
+            n_trials=n_trials,
+        )
     return configs
 
 
@@ -414,7 +454,10 @@ def test_optuna_code_is_readable(space_file: Path, capsys: pytest.CaptureFixture
     assert code == 0
     assert "def suggest(trial) -> dict:" in out
     assert "    config['lr'] = trial.suggest_float('lr', 5e-05, 0.01, log=True)" in out
-    assert "    if config['encoder'] == 'context':\n        config['ctx_layers'] = trial.suggest_int('ctx_layers', 1, 5)" in out
+    assert (
+        "    if config['encoder'] == 'context':\n        config['ctx_layers'] = trial.suggest_int('ctx_layers', 1, 5)"
+        in out
+    )
     assert "'epochs': 20," in out
     assert "# NOT EXPRESSED: weights [0.75, 0.25] of 'encoder'" in out
     assert err.startswith("warning: weights [0.75, 0.25] of 'encoder'")
@@ -448,7 +491,9 @@ def test_wandb_export_maps_each_kind(space_file: Path, capsys: pytest.CaptureFix
     assert params["encoder"] == {"values": ["cnn", "context"], "probabilities": [0.75, 0.25]}
 
 
-def test_wandb_export_comments_and_warns_where_it_cannot_express_when(space_file: Path, capsys: pytest.CaptureFixture) -> None:
+def test_wandb_export_comments_and_warns_where_it_cannot_express_when(
+    space_file: Path, capsys: pytest.CaptureFixture
+) -> None:
     code, out, err = _run(capsys, "export", str(space_file), "--to", "wandb")
     assert code == 0
     comment = next(line for line in out.splitlines() if "'ctx_layers'" in line)
@@ -459,14 +504,26 @@ def test_wandb_export_comments_and_warns_where_it_cannot_express_when(space_file
 def test_wandb_round_trip_keeps_the_parameters(space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     sweep = tmp_path / "sweep.yaml"
     assert _run(capsys, "export", str(space_file), "--to", "wandb", "-o", str(sweep))[0] == 0
-    code, _, _ = _run(capsys, "import", str(sweep), "--from", "wandb", "--name", "visual_classifier", "-o", str(tmp_path / "back.yaml"))
+    code, _, _ = _run(
+        capsys,
+        "import",
+        str(sweep),
+        "--from",
+        "wandb",
+        "--name",
+        "visual_classifier",
+        "-o",
+        str(tmp_path / "back.yaml"),
+    )
     assert code == 0
     back, original = load_space(tmp_path / "back.yaml"), _example_space()
     assert back.version == 1 and back.name == "visual_classifier"
     assert back.directions == ("maximize",) and back.metric == "val_acc"
     assert back.fixed == original.fixed
     for name, p in original.params.items():
-        assert back.params[name] == attrs.evolve(p, when=None, **({"limits": None} if not isinstance(p, CategoricalParam) else {}))
+        assert back.params[name] == attrs.evolve(
+            p, when=None, **({"limits": None} if not isinstance(p, CategoricalParam) else {})
+        )
 
 
 def test_wandb_import_names_the_space_after_the_file(tmp_path: Path) -> None:
@@ -485,7 +542,13 @@ def test_wandb_export_of_a_name_w_and_b_rejects_is_an_error(tmp_path: Path) -> N
 
 
 def test_wandb_q_uniform_is_read_as_a_step() -> None:
-    doc = {"method": "random", "parameters": {"x": {"distribution": "q_uniform", "min": 0.0, "max": 1.0, "q": 0.25}, "n": {"distribution": "q_uniform", "min": 4, "max": 64, "q": 4}}}
+    doc = {
+        "method": "random",
+        "parameters": {
+            "x": {"distribution": "q_uniform", "min": 0.0, "max": 1.0, "q": 0.25},
+            "n": {"distribution": "q_uniform", "min": 4, "max": 64, "q": 4},
+        },
+    }
     space = wandb_to_space(doc, name="s").space
     assert space.params == {"x": FloatParam(low=0.0, high=1.0, step=0.25), "n": IntParam(low=4, high=64, step=4)}
 
@@ -499,7 +562,9 @@ def test_wandb_q_normal_exits_2_naming_the_parameter(tmp_path: Path, capsys: pyt
     assert len(err.strip().splitlines()) == 1
 
 
-def test_wandb_unknown_parameter_key_exits_2_naming_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_wandb_unknown_parameter_key_exits_2_naming_the_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text("method: random\nparameters:\n  lr: {min: 0.1, max: 1.0, scale: log}\n")
     code, _, err = _run(capsys, "import", str(path), "--from", "wandb")
@@ -528,7 +593,9 @@ def test_unknown_from_exits_2(space_file: Path, capsys: pytest.CaptureFixture) -
     assert code == 2 and "--from must be one of configspace, wandb" in err
 
 
-def test_export_to_a_file_writes_it_and_prints_where(space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_export_to_a_file_writes_it_and_prints_where(
+    space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "cs.yaml"
     code, stdout, _ = _run(capsys, "export", str(space_file), "--to", "configspace", "-o", str(out))
     assert code == 0 and stdout.strip() == f"wrote {out}"
@@ -589,7 +656,9 @@ def test_a_value_configspace_cannot_hold_is_an_error_naming_it() -> None:
 
 
 @pytest.mark.parametrize("target", ["configspace", "wandb", "optuna"])
-def test_export_replaces_an_earlier_export_but_no_other_file(space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture, target: str) -> None:
+def test_export_replaces_an_earlier_export_but_no_other_file(
+    space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture, target: str
+) -> None:
     out = tmp_path / "exported.txt"
     assert _run(capsys, "export", str(space_file), "--to", target, "-o", str(out))[0] == 0
     out.write_text(out.read_text() + "\n# edited\n" if target != "configspace" else out.read_text())
@@ -612,7 +681,9 @@ def test_export_replaces_an_earlier_export_but_no_other_file(space_file: Path, t
 
 
 @pytest.mark.parametrize("source", ["configspace", "wandb"])
-def test_import_of_a_file_containing_itself_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture, source: str) -> None:
+def test_import_of_a_file_containing_itself_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture, source: str
+) -> None:
     path = tmp_path / "cyclic.yaml"
     path.write_text("name: s\nhyperparameters: &h\n  - *h\nparameters: &p\n  x: *p\n")
     code, _, err = _run(capsys, "import", str(path), "--from", source)

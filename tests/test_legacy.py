@@ -59,7 +59,9 @@ def _content(data) -> list[tuple]:
         values = tuple(None if math.isnan(v) else v for v in data.values[i])
         last = data.last_intermediate[i]
         attrs = {k: col[i] for k, col in data.user_attrs.items() if col[i] is not None}
-        rows.append((int(number), STATES[data.states[i]], data.config(i), values, None if math.isnan(last) else last, attrs))
+        rows.append(
+            (int(number), STATES[data.states[i]], data.config(i), values, None if math.isnan(last) else last, attrs)
+        )
     return rows
 
 
@@ -271,8 +273,17 @@ def test_best_and_warm_start_read_an_old_schema_unchanged(version, tmp_path):
     assert made.returncode == 0, made.stderr
     (tmp_path / "obj.py").write_text("def f(p):\n    return p['lr'] * 10 + p['dropout']\n")
     run = _cli(
-        "run", tmp_path / "legacy.v2.yaml", "--objective", tmp_path / "obj.py:f", "--storage", tmp_path / "next.db",
-        "--trials", "6", "--from", f"{path}:legacy", "--json",
+        "run",
+        tmp_path / "legacy.v2.yaml",
+        "--objective",
+        tmp_path / "obj.py:f",
+        "--storage",
+        tmp_path / "next.db",
+        "--trials",
+        "6",
+        "--from",
+        f"{path}:legacy",
+        "--json",
     )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)

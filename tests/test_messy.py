@@ -34,9 +34,7 @@ ENGINES = ("sqlite", "optuna")
 
 def _trial(params: dict[str, Any], dists: dict[str, Any], value: Any = None, *, state=TrialState.COMPLETE, steps=None):
     values = None if value is None else (list(value) if isinstance(value, (list, tuple)) else [value])
-    return create_trial(
-        params=params, distributions=dists, values=values, state=state, intermediate_values=steps or {}
-    )
+    return create_trial(params=params, distributions=dists, values=values, state=state, intermediate_values=steps or {})
 
 
 def _write(path: Path, trials: Sequence, *, name: str = "messy", directions=("minimize",)) -> str:
@@ -314,7 +312,11 @@ def test_range_spanning_twenty_decades_is_refined_on_the_log_scale(tmp_path):
 def test_unsafe_study_and_param_names_give_safe_file_names(tmp_path):
     rng = np.random.default_rng(10)
     name = "resnet | lr sweep/2024 run#3"
-    dists = {"learning rate": FloatDistribution(1e-5, 1e-1, log=True), "head|tail": CategoricalDistribution(["a", "b"]), "enc/dec": IntDistribution(1, 8)}
+    dists = {
+        "learning rate": FloatDistribution(1e-5, 1e-1, log=True),
+        "head|tail": CategoricalDistribution(["a", "b"]),
+        "enc/dec": IntDistribution(1, 8),
+    }
     trials = []
     for _ in range(40):
         p = {
@@ -372,7 +374,11 @@ def test_fifty_studies_in_one_file(tmp_path):
 def test_multi_objective_studies_are_refined(tmp_path, n_objectives):
     rng = np.random.default_rng(12)
     directions = ("minimize", "maximize", "minimize")[:n_objectives]
-    dists = {"x": FloatDistribution(0.0, 1.0), "depth": IntDistribution(1, 10), "opt": CategoricalDistribution(["adam", "sgd"])}
+    dists = {
+        "x": FloatDistribution(0.0, 1.0),
+        "depth": IntDistribution(1, 10),
+        "opt": CategoricalDistribution(["adam", "sgd"]),
+    }
     trials = []
     for _ in range(80):
         p = {"x": float(rng.uniform()), "depth": int(rng.integers(1, 11)), "opt": str(rng.choice(["adam", "sgd"]))}
@@ -433,8 +439,14 @@ def test_trials_breaking_optuna_constraints_are_left_out(tmp_path, engine, capsy
     dists = {"x": FloatDistribution(0, 1)}
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="c")
     for x in rng.random(40):
-        study.add_trial(create_trial(params={"x": float(x)}, distributions=dists, value=float(x),
-                                     system_attrs={"constraints": [0.3 - float(x)]}))
+        study.add_trial(
+            create_trial(
+                params={"x": float(x)},
+                distributions=dists,
+                value=float(x),
+                system_attrs={"constraints": [0.3 - float(x)]},
+            )
+        )
     path = str(tmp_path / "s.db")
     data = read_study(path, engine=engine)
     assert data.infeasible is not None and data.infeasible.sum() == (data.columns["x"] < 0.3).sum() > 0
@@ -457,7 +469,9 @@ def test_best_reads_a_remembered_space_stored_as_a_mapping(tmp_path):
     dists = {"x": FloatDistribution(0, 1)}
     path = _write(tmp_path / "s.db", [_trial({"x": i / 10}, dists, i / 10) for i in range(10)])
     study = optuna.load_study(study_name="messy", storage=f"sqlite:///{path}")
-    study.set_user_attr("refine:space", {"name": "m", "version": 2, "params": {"x": {"type": "float", "low": 0, "high": 1}}})
+    study.set_user_attr(
+        "refine:space", {"name": "m", "version": 2, "params": {"x": {"type": "float", "low": 0, "high": 1}}}
+    )
     proc = _cli("best", path, "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["space"] == "m v2"
@@ -492,7 +506,10 @@ def test_a_given_space_that_types_a_parameter_differently_is_flagged(tmp_path):
     other = tmp_path / "cat.v1.yaml"
     other.write_text("name: cat\nversion: 1\nparams:\n  x: {type: categorical, choices: [a, b]}\n", encoding="utf-8")
     result = refine.next_space(path, space=other, config=False)
-    assert any("'x' is categorical in the given space but the study searched it as float" in f for f in result.rationale["red_flags"])
+    assert any(
+        "'x' is categorical in the given space but the study searched it as float" in f
+        for f in result.rationale["red_flags"]
+    )
 
 
 def test_a_range_near_the_float_limits_reads_and_refines(tmp_path):
@@ -512,7 +529,11 @@ def test_a_nested_condition_is_inferred_from_what_its_trials_share(tmp_path, eng
     # heads exists only when enc == 'ctx' and layers > 2: exactly `when: {layers: [3, 4, 5]}` (layers itself
     # only with enc == 'ctx'); with a coin flip on top no condition explains it, but enc == 'ctx' is necessary
     rng = np.random.default_rng(2)
-    enc_d, layers_d, heads_d = CategoricalDistribution(["cnn", "ctx", "none"]), IntDistribution(1, 5), CategoricalDistribution([1, 2, 4])
+    enc_d, layers_d, heads_d = (
+        CategoricalDistribution(["cnn", "ctx", "none"]),
+        IntDistribution(1, 5),
+        CategoricalDistribution([1, 2, 4]),
+    )
     trials = []
     for _ in range(60):
         enc = str(rng.choice(["cnn", "ctx", "none"]))
@@ -571,12 +592,23 @@ def test_a_given_space_most_trials_lie_outside_is_flagged(tmp_path):
     assert any(f"'x': {x_out} of 60 ranked trials lie outside the given range [0.0, 2.0]" in f for f in flags), flags
     assert any(f"'opt': {opt_out} of 60 ranked trials lie outside the given choices" in f for f in flags), flags
     same = tmp_path / "same.v1.yaml"
-    same.write_text("name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 10}\n  opt: {type: categorical, choices: [adam, sgd, rmsprop]}\n")
-    assert not any("outside the given" in f for f in refine.next_space(path, space=same, config=False).rationale["red_flags"])
+    same.write_text(
+        "name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 10}\n  opt: {type: categorical, choices: [adam, sgd, rmsprop]}\n"
+    )
+    assert not any(
+        "outside the given" in f for f in refine.next_space(path, space=same, config=False).rationale["red_flags"]
+    )
 
 
 def test_a_nan_choice_is_read(tmp_path):
-    trials = [_trial({"c": [1.0, math.nan][i % 2], "x": i / 20}, {"c": CategoricalDistribution([1.0, math.nan]), "x": FloatDistribution(0, 1)}, float(i)) for i in range(20)]
+    trials = [
+        _trial(
+            {"c": [1.0, math.nan][i % 2], "x": i / 20},
+            {"c": CategoricalDistribution([1.0, math.nan]), "x": FloatDistribution(0, 1)},
+            float(i),
+        )
+        for i in range(20)
+    ]
     path = _write(tmp_path / "s.db", trials)
     data = read_study(path)
     assert math.isnan(data.value_of("c", 1)) and data.value_of("c", 0) == 1.0
@@ -595,8 +627,14 @@ def test_grids_of_one_step_that_start_apart_are_read_without_the_step(tmp_path):
 def test_a_choice_that_never_ran_is_a_red_flag(tmp_path):
     rng = np.random.default_rng(9)
     dists = {"x": FloatDistribution(0.0, 1.0), "opt": CategoricalDistribution(["adam", "sgd", "lion"])}
-    trials = [_trial({"x": float(x), "opt": ["adam", "sgd"][i % 2]}, dists, float(x)) for i, x in enumerate(rng.uniform(size=30))]
+    trials = [
+        _trial({"x": float(x), "opt": ["adam", "sgd"][i % 2]}, dists, float(x))
+        for i, x in enumerate(rng.uniform(size=30))
+    ]
     flags = _refine(_write(tmp_path / "s.db", trials)).rationale["red_flags"]
     assert any("'opt': 'lion' never ran in a ranked trial" in f and "--fill-gaps" in f for f in flags), flags
-    tried = [_trial({"x": float(x), "opt": ["adam", "sgd", "lion"][i % 3]}, dists, float(x)) for i, x in enumerate(rng.uniform(size=30))]
+    tried = [
+        _trial({"x": float(x), "opt": ["adam", "sgd", "lion"][i % 3]}, dists, float(x))
+        for i, x in enumerate(rng.uniform(size=30))
+    ]
     assert not any("never ran" in f for f in _refine(_write(tmp_path / "t.db", tried)).rationale["red_flags"])

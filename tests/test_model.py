@@ -15,15 +15,18 @@ import pytest
 import refine
 from refine.executor import make_sampler, suggest
 from refine.space import CategoricalParam, FloatParam, IntParam, Space
-
 from tests.conftest import write_study
 
 
 def _grown(path, space: Space, objective, n: int, *, sampler: str = "tpe", seed: int = 0) -> str:
     """A study of ``n`` trials grown by ``sampler`` as `refine run` builds it, stored in SQLite at ``path``."""
     storage = f"sqlite:///{path}"
-    study = optuna.create_study(storage=storage, study_name=space.name, directions=list(space.directions),
-                                sampler=make_sampler(sampler, seed=seed, space=space))
+    study = optuna.create_study(
+        storage=storage,
+        study_name=space.name,
+        directions=list(space.directions),
+        sampler=make_sampler(sampler, seed=seed, space=space),
+    )
     study.optimize(lambda trial: objective(suggest(space, trial)), n_trials=n)
     return str(path)
 
@@ -52,7 +55,13 @@ def _vision_objective(seed: int):
 
     def f(c):
         d_lr = math.log10(c["lr"]) - math.log10(1e-3)
-        return 0.06 + 0.04 * d_lr**2 + 0.004 * (c["depth"] - 8) ** 2 + 0.1 * (c["dropout"] - 0.1) ** 2 + 0.002 * rng.normal()
+        return (
+            0.06
+            + 0.04 * d_lr**2
+            + 0.004 * (c["depth"] - 8) ** 2
+            + 0.1 * (c["dropout"] - 0.1) ** 2
+            + 0.002 * rng.normal()
+        )
 
     return f
 
@@ -93,7 +102,11 @@ def test_a_change_the_model_stops_is_kept_and_says_why(tmp_path):
     result = refine.next_space(path, config=False)
     vetoed = [d for d in result.decisions if any(why.startswith("the model of the objective") for _, why in d.vetoed)]
     for d in vetoed:
-        assert d.action == "keep" and d.reason.startswith("kept: ") and "model of the objective finds no clear effect" in d.reason
+        assert (
+            d.action == "keep"
+            and d.reason.startswith("kept: ")
+            and "model of the objective finds no clear effect" in d.reason
+        )
         assert "no clear signal" not in d.reason
 
 
@@ -111,7 +124,10 @@ def test_the_model_is_used_only_when_the_trials_drift(tmp_path):
     assert refine.next_space(grown, config=False).rationale["model"]["used"]
     never = refine.next_space(grown, config=False, **{"model.use": "never"})
     assert not never.rationale["model"]["used"]
-    assert all("decided_by" not in d.evidence or all(t["test"] != "model curve" for t in d.evidence["decided_by"]) for d in never.decisions)
+    assert all(
+        "decided_by" not in d.evidence or all(t["test"] != "model curve" for t in d.evidence["decided_by"])
+        for d in never.decisions
+    )
 
 
 def test_model_settings_are_declared_and_checked(tmp_path):

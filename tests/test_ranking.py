@@ -18,7 +18,9 @@ def study_of(rows, direction="maximize", history=(), name="s"):
         attrs = {"precision": precision, "recall": recall}
         if i < len(history):
             attrs[TRIAL_HISTORY] = f"parent#{i}"
-        study.add_trial(optuna.trial.create_trial(params={"x": i / 100}, distributions={"x": D}, value=value, user_attrs=attrs))
+        study.add_trial(
+            optuna.trial.create_trial(params={"x": i / 100}, distributions={"x": D}, value=value, user_attrs=attrs)
+        )
     return study
 
 
@@ -86,9 +88,8 @@ def test_several_objectives_rank_by_pareto_front():
 
 
 def test_next_space_ranks_by_a_metric_its_tie_breaker_and_a_condition(tmp_path, capsys):
-    from tests.conftest import run_cli as cli
-
     import refine
+    from tests.conftest import run_cli as cli
 
     db = tmp_path / "s.db"
     study = optuna.create_study(storage=f"sqlite:///{db}", study_name="s", direction="maximize")
@@ -96,14 +97,19 @@ def test_next_space_ranks_by_a_metric_its_tie_breaker_and_a_condition(tmp_path, 
         x = i / 30
         precision = 0.9 if i in (3, 7) else 0.5 * x
         recall = {3: 0.2, 7: 0.6}.get(i, 0.7)
-        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions={"x": D}, value=x,
-                                                  user_attrs={"precision": precision, "recall": recall}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": x}, distributions={"x": D}, value=x, user_attrs={"precision": precision, "recall": recall}
+            )
+        )
     result = refine.next_space(str(db), config=False, metric="precision", then=("recall",))
     assert result.rationale["best"]["number"] == 7  # precision ties at 0.9; recall breaks it
     result = refine.next_space(str(db), config=False, metric="precision", where=("recall >= 0.65",))
     assert result.rationale["best"]["number"] == 29
     assert any("break --where recall >= 0.65" in n for n in result.rationale["notes"])
-    code, out, _ = cli(capsys, "next-space", str(db), "--metric", "precision", "--then", "recall", "--dry-run", "--json")
+    code, out, _ = cli(
+        capsys, "next-space", str(db), "--metric", "precision", "--then", "recall", "--dry-run", "--json"
+    )
     assert code == 0
     code, _, err = cli(capsys, "next-space", str(db), "--then", "recall", "--dry-run")
     assert code == 2 and "--then orders ties of --metric" in err

@@ -44,8 +44,13 @@ XGB = _space(
 
 def _xgb(c):
     return (
-        0.7 + 0.2 * c["subsample"] + 0.05 * c["colsample_bytree"] + 0.03 * c["use_a"] + 0.03 * c["use_b"]
-        - 0.002 * c["latent_dim"] + 0.003 * c["max_depth"]
+        0.7
+        + 0.2 * c["subsample"]
+        + 0.05 * c["colsample_bytree"]
+        + 0.03 * c["use_a"]
+        + 0.03 * c["use_b"]
+        - 0.002 * c["latent_dim"]
+        + 0.003 * c["max_depth"]
     )
 
 
@@ -206,8 +211,9 @@ def test_a_trade_off_front_is_not_flat_and_a_choice_off_every_front_has_an_effec
 def _define_by_run(tmp_path, n=160):
     """Optuna's own example: n_units_l{i} for i in range(n_layers); fewer layers are better."""
     storage = f"sqlite:///{tmp_path / 'dbr.db'}"
-    study = optuna.create_study(storage=storage, study_name="dbr", direction="minimize",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        storage=storage, study_name="dbr", direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
 
     def objective(trial):
         n_layers = trial.suggest_int("n_layers", 1, 8)
@@ -252,16 +258,28 @@ def test_a_space_changed_mid_study_is_a_red_flag_and_the_elites_group_is_refined
     trials = []
     for _ in range(60):  # the first run: a and b, poor values
         a, b = float(rng.uniform(0, 10)), float(rng.uniform(0, 10))
-        trials.append(optuna.trial.create_trial(
-            params={"a": a, "b": b},
-            distributions={"a": optuna.distributions.FloatDistribution(0, 10), "b": optuna.distributions.FloatDistribution(0, 10)},
-            values=[10 + a]))
+        trials.append(
+            optuna.trial.create_trial(
+                params={"a": a, "b": b},
+                distributions={
+                    "a": optuna.distributions.FloatDistribution(0, 10),
+                    "b": optuna.distributions.FloatDistribution(0, 10),
+                },
+                values=[10 + a],
+            )
+        )
     for _ in range(60):  # the second run: c and d; c near 2 is best
         c, d = float(rng.uniform(0, 10)), float(rng.uniform(0, 10))
-        trials.append(optuna.trial.create_trial(
-            params={"c": c, "d": d},
-            distributions={"c": optuna.distributions.FloatDistribution(0, 10), "d": optuna.distributions.FloatDistribution(0, 10)},
-            values=[abs(c - 2)]))
+        trials.append(
+            optuna.trial.create_trial(
+                params={"c": c, "d": d},
+                distributions={
+                    "c": optuna.distributions.FloatDistribution(0, 10),
+                    "d": optuna.distributions.FloatDistribution(0, 10),
+                },
+                values=[abs(c - 2)],
+            )
+        )
     study.add_trials(trials)
     result = refine.next_space(str(tmp_path / "mixed.db"), config=False)
     flag = next(f for f in result.rationale["red_flags"] if f.startswith("the search space changed mid-study"))
@@ -279,8 +297,13 @@ def test_a_space_changed_mid_study_is_a_red_flag_and_the_elites_group_is_refined
 def test_bias_reason_states_the_weights_written(tmp_path):
     space = _space(opt=CategoricalParam(choices=("adam", "sgd", "rmsprop", "adagrad")), x=FloatParam(low=0, high=1))
     rng = np.random.default_rng(1)
-    configs = [{"opt": ("adam", "sgd", "rmsprop", "adagrad")[i % 4] if i % 3 else "adam", "x": float(rng.uniform())} for i in range(45)]
-    path = write_study(tmp_path / "b.db", space, lambda c: (1.0 if c["opt"] == "adam" else 0.2) + 0.1 * c["x"], 45, configs=configs)
+    configs = [
+        {"opt": ("adam", "sgd", "rmsprop", "adagrad")[i % 4] if i % 3 else "adam", "x": float(rng.uniform())}
+        for i in range(45)
+    ]
+    path = write_study(
+        tmp_path / "b.db", space, lambda c: (1.0 if c["opt"] == "adam" else 0.2) + 0.1 * c["x"], 45, configs=configs
+    )
     result = refine.next_space(path, config=False)
     d = _decision(result, "opt")
     assert d.action == "bias", d.reason
@@ -298,8 +321,14 @@ def test_set_aside_never_lists_what_was_applied():
             return []
 
     param = FloatParam(low=0.0, high=10.0)
-    expand = Proposal(param="x", action="expand", rule="expand", new=FloatParam(low=0.0, high=17.5),
-                      reason="up", evidence={"sides": ["high"]})
+    expand = Proposal(
+        param="x",
+        action="expand",
+        rule="expand",
+        new=FloatParam(low=0.0, high=17.5),
+        reason="up",
+        evidence={"sides": ["high"]},
+    )
     narrow = Proposal(param="x", action="narrow", rule="narrow", new=FloatParam(low=4.0, high=10.0), reason="cluster")
     d = _decide("x", param, [narrow, expand], Hooks(), None, Settings())
     assert (d.action, d.new.low, d.new.high) == ("expand", 4.0, 17.5)
@@ -347,13 +376,17 @@ def test_diverged_runs_do_not_make_a_clear_best_look_like_noise(tmp_path):
         return 0.99 - 0.05 * abs(math.log10(c["lr"]) + 2.5) + 0.005 * rng.normal()
 
     result = refine.next_space(write_study(tmp_path / "digits.db", space, acc, 60, seed=4), config=False)
-    assert not any("within noise of the median" in f for f in result.rationale["red_flags"]), result.rationale["red_flags"]
+    assert not any("within noise of the median" in f for f in result.rationale["red_flags"]), result.rationale[
+        "red_flags"
+    ]
 
 
 def test_written_bounds_are_rounded_outward_and_keep_the_best_trial(tmp_path):
     high = 32.41587556853305
     space = _space("minimize", k=FloatParam(low=0.000123456, high=high), j=FloatParam(low=0.5, high=high))
-    path = write_study(tmp_path / "r.db", space, lambda c: abs(c["k"] - 10.1234567) + abs(c["j"] - 0.6) * 0.01, 150, seed=9)
+    path = write_study(
+        tmp_path / "r.db", space, lambda c: abs(c["k"] - 10.1234567) + abs(c["j"] - 0.6) * 0.01, 150, seed=9
+    )
     result = refine.next_space(path, config=False)
     best = result.evidence.best_config
     for name, p in result.space.params.items():
@@ -379,6 +412,8 @@ def test_a_positive_low_stays_positive_and_a_binary_choice_gains_no_minus_one(tm
 
     result = refine.next_space(write_study(tmp_path / "w.db", space, value, 80, seed=8), config=False)
     spw = result.space.params["scale_pos_weight"]
-    assert _decision(result, "scale_pos_weight").action == "expand" and 0 < spw.low < 1.0, _decision(result, "scale_pos_weight").reason
+    assert _decision(result, "scale_pos_weight").action == "expand" and 0 < spw.low < 1.0, _decision(
+        result, "scale_pos_weight"
+    ).reason
     ln = result.space.params.get("layer_norm")
     assert ln is None or set(ln.choices) == {0, 1}, ln

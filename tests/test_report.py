@@ -54,7 +54,17 @@ def lineage(tmp_path_factory) -> tuple[str, list[str]]:
     space = load_space(out / "toy.v1.yaml")
     refine.run(space, toy, storage=storage, study="toy-v1", trials=16, seed=1, heartbeat=None, quiet=True)
     v2 = refine.next_space(storage, study="toy-v1", config=False).space
-    refine.run(v2, toy, storage=storage, study="toy-v2", trials=16, seed=2, from_=f"{storage}:toy-v1", heartbeat=None, quiet=True)
+    refine.run(
+        v2,
+        toy,
+        storage=storage,
+        study="toy-v2",
+        trials=16,
+        seed=2,
+        from_=f"{storage}:toy-v1",
+        heartbeat=None,
+        quiet=True,
+    )
     return storage, ["toy-v1", "toy-v2"]
 
 

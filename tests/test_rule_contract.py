@@ -16,16 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import refine
+from refine.engine import refine_study
 from refine.plugins import BUILTIN_RULES, get_plugin_manager
 from refine.settings import load_settings
-from refine.engine import refine_study
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.spacefile import dump_space
 from refine.study import read_study
-
 from tests.conftest import write_study
 
-RULES = sorted({name for name, plugin in get_plugin_manager().list_name_plugin() if plugin is not None} | set(BUILTIN_RULES))
+RULES = sorted(
+    {name for name, plugin in get_plugin_manager().list_name_plugin() if plugin is not None} | set(BUILTIN_RULES)
+)
 
 
 def _only(rule: str):
@@ -46,7 +47,12 @@ def study_spaces(draw):
     names = draw(st.lists(st.sampled_from(sorted(params)), min_size=2, max_size=6, unique=True))
     if "mom" in names and "opt" not in names:
         names.append("opt")
-    space = Space(name="c", version=1, directions=(draw(st.sampled_from(["minimize", "maximize"])),), params={n: params[n] for n in names})
+    space = Space(
+        name="c",
+        version=1,
+        directions=(draw(st.sampled_from(["minimize", "maximize"])),),
+        params={n: params[n] for n in names},
+    )
     weights = {n: draw(st.floats(-2, 2)) for n in names}
     centers = {n: draw(st.floats(-0.3, 1.3)) for n in names}
     noise = draw(st.sampled_from([0.0, 0.05, 1.0]))
@@ -79,7 +85,9 @@ def _inside_limits(p):
 
 
 @pytest.mark.parametrize("rule", RULES)
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(case=study_spaces(), n=st.sampled_from([40, 80]), seed=st.integers(0, 1000))
 def test_rule_keeps_the_contract(rule, case, n, seed, tmp_path_factory):
     space, weights, centers, noise = case
@@ -115,7 +123,11 @@ def test_no_evidence_means_no_change(rule, tmp_path):
     space = Space(
         name="c",
         version=1,
-        params={"a": FloatParam(low=0, high=1, limits=(0, 1)), "opt": CategoricalParam(choices=("x", "y")), "d": IntParam(low=1, high=4)},
+        params={
+            "a": FloatParam(low=0, high=1, limits=(0, 1)),
+            "opt": CategoricalParam(choices=("x", "y")),
+            "d": IntParam(low=1, high=4),
+        },
     )
     path = write_study(tmp_path / "s.db", space, lambda c: c["a"], 4)
     result = refine_study(read_study(path), space, load_settings(config=False), _only(rule))

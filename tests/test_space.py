@@ -96,7 +96,10 @@ def test_when_cycle_is_refused() -> None:
 
 def test_when_on_a_fixed_value_is_allowed() -> None:
     space = Space(
-        name="s", version=1, fixed={"encoder": "cnn"}, params={"k": IntParam(low=1, high=3, when=Condition("encoder", "cnn"))}
+        name="s",
+        version=1,
+        fixed={"encoder": "cnn"},
+        params={"k": IntParam(low=1, high=3, when=Condition("encoder", "cnn"))},
     )
     assert space.is_active("k", {})
 

@@ -140,7 +140,12 @@ def test_spec_example_round_trips(tmp_path: Path) -> None:
 def test_an_int_bound_that_is_not_an_integer_is_refused_not_cut(body, says) -> None:
     with pytest.raises(SpaceError, match=re.escape(says)):
         space_from_dict({"name": "s", "version": 1, "params": {"d": body}})
-    assert space_from_dict({"name": "s", "version": 1, "params": {"d": {"type": "int", "low": 1.0, "high": 4}}}).params["d"].low == 1
+    assert (
+        space_from_dict({"name": "s", "version": 1, "params": {"d": {"type": "int", "low": 1.0, "high": 4}}})
+        .params["d"]
+        .low
+        == 1
+    )
 
 
 def test_param_ranges_is_read_as_params() -> None:
@@ -237,9 +242,13 @@ def test_unknown_type_names_the_allowed_types() -> None:
         space_from_dict(doc)
 
 
-@pytest.mark.parametrize("text", ["\x85x", "x\x85", "a\u2028b", "a\u2029", "true", "1e3", "1e-5", "-2E+3", "", " x ", "a: b"])
+@pytest.mark.parametrize(
+    "text", ["\x85x", "x\x85", "a\u2028b", "a\u2029", "true", "1e3", "1e-5", "-2E+3", "", " x ", "a: b"]
+)
 def test_strings_yaml_would_fold_or_retype_read_back_equal(text: str) -> None:
-    space = Space(name="s", version=1, metric=text, fixed={"k": text}, params={"c": CategoricalParam(choices=(text, 1))})
+    space = Space(
+        name="s", version=1, metric=text, fixed={"k": text}, params={"c": CategoricalParam(choices=(text, 1))}
+    )
     back = space_from_dict(yaml.safe_load(dump_space(space)))
     assert (back.metric, back.fixed["k"], back.params["c"].choices[0]) == (text, text, text)
 
@@ -269,7 +278,9 @@ def test_save_space_never_overwrites(tmp_path: Path) -> None:
 
 def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "dup.yaml"
-    path.write_text("name: s\nversion: 1\nparams:\n  x: {type: int, low: 1, high: 4}\n  x: {type: int, low: 2, high: 8}\n")
+    path.write_text(
+        "name: s\nversion: 1\nparams:\n  x: {type: int, low: 1, high: 4}\n  x: {type: int, low: 2, high: 8}\n"
+    )
     with pytest.raises(SpaceError, match="'x' twice"):
         load_space(path)
 
@@ -304,14 +315,32 @@ def test_exponent_without_a_dot_is_a_number_as_in_yaml_1_2(tmp_path: Path) -> No
         ("params:\n  c: {type: categorical, choices: [a, .inf]}", "must be finite"),
         ("fixed: {start: 2020-01-01}\nparams:\n  x: {type: float, low: 0, high: 1}", "plain data"),
         ("fixed: {enc: cnn}\nparams:\n  b: {type: float, low: 0, high: 1, when: {enc: context}}", "never holds"),
-        ("params:\n  a: {type: float, low: 0, high: 1}\n  b: {type: int, low: 0, high: 3, when: {a: 0.5}}", "continuous float"),
+        (
+            "params:\n  a: {type: float, low: 0, high: 1}\n  b: {type: int, low: 0, high: 3, when: {a: 0.5}}",
+            "continuous float",
+        ),
         ("metric: {val: 1}\nparams:\n  x: {type: float, low: 0, high: 1}", "must be a label"),
         ("params:\n  x: {type: [float], low: 0, high: 1}", "`type` must be one of"),
-        ("params:\n  d: {type: int, low: 1, high: 4}\n  b: {type: float, low: 0, high: 1, when: {d: 7}}", "values the parent takes"),
-        ("params:\n  d: {type: int, low: 1, high: 4}\n  b: {type: float, low: 0, high: 1, when: {d: 2.5}}", "values the parent takes"),
-        ("params:\n  d: {type: int, low: 0, high: 8, step: 2}\n  b: {type: float, low: 0, high: 1, when: {d: 3}}", "in steps of 2"),
-        ("params:\n  k: {type: int, low: 1, high: 5, limits: [1, .inf]}", "limits` of an int parameter must be integers"),
-        ("params:\n  k: {type: int, low: 1, high: 5, limits: [0.5, 10.5]}", "limits` of an int parameter must be integers"),
+        (
+            "params:\n  d: {type: int, low: 1, high: 4}\n  b: {type: float, low: 0, high: 1, when: {d: 7}}",
+            "values the parent takes",
+        ),
+        (
+            "params:\n  d: {type: int, low: 1, high: 4}\n  b: {type: float, low: 0, high: 1, when: {d: 2.5}}",
+            "values the parent takes",
+        ),
+        (
+            "params:\n  d: {type: int, low: 0, high: 8, step: 2}\n  b: {type: float, low: 0, high: 1, when: {d: 3}}",
+            "in steps of 2",
+        ),
+        (
+            "params:\n  k: {type: int, low: 1, high: 5, limits: [1, .inf]}",
+            "limits` of an int parameter must be integers",
+        ),
+        (
+            "params:\n  k: {type: int, low: 1, high: 5, limits: [0.5, 10.5]}",
+            "limits` of an int parameter must be integers",
+        ),
         ("params:\n  x: {type: float, low: 0, high: 1, limits: [0, .nan]}", "two numbers"),
         ("params:\n  x: {type: float, low: 0, high: 1, limits: [0, '2']}", "two numbers"),
         ("fixed: &f\n  a: *f\nparams:\n  x: {type: float, low: 0, high: 1}", "contains itself"),
@@ -327,7 +356,9 @@ def test_a_space_optuna_would_run_wrongly_is_refused(tmp_path: Path, body: str, 
 
 
 def test_int_limits_written_as_whole_floats_are_read_as_ints() -> None:
-    space = space_from_dict({"name": "s", "version": 1, "params": {"k": {"type": "int", "low": 2, "high": 5, "limits": [1.0, 64.0]}}})
+    space = space_from_dict(
+        {"name": "s", "version": 1, "params": {"k": {"type": "int", "low": 2, "high": 5, "limits": [1.0, 64.0]}}}
+    )
     assert space.params["k"].limits == (1, 64) and all(type(v) is int for v in space.params["k"].limits)
 
 
@@ -338,20 +369,28 @@ def test_many_aliases_of_one_anchor_are_read_quickly(tmp_path: Path) -> None:
     lines += ["params:", "  x: {type: float, low: 0, high: 1}"]
     path = tmp_path / "s.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from refine.spacefile import _contains_itself
     import yaml
+
+    from refine.spacefile import _contains_itself
 
     assert not _contains_itself(yaml.safe_load(path.read_text()))
 
 
 def test_a_multi_objective_space_names_each_metric(tmp_path: Path) -> None:
     path = tmp_path / "m.v1.yaml"
-    path.write_text("name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss, acc]\nparams:\n  x: {type: float, low: 0, high: 1}\n")
+    path.write_text(
+        "name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss, acc]\nparams:\n  x: {type: float, low: 0, high: 1}\n"
+    )
     space = load_space(path)
     assert space.metric == ("loss", "acc") and space.metric_names == ["loss", "acc"]
     save_space(space, tmp_path / "again.yaml")
-    assert "metric:\n- loss\n- acc" in (tmp_path / "again.yaml").read_text() or "metric: [loss, acc]" in (tmp_path / "again.yaml").read_text()
+    assert (
+        "metric:\n- loss\n- acc" in (tmp_path / "again.yaml").read_text()
+        or "metric: [loss, acc]" in (tmp_path / "again.yaml").read_text()
+    )
     assert load_space(tmp_path / "again.yaml") == space
-    path.write_text("name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss]\nparams:\n  x: {type: float, low: 0, high: 1}\n")
+    path.write_text(
+        "name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss]\nparams:\n  x: {type: float, low: 0, high: 1}\n"
+    )
     with pytest.raises(SpaceError, match="one label per direction"):
         load_space(path)

@@ -410,7 +410,9 @@ def test_remembered_space_is_used(tmp_path: Path) -> None:
 def test_unreadable_remembered_space_falls_back_to_inferred_with_a_note(tmp_path: Path) -> None:
     path = tmp_path / "study.db"
     study = optuna.create_study(storage=_sqlite(path), study_name="s")
-    study.set_user_attr("refine:space", '{"name": "s", "version": 1, "params": {"x": {"type": "float", "low": 1, "high": 0}}}')
+    study.set_user_attr(
+        "refine:space", '{"name": "s", "version": 1, "params": {"x": {"type": "float", "low": 1, "high": 0}}}'
+    )
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     data = read_study(path)
     assert data.space_source == "inferred" and data.space == data.inferred
@@ -423,7 +425,9 @@ def test_a_wrong_engine_or_storage_argument_is_refused(single_db: Path, tmp_path
     with pytest.raises(StudyError, match="storage must be a file path or a storage URL, got NoneType"):
         read_study(None)  # type: ignore[arg-type]
     journal = tmp_path / "j.log"
-    optuna.create_study(storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal))))
+    optuna.create_study(
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    )
     with pytest.raises(StudyError, match="engine 'sqlite' reads SQLite files only"):
         read_study(journal, engine="sqlite")
     assert read_study(journal, engine="auto").name

@@ -81,11 +81,14 @@ def test_rvfl_narrows_scale_and_alpha_to_the_elites_and_weights_relu():
     assert set(act.choices) == {"relu", "sigmoid", "tanh"}  # nothing removed before a fair trial
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "no rival ran alongside the elites, and the model (issue 19) finds no effect: test_model.py's irrelevant act "
-    "under TPE reads the same (every elite on relu, Kruskal-Wallis p=1e-05, no contemporaries) and must be kept "
-    "(benchmarks/README.md change log)"
-))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "no rival ran alongside the elites, and the model (issue 19) finds no effect: test_model.py's irrelevant act "
+        "under TPE reads the same (every elite on relu, Kruskal-Wallis p=1e-05, no contemporaries) and must be kept "
+        "(benchmarks/README.md change log)"
+    ),
+)
 def test_rvfl_weights_relu_up():
     # relu holds all 7 elites and the best median (Kruskal-Wallis p=0.0002); sigmoid ran once, tanh 8 times
     r = _next("rvfl.db", "study_rvfl")
@@ -162,7 +165,8 @@ def test_a_wrong_study_name_in_a_file_of_forty_lists_the_closest_first():
     path = _file("sailboat-pid.db")
     run = subprocess.run(
         [sys.executable, "-m", "refine", "show", str(path), "--study", "pid-coeffs-tuning-135deg"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 2
     line = run.stderr.strip()
@@ -311,11 +315,14 @@ def test_dense_network_layers_are_conditional_and_a_binary_choice_is_not_extende
     assert layer_norm is None or set(layer_norm.choices) == {0, 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the model (issue 19) finds no effect and the elite-cluster p (0.002, the span test's floor) is 0.38 of its "
-    "level, above model.strong 0.2: under TPE 6 of 96 irrelevant floats narrowed at the same p/level "
-    "(benchmarks/README.md change log)"
-))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the model (issue 19) finds no effect and the elite-cluster p (0.002, the span test's floor) is 0.38 of its "
+        "level, above model.strong 0.2: under TPE 6 of 96 irrelevant floats narrowed at the same p/level "
+        "(benchmarks/README.md change log)"
+    ),
+)
 def test_dense_network_narrows_its_layers_and_drops_the_fifth():
     # every elite has 3 raw hidden layers (KS p=0.002): a fifth layer is no longer worth searching
     r = _next("dist-pred.db", "Dense")

@@ -48,7 +48,17 @@ sys.path.insert(0, str(HERE))
 import problems as P  # noqa: E402
 from run import _store, excludes, had_signal  # noqa: E402
 
-ACTIONS = ("kept", "narrowed", "expanded", "expanded+narrowed", "fixed", "re-weighted", "choices removed", "choice added", "dropped")
+ACTIONS = (
+    "kept",
+    "narrowed",
+    "expanded",
+    "expanded+narrowed",
+    "fixed",
+    "re-weighted",
+    "choices removed",
+    "choice added",
+    "dropped",
+)
 ROLES = ("bound", "interior", "categorical", "irrelevant", "minor")
 ROLE_TEXT = {
     "bound": "relevant, optimum past a movable bound",
@@ -57,7 +67,12 @@ ROLE_TEXT = {
     "irrelevant": "irrelevant (every run)",
     "minor": "minor effect (every run)",
 }
-TARGET = {"bound": ("expanded", 0.90), "interior": ("narrowed", 0.80), "categorical": ("favoured", 0.90), "irrelevant": ("changed", 0.10)}
+TARGET = {
+    "bound": ("expanded", 0.90),
+    "interior": ("narrowed", 0.80),
+    "categorical": ("favoured", 0.90),
+    "irrelevant": ("changed", 0.10),
+}
 
 
 def irrelevant_params(problem) -> set[str]:
@@ -161,7 +176,9 @@ def _stage1(problem, sampler: str, n1: int, seed: int) -> tuple[list, dict]:
         evals.append((value, config))
         return value
 
-    study = optuna.create_study(directions=list(space.directions), sampler=make_sampler(sampler, seed=1000 * seed + 1, space=space))
+    study = optuna.create_study(
+        directions=list(space.directions), sampler=make_sampler(sampler, seed=1000 * seed + 1, space=space)
+    )
     study.optimize(objective, n_trials=n1)
     best = min(evals, key=lambda e: e[0])[1]
     return [t for t in study.get_trials() if t.state.name == "COMPLETE"], best
@@ -219,7 +236,14 @@ def _run_one(task: tuple[str, int, str, int]) -> dict:
                     "vetoed_by_model": any(why.startswith("the model of the objective") for _, why in d.vetoed),
                 }
             )
-        return {"problem": name, "seed": seed, "sampler": sampler, "model_used": bool(model.get("used")), "seconds": seconds, "rows": rows}
+        return {
+            "problem": name,
+            "seed": seed,
+            "sampler": sampler,
+            "model_used": bool(model.get("used")),
+            "seconds": seconds,
+            "rows": rows,
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -245,7 +269,7 @@ def table(runs: list[dict], sampler: str) -> str:
         "|---|---:|" + "---:|" * len(ACTIONS) + "---|---:|",
     ]
     for ro in ROLES:
-        for signal in ((True, False) if ro in ("bound", "interior", "categorical") else (None,)):
+        for signal in (True, False) if ro in ("bound", "interior", "categorical") else (None,):
             sel = [x for x in rows if x["role"] == ro and (signal is None or x["signal"] == signal)]
             if not sel:
                 continue
@@ -281,8 +305,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n1", type=int, default=60)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a refine setting, e.g. model.use=never (the classic tests alone, as before issue 19)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a refine setting, e.g. model.use=never (the classic tests alone, as before issue 19)",
+    )
     args = ap.parse_args(argv)
     SETTINGS.update(kv.split("=", 1) for kv in args.set)
     names = [n for n in args.problems.split(",") if n] or list(P.SYNTHETIC)
@@ -293,16 +322,28 @@ def main(argv: list[str] | None = None) -> None:
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         for i, r in enumerate(pool.imap_unordered(run_one, tasks), 1):
             (failed if "error" in r else runs).append(r)
-            print(f"[{i}/{len(tasks)}] {r['problem']} {r['sampler']} seed {r['seed']}" + (" ERROR" if "error" in r else ""), file=sys.stderr, flush=True)
+            print(
+                f"[{i}/{len(tasks)}] {r['problem']} {r['sampler']} seed {r['seed']}"
+                + (" ERROR" if "error" in r else ""),
+                file=sys.stderr,
+                flush=True,
+            )
     text = [
         f"## Decision accuracy ({len(names)} problems x {args.seeds} seeds, N1 = {args.n1}"
-        + (f", {', '.join(args.set)}" if args.set else "") + f"; {time.perf_counter() - start:.0f} s wall)",
+        + (f", {', '.join(args.set)}" if args.set else "")
+        + f"; {time.perf_counter() - start:.0f} s wall)",
         "",
         "Share of parameters (runs x parameters of the role) by what the next space did to them.",
     ]
     text += [table(runs, s) for s in samplers]
     if failed:
-        text.append(f"\n**{len(failed)} runs failed**: " + "; ".join(f"{r['problem']} {r['sampler']} {r['seed']}: {r['error'].strip().splitlines()[-1][:160]}" for r in failed))
+        text.append(
+            f"\n**{len(failed)} runs failed**: "
+            + "; ".join(
+                f"{r['problem']} {r['sampler']} {r['seed']}: {r['error'].strip().splitlines()[-1][:160]}"
+                for r in failed
+            )
+        )
     print("\n".join(text))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, default=str))

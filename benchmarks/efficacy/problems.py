@@ -104,7 +104,11 @@ def sample_config(space: Space, rng: np.random.Generator) -> dict:
             config[name] = p.choices[rng.choice(len(p.choices), p=np.array(p.normalized_weights()))]
         elif isinstance(p, IntParam):
             if p.log:
-                config[name] = int(round(math.exp(rng.uniform(math.log(p.low - 0.5 if p.low > 0.5 else p.low), math.log(p.high + 0.5)))))
+                config[name] = int(
+                    round(
+                        math.exp(rng.uniform(math.log(p.low - 0.5 if p.low > 0.5 else p.low), math.log(p.high + 0.5)))
+                    )
+                )
                 config[name] = min(max(config[name], p.low), p.high)
             else:
                 config[name] = int(p.low + p.step * rng.integers(0, (p.high - p.low) // p.step + 1))
@@ -139,13 +143,7 @@ def _with_reference(p: Problem, n: int = 4000) -> Problem:
 
 def _boundary_true(c: Mapping[str, Any]) -> float:
     width = 0.01 * math.log2(c["width"] / 128) ** 2
-    return (
-        0.10
-        + 0.004 * (c["depth"] - 9) ** 2
-        + 0.03 * _dlog(c["lr"], 5e-3) ** 2
-        + 0.08 * c["dropout"]
-        + width
-    )
+    return 0.10 + 0.004 * (c["depth"] - 9) ** 2 + 0.03 * _dlog(c["lr"], 5e-3) ** 2 + 0.08 * c["dropout"] + width
 
 
 def _boundary() -> Problem:
@@ -251,7 +249,14 @@ def _mixed_cond() -> Problem:
             "activation": CategoricalParam(choices=("relu", "gelu", "tanh")),
         },
     )
-    best = {"encoder": "context", "ctx_layers": 3, "optimizer": "adam", "layers": 5, "batch_size": 32, "activation": "gelu"}
+    best = {
+        "encoder": "context",
+        "ctx_layers": 3,
+        "optimizer": "adam",
+        "layers": 5,
+        "batch_size": 32,
+        "activation": "gelu",
+    }
     return Problem("mixed_cond", space, _mixed_true, _gauss(0.005), best, dict(best))
 
 
@@ -346,8 +351,16 @@ def _vision() -> Problem:
         },
     )
     best = {
-        "lr": 1e-3, "weight_decay": 1e-2, "batch_size": 64, "optimizer": "adamw", "dropout": 0.05, "depth": 6,
-        "width": 256, "augment": True, "label_smoothing": 0.1, "warmup_epochs": 3,
+        "lr": 1e-3,
+        "weight_decay": 1e-2,
+        "batch_size": 64,
+        "optimizer": "adamw",
+        "dropout": 0.05,
+        "depth": 6,
+        "width": 256,
+        "augment": True,
+        "label_smoothing": 0.1,
+        "warmup_epochs": 3,
     }
     relevant = {k: best[k] for k in ("lr", "optimizer", "depth", "width", "augment", "dropout")}
     return Problem("vision", space, _vision_true, _vision_noise, best, relevant)

@@ -261,6 +261,7 @@ def run_one(args: tuple[str, int, int, int]) -> dict:
 def _run_one(args: tuple[str, int, int, int]) -> dict:
     name, seed, n1, n2 = args
     import optuna
+
     import refine
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -313,7 +314,13 @@ def _run_one(args: tuple[str, int, int, int]) -> dict:
                 _search(space, rec, trials, sampler_seed + 2, history)
             else:
                 refine.run(
-                    space, rec, storage=storage, study=strategy, trials=trials, seed=sampler_seed + 2, quiet=True,
+                    space,
+                    rec,
+                    storage=storage,
+                    study=strategy,
+                    trials=trials,
+                    seed=sampler_seed + 2,
+                    quiet=True,
                     from_=f"{storage}:stage1",
                 )
             timings[strategy] = time.perf_counter() - t0
@@ -386,7 +393,10 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
     groups = [(p, [r for r in runs if r["problem"] == p]) for p in problems]
     synthetic = [r for r in runs if r["problem"] in P.SYNTHETIC]
     if synthetic and len(synthetic) < len(runs):  # both groups: each is pooled on its own too (issues 7 and 11)
-        groups += [("**pooled synthetic**", synthetic), ("**pooled real**", [r for r in runs if r["problem"] not in P.SYNTHETIC])]
+        groups += [
+            ("**pooled synthetic**", synthetic),
+            ("**pooled real**", [r for r in runs if r["problem"] not in P.SYNTHETIC]),
+        ]
     groups += [("**pooled**", runs)]
     add("# Efficacy benchmark results\n")
     add(
@@ -394,8 +404,10 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
         f"optuna {meta['optuna']}; {len(problems)} problems x {meta['seeds']} seeds, N1 = {n1}, N2 = {n2} "
         f"(baselines on to {SPEEDUP_BOUND} x N2), {meta['seconds']:.0f} s wall.\n"
     )
-    add("Normalized regret of the best-observed configuration over both stages, measured without noise "
-        "(0 = optimum, 1 = median random v1 configuration).\n")
+    add(
+        "Normalized regret of the best-observed configuration over both stages, measured without noise "
+        "(0 = optimum, 1 = median random v1 configuration).\n"
+    )
     add("## Median regret (after stage 1 alone, then each strategy after N2 more trials)\n")
     add("| problem | stage 1 | " + " | ".join(STRATEGIES) + " |")
     add("|---|---:|" + "---:|" * len(STRATEGIES))
@@ -407,7 +419,11 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
     add("| problem | " + " | ".join(STRATEGIES) + " |")
     add("|---|" + "---:|" * len(STRATEGIES))
     for label, rs in groups:
-        add(f"| {label} | " + " | ".join(_fmt_r(float(np.mean([_final(r, s, n2) for r in rs]))) for s in STRATEGIES) + " |")
+        add(
+            f"| {label} | "
+            + " | ".join(_fmt_r(float(np.mean([_final(r, s, n2) for r in rs]))) for s in STRATEGIES)
+            + " |"
+        )
     for baseline in ("flat", "continue"):
         others = [s for s in STRATEGIES if s != baseline]
         add(f"\n## Win / tie / loss vs `{baseline}` (win-rate = W / (W + L); sign test p; tie: |Δ regret| ≤ {TIE})\n")
@@ -423,8 +439,10 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
         warm = float(np.median([_final(r, "refine-warm", n2) for r in rs]))
         add(f"| {label} | {_fmt_wtl(*wtl(rs, 'refine-warm', 'refine', n2))} | {_fmt_r(cold)} → {_fmt_r(warm)} |")
     add(f"\n## Speed-up (median; censored share where the baseline never got there in {SPEEDUP_BOUND} x N2)\n")
-    add("Trials the baseline needs to reach the strategy's final regret, divided by the trials the strategy "
-        "needs to reach it itself. A censored run counts at the bound, so a median with censored runs is a lower bound.\n")
+    add(
+        "Trials the baseline needs to reach the strategy's final regret, divided by the trials the strategy "
+        "needs to reach it itself. A censored run counts at the bound, so a median with censored runs is a lower bound.\n"
+    )
     cols = [(s, b) for s in CHALLENGERS for b in ("flat", "continue")]
     add("| problem | " + " | ".join(f"{s} ×{b}" for s, b in cols) + " |")
     add("|---|" + "---:|" * len(cols))
@@ -457,8 +475,11 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
             add(f"| {p} | {v1r:.3f} | " + " | ".join(cells) + " |")
     crashed = [r for r in runs if r.get("refine_error")]
     if crashed:
-        add(f"\n**refine crashed** in {len(crashed)} of {len(runs)} runs (counted as keeping v1): "
-            + "; ".join(sorted({f"{r['problem']} seed {r['seed']}: {r['refine_error'][:160]}" for r in crashed})) + "\n")
+        add(
+            f"\n**refine crashed** in {len(crashed)} of {len(runs)} runs (counted as keeping v1): "
+            + "; ".join(sorted({f"{r['problem']} seed {r['seed']}: {r['refine_error'][:160]}" for r in crashed}))
+            + "\n"
+        )
     add("\n## What refine's v2 did (relevant parameters; most common v2 per problem)\n")
     add("| problem | param | truth | v1 | refine v2 (count of seeds) |")
     add("|---|---|---|---|---|")
@@ -498,11 +519,16 @@ def _surrogate_table(surrogates: list) -> str:
 
 def _meta(args: argparse.Namespace, seconds: float) -> dict:
     import optuna
+
     import refine
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "refine"], capture_output=True, text=True, cwd=HERE.parent.parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "refine"], capture_output=True, text=True, cwd=HERE.parent.parent
+        ).stdout.strip()
         commit += " + uncommitted changes in refine/" if dirty else ""
     except OSError:
         commit = "?"
@@ -520,10 +546,18 @@ def _meta(args: argparse.Namespace, seconds: float) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--group", choices=("synthetic", "real", "all"), default="synthetic",
-                    help="synthetic problems (default), real-landscape surrogates (surrogate.py), or both")
-    ap.add_argument("--studies", type=Path, default=HERE / ".cache" / "studies",
-                    help="folder holding the real studies' SQLite files (see benchmarks/README.md)")
+    ap.add_argument(
+        "--group",
+        choices=("synthetic", "real", "all"),
+        default="synthetic",
+        help="synthetic problems (default), real-landscape surrogates (surrogate.py), or both",
+    )
+    ap.add_argument(
+        "--studies",
+        type=Path,
+        default=HERE / ".cache" / "studies",
+        help="folder holding the real studies' SQLite files (see benchmarks/README.md)",
+    )
     ap.add_argument("--problems", default="", help="comma-separated names (default: the whole group)")
     ap.add_argument("--seeds", type=int, default=16, help="seeds 0 .. SEEDS-1 per problem (default: 16)")
     ap.add_argument("--n1", type=int, default=40, help="stage-1 trials")
@@ -531,8 +565,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--resume", action="store_true", help="reuse the finished runs of an interrupted run")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 seeds, 20 + 20 trials")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="folder for results*.md and results*.json (default: beside this file; --quick: its .cache/)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for results*.md and results*.json (default: beside this file; --quick: its .cache/)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.seeds, args.n1, args.n2 = 2, 20, 20
@@ -579,21 +617,33 @@ def main(argv: list[str] | None = None) -> None:
             sink.flush()
             if "error" in r:
                 failed.append(r)
-                print(f"[{i}/{len(tasks)}] {r['problem']} seed {r['seed']}: ERROR {r['error']}", file=sys.stderr, flush=True)
+                print(
+                    f"[{i}/{len(tasks)}] {r['problem']} seed {r['seed']}: ERROR {r['error']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 continue
             runs.append(r)
-            print(f"[{i}/{len(tasks)}] {r['problem']} seed {r['seed']}: "
-                  + ", ".join(f"{s} {_final(r, s, args.n2):.3f}" for s in STRATEGIES), file=sys.stderr, flush=True)
+            print(
+                f"[{i}/{len(tasks)}] {r['problem']} seed {r['seed']}: "
+                + ", ".join(f"{s} {_final(r, s, args.n2):.3f}" for s in STRATEGIES),
+                file=sys.stderr,
+                flush=True,
+            )
     runs.sort(key=lambda r: (names.index(r["problem"]), r["seed"]))
     meta = _meta(args, time.perf_counter() - start)
     text = report(runs, names, args.n1, args.n2, meta) + _surrogate_table(surrogates)
     if failed:
-        text += f"\n**{len(failed)} runs failed** and are left out: " + "; ".join(
-            f"{r['problem']} seed {r['seed']}: {r['error'].strip().splitlines()[-1][:200]}" for r in failed
-        ) + "\n"
+        text += (
+            f"\n**{len(failed)} runs failed** and are left out: "
+            + "; ".join(f"{r['problem']} seed {r['seed']}: {r['error'].strip().splitlines()[-1][:200]}" for r in failed)
+            + "\n"
+        )
     print(text)
     (args.out / f"results{suffix}.md").write_text(text)
-    (args.out / f"results{suffix}.json").write_text(json.dumps({"meta": meta, "n1": args.n1, "n2": args.n2, "runs": runs}, indent=1, default=str))
+    (args.out / f"results{suffix}.json").write_text(
+        json.dumps({"meta": meta, "n1": args.n1, "n2": args.n2, "runs": runs}, indent=1, default=str)
+    )
     partial.unlink()
 
 

@@ -48,16 +48,34 @@ __all__ = ["SOURCES", "Surrogate", "fit", "load_problems"]
 
 #: (problem name, shape, SQLite file under the studies folder, study name, where it comes from)
 SOURCES = (
-    ("rl_ppo", "mostly categorical: SB3 PPO agent, 12 params (9 categorical)",
-     "sail_optuna.pid+s0.db", "sb3-tuning-coktailjet-7-trials",
-     "github.com/lucasmrdt/sailboat-drl, optuna.pid+s0.db"),
-    ("pid", "control: PID gains Kp, Ki, Kd (log) and a line-of-sight radius",
-     "sail_optuna.pid+s0.db", "pid-coeffs-tuning-upnquick-4-trials-135deg",
-     "github.com/lucasmrdt/sailboat-drl, optuna.pid+s0.db"),
-    ("mlp", "a small network: sklearn MLP, hidden units (int), activation, alpha and lr (log)",
-     "rvfl_optuna.db", "study_mlp_single", "github.com/annabelkner/RVFL, optuna.db"),
-    ("rvfl", "integer width + mixed: random-vector functional-link net, 7 params",
-     "rvfl_optuna.db", "study_rvfl", "github.com/annabelkner/RVFL, optuna.db"),
+    (
+        "rl_ppo",
+        "mostly categorical: SB3 PPO agent, 12 params (9 categorical)",
+        "sail_optuna.pid+s0.db",
+        "sb3-tuning-coktailjet-7-trials",
+        "github.com/lucasmrdt/sailboat-drl, optuna.pid+s0.db",
+    ),
+    (
+        "pid",
+        "control: PID gains Kp, Ki, Kd (log) and a line-of-sight radius",
+        "sail_optuna.pid+s0.db",
+        "pid-coeffs-tuning-upnquick-4-trials-135deg",
+        "github.com/lucasmrdt/sailboat-drl, optuna.pid+s0.db",
+    ),
+    (
+        "mlp",
+        "a small network: sklearn MLP, hidden units (int), activation, alpha and lr (log)",
+        "rvfl_optuna.db",
+        "study_mlp_single",
+        "github.com/annabelkner/RVFL, optuna.db",
+    ),
+    (
+        "rvfl",
+        "integer width + mixed: random-vector functional-link net, 7 params",
+        "rvfl_optuna.db",
+        "study_rvfl",
+        "github.com/annabelkner/RVFL, optuna.db",
+    ),
 )
 
 STARTUP = 10
@@ -167,7 +185,10 @@ class _GP:
 
 def _fit_theta(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, restarts: int = 2) -> np.ndarray:
     dim = X.shape[1]
-    bounds = [(math.log(0.03), math.log(30.0))] * dim + [(math.log(1e-2), math.log(1e2)), (math.log(1e-4), math.log(1.0))]
+    bounds = [(math.log(0.03), math.log(30.0))] * dim + [
+        (math.log(1e-2), math.log(1e2)),
+        (math.log(1e-4), math.log(1.0)),
+    ]
     best = None
     for k in range(restarts):
         start = np.concatenate([np.log(rng.uniform(0.2, 2.0, dim)) if k else np.zeros(dim), [0.0, math.log(0.05)]])
@@ -234,7 +255,9 @@ def _rows(data, space: Space) -> tuple[list[dict], np.ndarray]:
     return configs, sign * data.values[ok, 0]
 
 
-def _local_search(sur_true, space: Space, start: dict, rng: np.random.Generator, steps: int = 150) -> tuple[dict, float]:
+def _local_search(
+    sur_true, space: Space, start: dict, rng: np.random.Generator, steps: int = 150
+) -> tuple[dict, float]:
     best, best_v = dict(start), sur_true(start)
     for _ in range(steps):
         cand = dict(best)
@@ -256,8 +279,9 @@ def _local_search(sur_true, space: Space, start: dict, rng: np.random.Generator,
 
 def fit(path: str | Path, study: str, name: str, shape: str = "", source: str = "", seed: int = 0) -> Surrogate:
     """Fit the surrogate of ``study`` in ``path`` (read read-only)."""
-    import refine
     from problems import sample_config
+
+    import refine
 
     data = refine.read_study(str(path), study)
     space = Space(name=name, version=1, params=dict(data.inferred.params), directions=("minimize",))
@@ -323,9 +347,23 @@ def fit(path: str | Path, study: str, name: str, shape: str = "", source: str = 
         if spread > 2 * noise:
             relevant[pname] = best[pname]
     return Surrogate(
-        name=name, shape=shape, source=source, space=space, encoder=enc, gp=gp, n_trials=len(y),
-        cv_rmse=cv_rmse, cv_spearman=cv_rho, noise=noise, optimum=optimum, best=best, elite_distance=dist,
-        relevant=relevant, observed_best=observed_best, margin=margin, raw_optimum=raw_optimum,
+        name=name,
+        shape=shape,
+        source=source,
+        space=space,
+        encoder=enc,
+        gp=gp,
+        n_trials=len(y),
+        cv_rmse=cv_rmse,
+        cv_spearman=cv_rho,
+        noise=noise,
+        optimum=optimum,
+        best=best,
+        elite_distance=dist,
+        relevant=relevant,
+        observed_best=observed_best,
+        margin=margin,
+        raw_optimum=raw_optimum,
     )
 
 

@@ -157,9 +157,7 @@ def trial_contents(n_trials: int, seed: int) -> list[dict[str, Any]]:
                 "distributions": dists,
                 "value": float(col["value"][i]),
                 "user_attrs": _user_attrs(col, i),
-                "intermediate_values": {
-                    s: float(v) for s, v in enumerate(col["intermediate"][i].tolist())
-                },
+                "intermediate_values": {s: float(v) for s, v in enumerate(col["intermediate"][i].tolist())},
             }
         )
     return trials
@@ -186,16 +184,10 @@ def _chunk_rows(
     numbers = range(lo, hi)
     starts = _datetimes(col["start_us"][lo:hi])
     completes = _datetimes(col["start_us"][lo:hi] + col["duration_us"][lo:hi])
-    yield "trials", [
-        (tid, num, study_id, "COMPLETE", s, c)
-        for tid, num, s, c in zip(ids, numbers, starts, completes)
-    ]
+    yield "trials", [(tid, num, study_id, "COMPLETE", s, c) for tid, num, s, c in zip(ids, numbers, starts, completes)]
 
     params: list[tuple[Any, ...]] = []
-    per_trial = [
-        (name, col[name][lo:hi].tolist(), distribution_to_json(dist))
-        for name, dist in DISTRIBUTIONS.items()
-    ]
+    per_trial = [(name, col[name][lo:hi].tolist(), distribution_to_json(dist)) for name, dist in DISTRIBUTIONS.items()]
     for j, tid in enumerate(ids):
         for name, values, dist_json in per_trial:
             v = values[j]
@@ -203,19 +195,19 @@ def _chunk_rows(
                 params.append((tid, name, v, dist_json))
     yield "trial_params", params
 
-    yield "trial_values", [
-        (tid, 0, v, "FINITE") for tid, v in zip(ids, col["value"][lo:hi].tolist())
-    ]
-    yield "trial_intermediate_values", [
-        (tid, step, v, "FINITE")
-        for tid, row in zip(ids, col["intermediate"][lo:hi].tolist())
-        for step, v in enumerate(row)
-    ]
-    yield "trial_user_attributes", [
-        (tid, key, json.dumps(value))
-        for j, tid in enumerate(ids)
-        for key, value in _user_attrs(col, lo + j).items()
-    ]
+    yield "trial_values", [(tid, 0, v, "FINITE") for tid, v in zip(ids, col["value"][lo:hi].tolist())]
+    yield (
+        "trial_intermediate_values",
+        [
+            (tid, step, v, "FINITE")
+            for tid, row in zip(ids, col["intermediate"][lo:hi].tolist())
+            for step, v in enumerate(row)
+        ],
+    )
+    yield (
+        "trial_user_attributes",
+        [(tid, key, json.dumps(value)) for j, tid in enumerate(ids) for key, value in _user_attrs(col, lo + j).items()],
+    )
 
 
 _INSERTS = {
@@ -223,12 +215,10 @@ _INSERTS = {
     "datetime_complete) VALUES (?, ?, ?, ?, ?, ?)",
     "trial_params": "INSERT INTO trial_params (trial_id, param_name, param_value, "
     "distribution_json) VALUES (?, ?, ?, ?)",
-    "trial_values": "INSERT INTO trial_values (trial_id, objective, value, value_type) "
-    "VALUES (?, ?, ?, ?)",
+    "trial_values": "INSERT INTO trial_values (trial_id, objective, value, value_type) VALUES (?, ?, ?, ?)",
     "trial_intermediate_values": "INSERT INTO trial_intermediate_values (trial_id, step, "
     "intermediate_value, intermediate_value_type) VALUES (?, ?, ?, ?)",
-    "trial_user_attributes": 'INSERT INTO trial_user_attributes (trial_id, "key", value_json) '
-    "VALUES (?, ?, ?)",
+    "trial_user_attributes": 'INSERT INTO trial_user_attributes (trial_id, "key", value_json) VALUES (?, ?, ?)',
 }
 
 
@@ -251,9 +241,7 @@ def write_study(
     """
     path = Path(path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna.create_study(
-        storage=f"sqlite:///{path}", study_name=study_name, direction="maximize"
-    )
+    optuna.create_study(storage=f"sqlite:///{path}", study_name=study_name, direction="maximize")
     col = synthesize(n_trials, seed)
     con = sqlite3.connect(path, isolation_level=None)
     try:
@@ -261,9 +249,7 @@ def write_study(
         con.execute("PRAGMA synchronous = OFF")
         con.execute("PRAGMA journal_mode = MEMORY")
         con.execute("BEGIN")
-        (study_id,) = con.execute(
-            "SELECT study_id FROM studies WHERE study_name = ?", (study_name,)
-        ).fetchone()
+        (study_id,) = con.execute("SELECT study_id FROM studies WHERE study_name = ?", (study_name,)).fetchone()
         (max_id,) = con.execute("SELECT MAX(trial_id) FROM trials").fetchone()
         first_trial_id = (max_id or 0) + 1
         for lo in range(0, n_trials, _TRIALS_PER_CHUNK):
@@ -294,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     write_study(args.out, args.trials, args.seed, args.study_name)
     print(
-        f"wrote {args.trials} trials to {args.out} (study {args.study_name!r}) "
-        f"in {time.perf_counter() - t0:.1f} s",
+        f"wrote {args.trials} trials to {args.out} (study {args.study_name!r}) in {time.perf_counter() - t0:.1f} s",
         file=sys.stderr,
     )
     return 0

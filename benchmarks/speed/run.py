@@ -127,19 +127,14 @@ def _help(argv: list[str]) -> str | None:
 def _missing(help_text: str | None, command: str, options: list[str]) -> str | None:
     if help_text is None:
         return f"no `{command}` command"
-    absent = [
-        o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", help_text)
-    ]
+    absent = [o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", help_text)]
     return f"no {', '.join(absent)} option" if absent else None
 
 
 def benches(db: Path, study_name: str, out_dir: Path) -> list[Bench]:
     """The commands to measure on one study, with what the CLI lacks."""
     refine = refine_argv()
-    load = (
-        "import optuna; optuna.load_study("
-        f"study_name={study_name!r}, storage={f'sqlite:///{db}'!r}).get_trials()"
-    )
+    load = f"import optuna; optuna.load_study(study_name={study_name!r}, storage={f'sqlite:///{db}'!r}).get_trials()"
     inspect_help = _help(refine + ["inspect"])
     next_help = _help(refine + ["next-space"])
     out = ["--out", str(out_dir)] if next_help and "--out" in next_help else []
@@ -179,9 +174,7 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float | None, int, str]:
         else:
             wrapped = [sys.executable, "-c", _RUSAGE_WRAPPER] + argv
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            wrapped, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        proc = subprocess.run(wrapped, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - t0
         stderr = proc.stderr
         peak_kib: float | None = None
@@ -208,9 +201,7 @@ def _warm_page_cache(path: Path) -> None:
             pass
 
 
-def run_size(
-    n_trials: int, db: Path, study_name: str, repeat: int, skip_optuna: bool
-) -> list[Result]:
+def run_size(n_trials: int, db: Path, study_name: str, repeat: int, skip_optuna: bool) -> list[Result]:
     """Measure every command on one study."""
     results = []
     _warm_page_cache(db)
@@ -244,9 +235,7 @@ def run_size(
 
 def markdown(results: list[Result]) -> str:
     """The results as a Markdown table, with ratios to the Optuna load."""
-    baseline = {
-        r.trials: r.seconds for r in results if r.label.startswith("optuna") and r.seconds
-    }
+    baseline = {r.trials: r.seconds for r in results if r.label.startswith("optuna") and r.seconds}
     lines = [
         "| trials | command | seconds | peak MiB | vs optuna load |",
         "|-------:|---------|--------:|---------:|---------------:|",
@@ -281,8 +270,7 @@ def environment() -> str:
     return (
         f"{datetime.date.today().isoformat()} · {platform.platform()} · "
         f"{os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"optuna {optuna.__version__} · refine {refine_version}"
-        + (f" @ {commit}" if commit else "")
+        f"optuna {optuna.__version__} · refine {refine_version}" + (f" @ {commit}" if commit else "")
     )
 
 
@@ -313,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         metavar="N",
-        help="do not measure the Optuna load on studies of more than N trials "
-        "(100k takes 1.5-2 min and ~3.9 GB)",
+        help="do not measure the Optuna load on studies of more than N trials (100k takes 1.5-2 min and ~3.9 GB)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per command; median reported")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic studies")

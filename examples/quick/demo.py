@@ -16,11 +16,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from objective import objective  # noqa: E402
+
 import refine  # noqa: E402
 from refine.commands._common import console, table  # noqa: E402
 from refine.diff import diff_spaces  # noqa: E402
-
-from objective import objective  # noqa: E402
 
 
 def main(out: Path = Path("out/demo"), trials: int = 60) -> None:
@@ -51,7 +51,16 @@ def main(out: Path = Path("out/demo"), trials: int = 60) -> None:
             table(
                 f"{space.name} v{result.previous.version} -> v{result.space.version} (best {result.rationale['best']['value']:.4f})",
                 ["param", "old", "new", "change", "rule"],
-                [(r["param"], r["old"], r["new"], r["change"], decided[r["param"]].rule if r["param"] in decided else "") for r in rows],
+                [
+                    (
+                        r["param"],
+                        r["old"],
+                        r["new"],
+                        r["change"],
+                        decided[r["param"]].rule if r["param"] in decided else "",
+                    )
+                    for r in rows
+                ],
             )
         )
         for flag in result.rationale["red_flags"]:

@@ -47,7 +47,9 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 @functools.lru_cache(maxsize=4)
-def load_digits_split(val_fraction: float = 0.25, seed: int = 0, train_samples: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_digits_split(
+    val_fraction: float = 0.25, seed: int = 0, train_samples: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The digits as ``(x_train, y_train, x_val, y_val)``: images (N, 1, 8, 8) scaled to [0, 1], a stratified split.
 
     ``train_samples`` keeps that many of the training digits (stratified), which makes the
@@ -84,7 +86,9 @@ class _ContextBlock(nn.Module):
 class DigitNet(nn.Module):
     """Conv blocks (3x3 conv, batch norm, ReLU; the first halves 8x8 to 4x4), an optional context encoder, a linear head."""
 
-    def __init__(self, depth: int, width: float, dropout: float, encoder: str, ctx_layers: int = 1, ctx_heads: int = 1) -> None:
+    def __init__(
+        self, depth: int, width: float, dropout: float, encoder: str, ctx_layers: int = 1, ctx_heads: int = 1
+    ) -> None:
         super().__init__()
         # Channels a multiple of 8 (at least 8) so that any head count up to 8 divides them.
         channels = max(8, int(round(16 * width / 8)) * 8)
@@ -96,7 +100,11 @@ class DigitNet(nn.Module):
                 blocks.append(nn.MaxPool2d(2))
             c_in = channels
         self.features = nn.Sequential(*blocks)
-        self.context = nn.ModuleList(_ContextBlock(channels, ctx_heads, dropout) for _ in range(ctx_layers)) if encoder == "context" else None
+        self.context = (
+            nn.ModuleList(_ContextBlock(channels, ctx_heads, dropout) for _ in range(ctx_layers))
+            if encoder == "context"
+            else None
+        )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(channels, 10)
 
@@ -143,7 +151,9 @@ def objective(params: dict[str, Any], trial: Any = None) -> float:
     seed = int(params.get("seed", 0))
     torch.manual_seed(seed)
     train_samples = params.get("train_samples")
-    x_tr, y_tr, x_va, y_va = load_digits_split(float(params.get("val_fraction", 0.25)), seed, None if train_samples is None else int(train_samples))
+    x_tr, y_tr, x_va, y_va = load_digits_split(
+        float(params.get("val_fraction", 0.25)), seed, None if train_samples is None else int(train_samples)
+    )
     x_tr, y_tr = torch.from_numpy(x_tr).to(device), torch.from_numpy(y_tr).to(device)
     x_va, y_va = torch.from_numpy(x_va).to(device), torch.from_numpy(y_va).to(device)
 

@@ -24,9 +24,10 @@ import attrs
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from sweep_api import sweep  # noqa: E402
+
 import refine  # noqa: E402
 from refine.executor import load_objective  # noqa: E402
-from sweep_api import sweep  # noqa: E402
 
 OBJECTIVE = f"{HERE / 'objective.py'}:objective"
 
@@ -36,11 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=30, help="complete trials per stage [default: 30]")
     parser.add_argument("--stages", type=int, default=3, help="stages to run [default: 3]")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs per trial [default: the space's, 8]")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, mps ... [default: auto]")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, mps ... [default: auto]",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed [default: 0]")
-    parser.add_argument("--out", default="out/vision", help="directory for the study and the report [default: out/vision]")
-    parser.add_argument("--spaces", default=None, help="directory for the space versions and rationales [default: --out]")
-    parser.add_argument("--space", default=str(HERE / "space.v1.yaml"), help="the first space [default: examples/vision/space.v1.yaml]")
+    parser.add_argument(
+        "--out", default="out/vision", help="directory for the study and the report [default: out/vision]"
+    )
+    parser.add_argument(
+        "--spaces", default=None, help="directory for the space versions and rationales [default: --out]"
+    )
+    parser.add_argument(
+        "--space", default=str(HERE / "space.v1.yaml"), help="the first space [default: examples/vision/space.v1.yaml]"
+    )
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     args = parser.parse_args(argv)
 

@@ -31,7 +31,7 @@ def _names(value) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected parameter names, e.g. lr,weight_decay or [\"lr\"], got {value!r}")
+        raise ValueError(f'expected parameter names, e.g. lr,weight_decay or ["lr"], got {value!r}')
     return tuple(v.strip() for v in value if v.strip())
 
 

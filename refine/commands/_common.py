@@ -53,11 +53,20 @@ def json_option(fn: Any = None, *, help: str | None = None) -> Any:
 
     def decorate(f: Any) -> Any:
         f = click.option(
-            "-f", "--format", "output_format", type=click.Choice(FORMATS), default=None, expose_value=False,
-            callback=_format_given, help="Output format, as Optuna's CLI takes it: table (default), json (= --json) or yaml.",
+            "-f",
+            "--format",
+            "output_format",
+            type=click.Choice(FORMATS),
+            default=None,
+            expose_value=False,
+            callback=_format_given,
+            help="Output format, as Optuna's CLI takes it: table (default), json (= --json) or yaml.",
         )(f)
         return click.option(
-            "--json", "as_json", is_flag=True, callback=_json_given,
+            "--json",
+            "as_json",
+            is_flag=True,
+            callback=_json_given,
             help=help or "Print one JSON object on stdout instead of tables.",
         )(f)
 
@@ -66,15 +75,35 @@ def json_option(fn: Any = None, *, help: str | None = None) -> Any:
 
 def ranking_options(fn: Any) -> Any:
     """``--metric``, ``--metric-direction``, ``--then`` and ``--where``: how trials are ranked (refine.ranking)."""
-    for option in reversed((
-        click.option("--metric", default=None, help="Rank trials by this objective label or user attribute (e.g. precision) instead of the objective."),
-        click.option("--metric-direction", type=click.Choice(["maximize", "minimize"]), default=None,
-                     help="Which way --metric is better [default: the study's direction]."),
-        click.option("--then", "then", multiple=True, metavar="NAME[:max|:min]",
-                     help="Break ties of --metric by this key, in turn (repeatable): --metric precision --then recall."),
-        click.option("--where", "where", multiple=True, metavar='"NAME OP X"',
-                     help='Only trials keeping this condition rank (repeatable): --where "recall >= 0.5".'),
-    )):
+    for option in reversed(
+        (
+            click.option(
+                "--metric",
+                default=None,
+                help="Rank trials by this objective label or user attribute (e.g. precision) instead of the objective.",
+            ),
+            click.option(
+                "--metric-direction",
+                type=click.Choice(["maximize", "minimize"]),
+                default=None,
+                help="Which way --metric is better [default: the study's direction].",
+            ),
+            click.option(
+                "--then",
+                "then",
+                multiple=True,
+                metavar="NAME[:max|:min]",
+                help="Break ties of --metric by this key, in turn (repeatable): --metric precision --then recall.",
+            ),
+            click.option(
+                "--where",
+                "where",
+                multiple=True,
+                metavar='"NAME OP X"',
+                help='Only trials keeping this condition rank (repeatable): --where "recall >= 0.5".',
+            ),
+        )
+    ):
         fn = option(fn)
     return fn
 

@@ -12,14 +12,44 @@ from refine.errors import RefineError
 
 @click.command(name="best")
 @click.argument("storage")
-@click.option("--study", "--study-name", "study", default=None, help="Study name, or a seed group's (stage3 for stage3-s60, stage3-s61, ...); may be left out when the storage holds one study.")
-@click.option("-f", "--format", "fmt", default="json", show_default=True, type=click.Choice(["json", "yaml"]), help="How to print it.")
-@click.option("--json", "as_json", is_flag=True, help="The same as --format json (the default), as other commands spell it.")
-@click.option("--promote", default=None, metavar="FILE", type=click.Path(dir_okay=False),
-              help="Write the winning config into this constants file (.yaml, .yml, .json or .py), keeping what else it holds.")
+@click.option(
+    "--study",
+    "--study-name",
+    "study",
+    default=None,
+    help="Study name, or a seed group's (stage3 for stage3-s60, stage3-s61, ...); may be left out when the storage holds one study.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    default="json",
+    show_default=True,
+    type=click.Choice(["json", "yaml"]),
+    help="How to print it.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="The same as --format json (the default), as other commands spell it."
+)
+@click.option(
+    "--promote",
+    default=None,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Write the winning config into this constants file (.yaml, .yml, .json or .py), keeping what else it holds.",
+)
 @ranking_options
-def best(storage: str, study: str | None, fmt: str, as_json: bool, promote: str | None, metric: str | None,
-         metric_direction: str | None, then: tuple[str, ...], where: tuple[str, ...]) -> None:
+def best(
+    storage: str,
+    study: str | None,
+    fmt: str,
+    as_json: bool,
+    promote: str | None,
+    metric: str | None,
+    metric_direction: str | None,
+    then: tuple[str, ...],
+    where: tuple[str, ...],
+) -> None:
     """Print the winning configuration of a study, ready to promote into a project's constants.
 
     A stage is judged by the trials it ran itself (not a warm start's

@@ -16,8 +16,19 @@ def show_comparison(screen: Any, result: Any) -> None:
     rows = []
     for g in result.groups:
         dist = "-" if g.param_distance is None else f"{g.param_distance:.3f}"
-        rows.append((g.name, len(g.studies), g.trials, f"{g.score:.6g}", f"{g.spread:.4g}", dist, g.searched, g.direction))
-    columns = ["study", "seeds", "own trials", "best (mean)", "spread", "param distance", "searched params", "direction"]
+        rows.append(
+            (g.name, len(g.studies), g.trials, f"{g.score:.6g}", f"{g.spread:.4g}", dist, g.searched, g.direction)
+        )
+    columns = [
+        "study",
+        "seeds",
+        "own trials",
+        "best (mean)",
+        "spread",
+        "param distance",
+        "searched params",
+        "direction",
+    ]
     screen.print(table("refine compare", columns, rows))
     if result.refused:
         screen.print(f"not ranked: {result.refused}", markup=False)
@@ -29,16 +40,47 @@ def show_comparison(screen: Any, result: Any) -> None:
 
 @click.command(name="compare")
 @click.argument("storage")
-@click.option("--studies", required=True, multiple=True, help="Studies to compare: --studies a b c (after STORAGE) or --studies a --studies b; NAME also matches NAME-s<seed>.")
-@click.option("--margin", default=0.0, show_default=True, type=float, help="How much better (objective units) a space searching more params must be to beat a simpler one.")
-@click.option("--max-distance", default=0.3, show_default=True, type=float,
-              help="Seeds whose best params lie further apart (0 = same point, 1 = opposite corners) have not settled on one optimum.")
-@click.option("--across", is_flag=True, help="Compare studies whose fixed evaluation settings differ (tiers of a budget), on purpose.")
+@click.option(
+    "--studies",
+    required=True,
+    multiple=True,
+    help="Studies to compare: --studies a b c (after STORAGE) or --studies a --studies b; NAME also matches NAME-s<seed>.",
+)
+@click.option(
+    "--margin",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="How much better (objective units) a space searching more params must be to beat a simpler one.",
+)
+@click.option(
+    "--max-distance",
+    default=0.3,
+    show_default=True,
+    type=float,
+    help="Seeds whose best params lie further apart (0 = same point, 1 = opposite corners) have not settled on one optimum.",
+)
+@click.option(
+    "--across",
+    is_flag=True,
+    help="Compare studies whose fixed evaluation settings differ (tiers of a budget), on purpose.",
+)
 @ranking_options
 @json_option(help="Print one JSON object on stdout.")
 @click.argument("more", nargs=-1)
-def compare(storage: str, studies: tuple[str, ...], margin: float, max_distance: float, across: bool, metric: str | None,
-            metric_direction: str | None, then: tuple[str, ...], where: tuple[str, ...], as_json: bool, more: tuple[str, ...]) -> None:
+def compare(
+    storage: str,
+    studies: tuple[str, ...],
+    margin: float,
+    max_distance: float,
+    across: bool,
+    metric: str | None,
+    metric_direction: str | None,
+    then: tuple[str, ...],
+    where: tuple[str, ...],
+    as_json: bool,
+    more: tuple[str, ...],
+) -> None:
     """Compare studies in STORAGE and choose one, with the reasons.
 
     \b
@@ -68,7 +110,11 @@ def compare(storage: str, studies: tuple[str, ...], margin: float, max_distance:
                 f"refine compare {given} --studies {' '.join([*studies, storage, *(m for m in more if m != given)])}"
             )
     result = compare_studies(
-        storage, list(studies) + list(more), margin=margin, max_distance=max_distance, across=across,
+        storage,
+        list(studies) + list(more),
+        margin=margin,
+        max_distance=max_distance,
+        across=across,
         ranking=ranking_from(metric, metric_direction, then, where),
     )
     if as_json:

@@ -44,7 +44,14 @@ def diff(old: str, new: str, study: str | None, as_json: bool) -> None:
     if a.metric != b.metric:
         notes.append(f"different metrics: {a.metric_label or '(objective)'} vs {b.metric_label or '(objective)'}")
     if as_json:
-        emit_json({"old": {"name": a.name, "version": a.version}, "new": {"name": b.name, "version": b.version}, "params": rows, "notes": notes})
+        emit_json(
+            {
+                "old": {"name": a.name, "version": a.version},
+                "new": {"name": b.name, "version": b.version},
+                "params": rows,
+                "notes": notes,
+            }
+        )
         return
     for note in notes:
         click.echo(f"note: {note}", err=True)

@@ -12,12 +12,38 @@ from refine.cli import emit_json
 @click.option("--storage", required=True, help="Where the study goes: study.db, a journal file or a storage URL.")
 @click.option("--study", required=True, help="The new study's name.")
 @click.option("--value", "value", required=True, metavar="COLUMN", help="The column holding the objective.")
-@click.option("--direction", default="minimize", show_default=True, type=click.Choice(["minimize", "maximize"]), help="Which way the objective is better.")
-@click.option("--space", "space_file", default=None, type=click.Path(dir_okay=False), help="The space the trials came from (default: inferred from the table).")
-@click.option("--attr", "attrs_columns", multiple=True, metavar="COLUMN", help="Keep this column as a user attribute (a metric), not a parameter (repeatable).")
+@click.option(
+    "--direction",
+    default="minimize",
+    show_default=True,
+    type=click.Choice(["minimize", "maximize"]),
+    help="Which way the objective is better.",
+)
+@click.option(
+    "--space",
+    "space_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The space the trials came from (default: inferred from the table).",
+)
+@click.option(
+    "--attr",
+    "attrs_columns",
+    multiple=True,
+    metavar="COLUMN",
+    help="Keep this column as a user attribute (a metric), not a parameter (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def import_trials(file: str, storage: str, study: str, value: str, direction: str, space_file: str | None,
-                  attrs_columns: tuple[str, ...], as_json: bool) -> None:
+def import_trials(
+    file: str,
+    storage: str,
+    study: str,
+    value: str,
+    direction: str,
+    space_file: str | None,
+    attrs_columns: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Write the rows of FILE (one trial each) as a new Optuna study that next-space and run --from read.
 
     \b
@@ -33,8 +59,15 @@ def import_trials(file: str, storage: str, study: str, value: str, direction: st
     """
     from refine.import_trials import import_trials as run_import
 
-    result = run_import(file, storage=storage, study=study, value=value, direction=direction, space=space_file,
-                        attrs_columns=attrs_columns)
+    result = run_import(
+        file,
+        storage=storage,
+        study=study,
+        value=value,
+        direction=direction,
+        space=space_file,
+        attrs_columns=attrs_columns,
+    )
     if as_json:
         emit_json(result.to_json())
         return

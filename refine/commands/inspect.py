@@ -45,7 +45,10 @@ def inspect_(storage: str, study: str | None, as_json: bool) -> None:
         table(
             f"{len(summaries)} stud{'y' if len(summaries) == 1 else 'ies'} in {redact(storage)}",
             ["study", "directions", "trials", "by state"],
-            [(s.name, ", ".join(s.directions), s.n_trials, ", ".join(f"{v} {k}" for k, v in s.counts.items())) for s in summaries],
+            [
+                (s.name, ", ".join(s.directions), s.n_trials, ", ".join(f"{v} {k}" for k, v in s.counts.items()))
+                for s in summaries
+            ],
         )
     )
     if detail is not None:

@@ -14,7 +14,14 @@ import click
 
 from refine.errors import RefineError
 from refine.interop import EXPORT_TARGETS, IMPORT_SOURCES, export_space, import_space
-from refine.spacefile import atomic_write, dump_space, load_space, refuse_overwriting_inputs, refuse_replacing_another_file, save_space
+from refine.spacefile import (
+    atomic_write,
+    dump_space,
+    load_space,
+    refuse_overwriting_inputs,
+    refuse_replacing_another_file,
+    save_space,
+)
 
 __all__ = ["export", "import_"]
 
@@ -26,7 +33,9 @@ def _warn(warnings: tuple[str, ...]) -> None:
 
 # What an earlier export to each target looks like: -o replaces that, and nothing else.
 _MARKS = {
-    "configspace": lambda text: bool(re.match(r'\s*\{[^{]*?"hyperparameters"\s*:', text) or re.search(r"(?m)^hyperparameters:", text)),
+    "configspace": lambda text: bool(
+        re.match(r'\s*\{[^{]*?"hyperparameters"\s*:', text) or re.search(r"(?m)^hyperparameters:", text)
+    ),
     "wandb": lambda text: "exported by refine" in text[:500],
     "optuna": lambda text: "exported by refine" in text[:500],
 }
@@ -47,7 +56,11 @@ _MARKS = {
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to FILE (atomically) instead of stdout; an earlier export there is replaced, any other file kept.",
 )
-@click.option("--force", is_flag=True, help="With -o: replace FILE even when it is not an earlier export (a study, a space file, ...).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With -o: replace FILE even when it is not an earlier export (a study, a space file, ...).",
+)
 def export(space_file: Path, target: str | None, out: Path | None, force: bool) -> None:
     """Export the space file SPACE for another tool.
 
@@ -61,9 +74,13 @@ def export(space_file: Path, target: str | None, out: Path | None, force: bool) 
     silently.
     """
     if target is None:
-        raise RefineError(f"export needs --to, one of {', '.join(EXPORT_TARGETS)}; e.g. refine export {space_file} --to wandb")
+        raise RefineError(
+            f"export needs --to, one of {', '.join(EXPORT_TARGETS)}; e.g. refine export {space_file} --to wandb"
+        )
     if target not in EXPORT_TARGETS:
-        raise RefineError(f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to")
+        raise RefineError(
+            f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to"
+        )
     if out is not None:
         refuse_overwriting_inputs(out, (space_file,))
         refuse_replacing_another_file(out, ours=_MARKS[target], kind=f"an export to {target}", force=force)
@@ -79,7 +96,12 @@ def export(space_file: Path, target: str | None, out: Path | None, force: bool) 
 
 @click.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--from", "source", metavar="|".join(IMPORT_SOURCES), help="The format of FILE: a ConfigSpace JSON/YAML serialization or a W&B sweep config.  [required]")
+@click.option(
+    "--from",
+    "source",
+    metavar="|".join(IMPORT_SOURCES),
+    help="The format of FILE: a ConfigSpace JSON/YAML serialization or a W&B sweep config.  [required]",
+)
 @click.option(
     "-o",
     "--out",
@@ -103,11 +125,17 @@ def import_(file: Path, source: str | None, out: Path | None, name: str | None) 
     OR/LT/GT conditions, normal distributions) is an error naming the parameter.
     """
     if source is None:
-        raise RefineError(f"import needs --from, one of {', '.join(IMPORT_SOURCES)}; e.g. refine import {file} --from wandb -o space.yaml")
+        raise RefineError(
+            f"import needs --from, one of {', '.join(IMPORT_SOURCES)}; e.g. refine import {file} --from wandb -o space.yaml"
+        )
     if source not in IMPORT_SOURCES:
-        raise RefineError(f"--from must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}; Optuna code cannot be imported")
+        raise RefineError(
+            f"--from must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}; Optuna code cannot be imported"
+        )
     if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise RefineError(f"--name must match [A-Za-z0-9_.-]+ (it names the space's files), got {name!r}; e.g. --name {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_') or 'space'}")
+        raise RefineError(
+            f"--name must match [A-Za-z0-9_.-]+ (it names the space's files), got {name!r}; e.g. --name {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_') or 'space'}"
+        )
     imported = import_space(file, source, name=name)
     _warn(imported.warnings)
     if out is None:

@@ -22,29 +22,78 @@ def _settings_epilog() -> str:
         if f.name in DOCS and f.name != "extra":
             default = f.default if not isinstance(f.default, attrs.Factory) else "()"
             lines.append(f"  {f.name}={default}: {DOCS[f.name]}")
-    lines.append("  NAME.KEY=VALUE: a rule plugin's own setting ([tool.refine.NAME] table); `refine plugins` lists them")
+    lines.append(
+        "  NAME.KEY=VALUE: a rule plugin's own setting ([tool.refine.NAME] table); `refine plugins` lists them"
+    )
     return "\n".join(lines)
 
 
 @click.command("next-space", epilog=_settings_epilog())
 @click.argument("storage")
 @study_option
-@click.option("--space", "space_file", type=click.Path(dir_okay=False), help="The current space file (default: the one the study remembers, else inferred as v1).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Directory for the new files (default: beside --space, else the current directory).")
+@click.option(
+    "--space",
+    "space_file",
+    type=click.Path(dir_okay=False),
+    help="The current space file (default: the one the study remembers, else inferred as v1).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Directory for the new files (default: beside --space, else the current directory).",
+)
 @click.option("--metric", help="Rank trials by this user attribute instead of the objective (e.g. precision).")
-@click.option("--metric-direction", type=click.Choice(["maximize", "minimize"]), default=None,
-              help="Which way --metric is better [default: the study's direction; required for a multi-objective study].")
-@click.option("--then", "then", multiple=True, metavar="NAME[:max|:min]", help="Break ties of --metric by this key, in turn (repeatable).")
-@click.option("--where", "where", multiple=True, metavar='"NAME OP X"', help='Rank only trials keeping this condition (repeatable): --where "recall >= 0.5".')
+@click.option(
+    "--metric-direction",
+    type=click.Choice(["maximize", "minimize"]),
+    default=None,
+    help="Which way --metric is better [default: the study's direction; required for a multi-objective study].",
+)
+@click.option(
+    "--then",
+    "then",
+    multiple=True,
+    metavar="NAME[:max|:min]",
+    help="Break ties of --metric by this key, in turn (repeatable).",
+)
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar='"NAME OP X"',
+    help='Rank only trials keeping this condition (repeatable): --where "recall >= 0.5".',
+)
 @click.option("--elite-fraction", type=float, help="Share of COMPLETE trials that are elites [default 0.2].")
 @click.option("--fair-trial", type=int, help="Trials a choice needs before it is judged [default 20].")
 @click.option("--baseline", type=float, help="Chance level of the objective; a best value near it is flagged.")
 @click.option("--disable", multiple=True, metavar="RULE", help="Leave out a rule plugin by name (repeatable).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any setting, e.g. --set fix_p=0.05 (see README).")
-@click.option("--importance", is_flag=True, help="Add Optuna's parameter importances to the rationale (slow on big studies).")
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any setting, e.g. --set fix_p=0.05 (see README)."
+)
+@click.option(
+    "--importance", is_flag=True, help="Add Optuna's parameter importances to the rationale (slow on big studies)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the decisions; write nothing.")
 @json_option
-def next_space(storage, study, space_file, out_dir, metric, metric_direction, then, where, elite_fraction, fair_trial, baseline, disable, sets, importance, dry_run, as_json):
+def next_space(
+    storage,
+    study,
+    space_file,
+    out_dir,
+    metric,
+    metric_direction,
+    then,
+    where,
+    elite_fraction,
+    fair_trial,
+    baseline,
+    disable,
+    sets,
+    importance,
+    dry_run,
+    as_json,
+):
     """Read a finished (or running) study and write the next space version.
 
     Writes <name>.v<N+1>.yaml, plus the rationale as <name>.v<N+1>.md (for
@@ -61,7 +110,13 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, th
     from refine.engine import next_space as run_engine
 
     settings = parse_sets(sets)
-    for key, value in (("metric", metric), ("metric_direction", metric_direction), ("elite_fraction", elite_fraction), ("fair_trial", fair_trial), ("baseline", baseline)):
+    for key, value in (
+        ("metric", metric),
+        ("metric_direction", metric_direction),
+        ("elite_fraction", elite_fraction),
+        ("fair_trial", fair_trial),
+        ("baseline", baseline),
+    ):
         if value is not None:
             settings[key] = value
     if then:
@@ -96,17 +151,22 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, th
         stem = directory / result.file_stem()
         taken = [p for p in (stem.with_name(stem.name + x) for x in (".yaml", ".md", ".json")) if p.exists()]
         if taken:
-            click.echo(f"warning: {taken[0]} exists: without --dry-run, next-space would refuse to overwrite it "
-                       "(give --out DIR, or move it away)", err=True)
-    decisions = [
-        {"param": d.param, "action": d.action, "rule": d.rule, "reason": d.reason} for d in result.decisions
-    ]
+            click.echo(
+                f"warning: {taken[0]} exists: without --dry-run, next-space would refuse to overwrite it "
+                "(give --out DIR, or move it away)",
+                err=True,
+            )
+    decisions = [{"param": d.param, "action": d.action, "rule": d.rule, "reason": d.reason} for d in result.decisions]
     if as_json:
         # with --dry-run: where the files would go (nothing is written; "dry_run" says so)
         stem = directory / result.file_stem()
         paths = (result.space_path, result.rationale_path, result.json_path)
         if dry_run:
-            paths = (stem.with_name(stem.name + ".yaml"), stem.with_name(stem.name + ".md"), stem.with_name(stem.name + ".json"))
+            paths = (
+                stem.with_name(stem.name + ".yaml"),
+                stem.with_name(stem.name + ".md"),
+                stem.with_name(stem.name + ".json"),
+            )
         emit_json(
             {
                 "space_path": str(paths[0]),
@@ -133,7 +193,11 @@ def next_space(storage, study, space_file, out_dir, metric, metric_direction, th
         out.print(f"[yellow]red flag:[/yellow] {flag}")
     advice = result.rationale.get("advice")
     if advice:
-        more = f" {advice['trials']} more trials" if advice["action"] in ("extend", "continue") and advice["trials"] else ""
+        more = (
+            f" {advice['trials']} more trials"
+            if advice["action"] in ("extend", "continue") and advice["trials"]
+            else ""
+        )
         out.print(f"advice: {advice['action']}{more}: {advice['reason']}", markup=False)
     if dry_run:
         out.print("dry run: nothing written")

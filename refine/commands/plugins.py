@@ -8,7 +8,12 @@ from refine.commands._common import console, json_option, table
 
 
 @click.command()
-@click.option("--disable", multiple=True, metavar="RULE", help="Leave out a rule plugin by name (repeatable), e.g. one that fails to load.")
+@click.option(
+    "--disable",
+    multiple=True,
+    metavar="RULE",
+    help="Leave out a rule plugin by name (repeatable), e.g. one that fails to load.",
+)
 @json_option
 def plugins(disable: tuple[str, ...], as_json: bool) -> None:
     """List the loaded rule plugins (built-in and installed) with versions,

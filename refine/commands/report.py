@@ -10,13 +10,43 @@ from refine.commands._common import json_option
 
 @click.command(name="report")
 @click.argument("storage")
-@click.option("--study", "--study-name", "studies", multiple=True, metavar="NAME", help="A study to show (repeat, oldest stage first) [default: every study in STORAGE, parents first].")
-@click.option("-o", "--out", default="report.html", show_default=True, type=click.Path(dir_okay=False), help="The HTML file to write; an earlier report there is replaced, any other file kept.")
-@click.option("--force", is_flag=True, help="Replace --out even when it is not an HTML file (a study, a space file, ...).")
+@click.option(
+    "--study",
+    "--study-name",
+    "studies",
+    multiple=True,
+    metavar="NAME",
+    help="A study to show (repeat, oldest stage first) [default: every study in STORAGE, parents first].",
+)
+@click.option(
+    "-o",
+    "--out",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write; an earlier report there is replaced, any other file kept.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace --out even when it is not an HTML file (a study, a space file, ...)."
+)
 @click.option("--title", default=None, help="The page's title [default: from the space's name].")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A refinement setting, as for next-space (e.g. --set elite_fraction=0.25).")
-@json_option(help="Print {\"report_path\", \"studies\"} as JSON on stdout.")
-def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, sets: tuple[str, ...], as_json: bool, force: bool) -> None:
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A refinement setting, as for next-space (e.g. --set elite_fraction=0.25).",
+)
+@json_option(help='Print {"report_path", "studies"} as JSON on stdout.')
+def report(
+    storage: str,
+    studies: tuple[str, ...],
+    out: str,
+    title: str | None,
+    sets: tuple[str, ...],
+    as_json: bool,
+    force: bool,
+) -> None:
     """Write one HTML file (opens offline) showing what STORAGE's studies found and what comes next.
 
     \b
@@ -33,7 +63,6 @@ def report(storage: str, studies: tuple[str, ...], out: str, title: str | None, 
     """
     from refine.commands._common import parse_sets
     from refine.report import lineage_order, write_report
-
     from refine.settings import load_settings
 
     twice = sorted({s for s in studies if studies.count(s) > 1})

@@ -17,7 +17,9 @@ def _budgets(value: str | None) -> tuple[str, list] | None:
     key, sep, values = value.partition("=")
     items = [v.strip() for v in values.split(",") if v.strip()]
     if not sep or not key.strip() or len(items) < 2:
-        raise RefineError(f"--budgets takes KEY=V1,V2[,...] (at least two values), e.g. --budgets budget=2e6,2e7,2e8; got {value!r}")
+        raise RefineError(
+            f"--budgets takes KEY=V1,V2[,...] (at least two values), e.g. --budgets budget=2e6,2e7,2e8; got {value!r}"
+        )
     out = []
     for item in items:
         try:
@@ -36,22 +38,63 @@ def _budgets(value: str | None) -> tuple[str, list] | None:
 
 @click.command(name="rerun")
 @click.argument("storage")
-@click.option("--study", "--study-name", "study", default=None, help="The study whose top configurations are re-evaluated, or a seed group's name (its winning seed).")
+@click.option(
+    "--study",
+    "--study-name",
+    "study",
+    default=None,
+    help="The study whose top configurations are re-evaluated, or a seed group's name (its winning seed).",
+)
 @click.option("--objective", required=True, help="module:function or path/to/file.py:function.")
 @click.option("--top", default=5, show_default=True, type=int, help="How many of the best configurations.")
-@click.option("--fixed", "sets", multiple=True, metavar="KEY=VALUE", help="Change a fixed value of the space (repeatable): --fixed epochs=100.")
-@click.option("--set", "old_sets", multiple=True, metavar="KEY=VALUE", hidden=True)  # rerun's name for --fixed until 0.1
-@click.option("--budgets", default=None, metavar="KEY=V1,V2,...", help="Rerun at each of these values of a fixed setting, in one call: --budgets budget=2e6,2e7,2e8.")
-@click.option("--seeds", default=None, help="Evaluate each configuration once per seed (sets fixed[--seed-key]): 1,2,3.")
+@click.option(
+    "--fixed",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a fixed value of the space (repeatable): --fixed epochs=100.",
+)
+@click.option(
+    "--set", "old_sets", multiple=True, metavar="KEY=VALUE", hidden=True
+)  # rerun's name for --fixed until 0.1
+@click.option(
+    "--budgets",
+    default=None,
+    metavar="KEY=V1,V2,...",
+    help="Rerun at each of these values of a fixed setting, in one call: --budgets budget=2e6,2e7,2e8.",
+)
+@click.option(
+    "--seeds", default=None, help="Evaluate each configuration once per seed (sets fixed[--seed-key]): 1,2,3."
+)
 @click.option("--seed-key", default="seed", show_default=True, help="The fixed key that receives each seed.")
 @click.option("--out-storage", default=None, help="Where the new study goes [default: STORAGE].")
-@click.option("--out-study", default=None, help="The new study's name [default: <study>-rerun; with --budgets, <study>-rerun-<key><value>].")
+@click.option(
+    "--out-study",
+    default=None,
+    help="The new study's name [default: <study>-rerun; with --budgets, <study>-rerun-<key><value>].",
+)
 @ranking_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option(help="Print one JSON object on stdout.")
-def rerun(storage: str, study: str | None, objective: str, top: int, sets: tuple[str, ...], old_sets: tuple[str, ...], budgets: str | None, seeds: str | None,
-          seed_key: str, out_storage: str | None, out_study: str | None, metric: str | None, metric_direction: str | None,
-          then: tuple[str, ...], where: tuple[str, ...], quiet: bool, as_json: bool) -> None:
+def rerun(
+    storage: str,
+    study: str | None,
+    objective: str,
+    top: int,
+    sets: tuple[str, ...],
+    old_sets: tuple[str, ...],
+    budgets: str | None,
+    seeds: str | None,
+    seed_key: str,
+    out_storage: str | None,
+    out_study: str | None,
+    metric: str | None,
+    metric_direction: str | None,
+    then: tuple[str, ...],
+    where: tuple[str, ...],
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Re-evaluate the top configurations of a study under changed fixed values.
 
     \b
@@ -75,15 +118,29 @@ def rerun(storage: str, study: str | None, objective: str, top: int, sets: tuple
     ranking = ranking_from(metric, metric_direction, then, where)
     plan = _budgets(budgets)
     if plan is not None:
-        report = rerun_budgets(storage, objective, plan[0], plan[1], study=study, top=top, sets=parse_sets(sets),
-                               seeds=_seeds(seeds), seed_key=seed_key, out_storage=out_storage, out_study=out_study,
-                               quiet=quiet or as_json, ranking=ranking)
+        report = rerun_budgets(
+            storage,
+            objective,
+            plan[0],
+            plan[1],
+            study=study,
+            top=top,
+            sets=parse_sets(sets),
+            seeds=_seeds(seeds),
+            seed_key=seed_key,
+            out_storage=out_storage,
+            out_study=out_study,
+            quiet=quiet or as_json,
+            ranking=ranking,
+        )
         if as_json:
             emit_json(report.to_json())
             return
         for b, r, w in zip(report.budgets, report.reports, report.winners):
             rho = "n/a" if r.spearman is None else f"{r.spearman:.3f}"
-            click.echo(f"{report.key}={b}: the champion ranks {r.top_rank}, spearman {rho}, best there: trial {w} ('{r.study}')")
+            click.echo(
+                f"{report.key}={b}: the champion ranks {r.top_rank}, spearman {rho}, best there: trial {w} ('{r.study}')"
+            )
         if report.disagree:
             click.echo("where the budgets' optima disagree:")
             for name, values in report.disagree.items():
@@ -92,8 +149,19 @@ def rerun(storage: str, study: str | None, objective: str, top: int, sets: tuple
             click.echo("the same configuration wins at every budget")
         click.echo(f"ranking {'holds' if report.holds else 'does NOT hold'} across {report.key}")
         return
-    report = rerun_top(storage, objective, study=study, top=top, sets=parse_sets(sets), seeds=_seeds(seeds), seed_key=seed_key,
-                       out_storage=out_storage, out_study=out_study, quiet=quiet or as_json, ranking=ranking)
+    report = rerun_top(
+        storage,
+        objective,
+        study=study,
+        top=top,
+        sets=parse_sets(sets),
+        seeds=_seeds(seeds),
+        seed_key=seed_key,
+        out_storage=out_storage,
+        out_study=out_study,
+        quiet=quiet or as_json,
+        ranking=ranking,
+    )
     if as_json:
         emit_json(report.to_json())
         return
@@ -103,4 +171,6 @@ def rerun(storage: str, study: str | None, objective: str, top: int, sets: tuple
         original = "-" if c["original"] is None else f"{c['original']:.6g}"
         click.echo(f"  trial {c['trial']}: {original} -> {rerun_value} ({c['runs']} runs)")
     rho = "n/a" if report.spearman is None else f"{report.spearman:.3f}"
-    click.echo(f"spearman {rho}; the original champion ranks {report.top_rank}; ranking {'holds' if report.holds else 'does NOT hold'}")
+    click.echo(
+        f"spearman {rho}; the original champion ranks {report.top_rank}; ranking {'holds' if report.holds else 'does NOT hold'}"
+    )

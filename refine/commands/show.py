@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from refine.commands._common import console, json_option, looks_like_space_file, space_json, space_table, study_option, table
+from refine.commands._common import (
+    console,
+    json_option,
+    looks_like_space_file,
+    space_json,
+    space_table,
+    study_option,
+    table,
+)
 
 
 @click.command()
@@ -104,7 +112,9 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
         if own_best is None:
             out.print(f"its own best: none yet ({n} trials are a warm start's history)")
         elif isinstance(own_best, dict):
-            out.print(f"its own best (without the {n} history trials of the warm start): trial {own_best['number']}, value {own_best['value']}")
+            out.print(
+                f"its own best (without the {n} history trials of the warm start): trial {own_best['number']}, value {own_best['value']}"
+            )
     if gaps:
         out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))
     for note in data.notes:

@@ -154,10 +154,14 @@ def decided(test: str, p: float | None, level: float | None, **more: Any) -> dic
 
 
 MODEL_P = 0.05  # the model rule's default level (``model.p``), for rules run without it
-MODEL_STRONG = 0.2  # the model rule's default ``model.strong``: how far below its level a soft change's own test must be
+MODEL_STRONG = (
+    0.2  # the model rule's default ``model.strong``: how far below its level a soft change's own test must be
+)
 
 
-def strong_own_test(test: str, p: float | None, level: float | None, model: dict[str, Any] | None, settings) -> dict[str, Any] | None:
+def strong_own_test(
+    test: str, p: float | None, level: float | None, model: dict[str, Any] | None, settings
+) -> dict[str, Any] | None:
     """A soft change's own test strong enough to go ahead when the model does not confirm it, as a ``decided_by`` entry.
 
     Soft changes (a number narrowed with its margin, a categorical re-weighted with every choice kept) can
@@ -206,8 +210,15 @@ def model_test(name: str, study_evidence, settings) -> dict[str, Any] | None:
     passed, level = holm(threshold, study_evidence, settings, name, _model_p)
     m = study_evidence.params[name].extra["model"]
     return decided(
-        "model curve", m["p"], level, passed=passed, confirms=m["p"] < threshold, confirm_level=threshold,
-        effect=m.get("effect"), effect_sd=m.get("effect_sd"), best_at=m.get("best_at"),
+        "model curve",
+        m["p"],
+        level,
+        passed=passed,
+        confirms=m["p"] < threshold,
+        confirm_level=threshold,
+        effect=m.get("effect"),
+        effect_sd=m.get("effect_sd"),
+        best_at=m.get("best_at"),
     )
 
 

@@ -16,12 +16,22 @@ fair trial, needs none.
 
 from __future__ import annotations
 
+import attrs
+
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.evidence import MIN_CONTEMPORARIES
-from refine.rules._common import alpha, closest_rival_effect, decided, fmt, model_test, model_text, p_value, strong_own_test, strong_text
-
-import attrs
+from refine.rules._common import (
+    alpha,
+    closest_rival_effect,
+    decided,
+    fmt,
+    model_test,
+    model_text,
+    p_value,
+    strong_own_test,
+    strong_text,
+)
 
 
 @hookimpl
@@ -29,7 +39,7 @@ def refine_add_settings(registry):
     """This rule's settings under its own name (``bias.p`` ...); the engine's old names (``bias_p`` ...) stay aliases."""
     from refine.settings import declare_builtin
 
-    declare_builtin(registry, "bias", ['p', 'weight', 'dominance'])
+    declare_builtin(registry, "bias", ["p", "weight", "dominance"])
 
 
 @hookimpl
@@ -46,7 +56,9 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     if not unfair and not _fix_unconfirmed(name, ev, study_evidence, settings, a_kw):
         return None
     rest = (1.0 - settings.bias_weight) / len(rivals)
-    weights = tuple(round(settings.bias_weight if i == param.index(top) else rest, 6) for i in range(len(param.choices)))
+    weights = tuple(
+        round(settings.bias_weight if i == param.index(top) else rest, 6) for i in range(len(param.choices))
+    )
     current = param.normalized_weights()
     if tuple(round(w, 6) for w in current) == weights:
         return None
@@ -79,7 +91,9 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         )
     if favours_top:
         if ev.dominance_p < a:
-            reason += f"; its elite share beats its {observed:.0%} of the trials (binomial p={ev.dominance_p:.2g} < {a:.2g})"
+            reason += (
+                f"; its elite share beats its {observed:.0%} of the trials (binomial p={ev.dominance_p:.2g} < {a:.2g})"
+            )
             own = decided("elite cluster", ev.dominance_p, a, share=ev.elite_convergence)
         elif beats_rivals:
             reason += f"; it has the best median (Kruskal-Wallis p={ev.p:.2g} < {a_kw:.2g})"
@@ -106,7 +120,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         new=attrs.evolve(param, weights=weights),
         reason=reason,
         evidence={
-            "dominance": ev.elite_convergence, "unfair": [c.value for c in unfair],
+            "dominance": ev.elite_convergence,
+            "unfair": [c.value for c in unfair],
             "decided_by": [d for d in (own, model, strong) if d is not None],
             "soft": strong is not None,
         },
@@ -121,7 +136,8 @@ def _fix_unconfirmed(name, ev, study_evidence, settings, a_kw) -> bool:
     return (
         ev.elite_convergence >= settings.fix_convergence
         and _same(ev.best_choice, ev.top_choice)
-        and effect is not None and effect > settings.fix_effect
+        and effect is not None
+        and effect > settings.fix_effect
         and ev.p < min(a_kw, level)
         and ev.fix_p >= level
     )

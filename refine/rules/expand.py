@@ -50,12 +50,16 @@ def refine_add_settings(registry):
     """This rule's settings under its own name (``expand.p`` ...); the engine's old names (``expand_p`` ...) stay aliases."""
     from refine.settings import declare_builtin
 
-    declare_builtin(registry, "expand", ['p', 'crowd', 'factor', 'max_decades'])
+    declare_builtin(registry, "expand", ["p", "crowd", "factor", "max_decades"])
 
 
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
-    if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
+    if (
+        study_evidence.near_noise
+        or study_evidence.n_ranked < settings.min_complete
+        or evidence.n < settings.min_complete
+    ):
         return None
     if evidence.kind == "categorical":
         return _ordered(name, param, evidence, study_evidence, settings)
@@ -167,13 +171,18 @@ def _numeric(name, param, ev, study_evidence, settings):
         + ": "
         f"range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}]"
         + (" (log scale)" if param.log else "")
-        + "; justified by " + "; and ".join(paths[s] for s in moved)
+        + "; justified by "
+        + "; and ".join(paths[s] for s in moved)
         + (
             f"; at most {'a decade' if param.log else 'a range width'} per stage with {study_evidence.n_ranked} ranked trials (< fair_trial {settings.fair_trial})"
             if small
             else ""
         )
-        + (f"; kept within natural bounds {nb.limits_text()}, {nb.why} (write `limits` in the space file to override)" if clipped else "")
+        + (
+            f"; kept within natural bounds {nb.limits_text()}, {nb.why} (write `limits` in the space file to override)"
+            if clipped
+            else ""
+        )
         + (f"; {model_text(model)}" if model is not None else "")
     )
     return Proposal(
@@ -226,7 +235,9 @@ def _blocked(name, param, ev, sides, nb=None, clipped=(), decided_by=()):
         new=param,
         reason=f"{'; '.join(why)} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})",
         evidence={
-            "blocked": list(sides), "rho": ev.rho, "p": ev.p,
+            "blocked": list(sides),
+            "rho": ev.rho,
+            "p": ev.p,
             "decided_by": [*decided_by, decided("hard limit", None, None, sides=list(sides), stops=stops)],
         },
     )
@@ -298,7 +309,9 @@ def _ordered(name, param, ev, study_evidence, settings):
             new=attrs.evolve(param, choices=tuple(new_choices), weights=weights),
             reason=reason,
             evidence={
-                "side": side, "added": nxt, "elite_share": stats.elite_share,
+                "side": side,
+                "added": nxt,
+                "elite_share": stats.elite_share,
                 "decided_by": [decided("edge crowd", None, None, side=side, share=stats.elite_share)]
                 + ([model] if model is not None else []),
             },

@@ -28,7 +28,7 @@ def refine_add_settings(registry):
     """This rule's settings under its own name (``fix.p`` ...); the engine's old names (``fix_p`` ...) stay aliases."""
     from refine.settings import declare_builtin
 
-    declare_builtin(registry, "fix", ['p', 'effect', 'convergence'])
+    declare_builtin(registry, "fix", ["p", "effect", "convergence"])
 
 
 @hookimpl
@@ -86,8 +86,16 @@ def _categorical(name, ev, study_evidence, settings):
         fixed_value=ev.top_choice,
         reason=reason,
         evidence={
-            "convergence": ev.elite_convergence, "effect": effect, "p": ev.p, "top_trials": top.trials,
-            "decided_by": _decided_by(name, study_evidence, settings, decided("elite cluster", max(ev.p, ev.fix_p), level, convergence=ev.elite_convergence)),
+            "convergence": ev.elite_convergence,
+            "effect": effect,
+            "p": ev.p,
+            "top_trials": top.trials,
+            "decided_by": _decided_by(
+                name,
+                study_evidence,
+                settings,
+                decided("elite cluster", max(ev.p, ev.fix_p), level, convergence=ev.elite_convergence),
+            ),
         },
     )
 
@@ -111,10 +119,13 @@ def _numeric(name, param, ev, study_evidence, settings):
         return None
     reason = (
         f"{_share(ev.mode_share, settings)} sit on {fmt(value)}; trials there beat the {ev.effect_others} "
-        + ("others" if ev.effect_others == ev.others_n else f"trials at other values run alongside the elites (of {ev.others_n})")
+        + (
+            "others"
+            if ev.effect_others == ev.others_n
+            else f"trials at other values run alongside the elites (of {ev.others_n})"
+        )
         + f" by {ev.effect:.1%} "
-        f"(Mann-Whitney p={ev.effect_p:.2g})"
-        + _model_said(name, study_evidence, settings)
+        f"(Mann-Whitney p={ev.effect_p:.2g})" + _model_said(name, study_evidence, settings)
     )
     return Proposal(
         param=name,
@@ -123,11 +134,15 @@ def _numeric(name, param, ev, study_evidence, settings):
         fixed_value=value,
         reason=reason,
         evidence={
-            "convergence": ev.mode_share, "effect": ev.effect, "p": ev.effect_p, "others": ev.others_n,
-            "decided_by": _decided_by(name, study_evidence, settings, decided("elite cluster", ev.effect_p, level, convergence=ev.mode_share)),
+            "convergence": ev.mode_share,
+            "effect": ev.effect,
+            "p": ev.effect_p,
+            "others": ev.others_n,
+            "decided_by": _decided_by(
+                name, study_evidence, settings, decided("elite cluster", ev.effect_p, level, convergence=ev.mode_share)
+            ),
         },
     )
-
 
 
 def _decided_by(name, study_evidence, settings, own):

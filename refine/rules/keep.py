@@ -36,6 +36,10 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     if model is not None:
         reason += f"; {model_text(model)}"
     return Proposal(
-        param=name, action="keep", rule="keep", new=param, reason=reason,
+        param=name,
+        action="keep",
+        rule="keep",
+        new=param,
+        reason=reason,
         evidence={"n": evidence.n} | ({"decided_by": [model]} if model is not None else {}),
     )

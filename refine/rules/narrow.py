@@ -30,7 +30,20 @@ import numpy as np
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.modes import modes
-from refine.rules._common import alpha, decided, fmt, from_u, holm, model_test, model_text, p_value, snap, strong_own_test, strong_text, to_u
+from refine.rules._common import (
+    alpha,
+    decided,
+    fmt,
+    from_u,
+    holm,
+    model_test,
+    model_text,
+    p_value,
+    snap,
+    strong_own_test,
+    strong_text,
+    to_u,
+)
 
 
 @hookimpl
@@ -38,12 +51,16 @@ def refine_add_settings(registry):
     """This rule's settings under its own name (``narrow.p`` ...); the engine's old names (``narrow_p`` ...) stay aliases."""
     from refine.settings import declare_builtin
 
-    declare_builtin(registry, "narrow", ['p', 'margin', 'min_margin', 'min_shrink', 'keep_elites'])
+    declare_builtin(registry, "narrow", ["p", "margin", "min_margin", "min_shrink", "keep_elites"])
 
 
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
-    if study_evidence.near_noise or study_evidence.n_ranked < settings.min_complete or evidence.n < settings.min_complete:
+    if (
+        study_evidence.near_noise
+        or study_evidence.n_ranked < settings.min_complete
+        or evidence.n < settings.min_complete
+    ):
         return None
     if evidence.kind == "categorical":
         return _categorical(name, param, evidence, study_evidence, settings)
@@ -88,13 +105,20 @@ def _numeric(name, param, ev, study_evidence, settings):
     reason = (
         f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like the other trials, the smaller of KS and a span test, "
         f"{'<' if clustered else '>='} {level:.2g}, narrow_p Holm-corrected; "
-        f"n={ev.n}" + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}") + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
-        f"with a {settings.narrow_margin:.0%} margin" + (" on the log scale" if param.log else "")
+        f"n={ev.n}"
+        + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}")
+        + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
+        f"with a {settings.narrow_margin:.0%} margin"
+        + (" on the log scale" if param.log else "")
         + (f"; {model_text(model)}" if model is not None else "")
         + (f"; {strong_text(strong)}" if strong is not None else "")
     )
     if len(found) > 1:
-        reason += "; bimodal: elites good in " + " and in ".join(f"[{fmt(m.low)}, {fmt(m.high)}]" for m in found) + ", both kept"
+        reason += (
+            "; bimodal: elites good in "
+            + " and in ".join(f"[{fmt(m.low)}, {fmt(m.high)}]" for m in found)
+            + ", both kept"
+        )
     step = _finer_step(param, ev.elite_values)
     changes = {"low": low, "high": high}
     if step is not None:
@@ -109,17 +133,29 @@ def _numeric(name, param, ev, study_evidence, settings):
         rule="narrow",
         new=attrs.evolve(param, **changes),
         reason=reason,
-        evidence={"ks_p": ev.ks_p, "elite_low": ev.elite_low, "elite_high": ev.elite_high, "n": ev.n, "decided_by": decided_by,
-                  "soft": strong is not None},
+        evidence={
+            "ks_p": ev.ks_p,
+            "elite_low": ev.elite_low,
+            "elite_high": ev.elite_high,
+            "n": ev.n,
+            "decided_by": decided_by,
+            "soft": strong is not None,
+        },
     )
 
 
 def _too_wide(name, param, ev, inside, width, study_evidence, settings, decided_by):
     """The evidence says narrow, but what the range must hold spans too much of it: keep, and say so."""
     noise = study_evidence.noise_sd
-    held = "every elite" + (f" and every trial within two noise SDs ({fmt(noise)}) of the best" if noise and len(ev.near_best_values) > 1 else "")
+    held = "every elite" + (
+        f" and every trial within two noise SDs ({fmt(noise)}) of the best"
+        if noise and len(ev.near_best_values) > 1
+        else ""
+    )
     tests = "; ".join(
-        model_text(d) if d["test"] == "model curve" else f"elites vs the other trials p={d['p']:.2g} (needs < {d['level']:.2g})"
+        model_text(d)
+        if d["test"] == "model curve"
+        else f"elites vs the other trials p={d['p']:.2g} (needs < {d['level']:.2g})"
         for d in decided_by
     )
     reason = (
@@ -133,7 +169,11 @@ def _too_wide(name, param, ev, inside, width, study_evidence, settings, decided_
         rule="narrow",
         new=param,
         reason=reason,
-        evidence={"ks_p": ev.ks_p, "span": width, "decided_by": [*decided_by, decided("range too wide", None, None, span=width)]},
+        evidence={
+            "ks_p": ev.ks_p,
+            "span": width,
+            "decided_by": [*decided_by, decided("range too wide", None, None, span=width)],
+        },
     )
 
 
@@ -164,7 +204,9 @@ def _categorical(name, param, ev, study_evidence, settings):
     ]
     if not removed or len(param.choices) - len(removed) < 2:
         return None
-    keep = [i for i, c in enumerate(param.choices) if not any(r.value == c and type(r.value) is type(c) for r in removed)]
+    keep = [
+        i for i, c in enumerate(param.choices) if not any(r.value == c and type(r.value) is type(c) for r in removed)
+    ]
     choices = tuple(param.choices[i] for i in keep)
     weights = None
     if param.weights is not None:
@@ -182,7 +224,9 @@ def _categorical(name, param, ev, study_evidence, settings):
         new=attrs.evolve(param, choices=choices, weights=weights),
         reason=reason,
         evidence={
-            "removed": [c.value for c in removed], "p": ev.p,
-            "decided_by": [decided("choices differ", ev.p, level)] + [m for m in [model_test(name, study_evidence, settings)] if m],
+            "removed": [c.value for c in removed],
+            "p": ev.p,
+            "decided_by": [decided("choices differ", ev.p, level)]
+            + [m for m in [model_test(name, study_evidence, settings)] if m],
         },
     )

@@ -281,9 +281,7 @@ def _write_mo_study(optuna: Any, storage: str) -> None:
             # Trial.report refuses multi-objective studies; the storage takes
             # intermediate values anyway, and real files have them.
             for step in range(2):
-                study._storage.set_trial_intermediate_value(
-                    trial._trial_id, step, round(values[0] * (2 - step), 6)
-                )
+                study._storage.set_trial_intermediate_value(trial._trial_id, step, round(values[0] * (2 - step), 6))
         if spec["outcome"] == "raise":
             raise ValueError(f"objective failed on purpose (trial {trial.number})")
         if spec["outcome"] == "prune":
@@ -416,15 +414,8 @@ def schema(db: Path) -> dict[str, list[str]]:
     """Each table of ``db`` with its columns, read without writing a byte."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
-            )
-        ]
-        return {
-            t: [c[1] for c in con.execute(f"PRAGMA table_info('{t}')")] for t in tables
-        }
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {t: [c[1] for c in con.execute(f"PRAGMA table_info('{t}')")] for t in tables}
     finally:
         con.close()
 
