@@ -122,7 +122,10 @@ def union(
                 as_int = kind == "int"
                 out[mask] = [_index(choices, int(v) if as_int else float(v)) for v in values]
         if len(kinds) > 1:
-            note = f"'{pname}' was retyped during the study ({', '.join(sorted(kinds))}); read as a categorical of the values seen"
+            note = (
+                f"'{pname}' was retyped during the study ({', '.join(sorted(kinds))}); read as a categorical of "
+                "the values seen"
+            )
         if unrecorded:
             note = (
                 f"'{pname}' has choices equal in Python, which Optuna cannot tell apart: it recorded "

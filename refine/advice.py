@@ -80,7 +80,8 @@ def advise(evidence: Any) -> Advice:
             "extend",
             need,
             f"no better trial in the last {since} of {n} ranked trials, but choices have not had a fair trial "
-            f"({s.fair_trial} trials): {what}; {need} more trials on them (weights or --fill-gaps) let the next stage judge them",
+            f"({s.fair_trial} trials): {what}; {need} more trials on them (weights or --fill-gaps) let the "
+            "next stage judge them",
         )
     return Advice(
         "stop",

@@ -111,7 +111,8 @@ def _expand(names: Sequence[str], held: Sequence[str], storage: str = "the stora
         )
         if not seeded:
             raise StudyError(
-                f"no study '{name}' (nor '{name}-s<seed>') in {storage}; it holds: {', '.join(sorted(held)) or 'no study'}"
+                f"no study '{name}' (nor '{name}-s<seed>') in {storage}; it holds: "
+                f"{', '.join(sorted(held)) or 'no study'}"
             )
         groups.append((name, seeded))
     return groups
@@ -269,7 +270,8 @@ def compare(
             if rival is not None:
                 winner = rival
                 reasons.append(
-                    f"'{top.name}' seeds' best params lie {top.param_distance:.3f} apart (> --max-distance {max_distance:g}): "
+                    f"'{top.name}' seeds' best params lie {top.param_distance:.3f} apart (> --max-distance "
+                    f"{max_distance:g}): "
                     f"they did not settle on one optimum, and '{rival.name}' ({rival.score:.6g}), whose seeds agree, "
                     f"is within {max(margin, top.spread, rival.spread):.4g} of it"
                 )
@@ -280,7 +282,8 @@ def compare(
         if len(g.studies) > 1:
             shown_d = "n/a" if g.param_distance is None else f"{g.param_distance:.3f}"
             reasons.append(
-                f"'{g.name}': {len(g.studies)} seeds, spread of best values {g.spread:.4g}, distance between best params {shown_d}"
+                f"'{g.name}': {len(g.studies)} seeds, spread of best values {g.spread:.4g}, distance between "
+                f"best params {shown_d}"
             )
     settled = agrees(winner)
     if not settled:
@@ -402,7 +405,8 @@ def promote(config: Mapping[str, Any], path: str) -> list[str]:
         The keys written.
 
     Raises:
-        RefineError: Unknown extension, a file that is not a mapping or not valid Python, or a key that is no Python name.
+        RefineError: Unknown extension, a file that is not a mapping or not valid Python, or a key that is no Python
+        name.
     """
     import json
     import os
@@ -558,7 +562,8 @@ def rerun(
 
 @frozen
 class BudgetsReport:
-    """:func:`rerun_budgets`: one rerun per budget, the champion's rank in each, and where the budgets' optima disagree."""
+    """:func:`rerun_budgets`: one rerun per budget, the champion's rank in each, and where the budgets' optima
+    disagree."""
 
     key: str
     budgets: tuple[Any, ...]
@@ -656,7 +661,8 @@ def _check_sets(space: Space, sets: Mapping[str, Any], seed_key: str, quiet: boo
         was = space.fixed.get(key)
         if was is not None and not _same_kind(was, value):
             raise RefineError(
-                f"--fixed {key}={value!r}: the space fixes {key} to {was!r} ({type(was).__name__}); give a value of that kind"
+                f"--fixed {key}={value!r}: the space fixes {key} to {was!r} ({type(was).__name__}); give a "
+                "value of that kind"
             )
 
 

@@ -70,7 +70,8 @@ class Gap:
         return {**base, self.param: snap_to_grid(p, mid)}
 
     def targets(self, space: Space, most: int = 5) -> list[dict[str, Any]]:
-        """Partial configurations that fill the gap: each of its grid points when it holds at most ``most``, else its middle."""
+        """Partial configurations that fill the gap: each of its grid points when it holds at most ``most``, else its
+        middle."""
         p = space.params[self.param]
         step = None if self.is_choice or isinstance(p, CategoricalParam) else p.step
         if step is None or p.log or self.low is None or self.high is None:
@@ -129,7 +130,8 @@ def untested(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10)
                 if step is not None:  # a gap is the grid points inside it; a bin between two points is no gap
                     first = math.ceil(round((lo - p.low) / step, 9))
                     top = round((hi - p.low) / step, 9)
-                    # bins are half-open: a grid point on a gap's upper edge belongs to the next bin (tested), save the last
+                    # bins are half-open: a grid point on a gap's upper edge belongs to the next bin (tested), save the
+                    # last
                     last = math.floor(top) if j + 1 == n or not top.is_integer() else int(top) - 1
                     if first > last:
                         i = j + 1

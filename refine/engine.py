@@ -323,13 +323,15 @@ def _check_new(p: Proposal, param: Param, new: Any) -> None:
     if type(new) is not type(param):
         what = getattr(new, "kind", type(new).__name__)
         raise PluginError(
-            f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' of type {what}, but it is of type {param.kind}; a rule refines a parameter's range or choices, it does not retype it"
+            f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' of type {what}, but it is of type "
+            f"{param.kind}; a rule refines a parameter's range or choices, it does not retype it"
         )
     if isinstance(param, CategoricalParam) or param.limits is None:
         return
     if new.limits != param.limits:
         raise PluginError(
-            f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' with limits {list(new.limits) if new.limits else None} "
+            f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' with limits "
+            f"{list(new.limits) if new.limits else None} "
             f"instead of its hard limits {list(param.limits)}; a rule keeps the user's limits (attrs.evolve keeps them)"
         )
 

@@ -229,7 +229,8 @@ def _ranking_column(study: StudyData, name: str) -> np.ndarray:
 
 
 def _then_column(study: StudyData, key: str, maximize: bool) -> np.ndarray:
-    """A --then key as higher-is-better values (NaN last): ``NAME`` follows the metric's direction, ``NAME:min`` / ``NAME:max`` their own."""
+    """A --then key as higher-is-better values (NaN last): ``NAME`` follows the metric's direction, ``NAME:min`` /
+    ``NAME:max`` their own."""
     name, _, way = key.partition(":")
     up = maximize if not way else way.startswith("max")
     col = _ranking_column(study, name)
@@ -379,7 +380,8 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
             keeps = np.array([cond.holds(v) if np.isfinite(v) else False for v in col], dtype=bool)
             if (ranked & ~keeps).any():
                 notes.append(
-                    f"{int((ranked & ~keeps).sum())} ranked trial(s) break --where {cond} and were left out of the evidence"
+                    f"{int((ranked & ~keeps).sum())} ranked trial(s) break --where {cond} and were left out of "
+                    "the evidence"
                 )
             ranked = ranked & keeps
     groups, chosen = _space_groups(study, space, ranked, objective, multi, maximize)
@@ -413,7 +415,8 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
         if ties:  # lexicographic: the first k in that order (--then breaks the metric's ties)
             elites[order[:k]] = True
         else:
-            # trials tied with the last elite are elites too: which of equals made the cut would be the trial order's choice
+            # trials tied with the last elite are elites too: which of equals made the cut would be the trial order's
+            # choice
             elites[rows[scores[rows] >= scores[order[k - 1]]]] = True
         best_row = int(order[0])
     noise_sd = None if multi else _replicate_noise(study, ranked, scores)
@@ -457,7 +460,8 @@ def gather_evidence(study: StudyData, space: Space, settings: Settings) -> Evide
 
 
 def _space_groups(study, space, ranked, objective, multi, maximize):
-    """Groups of trials that searched different parameters, and the one holding the best trial (or most of the front)."""
+    """Groups of trials that searched different parameters, and the one holding the best trial (or most of the
+    front)."""
     from refine.groups import space_groups
 
     groups = space_groups(study, space, ranked)

@@ -409,7 +409,8 @@ def suggest(space: Space, trial: Any) -> dict[str, Any]:
 
 
 def _define_by_run(e: BaseException, args: dict) -> bool:
-    """Whether ``e`` is an objective written for Optuna (``trial.suggest_float``) calling a trial method on the params."""
+    """Whether ``e`` is an objective written for Optuna (``trial.suggest_float``) calling a trial method on the
+    params."""
     import optuna
 
     return (
@@ -1336,7 +1337,8 @@ def _run_one(
         if not isinstance(e, SQLAlchemyError):
             raise
         raise StudyError(
-            f"cannot create study '{study_name}' in {redact(storage)}: {redact(str(getattr(e, 'orig', e)).splitlines()[0])}"
+            f"cannot create study '{study_name}' in {redact(storage)}: "
+            f"{redact(str(getattr(e, 'orig', e)).splitlines()[0])}"
         ) from None
     _check_resume(study, space, storage)
     if ATTR_SPACE not in study.user_attrs:
@@ -1440,7 +1442,8 @@ def _run_one(
 
 
 def _short_shares(study: Any, space: Space, shares: Mapping[str, Sequence[int]]) -> list[str]:
-    """Weighted choices that ended the stage short of their reserved share (a ``when`` kept their parameter inactive)."""
+    """Weighted choices that ended the stage short of their reserved share (a ``when`` kept their parameter
+    inactive)."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     own = sum(TRIAL_HISTORY not in t.user_attrs for t in done)
     out = []
@@ -1450,7 +1453,8 @@ def _short_shares(study: Any, space: Space, shares: Mapping[str, Sequence[int]])
             got = sum(name in t.params and p.contains(t.params[name]) and p.index(t.params[name]) == i for t in done)
             if got < q:
                 out.append(
-                    f"'{name}': the choice {choice!r} got {got} trials (history included; this stage ran {own}), short of "
+                    f"'{name}': the choice {choice!r} got {got} trials (history included; this stage ran "
+                    f"{own}), short of "
                     f"its share {q} (min(fair_trial, weight x trials)): '{name}' was active in too few trials"
                 )
     return out
@@ -1507,7 +1511,8 @@ class _Waiting:
         self.since = None
 
     def idle(self, study: Any, c: _Counts, own: Sequence[int] = ()) -> Any:
-        """One more idle turn with counts ``c`` (``own``: trial ids this run's workers hold); returns the study to use."""
+        """One more idle turn with counts ``c`` (``own``: trial ids this run's workers hold); returns the study to
+        use."""
         now = time.monotonic()
         key = (c.complete, c.failed, c.running, c.waiting)
         if self.since is None or key != self.key:
@@ -1569,7 +1574,10 @@ def _waiting_message(study: Any, c: _Counts, target: int, left: float, own: Sequ
 def _stuck_message(study: Any, c: _Counts, target: int, limit: int, own: Sequence[int]) -> str:
     others = _others(study, own)
     if others:
-        what = f"{_numbers(others)} {'is' if len(others) == 1 else 'are'} RUNNING in another process (or one that was killed)"
+        what = (
+            f"{_numbers(others)} {'is' if len(others) == 1 else 'are'} RUNNING in another process (or one that was "
+            "killed)"
+        )
         numbers = [t.number for t in others]
         tell = (
             f"study.tell({numbers[0]}, state=TrialState.FAIL)"

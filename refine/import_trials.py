@@ -260,7 +260,8 @@ def import_trials(
             col = param_cols.get(name) or next((c for c in attr_cols if _strip(c) == name), None)
             if col and r.get(col) is not None and r[col] != fixed_value:
                 raise RefineError(
-                    f"import-trials: {where} row {i}, column '{col}': {r[col]!r}, but the space fixes {name}={fixed_value!r}; "
+                    f"import-trials: {where} row {i}, column '{col}': {r[col]!r}, but the space fixes "
+                    f"{name}={fixed_value!r}; "
                     "a trial at another setting is not this space's"
                 )
         params = {}
@@ -269,7 +270,8 @@ def import_trials(
             if name not in config:
                 if active and i not in failed_rows:
                     raise RefineError(
-                        f"import-trials: {where} row {i}, column '{param_cols.get(name, name)}': empty, but '{name}' is active "
+                        f"import-trials: {where} row {i}, column '{param_cols.get(name, name)}': empty, but "
+                        f"'{name}' is active "
                         "in this row; fill it in or remove the row"
                     )
                 continue

@@ -1,4 +1,5 @@
-"""Optional parameter importances from Optuna's evaluators (``--importance``); off by default because they cost seconds."""
+"""Optional parameter importances from Optuna's evaluators (``--importance``); off by default because they cost
+seconds."""
 
 from __future__ import annotations
 

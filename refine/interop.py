@@ -191,7 +191,8 @@ def _read_document(path: Path, what: str) -> Any:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: YAML 1.2 floats (1e-5), no repeated keys
         if _contains_itself(doc):
             raise SpaceError(
-                f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); write the value out"
+                f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); "
+                "write the value out"
             )
         return doc
     except yaml.constructor.ConstructorError as e:
@@ -295,7 +296,8 @@ def _configspace_call(name: str, label: str, build: Callable[..., Any], *args: A
         return build(*args)
     except (ValueError, TypeError, KeyError) as e:
         raise SpaceError(
-            f"ConfigSpace cannot hold '{name}' of {label}: {' '.join(str(e).split())}; change '{name}' so that ConfigSpace accepts it"
+            f"ConfigSpace cannot hold '{name}' of {label}: {' '.join(str(e).split())}; change '{name}' so that "
+            "ConfigSpace accepts it"
         ) from None
 
 
@@ -438,7 +440,8 @@ def _when_from_condition(CS: Any, cond: Any, where: str) -> Condition:
                 values.extend(v for v in part.values if v not in values)
             return Condition(parts[0].parent, values)
         raise InvalidParam(
-            "a `when` is one EQ or IN condition on one parent, so an OR of ranges or of several parents cannot be expressed",
+            "a `when` is one EQ or IN condition on one parent, so an OR of ranges or of several parents cannot "
+            "be expressed",
             f"`{cond}`",
             "keep one parent with the values that activate the parameter, or remove the condition",
             param=child,
@@ -448,7 +451,8 @@ def _when_from_condition(CS: Any, cond: Any, where: str) -> Condition:
         raise InvalidParam(
             "a `when` has one parent, so an AND of conditions cannot be expressed",
             f"`{cond}`",
-            "keep one EQ or IN condition, or nest the parameters (a `when` on a conditional parent implies the parent's)",
+            "keep one EQ or IN condition, or nest the parameters (a `when` on a conditional parent implies the "
+            "parent's)",
             param=child,
             where=where,
         )
@@ -474,7 +478,8 @@ def _param_from_hyperparameter(CS: Any, hp: Any, when: Condition | None, where: 
         return _build_param(CategoricalParam, hp.name, where, choices=tuple(hp.choices), weights=weights, when=when)
     if isinstance(hp, CS.OrdinalHyperparameter):
         warnings.append(
-            f"ordinal '{hp.name}' in {where} became a categorical: refine keeps the order of its choices but samples them unordered"
+            f"ordinal '{hp.name}' in {where} became a categorical: refine keeps the order of its choices but "
+            "samples them unordered"
         )
         return _build_param(CategoricalParam, hp.name, where, choices=tuple(hp.sequence), when=when)
     if isinstance(hp, CS.UniformFloatHyperparameter):
@@ -528,7 +533,8 @@ def load_configspace(path: str | os.PathLike, *, name: str | None = None) -> Imp
     doc = _read_document(path, "ConfigSpace")
     if not isinstance(doc, Mapping) or not isinstance(doc.get("hyperparameters"), list):
         raise SpaceError(
-            f"{path} is not a ConfigSpace serialization: it has no `hyperparameters` list; export it with ConfigurationSpace.to_json"
+            f"{path} is not a ConfigSpace serialization: it has no `hyperparameters` list; export it with "
+            "ConfigurationSpace.to_json"
         )
     doc = json.loads(json.dumps(doc))
     for item in doc["hyperparameters"]:
@@ -545,7 +551,8 @@ def load_configspace(path: str | os.PathLike, *, name: str | None = None) -> Imp
         cs = CS.ConfigurationSpace.from_serialized_dict(doc)
     except (ValueError, TypeError, KeyError) as e:
         raise SpaceError(
-            f"{path} could not be read as a ConfigSpace: {' '.join(str(e).split())}; check the file against ConfigSpace's serialization format"
+            f"{path} could not be read as a ConfigSpace: {' '.join(str(e).split())}; check the file against "
+            "ConfigSpace's serialization format"
         ) from None
     cs.meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else None
     if name is None:
@@ -642,7 +649,8 @@ def dump_wandb(space: Space, *, where: str | None = None) -> Exported:
     for name in [*space.fixed, *space.params]:
         if not _WANDB_NAME.match(name):
             raise SpaceError(
-                f"W&B parameter names must match [A-Za-z_][A-Za-z0-9_.-]*, got '{name}' in {label}; rename the parameter"
+                f"W&B parameter names must match [A-Za-z_][A-Za-z0-9_.-]*, got '{name}' in {label}; rename the "
+                "parameter"
             )
     warnings: list[str] = []
     header = [
@@ -819,7 +827,8 @@ def wandb_to_space(doc: Any, *, name: str, where: str = "the W&B config") -> Imp
     for key in doc:
         if key not in _WANDB_TOP_KEYS:
             raise SpaceError(
-                f"unknown top-level key '{key}' in the W&B config {where}; documented keys: {', '.join(_WANDB_TOP_KEYS)}"
+                f"unknown top-level key '{key}' in the W&B config {where}; documented keys: "
+                f"{', '.join(_WANDB_TOP_KEYS)}"
             )
     raw_params = doc.get("parameters")
     if not isinstance(raw_params, Mapping) or not raw_params:
@@ -838,7 +847,8 @@ def wandb_to_space(doc: Any, *, name: str, where: str = "the W&B config") -> Imp
     for metric in metrics:
         if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str):
             raise SpaceError(
-                f"a W&B metric must be a mapping with a `name` in {where}, got {metric!r}; write e.g. `metric: {{name: val_loss, goal: minimize}}`"
+                f"a W&B metric must be a mapping with a `name` in {where}, got {metric!r}; write e.g. `metric: "
+                "{name: val_loss, goal: minimize}`"
             )
         for key in metric:
             if key not in _WANDB_METRIC_KEYS:
@@ -908,7 +918,8 @@ def _literal(value: Any, what: str) -> str:
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_literal(k, what)}: {_literal(v, what)}" for k, v in value.items()) + "}"
     raise SpaceError(
-        f"{what} cannot be written as Python code, got {value!r} ({type(value).__name__}); use plain numbers, strings, lists or mappings"
+        f"{what} cannot be written as Python code, got {value!r} ({type(value).__name__}); use plain numbers, "
+        "strings, lists or mappings"
     )
 
 

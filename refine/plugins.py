@@ -238,15 +238,18 @@ class Hooks:
             ok = isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in r.items())
             if not ok:
                 raise PluginError(
-                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} returned {r!r:.80} "
+                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} "
+                    f"returned {r!r:.80} "
                     "from refine_add_evidence; "
                     "expected {param_name or '*': {key: value}}"
                 )
             unknown = [k for k in r if k != "*" and k not in evidence.params]
             if unknown:
                 raise PluginError(
-                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} added evidence for {', '.join(repr(k) for k in unknown)}, "
-                    f"not a parameter of the space ({', '.join(sorted(evidence.params)[:8])}); use '*' for study-wide evidence"
+                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} added "
+                    f"evidence for {', '.join(repr(k) for k in unknown)}, "
+                    f"not a parameter of the space ({', '.join(sorted(evidence.params)[:8])}); use '*' for "
+                    "study-wide evidence"
                 )
         return out
 

@@ -148,7 +148,8 @@ def objective_labels(study: Any) -> list[str]:
 
 
 def metric_value(trial: Any, name: str | None, labels: Sequence[str] = ()) -> float | None:
-    """``trial``'s value of ``name``: an objective (``None``, ``value``, or its label), else a user attribute; ``None`` when absent or not a finite number."""
+    """``trial``'s value of ``name``: an objective (``None``, ``value``, or its label), else a user attribute; ``None``
+    when absent or not a finite number."""
     if name is None or name == "value":
         v = trial.values[0] if trial.values else None
     elif name in labels and trial.values and labels.index(name) < len(trial.values):
@@ -260,7 +261,8 @@ def _keyed(study: Any, ranking: Ranking | None, own: bool) -> list[tuple[tuple[f
                 way = signs[0] > 0
             elif len(maximize) > 1:
                 raise StudyError(
-                    f"study '{study.study_name}' optimizes {len(maximize)} objectives: say which way '{name}' is better "
+                    f"study '{study.study_name}' optimizes {len(maximize)} objectives: say which way '{name}' "
+                    "is better "
                     "(--metric-direction maximize or minimize)"
                 )
             else:

@@ -208,7 +208,8 @@ def _space_flags(evidence: Any) -> list[str]:
     study, space = evidence.study, evidence.space
     if study.space_source == "inferred" and "refine:space" in study.study_user_attrs:
         return [
-            "the study's remembered space (refine:space) could not be read, so the space was inferred from its trials (notes say why)"
+            "the study's remembered space (refine:space) could not be read, so the space was inferred from its "
+            "trials (notes say why)"
         ]
     if study.space_source != "given":
         return []
@@ -217,12 +218,14 @@ def _space_flags(evidence: Any) -> list[str]:
         seen = study.inferred.params.get(name)
         if seen is not None and (p.kind == "categorical") != (seen.kind == "categorical"):
             flags.append(
-                f"'{name}' is {p.kind} in the given space but the study searched it as {seen.kind}: is it the space this study ran?"
+                f"'{name}' is {p.kind} in the given space but the study searched it as {seen.kind}: is it the "
+                "space this study ran?"
             )
     missing = sorted(k for k in study.columns if k not in space.params and k not in space.fixed)
     if missing:
         flags.append(
-            f"the study also searched {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}, which the given space "
+            f"the study also searched {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}, which the "
+            "given space "
             "lacks: is it the space this study ran?"
         )
     ranked = evidence.ranked
@@ -242,7 +245,8 @@ def _space_flags(evidence: Any) -> list[str]:
         n_off, n_active = int(off.sum()), int(active.sum())
         if n_off and n_off >= 0.1 * n_active:
             flags.append(
-                f"'{name}': {n_off} of {n_active} ranked trials lie outside the given {where}: is it the space this study ran?"
+                f"'{name}': {n_off} of {n_active} ranked trials lie outside the given {where}: is it the space "
+                "this study ran?"
             )
     if evidence.best_row is not None:
         out = []
@@ -362,7 +366,8 @@ def build_rationale(evidence: Any, old: Space, new: Space, decisions: Mapping[st
             "ranked_by": s.metric or ("Pareto fronts" if len(study.directions) > 1 else "objective value"),
             "better": None if evidence.maximize is None else ("higher" if evidence.maximize else "lower"),
             "definition": (
-                f"the best {s.elite_fraction:.0%} (at least {s.min_elites}) of {evidence.n_ranked} ranked COMPLETE trials "
+                f"the best {s.elite_fraction:.0%} (at least {s.min_elites}) of {evidence.n_ranked} ranked "
+                "COMPLETE trials "
                 f"by {s.metric or ('Pareto front' if len(study.directions) > 1 else metric)}"
                 + ("" if evidence.maximize is None else f" ({'higher' if evidence.maximize else 'lower'} is better)")
                 + f": {evidence.n_elites} elites"

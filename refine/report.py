@@ -93,7 +93,8 @@ class StageReport:
         return self.data.directions[0] == "maximize"
 
     def best(self) -> tuple[int, float] | None:
-        """Row and value of the best trial the stage ran itself (first objective; a warm start's history is its parent's)."""
+        """Row and value of the best trial the stage ran itself (first objective; a warm start's history is its
+        parent's)."""
         from refine.ranking import best_rows, own_rows
 
         own = own_rows(self.data)
@@ -249,7 +250,8 @@ def _numeric_figure(stage: StageReport, name: str):
                 name=label,
                 marker={"color": colour, "size": size, "line": {"width": 0.5, "color": "white"}},
                 customdata=data.numbers[mask],
-                hovertemplate=f"trial %{{customdata}}<br>{html.escape(name, quote=False)} %{{x:.4g}}<br>value %{{y:.5g}}<extra></extra>",
+                hovertemplate=f"trial %{{customdata}}<br>{html.escape(name, quote=False)} %{{x:.4g}}<br>value "
+                "%{y:.5g}<extra></extra>",
             )
         )
     best = stage.best()

@@ -80,7 +80,8 @@ class Settings:
     )
     then: tuple[str, ...] = _setting(
         (),
-        "break ties of the metric by these keys in turn, `NAME` or `NAME:max` / `NAME:min` (repeatable; `,` between several in `--set`)",
+        "break ties of the metric by these keys in turn, `NAME` or `NAME:max` / `NAME:min` (repeatable; `,` "
+        "between several in `--set`)",
         owner="evidence",
         flag="--then",
         converter=lambda v: _names(v),
@@ -277,7 +278,8 @@ class Settings:
 
 
 def _names(value: Any, sep: str = ",") -> tuple[str, ...]:
-    """A tuple of strings from a tuple, a list, or one string separated by ``sep`` (as ``--set then=recall,f1`` gives it)."""
+    """A tuple of strings from a tuple, a list, or one string separated by ``sep`` (as ``--set then=recall,f1`` gives
+    it)."""
     if value is None:
         return ()
     if isinstance(value, str):
@@ -629,8 +631,8 @@ def engine_setting(name: str) -> Callable[[Any], Any]:
 
 
 def declare_builtin(registry: "PluginSettings", rule: str, names: Iterable[str]) -> None:
-    """Declare a built-in rule's settings as ``<rule>.<name>``, each the new name of the engine setting ``<rule>_<name>``
-    (or ``<name>`` itself when it has no such prefix), with its default, meaning and checks."""
+    """Declare a built-in rule's settings as ``<rule>.<name>``, each the new name of the engine setting
+    ``<rule>_<name>`` (or ``<name>`` itself when it has no such prefix), with its default, meaning and checks."""
     for name in names:
         alias = name if name in attrs.fields_dict(Settings) else f"{rule}_{name}"
         key = f"{rule}.{name.removeprefix(rule + '_')}"

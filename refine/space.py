@@ -448,7 +448,8 @@ class Space:
                 raise InvalidParam(
                     "`metric` must be a label, or one label per direction of a multi-objective space",
                     f"metric={list(self.metric)!r}, directions={list(self.directions)!r}",
-                    "write e.g. `metric: val_loss`, or `metric: [val_loss, latency]` with `directions: [minimize, minimize]`",
+                    "write e.g. `metric: val_loss`, or `metric: [val_loss, latency]` with `directions: "
+                    "[minimize, minimize]`",
                 )
         elif self.metric is not None and not isinstance(self.metric, str):
             raise InvalidParam(
@@ -513,7 +514,9 @@ class Space:
                             "`when` values must be values the parent takes"
                             if not isinstance(parent_param, CategoricalParam)
                             else "`when` values must be choices of the parent",
-                            f"{v!r} is not {'a choice' if isinstance(parent_param, CategoricalParam) else 'a value'} of '{parent}' {offers}",
+                            f"{v!r} is not "
+                            f"{'a choice' if isinstance(parent_param, CategoricalParam) else 'a value'} of "
+                            f"'{parent}' {offers}",
                             param=name,
                         )
         for name in self.params:

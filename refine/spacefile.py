@@ -458,7 +458,8 @@ def _one_line(value: Any) -> str:
 
 
 def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
-    """Raise SpaceError when ``out`` is the same file as one of ``inputs`` (a command never writes over what it reads)."""
+    """Raise SpaceError when ``out`` is the same file as one of ``inputs`` (a command never writes over what it
+    reads)."""
     for source in inputs:
         try:
             same = os.path.exists(out) and os.path.samefile(out, source)

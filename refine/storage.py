@@ -277,7 +277,8 @@ def is_journal(spec: str) -> bool:
 
 
 def storage_url(spec: str) -> str:
-    """The SQLAlchemy URL for what a user typed: a path becomes ``sqlite:///PATH``; a bare ``postgresql://`` gets the installed driver."""
+    """The SQLAlchemy URL for what a user typed: a path becomes ``sqlite:///PATH``; a bare ``postgresql://`` gets the
+    installed driver."""
     if "://" in spec:
         if spec.startswith("postgresql://") and importlib.util.find_spec("psycopg2") is None:
             if importlib.util.find_spec("psycopg") is not None:
@@ -496,7 +497,8 @@ def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> A
             raise StudyError(f"storage {shown} holds no study")
         if len(names) > 1:
             raise StudyError(
-                f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); name one: --study NAME (for --from: STORAGE:NAME; in Python: study=)"
+                f"storage {shown} holds {len(names)} studies ({', '.join(sorted(names))}); name one: --study "
+                "NAME (for --from: STORAGE:NAME; in Python: study=)"
             )
         study = names[0]
     elif study not in names:

@@ -185,7 +185,8 @@ class _Raw:
 
 
 def violates(constraints: Any) -> bool:
-    """Whether a trial's Optuna ``constraints`` values say it is infeasible: not all <= 0, as Optuna reads them (NaN too)."""
+    """Whether a trial's Optuna ``constraints`` values say it is infeasible: not all <= 0, as Optuna reads them (NaN
+    too)."""
     try:
         return not all(float(c) <= 0 for c in constraints)
     except (TypeError, ValueError):
@@ -379,7 +380,10 @@ class _SqliteReader:
                 "ELSE intermediate_value END"
             )
         # With max(), SQLite takes the other columns from the row holding the maximum.
-        sql = f"SELECT trial_id, max(step), {column} AS v FROM {table} WHERE trial_id IS NOT NULL{where} GROUP BY trial_id"
+        sql = (
+            f"SELECT trial_id, max(step), {column} AS v FROM {table} WHERE trial_id IS NOT NULL{where} GROUP BY "
+            "trial_id"
+        )
         read = _columns(self.con, f"FROM ({sql})", args, ["trial_id"], "v")
         if read is None:
             inter = np.array(self.con.execute(sql, args).fetchall(), dtype=np.float64).reshape(-1, 3)
@@ -521,7 +525,10 @@ class _SqliteReader:
         for name in dists:
             texts = [dj for pname, dj, _, _ in dist_rows if pname == name]
             case = " ".join("WHEN ? THEN %d" % i for i in range(len(texts)))
-            sql = f"SELECT trial_id, param_value, CASE distribution_json {case} END FROM trial_params WHERE param_name=?{where}"
+            sql = (
+                f"SELECT trial_id, param_value, CASE distribution_json {case} END FROM trial_params WHERE "
+                f"param_name=?{where}"
+            )
             data = np.array(self.con.execute(sql, (*texts, name, *args)).fetchall(), dtype=np.float64).reshape(-1, 3)
             rows = _rows(trial_ids, data[:, 0].astype(np.int64))
             keep = rows >= 0
@@ -803,7 +810,8 @@ def _choose(storage: str, names: Sequence[str], study: str | None) -> str:
         raise StudyError(f"{redact(storage)} holds no study")
     if len(names) > 1:
         raise StudyError(
-            f"{redact(storage)} holds {len(names)} studies; choose one with --study (study= in Python): {_listed(storage, names)}"
+            f"{redact(storage)} holds {len(names)} studies; choose one with --study (study= in Python): "
+            f"{_listed(storage, names)}"
         )
     return names[0]
 
@@ -923,7 +931,8 @@ def _infer_space(
         absent = numbers[finished & ~here]
         if len(seen) and len(absent) and (absent.max() < seen.min() or absent.min() > seen.max()):
             notes.append(
-                f"'{pname}' is absent in trials {absent.min()}-{absent.max()} and present in {seen.min()}-{seen.max()}: "
+                f"'{pname}' is absent in trials {absent.min()}-{absent.max()} and present in "
+                f"{seen.min()}-{seen.max()}: "
                 "the search space changed mid-study; not inferred as a `when` condition"
             )
         else:

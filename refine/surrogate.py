@@ -208,7 +208,8 @@ def _kernel(length_scales: np.ndarray, amplitude: float = 1.0, noise: float = 0.
 
 
 def _optimizer(maxiter: int):
-    """L-BFGS-B as scikit-learn's default, with a cap on iterations (a reduced model starts at the full one's optimum)."""
+    """L-BFGS-B as scikit-learn's default, with a cap on iterations (a reduced model starts at the full one's
+    optimum)."""
 
     def run(obj_func, initial_theta, bounds):
         from scipy.optimize import minimize
@@ -280,7 +281,8 @@ def fit_model(
             drop = set(cols) | {c for child in with_ for c in groups[child]}
             keep_cols = [j for j in range(X.shape[1]) if j not in drop]
             if keep_cols and min(ls[sorted(drop)]) >= IGNORED_SCALE:
-                # the model already ignores these inputs (length scales near their ceiling): the model without them is itself
+                # the model already ignores these inputs (length scales near their ceiling): the model without them is
+                # itself
                 reduced, lml0 = _Without(full, keep_cols), lml
             elif keep_cols:
                 reduced = _fit(X[:, keep_cols], y, _kernel(ls[keep_cols], amplitude, noise), maxiter=REDUCED_MAXITER)
@@ -292,7 +294,8 @@ def fit_model(
             p = float(stats.chi2.sf(lr, df))
             if name in labels and keep_cols:
                 # a categorical's effect shares the model's one amplitude with every other input, which can hide a small
-                # one: its choices are also compared on the reduced model's leave-one-out residuals (Bonferroni over the two)
+                # one: its choices are also compared on the reduced model's leave-one-out residuals (Bonferroni over the
+                # two)
                 base = X if isinstance(reduced, _Without) else X[:, keep_cols]
                 p = min(1.0, 2.0 * min(p, _residual_p(reduced, base, y, X[:, cols])))
             curve, best_at, effect, effect_sd = _curve(full, x_best, cols, labels.get(name))

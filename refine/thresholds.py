@@ -61,7 +61,8 @@ def markdown(levels: dict[str, Any]) -> list[str]:
         return []
     m = levels["parameters_tested"]
     head = (
-        f"Levels after Holm's correction over {m} parameters (the k-th smallest p-value must beat threshold / (m - k + 1), "
+        f"Levels after Holm's correction over {m} parameters (the k-th smallest p-value must beat threshold / "
+        "(m - k + 1), "
         "and the step-down stops at the first that fails):"
         if levels["corrected"]
         else "Levels without correction (multiple_testing is off):"

@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"{args.page}: {seen.js_plotly_plots} plots drawn of {seen.plots_expected}, {seen.main_svgs} SVGs, status {seen.status}"
+        f"{args.page}: {seen.js_plotly_plots} plots drawn of {seen.plots_expected}, {seen.main_svgs} SVGs, "
+        f"status {seen.status}"
     )
     if args.screenshot:
         print(f"screenshot: {args.screenshot}")

@@ -158,7 +158,8 @@ def objective(trial):
     return lr * 100 + layers
 
 
-study = optuna.create_study(storage="sqlite:///study.db", study_name="plain", sampler=optuna.samplers.RandomSampler(seed=3))
+study = optuna.create_study(storage="sqlite:///study.db", study_name="plain",
+sampler=optuna.samplers.RandomSampler(seed=3))
 study.optimize(objective, n_trials=25)
 print(study.best_trial.number, study.best_value)
 """
@@ -456,7 +457,10 @@ def test_help_imports_no_heavy_module() -> None:
 
 def test_validate_imports_no_optuna(tmp_path: Path) -> None:
     path = save_space(Space(name="s", version=1), tmp_path / "s.yaml")
-    code = f"import sys, refine.cli\ntry:\n    refine.cli.main(['validate', {str(path)!r}])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in ('optuna', 'scipy', 'torch') if m in sys.modules))"
+    code = (
+        f"import sys, refine.cli\ntry:\n    refine.cli.main(['validate', {str(path)!r}])\nexcept SystemExit:\n    "
+        "pass\nprint(sorted(m for m in ('optuna', 'scipy', 'torch') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
 

@@ -726,7 +726,8 @@ def test_a_plugin_can_add_evidence_that_rules_read(study_factory):
                     action="budget",
                     rule="budget",
                     new=param,
-                    reason=f"costs {evidence.extra['cost_per_trial']} h a trial of {study_evidence.extra['gpu_hours']} h",
+                    reason=f"costs {evidence.extra['cost_per_trial']} h a trial of "
+                    f"{study_evidence.extra['gpu_hours']} h",
                 )
             return None
 

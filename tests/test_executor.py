@@ -1067,7 +1067,8 @@ def test_a_condition_on_a_grid_float_holds_for_the_values_optuna_samples(tmp_pat
 
 
 def test_the_rationale_lists_the_gaps_that_fill_gaps_fills(tmp_path):
-    # one gap computation: a stepped float lists grid points (never [0.34, 0.46] on a 0.2 grid), and --fill-gaps fills them
+    # one gap computation: a stepped float lists grid points (never [0.34, 0.46] on a 0.2 grid), and --fill-gaps fills
+    # them
     import refine
 
     space = Space(

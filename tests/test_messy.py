@@ -583,7 +583,8 @@ def test_a_given_space_most_trials_lie_outside_is_flagged(tmp_path):
     path = _write(tmp_path / "s.db", trials)
     other = tmp_path / "s.v1.yaml"
     other.write_text(
-        "name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 2}\n  opt: {type: categorical, choices: [adam, sgd]}\n",
+        "name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 2}\n  opt: {type: categorical, "
+        "choices: [adam, sgd]}\n",
         encoding="utf-8",
     )
     flags = refine.next_space(path, space=other, config=False).rationale["red_flags"]
@@ -593,7 +594,8 @@ def test_a_given_space_most_trials_lie_outside_is_flagged(tmp_path):
     assert any(f"'opt': {opt_out} of 60 ranked trials lie outside the given choices" in f for f in flags), flags
     same = tmp_path / "same.v1.yaml"
     same.write_text(
-        "name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 10}\n  opt: {type: categorical, choices: [adam, sgd, rmsprop]}\n"
+        "name: s\nversion: 1\nparams:\n  x: {type: float, low: 0, high: 10}\n  opt: {type: categorical, "
+        "choices: [adam, sgd, rmsprop]}\n"
     )
     assert not any(
         "outside the given" in f for f in refine.next_space(path, space=same, config=False).rationale["red_flags"]

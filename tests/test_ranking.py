@@ -1,4 +1,5 @@
-"""Which trials rank and which is best (refine.ranking), on real studies: metrics, ties, conditions, a stage's own trials."""
+"""Which trials rank and which is best (refine.ranking), on real studies: metrics, ties, conditions, a stage's own
+trials."""
 
 from __future__ import annotations
 

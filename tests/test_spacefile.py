@@ -379,7 +379,8 @@ def test_many_aliases_of_one_anchor_are_read_quickly(tmp_path: Path) -> None:
 def test_a_multi_objective_space_names_each_metric(tmp_path: Path) -> None:
     path = tmp_path / "m.v1.yaml"
     path.write_text(
-        "name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss, acc]\nparams:\n  x: {type: float, low: 0, high: 1}\n"
+        "name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss, acc]\nparams:\n  x: {type: "
+        "float, low: 0, high: 1}\n"
     )
     space = load_space(path)
     assert space.metric == ("loss", "acc") and space.metric_names == ["loss", "acc"]
@@ -390,7 +391,8 @@ def test_a_multi_objective_space_names_each_metric(tmp_path: Path) -> None:
     )
     assert load_space(tmp_path / "again.yaml") == space
     path.write_text(
-        "name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss]\nparams:\n  x: {type: float, low: 0, high: 1}\n"
+        "name: m\nversion: 1\ndirections: [minimize, maximize]\nmetric: [loss]\nparams:\n  x: {type: float, "
+        "low: 0, high: 1}\n"
     )
     with pytest.raises(SpaceError, match="one label per direction"):
         load_space(path)

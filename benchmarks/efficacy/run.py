@@ -441,7 +441,8 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
     add(f"\n## Speed-up (median; censored share where the baseline never got there in {SPEEDUP_BOUND} x N2)\n")
     add(
         "Trials the baseline needs to reach the strategy's final regret, divided by the trials the strategy "
-        "needs to reach it itself. A censored run counts at the bound, so a median with censored runs is a lower bound.\n"
+        "needs to reach it itself. A censored run counts at the bound, so a median with censored runs is a "
+        "lower bound.\n"
     )
     cols = [(s, b) for s in CHALLENGERS for b in ("flat", "continue")]
     add("| problem | " + " | ".join(f"{s} ×{b}" for s, b in cols) + " |")
@@ -535,7 +536,8 @@ def _meta(args: argparse.Namespace, seconds: float) -> dict:
     return {
         "date": datetime.date.today().isoformat(),
         "command": "python benchmarks/efficacy/run.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
         "refine": refine.__version__,
         "optuna": optuna.__version__,
         "commit": commit,

@@ -402,7 +402,9 @@ if __name__ == "__main__":
         t = time.perf_counter()
         s = fit(Path(folder) / file, study, name, shape, source)
         print(
-            f"{name}: {s.n_trials} trials, cv rmse {s.cv_rmse:.2f} sd, spearman {s.cv_spearman:.2f}, noise {s.noise:.4g}, "
-            f"optimum {s.optimum:.4g} (raw GP {s.raw_optimum:.4g}, observed best {s.observed_best:.4g}), elite distance {s.elite_distance:.3f}, "
+            f"{name}: {s.n_trials} trials, cv rmse {s.cv_rmse:.2f} sd, spearman {s.cv_spearman:.2f}, noise "
+            f"{s.noise:.4g}, "
+            f"optimum {s.optimum:.4g} (raw GP {s.raw_optimum:.4g}, observed best {s.observed_best:.4g}), elite "
+            f"distance {s.elite_distance:.3f}, "
             f"relevant {sorted(s.relevant)}, {time.perf_counter() - t:.1f} s"
         )

@@ -49,7 +49,8 @@ def main(out: Path = Path("out/demo"), trials: int = 60) -> None:
         decided = {d.param: d for d in result.decisions}
         screen.print(
             table(
-                f"{space.name} v{result.previous.version} -> v{result.space.version} (best {result.rationale['best']['value']:.4f})",
+                f"{space.name} v{result.previous.version} -> v{result.space.version} (best "
+                f"{result.rationale['best']['value']:.4f})",
                 ["param", "old", "new", "change", "rule"],
                 [
                     (

@@ -84,7 +84,8 @@ class _ContextBlock(nn.Module):
 
 
 class DigitNet(nn.Module):
-    """Conv blocks (3x3 conv, batch norm, ReLU; the first halves 8x8 to 4x4), an optional context encoder, a linear head."""
+    """Conv blocks (3x3 conv, batch norm, ReLU; the first halves 8x8 to 4x4), an optional context encoder, a linear
+    head."""
 
     def __init__(
         self, depth: int, width: float, dropout: float, encoder: str, ctx_layers: int = 1, ctx_heads: int = 1

@@ -17,7 +17,8 @@ from refine.errors import RefineError
     "--study-name",
     "study",
     default=None,
-    help="Study name, or a seed group's (stage3 for stage3-s60, stage3-s61, ...); may be left out when the storage holds one study.",
+    help="Study name, or a seed group's (stage3 for stage3-s60, stage3-s61, ...); may be left out when the storage "
+    "holds one study.",
 )
 @click.option(
     "-f",

@@ -44,7 +44,8 @@ def show_comparison(screen: Any, result: Any) -> None:
     "--studies",
     required=True,
     multiple=True,
-    help="Studies to compare: --studies a b c (after STORAGE) or --studies a --studies b; NAME also matches NAME-s<seed>.",
+    help="Studies to compare: --studies a b c (after STORAGE) or --studies a --studies b; NAME also matches "
+    "NAME-s<seed>.",
 )
 @click.option(
     "--margin",
@@ -58,7 +59,8 @@ def show_comparison(screen: Any, result: Any) -> None:
     default=0.3,
     show_default=True,
     type=float,
-    help="Seeds whose best params lie further apart (0 = same point, 1 = opposite corners) have not settled on one optimum.",
+    help="Seeds whose best params lie further apart (0 = same point, 1 = opposite corners) have not settled on one "
+    "optimum.",
 )
 @click.option(
     "--across",

@@ -72,7 +72,8 @@ def import_trials(
         emit_json(result.to_json())
         return
     click.echo(
-        f"imported {result.complete} complete and {result.failed} failed trials into '{result.study}' ({result.storage}); "
+        f"imported {result.complete} complete and {result.failed} failed trials into '{result.study}' "
+        f"({result.storage}); "
         f"params ({result.space_source}): {', '.join(result.params)}"
         + (f"; user attributes: {', '.join(result.attrs)}" if result.attrs else ""),
         err=True,

@@ -126,7 +126,8 @@ def import_(file: Path, source: str | None, out: Path | None, name: str | None) 
     """
     if source is None:
         raise RefineError(
-            f"import needs --from, one of {', '.join(IMPORT_SOURCES)}; e.g. refine import {file} --from wandb -o space.yaml"
+            f"import needs --from, one of {', '.join(IMPORT_SOURCES)}; e.g. refine import {file} --from wandb "
+            "-o space.yaml"
         )
     if source not in IMPORT_SOURCES:
         raise RefineError(
@@ -134,7 +135,8 @@ def import_(file: Path, source: str | None, out: Path | None, name: str | None) 
         )
     if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise RefineError(
-            f"--name must match [A-Za-z0-9_.-]+ (it names the space's files), got {name!r}; e.g. --name {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_') or 'space'}"
+            f"--name must match [A-Za-z0-9_.-]+ (it names the space's files), got {name!r}; e.g. --name "
+            f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_') or 'space'}"
         )
     imported = import_space(file, source, name=name)
     _warn(imported.warnings)

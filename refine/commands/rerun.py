@@ -139,7 +139,8 @@ def rerun(
         for b, r, w in zip(report.budgets, report.reports, report.winners):
             rho = "n/a" if r.spearman is None else f"{r.spearman:.3f}"
             click.echo(
-                f"{report.key}={b}: the champion ranks {r.top_rank}, spearman {rho}, best there: trial {w} ('{r.study}')"
+                f"{report.key}={b}: the champion ranks {r.top_rank}, spearman {rho}, best there: trial {w} "
+                f"('{r.study}')"
             )
         if report.disagree:
             click.echo("where the budgets' optima disagree:")
@@ -172,5 +173,6 @@ def rerun(
         click.echo(f"  trial {c['trial']}: {original} -> {rerun_value} ({c['runs']} runs)")
     rho = "n/a" if report.spearman is None else f"{report.spearman:.3f}"
     click.echo(
-        f"spearman {rho}; the original champion ranks {report.top_rank}; ranking {'holds' if report.holds else 'does NOT hold'}"
+        f"spearman {rho}; the original champion ranks {report.top_rank}; ranking "
+        f"{'holds' if report.holds else 'does NOT hold'}"
     )

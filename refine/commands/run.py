@@ -52,7 +52,8 @@ def _seeds(value: str | None) -> list[int] | None:
     default="tpe",
     show_default=True,
     type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc"]),
-    help="Optuna's sampler: TPE (multivariate), random, CMA-ES (pip install cmaes), GP (needs PyTorch) or quasi-random.",
+    help="Optuna's sampler: TPE (multivariate), random, CMA-ES (pip install cmaes), GP (needs PyTorch) or "
+    "quasi-random.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="The sampler's seed.")
 @click.option("--seeds", default=None, help="Run one study per seed, named <study>-s<seed>: e.g. --seeds 60,61.")
@@ -87,7 +88,8 @@ def _seeds(value: str | None) -> list[int] | None:
     default=20,
     show_default=True,
     type=int,
-    help="A weighted choice gets at least this many of the stage's trials (or its weight's share, if smaller), also after --from.",
+    help="A weighted choice gets at least this many of the stage's trials (or its weight's share, if smaller), also "
+    "after --from.",
 )
 @click.option(
     "--heartbeat",

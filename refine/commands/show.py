@@ -24,7 +24,8 @@ from refine.commands._common import (
     "--output",
     "output",
     metavar="FILE",
-    help="Also write the study's space to FILE (a space file to edit and give to next-space --space); never overwrites.",
+    help="Also write the study's space to FILE (a space file to edit and give to next-space --space); never "
+    "overwrites.",
 )
 def show(target: str, study: str | None, as_json: bool, output: str | None) -> None:
     """Show a space FILE, or a study in STORAGE.
@@ -113,7 +114,8 @@ def show(target: str, study: str | None, as_json: bool, output: str | None) -> N
             out.print(f"its own best: none yet ({n} trials are a warm start's history)")
         elif isinstance(own_best, dict):
             out.print(
-                f"its own best (without the {n} history trials of the warm start): trial {own_best['number']}, value {own_best['value']}"
+                f"its own best (without the {n} history trials of the warm start): trial {own_best['number']}, "
+                f"value {own_best['value']}"
             )
     if gaps:
         out.print(table("never tested", ["param", "gaps"], [(k, ", ".join(map(str, v))) for k, v in gaps.items()]))

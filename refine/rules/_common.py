@@ -229,7 +229,10 @@ def model_text(test: dict[str, Any] | None) -> str:
     if test["passed"]:
         verdict = f"< {test['level']:.2g} (model.p, Holm-corrected): it matters"
     elif test["confirms"]:
-        verdict = f"< {test['confirm_level']:g} (model.p): it confirms another test, but alone it would need < {test['level']:.2g} (Holm)"
+        verdict = (
+            f"< {test['confirm_level']:g} (model.p): it confirms another test, but alone it would need < "
+            f"{test['level']:.2g} (Holm)"
+        )
     else:
         verdict = f">= {test['confirm_level']:g} (model.p): no clear effect"
     return (

@@ -36,7 +36,8 @@ from refine.rules._common import (
 
 @hookimpl
 def refine_add_settings(registry):
-    """This rule's settings under its own name (``bias.p`` ...); the engine's old names (``bias_p`` ...) stay aliases."""
+    """This rule's settings under its own name (``bias.p`` ...); the engine's old names (``bias_p`` ...) stay
+    aliases."""
     from refine.settings import declare_builtin
 
     declare_builtin(registry, "bias", ["p", "weight", "dominance"])
@@ -68,7 +69,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     a = alpha(settings.bias_p, study_evidence, settings, name, p_value("dominance_p", "categorical"))
     beats_rivals = ev.p < a_kw and _same(ev.best_choice, top)  # the values themselves, not only the elite count
     model = model_test(name, study_evidence, settings)
-    # an adaptive sampler gives a choice that works more trials, which hides its elite share: the model can prove it instead
+    # an adaptive sampler gives a choice that works more trials, which hides its elite share: the model can prove it
+    # instead
     modelled = model is not None and model["passed"] and _same(model.get("best_at"), top)
     if favours_top and ev.dominance_p >= a and not beats_rivals and not modelled:
         return None  # no more elites on it than its share of the trials predicts: dominance by chance
@@ -83,10 +85,12 @@ def refine_propose(name, param, evidence, study_evidence, settings):
         alongside = (
             f"only {ev.fix_others} rival trials ran alongside the elites: too few to fix it"
             if ev.fix_others < MIN_CONTEMPORARIES
-            else f"against the {ev.fix_others} rival trials run alongside the elites it is not certain (Mann-Whitney p={ev.fix_p:.2g})"
+            else f"against the {ev.fix_others} rival trials run alongside the elites it is not certain "
+            f"(Mann-Whitney p={ev.fix_p:.2g})"
         )
         reason = (
-            f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites and beats its rivals (Kruskal-Wallis p={ev.p:.2g}), "
+            f"{fmt(top)} holds {ev.elite_convergence:.0%} of elites and beats its rivals (Kruskal-Wallis "
+            f"p={ev.p:.2g}), "
             f"but {alongside}, so weighted {share}"
         )
     if favours_top:

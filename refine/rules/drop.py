@@ -25,7 +25,10 @@ def refine_finalize(space, previous, decisions, settings):
         parent = p.when.parent
         wanted = ", ".join(fmt(v) for v in p.when.values)
         if parent in space.fixed:
-            reason = f"its parent '{parent}' is now fixed to {fmt(space.fixed[parent])}, and it applies only when {parent} is {wanted}"
+            reason = (
+                f"its parent '{parent}' is now fixed to {fmt(space.fixed[parent])}, and it applies only when "
+                f"{parent} is {wanted}"
+            )
         elif parent in space.params:
             reason = f"'{parent}' no longer offers {wanted}"
         else:

@@ -47,7 +47,8 @@ from refine.space import IntParam
 
 @hookimpl
 def refine_add_settings(registry):
-    """This rule's settings under its own name (``expand.p`` ...); the engine's old names (``expand_p`` ...) stay aliases."""
+    """This rule's settings under its own name (``expand.p`` ...); the engine's old names (``expand_p`` ...) stay
+    aliases."""
     from refine.settings import declare_builtin
 
     declare_builtin(registry, "expand", ["p", "crowd", "factor", "max_decades"])
@@ -67,7 +68,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
 
 
 def _crowded(param, ev, side, settings, level, modelled=False):
-    """Why the elites' crowd at ``side`` justifies moving it: (the path, for the reason; its ``decided_by`` entry), or None.
+    """Why the elites' crowd at ``side`` justifies moving it: (the path, for the reason; its ``decided_by``
+    entry), or None.
 
     A trend must point the way the bound moves: a crowd at an edge against the
     trend over the whole range does not expand it. ``modelled``: a model of the
@@ -98,7 +100,8 @@ def _crowded(param, ev, side, settings, level, modelled=False):
         # no trend to lean on: the crowd itself must be more than chance puts there
         if at_edge and share >= 2 * settings.expand_crowd and crowd_p < level:
             return (
-                f"the best trial and {share:.0%} of elites sit in the {side} edge zone, more than chance puts there (binomial p={crowd_p:.2g} < {level:.2g})",
+                f"the best trial and {share:.0%} of elites sit in the {side} edge zone, more than chance puts "
+                f"there (binomial p={crowd_p:.2g} < {level:.2g})",
                 decided("edge crowd", crowd_p, level, side=side, share=share),
             )
     return None
@@ -174,7 +177,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         + "; justified by "
         + "; and ".join(paths[s] for s in moved)
         + (
-            f"; at most {'a decade' if param.log else 'a range width'} per stage with {study_evidence.n_ranked} ranked trials (< fair_trial {settings.fair_trial})"
+            f"; at most {'a decade' if param.log else 'a range width'} per stage with "
+            f"{study_evidence.n_ranked} ranked trials (< fair_trial {settings.fair_trial})"
             if small
             else ""
         )
@@ -298,7 +302,8 @@ def _ordered(name, param, ev, study_evidence, settings):
             w.insert(new_choices.index(nxt), max(w))
             weights = tuple(round(x / sum(w), 6) for x in w)
         reason = (
-            f"{stats.elite_share:.0%} of elites chose the {'smallest' if side == 'low' else 'largest'} value {fmt(end)} "
+            f"{stats.elite_share:.0%} of elites chose the {'smallest' if side == 'low' else 'largest'} value "
+            f"{fmt(end)} "
             f"(best choice by median; Kruskal-Wallis p={ev.p:.2g}): added {fmt(nxt)}, the next value of the progression"
             + (f"; {model_text(model)}" if model is not None else "")
         )

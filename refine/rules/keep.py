@@ -1,4 +1,5 @@
-"""keep: the default when the evidence is weak or underpowered; it says why (rho, p, n, and the model's test when one is in force)."""
+"""keep: the default when the evidence is weak or underpowered; it says why (rho, p, n, and the model's test when one is
+in force)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from refine.rules._common import fmt, model_test, model_text
 def refine_propose(name, param, evidence, study_evidence, settings):
     n_complete = study_evidence.n_ranked
     if n_complete < settings.min_complete:
-        reason = f"only {n_complete} ranked COMPLETE trials (< min_complete {settings.min_complete}): not enough evidence to change anything"
+        reason = (
+            f"only {n_complete} ranked COMPLETE trials (< min_complete {settings.min_complete}): not enough "
+            "evidence to change anything"
+        )
     elif study_evidence.flat:
         reason = "every ranked trial has the same value: no evidence either way, so the range stays"
     elif study_evidence.near_noise:
@@ -24,7 +28,8 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     elif evidence.kind == "numeric":
         reason = (
             f"no clear signal: rho={evidence.rho:+.2f} (p={evidence.p:.2g}, n={evidence.n}), "
-            f"elites vs the other trials p={evidence.ks_p:.2g} (KS or span test), elites at edges {evidence.edge_low_share:.0%}/{evidence.edge_high_share:.0%}"
+            f"elites vs the other trials p={evidence.ks_p:.2g} (KS or span test), elites at edges "
+            f"{evidence.edge_low_share:.0%}/{evidence.edge_high_share:.0%}"
         )
     else:
         top = evidence.stats(evidence.top_choice)

@@ -67,7 +67,8 @@ def refine_add_settings(registry):
     registry.add(
         "model.use",
         default="auto",
-        help="fit a model of the objective: auto (when the study's first and last thirds sampled differently, as an adaptive sampler's do), always, or never",
+        help="fit a model of the objective: auto (when the study's first and last thirds sampled differently, as an "
+        "adaptive sampler's do), always, or never",
         convert=_use,
     )
     registry.add(
@@ -113,7 +114,8 @@ def refine_add_evidence(evidence, settings):
     summary.update(drift_p=drift.p, drift_worst=drift.worst, drift=drift.per_param, compared=list(drift.parts))
     if use == "auto" and drift.p >= level:
         summary["why"] = (
-            f"the study's first and last thirds sampled the parameters alike (KS/chi-square, Holm p={drift.p:.2g} >= {level:g}), "
+            "the study's first and last thirds sampled the parameters alike (KS/chi-square, Holm "
+            f"p={drift.p:.2g} >= {level:g}), "
             "as a random or grid sampler's do: the classic tests decide alone"
         )
         return {"*": {"model": summary}}
@@ -164,6 +166,8 @@ def refine_review(proposal, study_evidence, settings):
         return None  # a soft change whose own test is strong (model.strong): the rule's reason says so
     return (
         f"the model of the objective finds no clear effect of '{proposal.param}': likelihood-ratio p={test['p']:.2g}, "
-        f"needs < {test['confirm_level']:g} (model.p) to confirm it; effect {test['effect']:.2f} ± {test['effect_sd']:.2f} "
-        "normal scores. The study drifted, as an adaptive sampler's does, so where its trials crowd is no evidence alone"
+        f"needs < {test['confirm_level']:g} (model.p) to confirm it; effect {test['effect']:.2f} ± "
+        f"{test['effect_sd']:.2f} "
+        "normal scores. The study drifted, as an adaptive sampler's does, so where its trials crowd is no "
+        "evidence alone"
     )

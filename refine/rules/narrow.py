@@ -2,9 +2,11 @@
 
 Numeric: when the elites' positions differ from the other trials' (two-sample
 KS test, or a permutation test of the elites' span for a sampler that has
-converged, p < ``narrow_p``, Holm-corrected over the searched parameters), the range becomes the elite interval (every elite
+converged, p < ``narrow_p``, Holm-corrected over the searched parameters), the range becomes the elite interval (every
+elite
 when ``narrow_keep_elites``, else the central 90 %) plus ``narrow_margin`` of
-its width on each side (at least ``narrow_min_margin`` of the whole range), on the parameter's own scale, always containing the
+its width on each side (at least ``narrow_min_margin`` of the whole range), on the parameter's own scale, always
+containing the
 best trial and every trial within two noise deviations of it (noise measured
 from configurations evaluated more than once). A side whose edge zone the elites crowd is left where it is (the
 expand rule may move it). Nothing changes unless the range shrinks by at least
@@ -48,7 +50,8 @@ from refine.rules._common import (
 
 @hookimpl
 def refine_add_settings(registry):
-    """This rule's settings under its own name (``narrow.p`` ...); the engine's old names (``narrow_p`` ...) stay aliases."""
+    """This rule's settings under its own name (``narrow.p`` ...); the engine's old names (``narrow_p`` ...) stay
+    aliases."""
     from refine.settings import declare_builtin
 
     declare_builtin(registry, "narrow", ["p", "margin", "min_margin", "min_shrink", "keep_elites"])
@@ -103,7 +106,8 @@ def _numeric(name, param, ev, study_evidence, settings):
     if not low < high or (low == param.low and high == param.high):
         return None
     reason = (
-        f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like the other trials, the smaller of KS and a span test, "
+        f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like "
+        "the other trials, the smaller of KS and a span test, "
         f"{'<' if clustered else '>='} {level:.2g}, narrow_p Holm-corrected; "
         f"n={ev.n}"
         + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}")
@@ -160,8 +164,10 @@ def _too_wide(name, param, ev, inside, width, study_evidence, settings, decided_
     )
     reason = (
         f"kept: the evidence says the elites cluster ({tests}), but the range must hold {held}, "
-        f"[{fmt(min(inside))}, {fmt(max(inside))}], which with its margin spans {width:.0%} of the range: narrowing needs it "
-        f"to shrink by at least narrow_min_shrink {settings.narrow_min_shrink:.0%} (rho={ev.rho:+.2f}, p={ev.p:.2g}, n={ev.n})"
+        f"[{fmt(min(inside))}, {fmt(max(inside))}], which with its margin spans {width:.0%} of the range: "
+        "narrowing needs it "
+        f"to shrink by at least narrow_min_shrink {settings.narrow_min_shrink:.0%} (rho={ev.rho:+.2f}, "
+        f"p={ev.p:.2g}, n={ev.n})"
     )
     return Proposal(
         param=name,
