@@ -22,17 +22,9 @@ import attrs
 from attrs import frozen
 
 from refine.errors import RefineError, StudyError
-from refine.executor import (
-    MORE_FAILURES,
-    TRIAL_SET,
-    load_objective,
-    load_study,
-    open_storage,
-    redact,
-    run,
-    study_names,
-    study_space,
-)
+from refine.executor.attributes import TRIAL_SET, study_space
+from refine.executor.objective import load_objective
+from refine.executor.runner import MORE_FAILURES, run
 from refine.ranking import (
     Ranking,
     best_of,
@@ -44,6 +36,7 @@ from refine.ranking import (
     why_none,
 )
 from refine.space import CategoricalParam, Space, to_unit
+from refine.storage import load_study, open_storage, redact, study_names
 
 __all__ = [
     "Comparison",

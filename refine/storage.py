@@ -402,7 +402,7 @@ def open_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # no retry callback: Optuna's enqueues the retry in a transaction of its own, after failing the
             # trial, and a coordinator topping up the queue in between filled the same place twice; refine
-            # run's coordinator retries it instead (executor._top_up), deciding under a lock
+            # run's coordinator retries it instead (executor.queue._top_up), deciding under a lock
             return rdb_cls(
                 url,
                 engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
