@@ -1,7 +1,7 @@
 """Storages: every way of naming, opening, checking and redacting where studies live.
 
 Readers (:mod:`refine.study`) and writers (:mod:`refine.executor`,
-:mod:`refine.compare`) come here for the same rules:
+:mod:`refine.reruns`) come here for the same rules:
 
 - what a user typed: a SQLite file (``study.db``), a journal file (``*.log``,
   ``*.journal``, ``*.jsonl``) or any storage URL; :func:`parse_study_ref`
