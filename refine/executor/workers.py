@@ -77,7 +77,10 @@ def _claiming(storage: Any, slots: Any, index: int) -> None:
     """Record in the worker's slot the trial it pops, so that its coordinator can fail it if the worker dies.
 
     The slot is written before the pop commits and cleared after the trial
-    is finished, so a worker killed at any point leaves its trial named.
+    is finished, so a worker killed at any point leaves its trial named. It
+    wraps the storage's public ``set_trial_state_values``, through which
+    Optuna pops a WAITING trial (state RUNNING) and finishes it; no private
+    name is used (those are in :mod:`refine.executor.interrupts`).
     """
     from optuna.trial import TrialState
 
