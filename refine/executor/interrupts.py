@@ -7,7 +7,7 @@ heartbeat threads it left running are stopped (:func:`_stop_heartbeats`).
 
 Optuna offers no public way to do some of what the executor needs (a
 study's storage, a trial's id, its heartbeat threads, a fresh cache of an
-RDB storage). Every such use is in this module, each marked with a comment
+RDB storage, the system attributes of a queued or retried trial). Every such use is in this module, each marked with a comment
 ``Optuna private:`` that says what it reads and why; the other rooms go
 through the small functions below.
 """
@@ -268,6 +268,30 @@ def journal_file(backend: Any) -> str | None:
 def trial_id(trial: Any) -> int:
     """A trial's id in its storage, the key its storage calls take (the trial's number is not)."""
     return trial._trial_id  # Optuna private: Trial._trial_id and FrozenTrial._trial_id
+
+
+def retry_ticket(trial: Any, user_attrs: dict) -> Any:
+    """A WAITING trial that runs the configuration of the failed ``trial`` again, as its retry."""
+    import optuna
+
+    history = [*retry_history(trial), trial.number]
+    return optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING,
+        user_attrs=user_attrs,
+        # Optuna private: system attributes. "fixed_params" is how enqueue_trial hands a configuration to the
+        # trial that pops it; "failed_trial" and "retry_history" are what RetryFailedTrialCallback writes
+        system_attrs={"fixed_params": dict(trial.params), "failed_trial": trial.number, "retry_history": history},
+    )
+
+
+def retried_number(trial: Any) -> int | None:
+    """The number of the trial that ``trial`` retries, or ``None``."""
+    return trial.system_attrs.get("failed_trial")  # Optuna private: RetryFailedTrialCallback's system attribute
+
+
+def retry_history(trial: Any) -> Sequence[int]:
+    """The numbers of the trials that ``trial`` retries, the first failure first (empty: no retry)."""
+    return trial.system_attrs.get("retry_history") or ()  # Optuna private: RetryFailedTrialCallback's too
 
 
 def _heartbeat_grace(study: Any) -> int | None:

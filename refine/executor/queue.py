@@ -28,6 +28,9 @@ from refine.executor.interrupts import (
     _stop_if_interrupted,
     backend_of,
     journal_file,
+    retried_number,
+    retry_history,
+    retry_ticket,
     trial_id,
 )
 from refine.executor.objective import _Objective, _ObjectiveFailed
@@ -73,7 +76,7 @@ def _to_retry(trials: Sequence[Any]) -> list[Any]:
     a retry carries Optuna's ``failed_trial`` and ``retry_history`` system
     attributes (as Optuna's RetryFailedTrialCallback writes them).
     """
-    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    retried = {retried_number(t) for t in trials}
     return [
         t
         for t in trials
@@ -81,7 +84,7 @@ def _to_retry(trials: Sequence[Any]) -> list[Any]:
         and TRIAL_ERROR not in t.user_attrs
         and TRIAL_HISTORY not in t.user_attrs
         and t.number not in retried
-        and len(t.system_attrs.get("retry_history") or ()) < RETRIES
+        and len(retry_history(t)) < RETRIES
     ]
 
 
@@ -142,8 +145,6 @@ def _top_up(study: Any, target: int, batch: int) -> int:
     same place: COMPLETE + RUNNING + WAITING never exceeds ``target``.
     A short queue keeps popping cheap: every pop reads the whole queue.
     """
-    import optuna
-
     c = _counts(study)
     if min(target - c.complete - c.running - c.waiting, batch - c.waiting) <= 0:
         return 0
@@ -153,13 +154,8 @@ def _top_up(study: Any, target: int, batch: int) -> int:
         owed = max(min(target - c.complete - c.running - c.waiting, batch - c.waiting), 0)
         retries = _to_retry(trials)[:owed]
         for t in retries:
-            history = [*(t.system_attrs.get("retry_history") or ()), t.number]
             study.add_trial(
-                optuna.trial.create_trial(
-                    state=optuna.trial.TrialState.WAITING,
-                    user_attrs={k: v for k, v in t.user_attrs.items() if k not in (TRIAL_DIED, "refine:traceback")},
-                    system_attrs={"fixed_params": dict(t.params), "failed_trial": t.number, "retry_history": history},
-                )
+                retry_ticket(t, {k: v for k, v in t.user_attrs.items() if k not in (TRIAL_DIED, "refine:traceback")})
             )
         for _ in range(owed - len(retries)):
             study.enqueue_trial({})
