@@ -569,7 +569,7 @@ def write_report(
 
     An HTML file at ``out`` (an earlier report) is replaced; any other file only with ``force``.
     """
-    from refine.spacefile import atomic_write, refuse_overwriting_inputs, refuse_replacing_another_file
+    from refine.files import atomic_write, refuse_overwriting_inputs, refuse_replacing_another_file
 
     source = os.fspath(storage)
     refuse_overwriting_inputs(out, (source, source.removeprefix("sqlite:///")))

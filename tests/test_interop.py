@@ -688,3 +688,15 @@ def test_import_of_a_file_containing_itself_is_a_one_line_error(
     path.write_text("name: s\nhyperparameters: &h\n  - *h\nparameters: &p\n  x: *p\n")
     code, _, err = _run(capsys, "import", str(path), "--from", source)
     assert code == 2 and "contains itself" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("source", ["configspace", "wandb"])
+def test_import_of_a_key_given_twice_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture, source: str
+) -> None:
+    # YAML would keep the last `parameters` silently; space files refuse it, and so do the files of other tools
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: s\nparameters:\n  x: {min: 0.0, max: 1.0}\nparameters:\n  y: {min: 0.0, max: 1.0}\n")
+    code, _, err = _run(capsys, "import", str(path), "--from", source)
+    assert code == 2 and "has the key 'parameters' twice (line 2 and line 4)" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

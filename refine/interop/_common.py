@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from attrs import frozen
 
 from refine.errors import SpaceError
+from refine.files import read_text
 from refine.space import FloatParam, IntParam, InvalidParam, Param, Space
-from refine.spacefile import read_text
+from refine.yamlfile import load_yaml
 
 __all__ = ["Exported", "Imported", "sanitize_name"]
 
@@ -67,26 +67,7 @@ def _read_document(path: Path, what: str) -> Any:
         except json.JSONDecodeError as e:
             if path.suffix.lower() == ".json":
                 raise SpaceError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
-    from refine.spacefile import _contains_itself, _Loader
-
-    try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: YAML 1.2 floats (1e-5), no repeated keys
-        if _contains_itself(doc):
-            raise SpaceError(
-                f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); "
-                "write the value out"
-            )
-        return doc
-    except yaml.constructor.ConstructorError as e:
-        raise SpaceError(
-            f"{path} uses a YAML tag that is not allowed ({' '.join(str(e.problem).split())}); give plain data"
-        ) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise SpaceError(
-            f"{path} is not valid YAML{at}: {' '.join(str(getattr(e, 'problem', None) or e).split())}"
-        ) from None
+    return load_yaml(text, path, tags="give plain data")
 
 
 def _build_space(where: str, **kwargs: Any) -> Space:

@@ -28,6 +28,7 @@ from refine.interop._common import (
     sanitize_name,
 )
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, InvalidParam, Param, Space
+from refine.yamlfile import Dumper, Flow
 
 __all__ = ["dump_wandb", "wandb_to_space", "load_wandb"]
 
@@ -146,22 +147,9 @@ def _describe_when(when: Condition) -> str:
     return f"{when.parent} is {values}"
 
 
-class _Flow(dict):
-    """A mapping written on one line."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(
-    _Flow, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
-)
-
-
 def _yaml_block(doc: Mapping[str, Any], indent: int = 0) -> list[str]:
     text = yaml.dump(
-        dict(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10**6
+        dict(doc), Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10**6
     )
     return [" " * indent + line for line in text.splitlines()]
 
@@ -209,7 +197,7 @@ def dump_wandb(space: Space, *, where: str | None = None) -> Exported:
         warnings.append(msg)
     lines = header + _yaml_block(doc) + ["parameters:"]
     for name, value in space.fixed.items():
-        lines += _yaml_block({name: _Flow(value=value)}, indent=2)
+        lines += _yaml_block({name: Flow(value=value)}, indent=2)
     for name, p in space.params.items():
         notes: list[str] = []
         body = _wandb_parameter(name, p, notes)
@@ -226,7 +214,7 @@ def dump_wandb(space: Space, *, where: str | None = None) -> Exported:
                 warnings.append(f"'{name}': {note}")
             else:
                 lines.append(f"  # {note}")
-        lines += _yaml_block({name: _Flow(body)}, indent=2)
+        lines += _yaml_block({name: Flow(body)}, indent=2)
     return Exported("\n".join(lines) + "\n", tuple(warnings))
 
 
