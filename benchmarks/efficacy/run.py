@@ -216,10 +216,10 @@ def _trajectory(stage1: list, stage2: list, problem) -> list[float]:
     return out
 
 
-def _search(space, objective: _Recorder, trials: int, seed: int, history=()) -> list:
-    """``trials`` TPE trials on ``space`` in an in-memory study (after ``history``), sampled as ``refine.run`` samples.
+def _search(space, objective: _Recorder, trials: int, seed: int, history=(), sampler: str = "tpe") -> list:
+    """``trials`` trials on ``space`` in an in-memory study (after ``history``), sampled as ``refine.run`` samples.
 
-    The sampler (``make_sampler``: the same TPE settings and seed, categorical
+    The sampler (``make_sampler``: TPE unless ``sampler`` names another, the same settings and seed, categorical
     weights honoured) and the order of suggestions (``suggest``) are the
     executor's own, so only the storage differs: Optuna's RDB storage costs
     5-10x the time of a trial here. Returns the complete trials.
@@ -228,7 +228,9 @@ def _search(space, objective: _Recorder, trials: int, seed: int, history=()) -> 
 
     from refine.executor import make_sampler, suggest
 
-    study = optuna.create_study(directions=list(space.directions), sampler=make_sampler("tpe", seed=seed, space=space))
+    study = optuna.create_study(
+        directions=list(space.directions), sampler=make_sampler(sampler, seed=seed, space=space)
+    )
     if history:
         study.add_trials(history)
     study.optimize(lambda trial: objective({**space.fixed, **suggest(space, trial)}), n_trials=trials)
