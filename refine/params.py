@@ -21,7 +21,7 @@ from attrs import field, frozen
 from refine.errors import SpaceError
 
 if TYPE_CHECKING:  # optuna is heavy: import it only where a distribution is built
-    from optuna.distributions import BaseDistribution
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 __all__ = [
     "CategoricalParam",
@@ -209,7 +209,7 @@ class FloatParam:
         """Build from an Optuna ``FloatDistribution`` (or a legacy uniform, log-uniform or discrete one)."""
         return cls(low=d.low, high=d.high, log=bool(getattr(d, "log", False)), step=getattr(d, "step", None), when=when)
 
-    def to_distribution(self) -> "BaseDistribution":
+    def to_distribution(self) -> "FloatDistribution":
         from optuna.distributions import FloatDistribution
 
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
@@ -264,7 +264,7 @@ class IntParam:
             when=when,
         )
 
-    def to_distribution(self) -> "BaseDistribution":
+    def to_distribution(self) -> "IntDistribution":
         from optuna.distributions import IntDistribution
 
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
@@ -319,7 +319,7 @@ class CategoricalParam:
         """Build from an Optuna ``CategoricalDistribution``."""
         return cls(choices=tuple(d.choices), when=when)
 
-    def to_distribution(self) -> "BaseDistribution":
+    def to_distribution(self) -> "CategoricalDistribution":
         from optuna.distributions import CategoricalDistribution
 
         return CategoricalDistribution(self.choices)

@@ -16,7 +16,7 @@ Invariants live in validators and raise :class:`InvalidParam` (a
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
 
@@ -57,6 +57,10 @@ def _dict_copy(value: Mapping) -> dict:
     return dict(value)
 
 
+def _as_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @frozen(kw_only=True, eq=True)
 class Space:
     """One version of a search space.
@@ -77,7 +81,7 @@ class Space:
     params: dict[str, Param] = field(factory=dict, converter=_dict_copy, hash=False)
     fixed: dict[str, Any] = field(factory=dict, converter=_dict_copy, hash=False)
     parent: int | None = None
-    directions: tuple[str, ...] = field(default=("minimize",), converter=tuple)
+    directions: tuple[str, ...] = field(default=("minimize",), converter=_as_tuple)
     metric: str | tuple[str, ...] | None = field(
         default=None, converter=lambda m: tuple(m) if isinstance(m, list) else m
     )
