@@ -34,9 +34,7 @@ import multiprocessing
 import os
 import shutil
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import problems as P  # noqa: E402
-from run import _Recorder, _search, _store, excludes, had_signal  # noqa: E402
+from run import _Recorder, _search, _store, excludes, had_signal, reported, worker  # noqa: E402
 
 ACTIONS = (
     "kept",
@@ -173,26 +171,15 @@ SETTINGS: dict[str, Any] = {}  # --set KEY=VALUE, handed to next_space (set befo
 
 
 def run_one(task: tuple[str, int, str, int]) -> dict:
-    try:
-        return _run_one(task)
-    except Exception:
-        import traceback
-
-        return {"problem": task[0], "seed": task[1], "sampler": task[2], "error": traceback.format_exc(limit=-3)}
+    return reported(_run_one, task, problem=task[0], seed=task[1], sampler=task[2])
 
 
 def _run_one(task: tuple[str, int, str, int]) -> dict:
     name, seed, sampler, n1 = task
-    import optuna
-
     import refine
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore")
-    problem = P.get(name)
+    problem, work = worker(name, seed, "decisions")
     v1 = problem.space
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    work = tempfile.mkdtemp(prefix=f"decisions-{name}-{seed}-", dir=base)
     try:
         trials, best = _stage1(problem, sampler, n1, seed)
         storage = f"sqlite:///{work}/study.db"

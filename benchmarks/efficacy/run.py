@@ -250,28 +250,39 @@ def _store(space, trials: list, storage: str, name: str) -> None:
     study.add_trials(trials)
 
 
-def run_one(args: tuple[str, int, int, int]) -> dict:
-    """One problem x seed; an exception becomes the run's ``error`` (reported, left out of the tables)."""
+def reported(run, task: tuple, **keys: Any) -> dict:
+    """``run(task)``, or the ``keys`` (which run it was) with the exception as ``error``: a crash is reported and left
+    out of the tables, never a reason to lose the other runs."""
     try:
-        return _run_one(args)
+        return run(task)
     except Exception:
         import traceback
 
-        return {"problem": args[0], "seed": args[1], "error": traceback.format_exc(limit=-3)}
+        return {**keys, "error": traceback.format_exc(limit=-3)}
+
+
+def worker(name: str, seed: int, prefix: str):
+    """In a pool worker: Optuna and warnings quiet, the problem ``name``, and a fresh work folder for its studies
+    (in /dev/shm where it can be written)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore")
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return P.get(name), tempfile.mkdtemp(prefix=f"{prefix}-{name}-{seed}-", dir=base)
+
+
+def run_one(args: tuple[str, int, int, int]) -> dict:
+    """One problem x seed; an exception becomes the run's ``error`` (reported, left out of the tables)."""
+    return reported(_run_one, args, problem=args[0], seed=args[1])
 
 
 def _run_one(args: tuple[str, int, int, int]) -> dict:
     name, seed, n1, n2 = args
-    import optuna
-
     import refine
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore")
-    problem = P.get(name)
+    problem, work = worker(name, seed, "efficacy")
     v1 = problem.space
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    work = tempfile.mkdtemp(prefix=f"efficacy-{name}-{seed}-", dir=base)
     storage = f"sqlite:///{work}/study.db"
     sampler_seed = 1000 * seed
     out: dict = {"problem": name, "seed": seed, "strategies": {}}
