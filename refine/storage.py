@@ -244,9 +244,9 @@ def open_readonly(storage: str) -> Any:
                 f"storage {sqlite} does not exist; check the path (refine never creates a storage it reads)"
             )
         # A SQLite file without Optuna's tables: say so, rather than let RDBStorage try to create them.
-        from refine.study import _SqliteReader  # the reader checks the tables and the schema revision
+        from refine.study.sqlite import SqliteReader  # the reader checks the tables and the schema revision
 
-        _SqliteReader(sqlite).close()
+        SqliteReader(sqlite).close()
         # Quoted twice: SQLAlchemy unquotes the URL once, SQLite the URI once more.
         quoted = urllib.parse.quote(urllib.parse.quote(sqlite.resolve().as_posix()))
         url = f"sqlite:///file:{quoted}?{_ro_query(sqlite)}&uri=true"
