@@ -120,13 +120,13 @@ class SqliteReader:
         user_attrs: dict[str, np.ndarray] = {}
         if with_user_attrs and "trial_user_attributes" in self.tables:
             sql = f"SELECT trial_id, key, value_json FROM trial_user_attributes WHERE 1{where}"
-            attrs = ((row_of(tid), key, vj) for tid, key, vj in self.con.execute(sql, args))
-            user_attrs = attr_columns(n, ((r, key, _loads(vj)) for r, key, vj in attrs if r is not None))
+            rows = self.con.execute(sql, args)
+            user_attrs = attr_columns(n, ((r, k, _loads(vj)) for tid, k, vj in rows if (r := row_of(tid)) is not None))
         infeasible = None
         if "trial_system_attributes" in self.tables:
             sql = f"SELECT trial_id, value_json FROM trial_system_attributes WHERE key='constraints'{where}"
-            constraints = ((row_of(tid), vj) for tid, vj in self.con.execute(sql, args))
-            infeasible = infeasible_rows(n, ((r, _loads(vj)) for r, vj in constraints if r is not None))
+            rows = self.con.execute(sql, args)
+            infeasible = infeasible_rows(n, ((r, _loads(vj)) for tid, vj in rows if (r := row_of(tid)) is not None))
         return Raw(
             numbers=numbers,
             states=states,
