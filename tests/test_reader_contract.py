@@ -97,8 +97,8 @@ def _main_trials() -> list[optuna.trial.FrozenTrial]:
         kind = i % 10
         state = {3: TrialState.PRUNED, 7: TrialState.FAIL}.get(kind, TrialState.COMPLETE)
         value = params["lr"] * params["units"] + params["wd"] if state == TrialState.COMPLETE else None
-        if i == 12:
-            value = math.inf
+        if i in (12, 22):
+            value = math.inf if i == 12 else -math.inf
         steps = {s: [math.inf, 0.5 * s, -math.inf][(i + s) % 3] for s in range(i % 4)}
         user_attrs: dict[str, Any] = {"seed": i, "tags": ["a", i % 3]}
         if i % 5 == 0:
@@ -414,7 +414,7 @@ def test_the_reference_holds_what_was_written(reference) -> None:
     main, multi = reference[MAIN], reference[MULTI]
     assert main.counts() == {"RUNNING": 1, "COMPLETE": 25, "PRUNED": 3, "FAIL": 3, "WAITING": 1}
     assert main.numbers.tolist() == list(range(33))
-    assert main.values[12, 0] == math.inf and math.isnan(main.values[3, 0])
+    assert main.values[12, 0] == math.inf and main.values[22, 0] == -math.inf and math.isnan(main.values[3, 0])
     assert main.config(0)["act"] == "relu" and main.config(2)["act"] is None and main.config(1)["flag"] is True
     assert main.study_user_attrs == {"owner": "team", "budget": {"trials": 30, "hours": 1.5}}
     assert main.user_attrs["meta"][0] == {"n": 0, "ok": True, "none": None} and main.user_attrs["meta"][1] is None
