@@ -3,7 +3,8 @@
 The storage is opened read-only by :func:`refine.storage.open_readonly` (a
 journal file as a ``JournalStorage``, a URL as an ``RDBStorage``), and the
 trials come from ``get_all_trials``; the result is the same :class:`Raw` the
-direct SQLite reader returns.
+direct SQLite reader returns. :func:`in_memory_study` goes the other way: a
+study read by refine, as an in-memory Optuna study.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from refine import _distributions
-from refine.study.data import STATE_CODE, STATES, Raw, StudySummary, attr_columns, infeasible_rows
+from refine.study.data import STATE_CODE, STATES, Raw, StudyData, StudySummary, attr_columns, infeasible_rows
 
 
 def summaries(storage_obj: Any) -> list[StudySummary]:
@@ -89,3 +90,46 @@ def read(storage_obj: Any, name: str) -> Raw:
         study_user_attrs=dict(storage_obj.get_study_user_attrs(study_id)),
         infeasible=infeasible,
     )
+
+
+def in_memory_study(data: StudyData, sampler: Any = None) -> Any:
+    """A study read by refine as an in-memory Optuna study: the same trials, numbers, values, attributes and states.
+
+    :func:`refine.storage.load_study` gives it for a SQLite file an older
+    Optuna wrote, which the installed one would upgrade to open; the file is
+    left as it was.
+    """
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))  # not "A new study created in memory"
+    try:
+        directions: list[Any] = list(data.directions)  # "minimize"/"maximize", as Optuna takes them
+        copy = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=directions, sampler=sampler
+        )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    for key, value in data.study_user_attrs.items():
+        copy.set_user_attr(key, value)
+    dists = {n: p.to_distribution() for n, p in data.inferred.params.items()}
+    dists.update({n: optuna.distributions.CategoricalDistribution([v]) for n, v in data.inferred.fixed.items()})
+    trials = []
+    for row in np.argsort(data.numbers, kind="stable"):  # Optuna numbers a study's trials 0, 1, ... in this order
+        params = {n: v for n, v in data.config(int(row)).items() if n in dists}
+        state = optuna.trial.TrialState[STATES[data.states[row]]]
+        values = [float(v) for v in data.values[row]] if state == optuna.trial.TrialState.COMPLETE else None
+        attrs = {k: col[row] for k, col in data.user_attrs.items() if col[row] is not None}
+        system = {"constraints": [1.0]} if data.infeasible is not None and data.infeasible[row] else {}
+        trials.append(
+            optuna.trial.create_trial(
+                state=state,
+                params=params,
+                distributions={n: dists[n] for n in params},
+                values=values,
+                user_attrs=attrs,
+                system_attrs=system,
+            )
+        )
+    copy.add_trials(trials)
+    return copy
