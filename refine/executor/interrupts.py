@@ -7,9 +7,10 @@ heartbeat threads it left running are stopped (:func:`_stop_heartbeats`).
 
 Optuna offers no public way to do some of what the executor needs (a
 study's storage, a trial's id, its heartbeat threads, a fresh cache of an
-RDB storage, the system attributes of a queued or retried trial). Every such use is in this module, each marked with a comment
-``Optuna private:`` that says what it reads and why; the other rooms go
-through the small functions below.
+RDB storage, the system attributes of a queued or retried trial). Every
+such use is in this module, each marked with a comment ``Optuna private:``
+that says what it reads and why; the other rooms go through the small
+functions below.
 """
 
 from __future__ import annotations
