@@ -915,17 +915,26 @@ def _infer_space(
         else:
             searched[pname] = p
     present = {k: ~np.isnan(columns[k]) & finished for k in searched}
+    # A pruned trial sampled its params like a complete one: where it holds a child, the parent's value there
+    # activates the child (a child present only when the parent exceeds k may show only in pruned trials).
+    # Its absences prove nothing (it may have been pruned before sampling the child), so those come from
+    # the finished trials alone.
+    seen_rows = finished | (states == PRUNED)
+    sampled = {k: ~np.isnan(columns[k]) & seen_rows for k in searched}
     out: dict[str, Param] = {}
     for pname, p in searched.items():
         here = present[pname]
-        if not here.any() or here.sum() == finished.sum():
+        if here.sum() == finished.sum() or not sampled[pname].any():
             out[pname] = p
             continue
-        cond = _find_condition(pname, here, searched, columns, present, finished)
+        cond = _find_condition(pname, here, searched, columns, present, sampled)
         if cond is None:
-            cond = _int_condition(pname, here, searched, columns, present)
+            cond = _int_condition(pname, here, searched, columns, present, sampled)
         if cond is not None:
             out[pname] = attrs.evolve(p, when=cond)
+            continue
+        if not here.any():
+            out[pname] = p
             continue
         seen = numbers[finished & here]
         absent = numbers[finished & ~here]
@@ -1001,11 +1010,13 @@ def _find_condition(
     searched: Mapping[str, Param],
     columns: Mapping[str, np.ndarray],
     present: Mapping[str, np.ndarray],
-    finished: np.ndarray,
+    seen: Mapping[str, np.ndarray],
 ) -> Condition | None:
-    for parent, pp, col, parent_here in _candidate_parents(pname, here, searched, columns, present):
-        on = set(col[here].astype(int).tolist())
-        off = set(col[parent_here & ~here].astype(int).tolist())
+    """A categorical parent whose choices in the trials that sampled ``pname`` (``seen``: finished or pruned)
+    never came without it in a finished trial (``here``, ``present``)."""
+    for parent, pp, col, _ in _candidate_parents(pname, seen[pname], searched, columns, seen):
+        on = set(col[seen[pname]].astype(int).tolist())
+        off = set(col[present[parent] & ~here].astype(int).tolist())
         if on and not (on & off) and off:
             return Condition(parent, [pp.choices[i] for i in sorted(on)])
     return None
@@ -1040,6 +1051,7 @@ def _int_condition(
     searched: Mapping[str, Param],
     columns: Mapping[str, np.ndarray],
     present: Mapping[str, np.ndarray],
+    seen: Mapping[str, np.ndarray],
 ) -> Condition | None:
     """A define-by-run condition on an int parent: ``pname`` was sampled exactly when the parent exceeded some k.
 
@@ -1049,20 +1061,25 @@ def _int_condition(
     the tried and the untried ones. Among several ints that split the trials so,
     the one whose name shares most with ``pname`` wins (``n_layers_encoder`` for
     ``n_units_encoder_l5``), then the one with most trials on both sides.
+    Where the child was sampled comes from finished and pruned trials (``seen``),
+    where it was not from finished ones (``here``, ``present``); a pruned trial
+    without it below every parent value that had it moves k up to its value.
     """
     found = []
+    sampled = seen[pname]
     for parent, pp in searched.items():
         if parent == pname or not isinstance(pp, IntParam) or pp.when is not None and pp.when.parent == pname:
             continue
-        parent_here = present[parent]
-        if (here & ~parent_here).any():
+        if (sampled & ~seen[parent]).any():
             continue
         col = columns[parent]
-        on = col[here]
-        off = col[parent_here & ~here]
+        on = col[sampled]
+        off = col[present[parent] & ~here]
         if len(on) < 2 or len(off) < 2 or on.min() <= off.max():
             continue
-        k = off.max()
+        # a pruned trial without the child below every value that had it was not pruned before sampling it
+        pruned_off = col[seen[parent] & ~sampled]
+        k = max(off.max(), pruned_off[pruned_off < on.min()].max(initial=off.max()))
         values = [v for v in range(pp.low, pp.high + 1, pp.step) if v > k]
         if not values or len(values) > _MAX_WHEN_VALUES:
             continue

@@ -100,10 +100,13 @@ def test_rvfl_weights_relu_up():
 
 def test_rvfl_mlp_define_by_run_layers_and_a_tiny_study_moves_little():
     # 13 complete trials for 10 params (37 pruned). Read: too few to move anything far; n_units_l3 is
-    # only there with 4 or 5 layers; n_units_l4 never ran in a complete trial: nothing is known.
+    # only there with 4 or 5 layers; n_units_l4 never ran in a complete trial, only in pruned ones with
+    # 5 layers: when it is sampled is known, how good it is is not.
     data = read_study(_file("rvfl.db"), "study_mlp")
     when = data.space.params["n_units_l3"].when
     assert when is not None and when.parent == "n_layers" and when.values == (4, 5)
+    when = data.space.params["n_units_l4"].when
+    assert when is not None and when.parent == "n_layers" and when.values == (5,)
     r = _next("rvfl.db", "study_mlp")
     _no_move_beyond_evidence(r)
     assert _d(r, "n_units_l4").action == "keep"
