@@ -226,7 +226,220 @@ def rvfl(storage: optuna.storages.RDBStorage) -> None:
     w.close()
 
 
-REPLICAS: dict[str, Callable[[optuna.storages.RDBStorage], None]] = {"rvfl.db": rvfl}
+def sailboat(storage: optuna.storages.RDBStorage) -> None:
+    """lucasmrdt/sailboat-drl: 40 studies of PID gains and an SB3 PPO agent, many tiny, some with failures."""
+    gains = {k: F(2e-4, 2.0, log=True) for k in ("Kp", "Ki", "Kd")}
+    headings = (270, 135, 225, 45, 90, 315, 180)
+    for heading in headings:  # 286 trials for 135 degrees (4 left RUNNING), fewer for the other headings
+        dists = {**gains, "los_radius": F(0.1, 400.0)}
+        s = Sampler(10 + heading, {"Kp": 0.27, "Ki": 2.5e-4, "Kd": 0.007, "los_radius": 260.0}, sd=0.05)
+        w = Writer(storage, f"pid-coeffs-tuning-upnquick-4-trials-{heading}deg", ["maximize"])
+        n = 290 if heading == 135 else 8
+        for i in range(n):
+            p = s.params(i, dists, {"Ki": 0.03})
+            score = (
+                89.3
+                - 4.0 * abs(math.log10(p["Kp"] / 0.27))
+                - 1.5 * abs(math.log10(p["Kd"] / 0.007))
+                - 1.0 * math.log10(p["Ki"] / 2e-4)
+                - 0.01 * abs(p["los_radius"] - 260.0)
+                + s.rng.normal(0, 0.05)
+            )
+            w.add(p, dists, "RUNNING" if i >= n - 4 else "COMPLETE", values=max(score, 1.3))
+        w.close()
+    tiny = {  # name -> (complete, failed, the searched params)
+        "pid-shared-coeffs-tuning-ourasi-4-trials": (10, 1, gains),
+        "08-31-pid-xte-shared": (6, 3, gains),
+        "08-31-reward-tuning": (12, 12, {k: F(0.01, 1.0, log=True) for k in ("rudder_coef", "vmc_coef", "xte_coef")}),
+        "08-31-reward-tuning-new-custom": (8, 2, {k: F(0.01, 1.0, log=True) for k in ("rudder_coef", "vmc_coef")}),
+        "09-01-reward-tuning": (15, 3, {k: F(0.01, 1.0, log=True) for k in ("rudder_coef", "vmc_coef", "xte_coef")}),
+        "09-01-pid-xte-shared": (5, 1, gains),
+        "09-01-reward-tuning-A": (12, 2, {k: F(0.01, 1.0, log=True) for k in ("rudder_coef", "vmc_coef", "xte_coef")}),
+    }
+    for kind in ("xte", "los"):
+        for scenario in (1, 2):
+            tiny[f"09-01-pid-{kind}-scenario-{scenario}"] = (10, 2, gains)
+            if (kind, scenario) != ("los", 2):
+                for heading in (45, 315, 225, 270, 135, 180, 90):
+                    tiny[f"09-01-pid-{kind}-scenario-{scenario}-indiv-{heading}deg"] = (2 + heading % 3, 1, gains)
+    for k, (name, (complete, failed, dists)) in enumerate(tiny.items()):
+        s = Sampler(200 + k, {})
+        w = Writer(storage, name, ["maximize"])
+        states = ["COMPLETE"] * complete + ["FAIL"] * failed
+        s.rng.shuffle(states)
+        for i, state in enumerate(states):
+            p = s.params(i, dists)
+            w.add(p, dists, state, values=float(150 + 60 * s.rng.standard_normal()))
+        w.close()
+
+    # the PPO agent: 356 complete, 7 failed, 1 left RUNNING. n_epochs 10 holds the elites and wins on its
+    # own; the learning rate's elites sit below 1e-3; gamma, n_steps, gae_lambda: one value leads, but
+    # some rivals ran only a few times.
+    dists = {
+        "batch_size": C(8, 16, 32, 64, 128, 256, 512),
+        "n_steps": C(8, 16, 32, 64, 128, 256, 512, 1024, 2048),
+        "gamma": C(0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999),
+        "learning_rate": F(1e-5, 1.0, log=True),
+        "ent_coef": F(1e-8, 0.1, log=True),
+        "clip_range": C(0.1, 0.2, 0.3, 0.4),
+        "n_epochs": C(1, 5, 10, 20),
+        "gae_lambda": C(0.8, 0.9, 0.92, 0.95, 0.98, 0.99, 1.0),
+        "max_grad_norm": C(0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 2, 5),
+        "vf_coef": F(0.0, 1.0),
+        "net_arch": C("small", "medium"),
+        "activation_fn": C("tanh", "relu"),
+    }
+    focus = {"batch_size": 8, "n_steps": 1024, "gamma": 0.999, "learning_rate": 6e-5, "n_epochs": 10}
+    focus |= {"gae_lambda": 0.95, "net_arch": "medium", "activation_fn": "relu", "ent_coef": 1e-6}
+    s = Sampler(7, focus, warmup=20, explore=0.2, sd=0.06)
+    w = Writer(storage, "sb3-tuning-coktailjet-7-trials", ["maximize"])
+    for i in range(364):
+        p = s.params(i, dists)
+        score = (
+            80
+            - 25 * abs(math.log10(p["learning_rate"] / 6e-5))
+            - 30 * (p["n_epochs"] != 10)
+            - 10 * (p["gamma"] != 0.999)
+            - 8 * (p["n_steps"] != 1024)
+            - 5 * (p["gae_lambda"] != 0.95)
+            + s.rng.normal(0, 3)
+        )
+        state = "RUNNING" if i == 363 else "FAIL" if i % 50 == 7 else "COMPLETE"
+        w.add(p, dists, state, values=max(score, -99.3))
+    w.close()
+
+
+def crypto_xgb(storage: optuna.storages.RDBStorage) -> None:
+    """txuglassop/crypto_xgb: XGBoost with 15 complete trials, 24 pruned and 17 left RUNNING."""
+    dists = {
+        "max_depth": I(2, 30),
+        "min_child_weight": F(1e-10, 1e10, log=True),
+        "subsample": F(0.0, 1.0),
+        "colsample_bytree": F(0.0, 1.0),
+        "num_boost_round": I(100, 400),
+        "learning_rate": F(0.005, 0.1),
+    }
+    s = Sampler(4, {"max_depth": 15, "subsample": 0.97, "colsample_bytree": 0.95, "learning_rate": 0.05})
+    w = Writer(storage, "xgboost", ["maximize"])
+    states = ["COMPLETE"] * 15 + ["PRUNED"] * 24
+    s.rng.shuffle(states)
+    for i, state in enumerate(states + ["RUNNING"] * 17):
+        p = s.params(i, dists)
+        score = 0.43 - 0.1 * (1 - p["subsample"]) - 0.05 * (1 - p["colsample_bytree"]) + s.rng.normal(0, 0.003)
+        w.add(p, dists, state, values=score, steps=[score - 0.05])
+    w.close()
+
+
+def flow_matching(storage: optuna.storages.RDBStorage) -> None:
+    """LukeCPadmore/flow-matching-mnist: a UNet, mostly pruned (79 of 106), stepped ints; the base width's
+    name changed after the first (failed) trial."""
+    dists = {
+        "unet.n_layers": I(2, 5),
+        "unet.base": I(16, 64, step=16),
+        "unet.base_channels": I(16, 64, step=16),
+        "unet.d_time": C(32, 64, 128),
+        "unet.activation_name": C("silu", "relu", "gelu"),
+        "unet.max_time_period": C(1000.0, 10000.0),
+        "optim.lr": F(1e-4, 5e-4),
+    }
+    focus = {"unet.n_layers": 3, "unet.base_channels": 64, "unet.d_time": 32, "unet.max_time_period": 1000.0}
+    s = Sampler(5, focus | {"unet.activation_name": "silu", "optim.lr": 3.5e-4}, warmup=6)
+    w = Writer(storage, "smoke-test", ["minimize"])
+    states = ["COMPLETE"] * 20 + ["PRUNED"] * 79
+    s.rng.shuffle(states)
+    states = ["FAIL", "FAIL", "FAIL", "FAIL", "COMPLETE", "FAIL", "COMPLETE", *states]
+    for i, state in enumerate(states):
+        p = s.params(i, dists)
+        del p["unet.base" if i else "unet.base_channels"]
+        if i < 3:
+            del p["optim.lr"]
+        width = p.get("unet.base_channels", p.get("unet.base"))
+        loss = (
+            0.142
+            + 0.004 * (64 - width) / 16
+            + 0.002 * abs(p["unet.n_layers"] - 3)
+            + 0.002 * (p["unet.d_time"] != 32)
+            + s.rng.normal(0, 0.0005)
+        )
+        w.add(p, dists, state, values=loss, steps=[loss + 0.02, loss + 0.01])
+    w.close()
+
+
+def slotted_channels(storage: optuna.storages.RDBStorage) -> None:
+    """Simwanda/Local-buckling-of-slotted-channels-using-ML: a random forest, 80 complete trials."""
+    dists = {
+        "n_estimators": I(100, 1000),
+        "max_depth": I(5, 30),
+        "min_samples_split": I(2, 20),
+        "min_samples_leaf": I(1, 10),
+        "max_features": C("sqrt", "log2"),
+        "bootstrap": C(True, False),
+    }
+    focus = {"n_estimators": 650, "max_depth": 12, "min_samples_split": 2, "min_samples_leaf": 1}
+    s = Sampler(6, focus | {"max_features": "sqrt", "bootstrap": False}, sd=0.06)
+    w = Writer(storage, "my_study", ["maximize"])
+    for i in range(80):
+        p = s.params(i, dists)
+        score = (
+            0.971
+            - 0.002 * abs(p["max_depth"] - 12)
+            - 0.004 * (p["min_samples_split"] - 2)
+            - 0.006 * (p["min_samples_leaf"] - 1)
+            - 0.02 * (p["max_features"] != "sqrt")
+            - 0.015 * p["bootstrap"]
+            + s.rng.normal(0, 0.001)
+        )
+        w.add(p, dists, values=score)
+    w.close()
+
+
+def toxic_comment(storage: optuna.storages.RDBStorage) -> None:
+    """Jaejun02/ToxicComment: DistilBERT fine-tuning, 79 complete: the learning rate (log) and dropout."""
+    dists = {
+        "max_length": C(128),
+        "lr": F(1e-5, 5e-5, log=True),
+        "batch_size": C(64),
+        "num_epochs": C(2),
+        "dropout": F(0.1, 0.4),
+        "hidden_units": C(512),
+    }
+    s = Sampler(8, {"lr": 4.8e-5, "dropout": 0.14}, sd=0.1)
+    w = Writer(storage, "distilbert_study", ["maximize"])
+    for i in range(79):
+        p = s.params(i, dists)
+        score = 0.69 + 0.07 * s._unit(dists["lr"], p["lr"]) - 0.08 * (p["dropout"] - 0.1) + s.rng.normal(0, 0.004)
+        w.add(p, dists, values=score)
+    w.close()
+
+
+def als(storage: optuna.storages.RDBStorage) -> None:
+    """johnsutor/DSGA-Big-Data-Final-Project: Spark ALS (48 complete) and unnamed studies of a few trials."""
+    dists = {"rank": I(1, 50), "alpha": F(1e-3, 1e3, log=True), "regParam": F(0.01, 1e5, log=True)}
+    for k, n in enumerate((1, 14, 1)):
+        w = Writer(storage, f"no-name-{k:08x}-c0e4-4f5f-b36e-a34462e49cde", ["maximize"])
+        s = Sampler(20 + k, {})
+        for i in range(n):
+            w.add(s.params(i, dists), dists, values=float(s.rng.uniform(0, 0.1)))
+        w.close()
+    s = Sampler(9, {"rank": 50, "regParam": 0.012, "alpha": 1.0}, sd=0.06)
+    w = Writer(storage, "als_search", ["maximize"])
+    for i in range(52):
+        p = s.params(i, dists)
+        score = 0.2 - 0.02 * math.log10(p["regParam"] / 0.01) + 0.001 * p["rank"] + s.rng.normal(0, 0.002)
+        state = "RUNNING" if i == 51 else "FAIL" if i in (5, 17, 33) else "COMPLETE"
+        w.add(p, dists, state, values=score)
+    w.close()
+
+
+REPLICAS: dict[str, Callable[[optuna.storages.RDBStorage], None]] = {
+    "rvfl.db": rvfl,
+    "sailboat-pid.db": sailboat,
+    "crypto-xgb.db": crypto_xgb,
+    "flow-matching.db": flow_matching,
+    "slotted-channels.db": slotted_channels,
+    "toxic-comment.db": toxic_comment,
+    "als.db": als,
+}
 
 
 def build(name: str, dest: Path) -> Path:
