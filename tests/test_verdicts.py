@@ -280,8 +280,8 @@ def test_boosting_study_that_gained_a_parameter_is_flagged_and_weights_stay_posi
     assert r.evidence.n_ranked == 229
     spw = r.space.params["scale_pos_weight"]
     assert 0 < spw.low < 1.0 and spw.high < 15
-    sub = r.space.params["subsample"]
-    assert sub.high <= 1 and sub.low <= 0.914
+    sub = r.space.params["subsample"]  # the elites' lowest subsample: 0.914 (the replica's: 0.649)
+    assert sub.high <= 1 and sub.low <= {"real": 0.914, "replica": 0.6486}[source]
     assert r.space.params["max_depth"].high > 10
     small = _next("bank-boosting.db", "lightgbm_optimization", source)  # 36 complete, 5 params: little moves
     _no_move_beyond_evidence(small)

@@ -431,7 +431,167 @@ def als(storage: optuna.storages.RDBStorage) -> None:
     w.close()
 
 
+def bank_boosting(storage: optuna.storages.RDBStorage) -> None:
+    """alvarog2491/bank-client-subscription-classifier: LightGBM, CatBoost and XGBoost; the XGBoost study
+    gained scale_pos_weight after 127 trials."""
+    s = Sampler(16, {})
+    dists = {
+        "n_estimators": I(100, 1000),
+        "learning_rate": F(0.01, 0.3),
+        "max_depth": I(3, 10),
+        "num_leaves": I(10, 300),
+        "min_child_samples": I(5, 100),
+    }
+    w = Writer(storage, "lightgbm_optimization", ["maximize"])
+    for i in range(36):
+        p = s.params(i, dists)
+        w.add(p, dists, values=0.966 + 0.001 * (p["max_depth"] > 6) + s.rng.normal(0, 0.001))
+    w.close()
+    dists = {"iterations": I(100, 1000), "learning_rate": F(0.01, 0.3), "depth": I(3, 10)}
+    s = Sampler(11, {})
+    w = Writer(storage, "catboost_optimization", ["maximize"])
+    for i in range(22):
+        w.add(s.params(i, dists), dists, values=0.966 + s.rng.normal(0, 0.001))
+    w.close()
+
+    dists = {
+        "n_estimators": I(100, 1000),
+        "learning_rate": F(0.01, 0.3),
+        "max_depth": I(3, 10),
+        "min_child_weight": I(1, 10),
+        "subsample": F(0.5, 1.0),
+        "colsample_bytree": F(0.5, 1.0),
+        "reg_alpha": F(0.0, 10.0),
+        "reg_lambda": F(0.0, 10.0),
+        "scale_pos_weight": F(1.0, 15.0),
+    }
+    focus = {"n_estimators": 870, "learning_rate": 0.05, "max_depth": 10, "min_child_weight": 8, "subsample": 0.97}
+    focus |= {"colsample_bytree": 0.62, "reg_alpha": 8.5, "reg_lambda": 4.0, "scale_pos_weight": 1.1}
+    s = Sampler(12, focus, warmup=20, explore=0.3, sd=0.07)
+    w = Writer(storage, "xgboost_optimization", ["maximize"])
+    for i in range(359):
+        p = s.params(i, dists)
+        if i < 127:  # the first experiment did not weigh the classes
+            del p["scale_pos_weight"]
+        score = (
+            0.9685
+            - 0.0002 * (10 - p["max_depth"])
+            - 0.0010 * (1 - p["subsample"])
+            + (0.0004 - 0.0004 * (p["scale_pos_weight"] - 1.0) if "scale_pos_weight" in p else 0.0)
+            - 0.0005 * abs(p["colsample_bytree"] - 0.62)
+            + s.rng.normal(0, 0.00005)
+        )
+        w.add(p, dists, "FAIL" if i in (127, 200, 301) else "COMPLETE", values=score)
+    w.close()
+
+
+FEATURES = (
+    "Holiday Hour Month Season Weekday Weekend Temperature Humidity WindSpeed Pressure CloudCover Precipitation "
+    "Sunshine DewPoint Lag1h Lag2h Lag3h Lag24h Lag48h Lag168h Rolling6h Rolling24h Rolling168h Diff1h Diff24h "
+    "HourSin HourCos MonthSin MonthCos DayOfYear Price PriceLag24h Solar Wind Nuclear Hydro Import Export"
+).split()
+
+
+def energy_xgb(storage: optuna.storages.RDBStorage) -> None:
+    """tjespe/anvendt-data-science: a bi-objective XGBoost whose space changed mid-study, with many failed
+    trials (about half the original's 887), and a feature selection of 38 0/1 toggles (300 trials)."""
+    dists = {
+        "use_rolling_normalization": C(True, False),
+        "n_estimators": I(1, 500, log=True),
+        "max_depth": I(1, 10, log=True),
+        "learning_rate": F(1e-4, 1.0, log=True),
+        "rolling_normalization_window_days": I(5, 70),
+        "subsample": F(0.1, 1.0),
+        "colsample_bytree": F(0.1, 1.0),
+        "gamma": F(0.0, 1.0),
+        "reg_lambda": F(1e-8, 1.0, log=True),
+    }
+    focus = {"n_estimators": 300, "max_depth": 6, "learning_rate": 0.05, "subsample": 0.95, "colsample_bytree": 0.9}
+    s = Sampler(13, focus, warmup=20)
+    w = Writer(storage, "XGBoost consumption prediction NoneType", ["minimize", "minimize"])
+    for i in range(450):
+        p = s.params(i, dists)
+        if not p["use_rolling_normalization"]:
+            del p["rolling_normalization_window_days"]
+        if i < 260:  # the first experiments searched the boosting size only
+            for k in ("subsample", "colsample_bytree", "gamma", "reg_lambda"):
+                del p[k]
+        err = (
+            1.0
+            + 0.2 * abs(math.log10(p["learning_rate"] / 0.05))
+            + 0.3 * (1 - p.get("subsample", 0.8))
+            + 0.1 * (1 - p.get("colsample_bytree", 0.8))
+            + s.rng.normal(0, 0.01)
+        )
+        failed = i < 100 or 200 <= i < 260 or s.rng.uniform() < 0.06
+        w.add(p, dists, "FAIL" if failed else "COMPLETE", values=[err, err * 1.1 + s.rng.normal(0, 0.02)])
+    w.close()
+
+    dists = {f"use_feature_{f}": I(0, 1) for f in FEATURES}
+    useful = {f"use_feature_{f}": 1.0 / (1 + k) for k, f in enumerate(FEATURES[:12])}
+    s = Sampler(14, {k: 1 for k in useful} | {k: 0 for k in list(dists)[30:]}, warmup=30, explore=0.4, sd=0.3)
+    w = Writer(storage, "XGBoost consumption prediction feature selection NoneType", ["minimize", "minimize"])
+    for i in range(301):
+        p = s.params(i, dists)
+        gain = sum(v * p[k] for k, v in useful.items())
+        used = sum(p.values())
+        mae = 3.5 - gain + 0.01 * used + s.rng.normal(0, 0.03)
+        rmse = 5.0 - 1.2 * gain + 0.005 * used + 0.3 * p["use_feature_Hour"] + s.rng.normal(0, 0.05)
+        w.add(p, dists, "FAIL" if i == 150 else "COMPLETE", values=[mae, rmse])
+    w.close()
+
+
+def dist_pred(storage: optuna.storages.RDBStorage) -> None:
+    """izzak98/dist-pred: a dense network with define-by-run layers (raw_hidden_layer_{i} for i below
+    n_raw_hidden_layers, likewise the market layers), 100 complete and one left RUNNING."""
+    widths = C(16, 32, 64, 128, 256, 512)
+    acts = C("relu", "tanh", "sigmoid", "leaky_relu", "elu", "")
+    base = {
+        "batch_size": C(32, 64, 128, 256, 512, 1024, 2048),
+        "learning_rate": F(1e-6, 1e-3, log=True),
+        "normalazation_window": I(5, 250),
+        "n_raw_hidden_layers": I(1, 5),
+        "hidden_activation": acts,
+        "n_market_hidden_layers": I(1, 5),
+        "market_activation": acts,
+        "dropout": F(0.0, 0.9),
+        "layer_norm": C(0, 1),
+        "l1_reg": F(0.0, 1e-3),
+        "l2_reg": F(0.0, 1e-3),
+    }
+    focus = {"batch_size": 32, "learning_rate": 1.5e-4, "normalazation_window": 210, "n_raw_hidden_layers": 3}
+    focus |= {"hidden_activation": "leaky_relu", "n_market_hidden_layers": 1, "market_activation": "elu"}
+    s = Sampler(15, focus | {"dropout": 0.45, "layer_norm": 0, "l1_reg": 5e-4}, warmup=25, explore=0.35, sd=0.1)
+    w = Writer(storage, "Dense", ["minimize"])
+    for i in range(101):
+        p: Params = {}
+        dists: dict[str, BaseDistribution] = {}
+        for k in ("batch_size", "learning_rate", "normalazation_window", "n_raw_hidden_layers"):
+            p[k], dists[k] = s.draw(i, k, base[k]), base[k]
+        for j in range(p["n_raw_hidden_layers"]):
+            p[f"raw_hidden_layer_{j}"], dists[f"raw_hidden_layer_{j}"] = s.draw(i, "-", widths), widths
+        for k in ("hidden_activation", "n_market_hidden_layers"):
+            p[k], dists[k] = s.draw(i, k, base[k]), base[k]
+        for j in range(p["n_market_hidden_layers"]):
+            p[f"market_hidden_layer_{j}"], dists[f"market_hidden_layer_{j}"] = s.draw(i, "-", widths), widths
+        for k in ("market_activation", "dropout", "layer_norm", "l1_reg", "l2_reg"):
+            p[k], dists[k] = s.draw(i, k, base[k]), base[k]
+        loss = (
+            1.44
+            + 0.3 * abs(math.log10(p["learning_rate"] / 1.5e-4))
+            + 0.05 * abs(p["n_raw_hidden_layers"] - 3)
+            + 0.05 * (p["batch_size"] != 32)
+            + 0.1 * p["layer_norm"]
+            + s.rng.normal(0, 0.01)
+        )
+        w.add(p, dists, "RUNNING" if i == 100 else "COMPLETE", values=loss)
+    w.close()
+
+
 REPLICAS: dict[str, Callable[[optuna.storages.RDBStorage], None]] = {
+    "bank-boosting.db": bank_boosting,
+    "energy-xgb.db": energy_xgb,
+    "dist-pred.db": dist_pred,
     "rvfl.db": rvfl,
     "sailboat-pid.db": sailboat,
     "crypto-xgb.db": crypto_xgb,
