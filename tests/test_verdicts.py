@@ -381,3 +381,24 @@ def test_als_moves_reg_param_toward_its_crowded_low_edge_and_keeps_unnamed_studi
         text=True,
     )
     assert run.returncode == 2 and "closest: 'als_search'" in run.stderr, run.stderr
+
+
+# --------------------------------------------------------------------------- an Optuna 2.x file (KoH-H)
+
+
+def test_an_optuna_2_file_reads_as_written_and_three_trials_change_nothing():
+    # Written by Optuna 2.x in February 2022 (alembic v2.6.0.a, log floats stored as LogUniformDistribution).
+    # Read: three complete trials of a classifier: nothing to learn, and nothing must be lost reading it.
+    # No replica: one written today would not have the old schema (tests/data/legacy/optuna-2.10.1.db,
+    # made by Optuna 2.10.1 itself, covers that schema in CI).
+    path = _file("citation-intent.db")
+    data = read_study(path, "studyname")
+    assert data.space.directions == ("maximize",)
+    for name, (low, high) in {"lr": (1e-4, 1e-3), "au_weight": (1e-3, 1e-2), "mix_w": (0.04, 0.1)}.items():
+        p = data.space.params[name]
+        assert (p.low, p.high, p.log) == (low, high, True), (name, p)
+    r = _next("citation-intent.db", "studyname")
+    assert r.evidence.n_ranked == 3 and all(d.action == "keep" for d in r.decisions)
+    assert any("min_complete" in f for f in r.rationale["red_flags"])
+    best = r.evidence.best_config  # the third trial's (0.447), each value read from the old schema
+    assert all(low <= best[name] <= high for name, (low, high) in {"lr": (1e-4, 1e-3), "mix_w": (0.04, 0.1)}.items())
