@@ -36,6 +36,9 @@ from fetch_real_studies import SOURCES  # noqa: E402
 sys.path.insert(0, str(DATA))
 import make_replicas  # noqa: E402
 
+#: each builds or reads studies of hundreds of trials
+pytestmark = pytest.mark.slow
+
 #: where the replicas are built: a folder per version of the script that builds them (ignored by git)
 REPLICA = DATA / "replica" / hashlib.sha256(Path(make_replicas.__file__).read_bytes()).hexdigest()[:12]
 

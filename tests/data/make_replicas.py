@@ -603,23 +603,36 @@ REPLICAS: dict[str, Callable[[optuna.storages.RDBStorage], None]] = {
 
 
 def build(name: str, dest: Path) -> Path:
-    """Write replica ``name`` into ``dest`` (atomically, read-only); an existing file is kept."""
+    """Write replica ``name`` into ``dest`` (atomically, read-only); an existing file is kept.
+
+    Test workers that want the same replica at once (pytest-xdist) wait for the
+    first to write it rather than each writing its own.
+    """
     target = dest / name
     if target.exists():
         return target
     dest.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".part", dir=dest)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        storage = _fast(Path(tmp))
-        REPLICAS[name](storage)
-        storage.engine.dispose()
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with open(dest / f".{name}.lock", "w") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # no advisory locks (Windows): concurrent writers each write, the last one stays
+            pass
+        if target.exists():
+            return target
+        fd, tmp = tempfile.mkstemp(suffix=".part", dir=dest)
+        os.close(fd)
+        os.unlink(tmp)
+        try:
+            storage = _fast(Path(tmp))
+            REPLICAS[name](storage)
+            storage.engine.dispose()
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return target
 
 
