@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 from typing import Any, Iterable, Mapping
@@ -16,8 +17,20 @@ __all__ = ["Gap", "activation", "coverage", "coverage_gaps", "untested", "grid_h
 
 
 def grid_high(p: FloatParam | IntParam) -> float:
-    """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid)."""
-    return p.to_distribution().high
+    """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid).
+
+    Optuna's own arithmetic (``FloatDistribution`` and ``IntDistribution`` move
+    ``high`` this way), without importing Optuna: that import costs a third of
+    a second, on every ``next-space`` since the rationale lists the gaps.
+    """
+    if isinstance(p, IntParam):
+        r = int(p.high) - int(p.low)
+        return int(p.high) if r % p.step == 0 else r // p.step * p.step + int(p.low)
+    if p.step is None:
+        return float(p.high)
+    d_low, d_high, d_step = (decimal.Decimal(str(v)) for v in (p.low, p.high, p.step))
+    d_r = d_high - d_low
+    return float(p.high) if d_r % d_step == 0 else float((d_r // d_step) * d_step + d_low)
 
 
 def snap_to_grid(p: FloatParam | IntParam, value: float) -> float | int:
