@@ -19,9 +19,14 @@ space of 12 parameters, one of them conditional), so a given ``--trials`` and
 proves the layout right by comparing Optuna's own reading of a bulk-written
 study with one built through ``study.add_trials``.
 
+With ``--drift`` the later trials crowd near good values, as an adaptive
+sampler's do (:func:`_drift`), so that ``refine next-space`` fits its model of
+the objective; without it the study is the same, byte for byte.
+
 Usage::
 
     python benchmarks/speed/make_study.py OUT.db --trials 100000 --seed 0
+    python benchmarks/speed/make_study.py OUT.db --trials 1000 --drift
 """
 
 from __future__ import annotations
