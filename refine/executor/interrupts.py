@@ -295,6 +295,32 @@ def retry_history(trial: Any) -> Sequence[int]:
     return trial.system_attrs.get("retry_history") or ()  # Optuna private: RetryFailedTrialCallback's too
 
 
+def heartless_running(study: Any) -> list[int]:
+    """Storage ids of the study's RUNNING trials that never recorded a heartbeat (an RDB storage with heartbeats).
+
+    Optuna's ``fail_stale_trials`` judges a trial by its last heartbeat, so a
+    process killed between taking a trial and its heartbeat thread's first
+    beat leaves it RUNNING for ever; the caller fails such a trial once it has
+    watched it stay heartless for the grace period (its own clock: a trial's
+    start time is another machine's).
+    """
+    backend = backend_of(study)
+    engine = getattr(backend, "engine", None)
+    if engine is None or not getattr(backend, "heartbeat_interval", None):
+        return []
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.trial_id FROM trials t LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+                "WHERE t.study_id = :study AND t.state = 'RUNNING' AND h.trial_id IS NULL"
+            ),
+            {"study": study._study_id},  # Optuna private: Study._study_id, the key of its rows
+        )
+        return [int(r[0]) for r in rows]
+
+
 def _heartbeat_grace(study: Any) -> int | None:
     """Seconds after its last heartbeat that a RUNNING trial is failed (``None``: a storage without heartbeats)."""
     backend = backend_of(study)

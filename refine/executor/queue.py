@@ -27,10 +27,12 @@ from refine.executor.interrupts import (
     _heartbeat_grace,
     _stop_if_interrupted,
     backend_of,
+    heartless_running,
     journal_file,
     retried_number,
     retry_history,
     retry_ticket,
+    storage_of,
     trial_id,
 )
 from refine.executor.objective import _Objective, _ObjectiveFailed
@@ -288,13 +290,30 @@ def _stuck_message(study: Any, c: _Counts, target: int, limit: int, own: Sequenc
     )
 
 
+#: heartless RUNNING trials (storage id) -> when this process first saw them so (time.monotonic())
+_HEARTLESS: dict[int, float] = {}
+
+
 def _fail_stale(study: Any) -> None:
-    """Fail the RUNNING trials whose heartbeat is stale (Optuna returns at once on a storage without heartbeats)."""
+    """Fail the RUNNING trials whose heartbeat is stale (Optuna returns at once on a storage without heartbeats),
+    and those seen without any heartbeat for the grace period (a process killed before its first beat)."""
     import optuna
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    grace = _heartbeat_grace(study)
+    if grace is None:
+        return
+    now, heartless = time.monotonic(), set(heartless_running(study))
+    for gone in set(_HEARTLESS) - heartless:
+        del _HEARTLESS[gone]
+    storage = storage_of(study)
+    for tid in heartless:
+        if now - _HEARTLESS.setdefault(tid, now) >= grace:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                storage.set_trial_state_values(tid, state=optuna.trial.TrialState.FAIL)
+            del _HEARTLESS[tid]
 
 
 def _stuck_seconds(study: Any) -> int:
