@@ -16,6 +16,7 @@ import numpy as np
 from attrs import frozen
 
 from refine.errors import StudyError
+from refine.params import _same  # True apart from 1, NaN the same as NaN
 from refine.space import CategoricalParam, FloatParam, IntParam
 
 __all__ = ["Fixed", "parse", "to_json", "union"]
@@ -57,12 +58,6 @@ def parse(doc: Any) -> tuple[str, dict]:
     if name == "CategoricalDistribution":
         return "categorical", {"choices": tuple(a["choices"])}
     raise StudyError(f"unknown distribution class {name!r}; this refine knows Optuna's classes up to 5.x")
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
 
 
 def _index(choices: list, value: Any) -> int:
