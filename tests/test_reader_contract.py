@@ -211,19 +211,21 @@ def write_legacy_studies(storage: Any, version: str) -> None:
         for t in doc["trials"]:
             state = TrialState[t["state"]]
             names = sorted(t["params"], key=order.index)
-            with warnings.catch_warnings():  # the old releases' distributions (UniformDistribution, ...)
+            # The old releases' distributions (UniformDistribution, ...), which Optuna warns of as it reads them and
+            # again as create_trial converts them to today's.
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 dists = {n: json_to_distribution(json.dumps(t["distributions"][n])) for n in names}
-            trials.append(
-                create_trial(
-                    state=state,
-                    values=t["values"],
-                    params={n: t["params"][n] for n in names},
-                    distributions=dists,
-                    intermediate_values={int(step): v for step, v in t["intermediate_values"].items()},
-                    user_attrs=t["user_attrs"],
+                trials.append(
+                    create_trial(
+                        state=state,
+                        values=t["values"],
+                        params={n: t["params"][n] for n in names},
+                        distributions=dists,
+                        intermediate_values={int(step): v for step, v in t["intermediate_values"].items()},
+                        user_attrs=t["user_attrs"],
+                    )
                 )
-            )
         study.add_trials(trials)
 
 

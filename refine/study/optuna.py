@@ -24,7 +24,8 @@ def summaries(storage_obj: Any) -> list[StudySummary]:
     out = []
     study_order = _set_order(storage_obj, "study_user_attributes", "study_id")
     for s in storage_obj.get_all_studies():
-        trials = storage_obj.get_all_trials(s._study_id, deepcopy=False)
+        with _distributions.quiet_old_distributions():
+            trials = storage_obj.get_all_trials(s._study_id, deepcopy=False)
         c = Counter(t.state.name for t in trials)
         out.append(
             StudySummary(
@@ -88,7 +89,8 @@ def read(storage_obj: Any, name: str) -> Raw:
     """Study ``name`` of an opened Optuna storage, its trials by number, as the direct reader returns it."""
     study_id = storage_obj.get_study_id_from_name(name)
     directions = tuple(d.name.lower() for d in storage_obj.get_study_directions(study_id))
-    trials = sorted(storage_obj.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number)
+    with _distributions.quiet_old_distributions():
+        trials = sorted(storage_obj.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number)
     n = len(trials)
     numbers = np.array([t.number for t in trials], dtype=np.int64)
     states = np.array([STATE_CODE[t.state.name] for t in trials], dtype=np.int8)
