@@ -331,15 +331,15 @@ def test_an_interrupt_once_every_trial_is_done_is_no_interruption(tmp_path):
     # a Ctrl-C that lands while the last trial is being recorded (held until the storage call returns) stops the
     # loop after it; with every trial done there is nothing to resume: not interrupted (the command exits 0).
     # With --seeds, a study still to run makes it an interruption
-    import refine.executor as executor
     from refine.executor import run
+    from refine.executor.interrupts import _INTERRUPT
 
     calls = []
 
     def objective(params):
         calls.append(1)
         if len(calls) == 4:  # the last trial: a signal arrives and waits, as during a storage call
-            executor._INTERRUPT["state"]["pending"] = signal.SIGINT
+            _INTERRUPT["state"]["pending"] = signal.SIGINT
         return params["x"]
 
     before = signal.signal(
