@@ -9,16 +9,39 @@ over a study into one (the union), saying so when they differed.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Sequence
+import warnings
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from attrs import frozen
 
 from refine.errors import StudyError
+from refine.params import _same  # True apart from 1, NaN the same as NaN
 from refine.space import CategoricalParam, FloatParam, IntParam
 
-__all__ = ["Fixed", "parse", "to_json", "union"]
+__all__ = ["Fixed", "parse", "quiet_old_distributions", "to_json", "union"]
+
+#: The start of Optuna's FutureWarnings about a distribution of Optuna < 3 it reads from a storage ("UniformDistribution
+#: has been deprecated in v3.0.0 ...", "IntUniformDistribution(high=8, ...) is deprecated and internally converted to
+#: IntDistribution(...)").
+_OLD_DISTRIBUTION = (
+    r"(Uniform|LogUniform|DiscreteUniform|IntUniform|IntLogUniform)Distribution\b.*"
+    r"(has been deprecated|is deprecated and internally converted)"
+)
+
+
+@contextlib.contextmanager
+def quiet_old_distributions() -> Iterator[None]:
+    """Optuna's FutureWarnings about the distribution names of Optuna < 3 silenced, those alone, while it reads a study.
+
+    refine reads such a study on purpose (it knows every one of those names); the warnings name Optuna's internals
+    and ask for nothing a user of refine can do. Every other warning passes.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_OLD_DISTRIBUTION, category=FutureWarning)
+        yield
 
 
 @frozen
@@ -57,12 +80,6 @@ def parse(doc: Any) -> tuple[str, dict]:
     if name == "CategoricalDistribution":
         return "categorical", {"choices": tuple(a["choices"])}
     raise StudyError(f"unknown distribution class {name!r}; this refine knows Optuna's classes up to 5.x")
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
 
 
 def _index(choices: list, value: Any) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 from attrs import field, frozen
 
 from refine.errors import StudyError
+from refine.params import same_choice
 from refine.settings import Settings
 from refine.space import CategoricalParam, FloatParam, IntParam, Space
 from refine.study import COMPLETE, PRUNED, STATES, StudyData
@@ -119,7 +120,7 @@ class CategoricalEvidence:
 
     def stats(self, value: Any) -> ChoiceStats:
         for c in self.choices:
-            if c.value == value and type(c.value) is type(value):
+            if same_choice(c.value, value):
                 return c
         raise KeyError(value)
 

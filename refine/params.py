@@ -131,9 +131,22 @@ class Condition:
         return any(_same(value, v) for v in self.values)
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _same(a: Any, b: Any) -> bool:
-    """Equality that keeps ``True`` apart from ``1`` (YAML and Optuna keep them apart too)."""
-    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+    """Equality that keeps ``True`` apart from ``1`` (YAML and Optuna keep them apart too), and NaN the same as NaN:
+    ``nan != nan``, yet a NaN choice is one choice (Optuna stores it and matches it so)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b or (_is_nan(a) and _is_nan(b))
+
+
+def same_choice(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are the same choice, strictly: equal values of one type (``1`` is not ``1.0`` nor
+    ``True``), NaN the same as NaN."""
+    return type(a) is type(b) and (a == b or _is_nan(a) and _is_nan(b))
 
 
 def _check_limits(p: "FloatParam | IntParam") -> None:
@@ -326,8 +339,9 @@ class CategoricalParam:
 
     @property
     def ordered(self) -> bool:
-        """True when every choice is a number (not a bool): an ordered progression such as batch sizes."""
-        return len(self.choices) > 1 and all(_is_number(c) for c in self.choices)
+        """True when every choice is a number (not a bool, nor NaN, which has no place in an order): an ordered
+        progression such as batch sizes."""
+        return len(self.choices) > 1 and all(_is_number(c) and not _is_nan(c) for c in self.choices)
 
     def index(self, value: Any) -> int:
         for i, c in enumerate(self.choices):

@@ -232,7 +232,10 @@ def best_of(studies: Sequence[Any], ranking: Ranking | None = None, *, own: bool
 def _candidates(study: Any, ranking: Ranking, own: bool) -> list[Any]:
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    from refine._distributions import quiet_old_distributions
+
+    with quiet_old_distributions():
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if own:
         trials = own_trials(trials)
     labels = objective_labels(study)
@@ -313,7 +316,10 @@ def why_none(study: Any, ranking: Ranking | None = None, *, own: bool = False) -
     """Why :func:`ranked_trials` found nothing, in a sentence naming the study."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    from refine._distributions import quiet_old_distributions
+
+    with quiet_old_distributions():
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     name = study.study_name
     if own and trials and not own_trials(trials):
         return (

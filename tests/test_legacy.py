@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -148,6 +150,7 @@ def test_commands_never_change_a_byte(version, tmp_path):
     ]
     for run in runs:
         assert run.returncode == 0, run.args[3:] + [run.stderr]
+        assert "Warning" not in run.stderr, run.args[3:] + [run.stderr]  # Optuna's about old distributions neither
     assert _sha256(path) == before
     assert set(LEGACY.iterdir()) == siblings  # no -journal, -wal or -shm left behind
 
@@ -335,3 +338,73 @@ def test_reading_an_old_schema_leaves_optunas_log_level_alone():
         assert optuna.logging.get_verbosity() == optuna.logging.ERROR
     finally:
         optuna.logging.set_verbosity(before)
+
+
+# --------------------------------------------------------------------------- Optuna's warnings about old distributions
+
+#: the names Optuna < 3 wrote, as it wrote them (tests/data/legacy/optuna-2.10.1.db holds these)
+OLD_DISTRIBUTIONS = {
+    "x": '{"name": "UniformDistribution", "attributes": {"low": 0.0, "high": 1.0}}',
+    "n": '{"name": "IntUniformDistribution", "attributes": {"low": 1, "high": 4, "step": 1}}',
+}
+
+
+def _current_schema_with_old_distributions(path: Path) -> Path:
+    """A study in today's schema whose parameters carry the distribution names of Optuna < 3, as a file merged from an
+    old study carries them: today's Optuna reads it (the older schemas it refuses) and warns on every trial."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
+    study = optuna.create_study(storage=storage, study_name="old-names")
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2 + t.suggest_int("n", 1, 4), n_trials=25)
+    storage.engine.dispose()
+    with sqlite3.connect(path) as con:
+        for name, doc in OLD_DISTRIBUTIONS.items():
+            con.execute("UPDATE trial_params SET distribution_json=? WHERE param_name=?", (doc, name))
+    con.close()
+    return path
+
+
+def test_reading_old_distribution_names_prints_no_optuna_future_warning(tmp_path):
+    import optuna
+
+    path = _current_schema_with_old_distributions(tmp_path / "study.db")
+    with pytest.warns(FutureWarning, match="UniformDistribution"):  # the file does make Optuna warn
+        optuna.load_study(study_name="old-names", storage=f"sqlite:///{path}").get_trials()
+
+    # Every warning shown (PYTHONWARNINGS=always), so that one refine let through could not hide as a repeat.
+    env = {**os.environ, "PYTHONWARNINGS": "always"}
+    for args in (("show", path), ("best", path), ("next-space", path, "--dry-run"), ("inspect", path)):
+        run = subprocess.run([sys.executable, "-m", "refine", *map(str, args)], capture_output=True, text=True, env=env)
+        assert run.returncode == 0, (args, run.stderr)
+        assert "Warning" not in run.stderr and "Distribution" not in run.stderr, (args, run.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the read
+        data = read_study(path, engine="optuna")
+    assert data.inferred.params["x"].high == 1.0 and data.inferred.params["n"].low == 1
+
+
+def test_only_optunas_old_distribution_warnings_are_silenced():
+    from refine._distributions import quiet_old_distributions
+
+    old = "UniformDistribution has been deprecated in v3.0.0."
+    converted = (
+        "IntUniformDistribution(high=4, low=1, step=1) is deprecated and internally converted to IntDistribution"
+    )
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_old_distributions():
+            for message, category in [
+                (old, FutureWarning),
+                (converted, FutureWarning),
+                (old, DeprecationWarning),  # not a FutureWarning: shown
+                ("something else is deprecated", FutureWarning),  # another FutureWarning: shown
+            ]:
+                warnings.warn(message, category, stacklevel=1)
+        warnings.warn(old, FutureWarning, stacklevel=1)  # outside: shown
+    assert [(w.category, str(w.message)) for w in seen] == [
+        (DeprecationWarning, old),
+        (FutureWarning, "something else is deprecated"),
+        (FutureWarning, old),
+    ]

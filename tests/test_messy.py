@@ -640,3 +640,32 @@ def test_a_choice_that_never_ran_is_a_red_flag(tmp_path):
         for i, x in enumerate(rng.uniform(size=30))
     ]
     assert not any("never ran" in f for f in _refine(_write(tmp_path / "t.db", tried)).rationale["red_flags"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_nan_choice_that_ran_is_tested_and_counted(tmp_path, engine):
+    # A NaN choice (say "no clipping"), stored by Optuna and matched by it although nan != nan: its trials count as
+    # its own, it is no gap, and it is the best choice here; 2.0 alone never ran.
+    nan = float("nan")
+    dists = {**X, "clip": CategoricalDistribution([nan, 0.5, 1.0, 2.0])}
+    rng = np.random.default_rng(11)
+    trials = []
+    for i in range(90):
+        x, clip = float(rng.uniform()), [nan, 0.5, 1.0][i % 3]
+        value = (x - 0.3) ** 2 + (0.0 if math.isnan(clip) else 0.5 * clip)
+        trials.append(_trial({"x": x, "clip": clip}, dists, value))
+    path = _write(tmp_path / "s.db", trials)
+    result = refine.next_space(read_study(path, engine=engine), config=False, entry_points=False)
+
+    stats = result.evidence.params["clip"].choices
+    assert [c.trials for c in stats] == [30, 30, 30, 0]
+    assert math.isnan(stats[0].value) and stats[0].elite_share == 1.0  # every elite ran with NaN
+    assert [c.elite_share for c in stats[1:]] == [0.0, 0.0, 0.0]
+    assert result.rationale["evidence"]["clip"]["gaps_never_tested"] == [2.0]
+    flags = " | ".join(result.rationale["red_flags"])
+    assert "2.0 never ran" in flags and "nan" not in flags.lower()
+    untested = [line for line in result.markdown().splitlines() if "never tested" in line]
+    assert len(untested) == 1 and untested[0].startswith("- `clip`: ") and untested[0].endswith("never tested: 2.0")
+    new = result.space.params["clip"]
+    assert new.contains(nan) and new.index(nan) == 0  # the best choice is kept
+    assert new.weights is None or math.isclose(sum(new.weights), 1.0, abs_tol=1e-5)

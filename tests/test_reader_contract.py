@@ -211,19 +211,21 @@ def write_legacy_studies(storage: Any, version: str) -> None:
         for t in doc["trials"]:
             state = TrialState[t["state"]]
             names = sorted(t["params"], key=order.index)
-            with warnings.catch_warnings():  # the old releases' distributions (UniformDistribution, ...)
+            # The old releases' distributions (UniformDistribution, ...), which Optuna warns of as it reads them and
+            # again as create_trial converts them to today's.
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 dists = {n: json_to_distribution(json.dumps(t["distributions"][n])) for n in names}
-            trials.append(
-                create_trial(
-                    state=state,
-                    values=t["values"],
-                    params={n: t["params"][n] for n in names},
-                    distributions=dists,
-                    intermediate_values={int(step): v for step, v in t["intermediate_values"].items()},
-                    user_attrs=t["user_attrs"],
+                trials.append(
+                    create_trial(
+                        state=state,
+                        values=t["values"],
+                        params={n: t["params"][n] for n in names},
+                        distributions=dists,
+                        intermediate_values={int(step): v for step, v in t["intermediate_values"].items()},
+                        user_attrs=t["user_attrs"],
+                    )
                 )
-            )
         study.add_trials(trials)
 
 
@@ -377,26 +379,22 @@ def _same(a: Any, b: Any) -> bool:
 
 #: the fields that say where a study was read from, not what it holds
 _WHERE = ("storage", "path")
-#: the fields whose keys each storage lists in its own order (the direct reader in its table's index order, Optuna
-#: in the order the attributes were set): the same keys and columns, in any order
-_UNORDERED = ("user_attrs", "study_user_attrs")
 
 
 def assert_same_study(got: StudyData, want: StudyData) -> None:
-    """Every field of two StudyData the same, but where they were read from."""
+    """Every field of two StudyData the same, but where they were read from; dicts (attributes, columns) with their
+    keys in the same order."""
     for f in attrs.fields(StudyData):
         if f.name in _WHERE:
             continue
-        a, b = getattr(got, f.name), getattr(want, f.name)
-        if f.name in _UNORDERED:
-            a, b = dict(sorted(a.items())), dict(sorted(b.items()))
-        assert _same(a, b), f.name
+        assert _same(getattr(got, f.name), getattr(want, f.name)), f.name
     for row in range(want.n_trials):
         assert _same(got.config(row), want.config(row)), row
 
 
 def _summaries(summaries: list[StudySummary]) -> list[tuple]:
-    return [(s.name, s.directions, s.counts, s.user_attrs) for s in summaries]
+    """What each summary holds, its dicts as lists of items: their keys' order compared too."""
+    return [(s.name, s.directions, list(s.counts.items()), list(s.user_attrs.items())) for s in summaries]
 
 
 def _read(stored: Stored, study: str) -> StudyData:
@@ -420,6 +418,10 @@ def test_the_reference_holds_what_was_written(reference) -> None:
     assert main.values[12, 0] == math.inf and main.values[22, 0] == -math.inf and math.isnan(main.values[3, 0])
     assert main.config(0)["act"] == "relu" and main.config(2)["act"] is None and main.config(1)["flag"] is True
     assert main.study_user_attrs == {"owner": "team", "budget": {"trials": 30, "hours": 1.5}}
+    # Keys in the order they were set (the table's index would sort them): the study's, and the trials' by the first
+    # trial that set each key.
+    assert list(main.study_user_attrs) == ["owner", "budget"]
+    assert list(main.user_attrs) == ["seed", "tags", "meta", "note"]
     assert main.user_attrs["meta"][0] == {"n": 0, "ok": True, "none": None} and main.user_attrs["meta"][1] is None
     assert main.user_attrs["seed"][31] == 31 and main.user_attrs["note"][1] == "ünïcode ✓"
     assert main.infeasible is not None and main.infeasible[0] and not main.infeasible[2] and not main.infeasible[1]
@@ -452,17 +454,14 @@ def test_every_reader_lists_the_same_studies(reader, stored) -> None:
         (
             MAIN,
             ("minimize",),
-            {"RUNNING": 1, "COMPLETE": 25, "PRUNED": 3, "FAIL": 3, "WAITING": 1},
-            {
-                "owner": "team",
-                "budget": {"trials": 30, "hours": 1.5},
-            },
+            [("RUNNING", 1), ("COMPLETE", 25), ("PRUNED", 3), ("FAIL", 3), ("WAITING", 1)],
+            [("owner", "team"), ("budget", {"trials": 30, "hours": 1.5})],  # as set, not sorted
         ),
         (
             MULTI,
             ("minimize", "maximize"),
-            {"COMPLETE": 10, "PRUNED": 1, "FAIL": 1},
-            {"refine:space": space_to_json(REMEMBERED)},
+            [("COMPLETE", 10), ("PRUNED", 1), ("FAIL", 1)],
+            [("refine:space", space_to_json(REMEMBERED))],
         ),
     ]
 
@@ -505,3 +504,37 @@ def test_a_legacy_file_reads_as_its_trials_written_today(version, engine, reader
         assert _summaries(list_studies(legacy.spec)) == _summaries(list_studies(today.spec))
     for name in _legacy_names(version):
         assert_same_study(_read(legacy, name), _read(today, name))
+
+
+# --------------------------------------------------------------------------- attributes in the order they were set
+
+
+def _write_interleaved(storage: Any) -> None:
+    """Attributes set out of key order, trial 1's before trial 0's, and one set again (an update: in PostgreSQL the
+    row moves to the end of the table)."""
+    study = optuna.create_study(storage=storage, study_name="order")
+    for key in ("zeta", "alpha", "mid"):
+        study.set_user_attr(key, key)
+    study.set_user_attr("zeta", "again")
+    first, second = study.ask(), study.ask()
+    second.set_user_attr("zz", 1)
+    second.set_user_attr("bb", 2)
+    first.set_user_attr("yy", 3)
+    first.set_user_attr("bb", 4)
+    first.set_user_attr("aa", 5)
+    first.set_user_attr("yy", 6)
+    study.tell(first, 1.0)
+    study.tell(second, 2.0)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_gives_attributes_in_the_order_they_were_set(reader, tmp_path, request) -> None:
+    where = _store(reader, tmp_path / "order", _write_interleaved, request)
+    with where.unchanged():
+        data = read_study(where.spec, "order", engine=where.engine)
+        summary = list_studies(where.spec)[0]
+    assert list(data.study_user_attrs.items()) == [("zeta", "again"), ("alpha", "alpha"), ("mid", "mid")]
+    assert list(summary.user_attrs) == ["zeta", "alpha", "mid"]
+    # By the first trial that set each key (trial 0, though trial 1 set its keys first), then as that trial set them.
+    assert list(data.user_attrs) == ["yy", "bb", "aa", "zz"]
+    assert data.user_attrs["yy"].tolist() == [6, None] and data.user_attrs["bb"].tolist() == [4, 2]

@@ -212,3 +212,17 @@ def test_a_condition_compares_exactly_except_on_a_grid_float_parent():
     cond = Condition("p", (0.0, 0.3))
     assert not cond.allows(5.6e-223) and not cond.allows(0.30000000000000004)  # a categorical's distinct choices
     assert cond.allows(0.30000000000000004, step=0.1) and not cond.allows(0.4, step=0.1)  # a 0.1 grid's sample of 0.3
+
+
+def test_a_nan_choice_is_one_choice_matched_by_any_nan():
+    # nan != nan, yet Optuna stores a NaN choice and matches it: so does refine, wherever a choice is looked up.
+    from refine.params import same_choice
+
+    p = CategoricalParam(choices=(float("nan"), 0.5, 1.0))
+    other_nan = float("nan")  # another object: `in` would match by identity alone
+    assert p.contains(other_nan) and p.index(other_nan) == 0 and not p.contains(0.25)
+    assert not p.ordered  # NaN has no place in an order
+    assert same_choice(other_nan, float("nan")) and not same_choice(other_nan, None)
+    assert not same_choice(1, 1.0) and not same_choice(True, 1)
+    with pytest.raises(InvalidParam, match="distinct"):
+        CategoricalParam(choices=(float("nan"), 1.0, other_nan))

@@ -21,6 +21,7 @@ import attrs
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.evidence import MIN_CONTEMPORARIES
+from refine.params import same_choice
 from refine.rules._common import (
     alpha,
     closest_rival_effect,
@@ -51,7 +52,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     if len(param.choices) < 2 or ev.elite_convergence < settings.bias_dominance:
         return None
     top = ev.top_choice
-    rivals = [c for c in ev.choices if not (c.value == top and type(c.value) is type(top))]
+    rivals = [c for c in ev.choices if not same_choice(c.value, top)]
     unfair = [c for c in rivals if not c.fair]
     a_kw = alpha(settings.bias_p, study_evidence, settings, name, p_value("p", "categorical"))
     if not unfair and not _fix_unconfirmed(name, ev, study_evidence, settings, a_kw):
@@ -156,4 +157,4 @@ def _weights_text(param, top, weights) -> str:
 
 
 def _same(a, b) -> bool:
-    return a == b and type(a) is type(b)
+    return same_choice(a, b)

@@ -32,6 +32,7 @@ import numpy as np
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.modes import modes
+from refine.params import same_choice
 from refine.rules._common import (
     alpha,
     decided,
@@ -206,13 +207,11 @@ def _categorical(name, param, ev, study_evidence, settings):
         if c.fair
         and c.elite_share == 0
         and c.effect > settings.fix_effect
-        and not (ev.best_value is not None and c.value == ev.best_value and type(c.value) is type(ev.best_value))
+        and not (ev.best_value is not None and same_choice(c.value, ev.best_value))
     ]
     if not removed or len(param.choices) - len(removed) < 2:
         return None
-    keep = [
-        i for i, c in enumerate(param.choices) if not any(r.value == c and type(r.value) is type(c) for r in removed)
-    ]
+    keep = [i for i, c in enumerate(param.choices) if not any(same_choice(r.value, c) for r in removed)]
     choices = tuple(param.choices[i] for i in keep)
     weights = None
     if param.weights is not None:

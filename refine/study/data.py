@@ -56,9 +56,10 @@ class StudyData:
         space_source: ``"remembered"`` (``refine:space``), ``"inferred"``, or ``"given"`` (``next_space(space=...)``).
         inferred: The space inferred from the trials' own distributions
             (the columns are coded against it).
-        user_attrs: Per trial user attribute, an object array (None when unset).
+        user_attrs: Per trial user attribute, an object array (None when unset); keys in the order the trials
+            set them (see :func:`attr_columns`), whatever the storage.
         last_intermediate: The last reported intermediate value per trial (NaN if none).
-        study_user_attrs: The study's user attributes.
+        study_user_attrs: The study's user attributes, in the order they were set.
         notes: What the reader saw and a user should know (changed
             distributions, spaces swapped mid-study, ...).
     """
@@ -148,15 +149,21 @@ def violates(constraints: Any) -> bool:
 def attr_columns(n: int, items: Iterable[tuple[int, str, Any]]) -> dict[str, np.ndarray]:
     """Per attribute key, an object array over the ``n`` trials (None where unset), from ``(row, key, value)``.
 
-    Keys are in order of first appearance.
+    Keys are in the order the trials set them: by the first row that has the key, then, within that row, in the order
+    its items come (which every reader gives as the order the attributes were set). So the keys come out the same
+    whether the items come trial by trial (Optuna's trials) or in the order they were written (the attribute table).
     """
     columns: dict[str, np.ndarray] = {}
-    for row, key, value in items:
+    first: dict[str, tuple[int, int]] = {}  # per key, (its first row, the item's position)
+    for i, (row, key, value) in enumerate(items):
         col = columns.get(key)
         if col is None:
             col = columns[key] = np.full(n, None, dtype=object)
+            first[key] = (row, i)
+        elif row < first[key][0]:
+            first[key] = (row, i)
         col[row] = value
-    return columns
+    return {key: columns[key] for key in sorted(columns, key=first.__getitem__)}
 
 
 def infeasible_rows(n: int, items: Iterable[tuple[int, Any]]) -> np.ndarray | None:

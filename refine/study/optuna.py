@@ -22,25 +22,75 @@ from refine.study.data import STATE_CODE, STATES, Raw, StudyData, StudySummary, 
 def summaries(storage_obj: Any) -> list[StudySummary]:
     """Each study of an opened Optuna storage with its directions and trial counts by state."""
     out = []
+    study_order = _set_order(storage_obj, "study_user_attributes", "study_id")
     for s in storage_obj.get_all_studies():
-        trials = storage_obj.get_all_trials(s._study_id, deepcopy=False)
+        with _distributions.quiet_old_distributions():
+            trials = storage_obj.get_all_trials(s._study_id, deepcopy=False)
         c = Counter(t.state.name for t in trials)
         out.append(
             StudySummary(
                 s.study_name,
                 tuple(d.name.lower() for d in s.directions),
                 {k: c[k] for k in STATES if k in c},
-                dict(s.user_attrs),
+                _in_order(s.user_attrs, study_order.get(s._study_id)),
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------- attributes in the order they were set
+
+
+def _in_order(attrs: dict[str, Any], order: list[str] | None) -> dict[str, Any]:
+    """``attrs`` with its keys in ``order`` (the order they were set), any key ``order`` lacks after them."""
+    if not order:
+        return dict(attrs)
+    out = {k: attrs[k] for k in order if k in attrs}
+    out.update((k, v) for k, v in attrs.items() if k not in out)
+    return out
+
+
+def _set_order(storage_obj: Any, table: str, owner: str, study_id: int | None = None) -> dict[int, list[str]]:
+    """Per owner (a study's id, or a trial's number in study ``study_id``), its attribute keys in ``table`` in the
+    order they were set, for an RDBStorage; empty for any other storage.
+
+    Optuna's RDBStorage gives the attributes in whatever order the database returns them (SQLite: its ``(owner,
+    key)`` index's, sorted by key; PostgreSQL: as the rows lie, which an update changes). The journal storage and the
+    direct SQLite reader give them in the order they were set; this is that order, by the table's primary key (the
+    same in every schema). Should the query fail, the order is Optuna's (it is never worth failing a read over).
+    """
+    engine = getattr(storage_obj, "engine", None)
+    if engine is None:
+        return {}
+    import sqlalchemy as sa
+
+    pk = table.removesuffix("s") + "_id"  # study_user_attribute_id, trial_user_attribute_id
+    attrs = sa.table(table, sa.column(pk), sa.column(owner), sa.column("key"))
+    if study_id is None:
+        query = sa.select(attrs.c[owner], attrs.c.key)
+    else:
+        trials = sa.table("trials", sa.column("trial_id"), sa.column("number"), sa.column("study_id"))
+        query = (
+            sa.select(trials.c.number, attrs.c.key)
+            .join_from(attrs, trials, attrs.c[owner] == trials.c.trial_id)
+            .where(trials.c.study_id == study_id)
+        )
+    order: dict[int, list[str]] = {}
+    try:
+        with engine.connect() as con:
+            for who, key in con.execute(query.order_by(attrs.c[pk])):
+                order.setdefault(int(who), []).append(str(key))
+    except sa.exc.SQLAlchemyError:
+        return {}
+    return order
 
 
 def read(storage_obj: Any, name: str) -> Raw:
     """Study ``name`` of an opened Optuna storage, its trials by number, as the direct reader returns it."""
     study_id = storage_obj.get_study_id_from_name(name)
     directions = tuple(d.name.lower() for d in storage_obj.get_study_directions(study_id))
-    trials = sorted(storage_obj.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number)
+    with _distributions.quiet_old_distributions():
+        trials = sorted(storage_obj.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number)
     n = len(trials)
     numbers = np.array([t.number for t in trials], dtype=np.int64)
     states = np.array([STATE_CODE[t.state.name] for t in trials], dtype=np.int8)
@@ -61,7 +111,15 @@ def read(storage_obj: Any, name: str) -> Raw:
             doc, count, first = seen[dj]
             seen[dj] = (doc, count + 1, first)
             per_param.setdefault(pname, []).append((r, d.to_internal_repr(t.params[pname]), dj))
-    user_attrs = attr_columns(n, ((r, key, v) for r, t in enumerate(trials) for key, v in t.user_attrs.items()))
+    trial_order = _set_order(storage_obj, "trial_user_attributes", "trial_id", study_id)
+    user_attrs = attr_columns(
+        n,
+        (
+            (r, key, v)
+            for r, t in enumerate(trials)
+            for key, v in _in_order(t.user_attrs, trial_order.get(t.number)).items()
+        ),
+    )
     infeasible = infeasible_rows(
         n, ((r, t.system_attrs["constraints"]) for r, t in enumerate(trials) if "constraints" in t.system_attrs)
     )
@@ -87,7 +145,10 @@ def read(storage_obj: Any, name: str) -> Raw:
         dists=out_dists,
         user_attrs=user_attrs,
         directions=directions,
-        study_user_attrs=dict(storage_obj.get_study_user_attrs(study_id)),
+        study_user_attrs=_in_order(
+            storage_obj.get_study_user_attrs(study_id),
+            _set_order(storage_obj, "study_user_attributes", "study_id").get(study_id),
+        ),
         infeasible=infeasible,
     )
 

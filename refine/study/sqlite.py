@@ -100,7 +100,11 @@ class SqliteReader:
     def study_user_attrs(self, study_id: int) -> dict[str, Any]:
         if "study_user_attributes" not in self.tables:
             return {}
-        rows = self.con.execute("SELECT key, value_json FROM study_user_attributes WHERE study_id=?", (study_id,))
+        # In the order they were set: by the table's INTEGER PRIMARY KEY (study_user_attribute_id in every schema),
+        # which SQLite keeps as the rowid; unordered, SQLite gives the (study_id, key) index's order.
+        rows = self.con.execute(
+            "SELECT key, value_json FROM study_user_attributes WHERE study_id=? ORDER BY rowid", (study_id,)
+        )
         return {k: _loads(v) for k, v in rows}
 
     def read(self, study_id: int, with_user_attrs: bool = True) -> Raw:
@@ -119,7 +123,8 @@ class SqliteReader:
         row_of = _row_index(trial_ids)
         user_attrs: dict[str, np.ndarray] = {}
         if with_user_attrs and "trial_user_attributes" in self.tables:
-            sql = f"SELECT trial_id, key, value_json FROM trial_user_attributes WHERE 1{where}"
+            # In the order they were set (the rowid is trial_user_attribute_id), as attr_columns orders the keys.
+            sql = f"SELECT trial_id, key, value_json FROM trial_user_attributes WHERE 1{where} ORDER BY rowid"
             rows = self.con.execute(sql, args)
             user_attrs = attr_columns(n, ((r, k, _loads(vj)) for tid, k, vj in rows if (r := row_of(tid)) is not None))
         infeasible = None
