@@ -69,7 +69,11 @@ class ParamEffect:
     the other parameters at the best trial's values; ``best_at`` is where the
     curve peaks (a position in [0, 1] of the range, or a choice), ``effect``
     the curve's spread (peak minus trough, in normal-score units) and
-    ``effect_sd`` the SD of that difference's two ends.
+    ``effect_sd`` the SD of that difference's two ends. ``worse_z`` holds, per
+    point of the curve, how many SDs it lies below the peak (the SD of the
+    difference, from the posterior's joint covariance: 0 at the peak), and
+    ``p_best`` (a categorical's) the posterior probability that each choice is
+    the best at the incumbent (joint draws from the posterior).
     """
 
     name: str
@@ -82,6 +86,8 @@ class ParamEffect:
     best_at: Any = None
     effect: float = 0.0
     effect_sd: float = 0.0
+    worse_z: tuple[float, ...] = ()
+    p_best: tuple[float, ...] = ()
 
 
 @frozen
@@ -298,7 +304,7 @@ def fit_model(
                 # two)
                 base = X if isinstance(reduced, _Without) else X[:, keep_cols]
                 p = min(1.0, 2.0 * min(p, _residual_p(reduced, base, y, X[:, cols])))
-            curve, best_at, effect, effect_sd = _curve(full, x_best, cols, labels.get(name))
+            curve, best_at, effect, effect_sd, worse_z, p_best = _curve(full, x_best, cols, labels.get(name))
             effects[name] = ParamEffect(
                 name=name,
                 lr=lr,
@@ -310,6 +316,8 @@ def fit_model(
                 best_at=best_at,
                 effect=effect,
                 effect_sd=effect_sd,
+                worse_z=worse_z,
+                p_best=p_best,
             )
     return ModelFit(n=len(rows), n_ranked=n_ranked, log_likelihood=lml, noise=noise, signal=amplitude, params=effects)
 
@@ -344,8 +352,21 @@ def _residual_p(gp: Any, X: np.ndarray, y: np.ndarray, onehot: np.ndarray) -> fl
     return p if math.isfinite(p) else 1.0
 
 
+#: joint posterior draws behind a categorical's probability of being best (seeded: the same study, the same answer)
+P_BEST_DRAWS = 4000
+#: two predictions closer than this (normal-score units) are a tie when counting which choice is best
+TIE = 1e-3
+
+
 def _curve(gp: Any, x_best: np.ndarray, cols: list[int], choices: list[Any] | None):
-    """The model's prediction along one parameter with the others at the incumbent."""
+    """The model's prediction along one parameter with the others at the incumbent.
+
+    Returns the curve, where it peaks, its spread and that spread's SD, each
+    point's distance below the peak in SDs of the difference (the joint
+    covariance: points near each other are correlated, so their difference is
+    surer than their SDs alone say), and for a categorical each choice's
+    posterior probability of being the best.
+    """
     if choices is not None:
         grid = np.repeat(x_best[None, :], len(cols), axis=0)
         grid[:, cols] = np.eye(len(cols))
@@ -355,7 +376,20 @@ def _curve(gp: Any, x_best: np.ndarray, cols: list[int], choices: list[Any] | No
         us = np.linspace(0.0, 1.0, 21)
         grid[:, cols[0]] = us
         labels = [float(u) for u in us]
-    mean, sd = gp.predict(grid, return_std=True)
+    mean, cov = gp.predict(grid, return_cov=True)
+    cov = (cov + cov.T) / 2
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     i, j = int(np.argmax(mean)), int(np.argmin(mean))
     curve = tuple((labels[k], float(mean[k]), float(sd[k])) for k in range(len(labels)))
-    return curve, labels[i], float(mean[i] - mean[j]), float(math.hypot(sd[i], sd[j]))
+    var_diff = np.clip(cov[i, i] + np.diag(cov) - 2 * cov[i, :], 1e-12, None)
+    worse_z = tuple(float(v) for v in (mean[i] - mean) / np.sqrt(var_diff))
+    p_best: tuple[float, ...] = ()
+    if choices is not None:
+        rng = np.random.default_rng(0)
+        draws = rng.multivariate_normal(mean, cov + 1e-12 * np.eye(len(mean)), size=P_BEST_DRAWS, method="eigh")
+        # choices within TIE of the draw's best share its win: a model that ignores a choice predicts it equal to its
+        # rivals up to rounding, and argmax alone would hand every such tie to whichever happens to be first or larger
+        top = draws >= draws.max(axis=1, keepdims=True) - TIE
+        wins = (top / top.sum(axis=1, keepdims=True)).sum(axis=0)
+        p_best = tuple(float(w) / P_BEST_DRAWS for w in wins)
+    return curve, labels[i], float(mean[i] - mean[j]), float(math.hypot(sd[i], sd[j])), worse_z, p_best

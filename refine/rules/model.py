@@ -150,6 +150,9 @@ def refine_add_evidence(evidence, settings):
                 "best_at": e.best_at,
                 "effect": e.effect,
                 "effect_sd": e.effect_sd,
+                # the curve through the incumbent: (position in [0, 1] or choice, mean, SD, SDs below the peak)
+                "curve": [[at, mean, sd, z] for (at, mean, sd), z in zip(e.curve, e.worse_z)],
+                "p_best": [[c, pb] for (c, _, _), pb in zip(e.curve, e.p_best)],
             }
         }
     return out
