@@ -167,6 +167,8 @@ def refine_review(proposal, study_evidence, settings):
         return None
     if proposal.rule in ("narrow", "bias") and proposal.action in ("narrow", "bias") and proposal.evidence.get("soft"):
         return None  # a soft change whose own test is strong (model.strong): the rule's reason says so
+    if proposal.rule == "bias" and proposal.evidence.get("modelled"):
+        return None  # weighted by the model's own probability that each choice is best: the model decided it
     return (
         f"the model of the objective finds no clear effect of '{proposal.param}': likelihood-ratio p={test['p']:.2g}, "
         f"needs < {test['confirm_level']:g} (model.p) to confirm it; effect {test['effect']:.2f} ± "
