@@ -11,7 +11,7 @@ Two pieces, both on scikit-learn and SciPy (imported lazily):
 
 * :func:`drift_test`: do the study's first and last thirds (by trial number)
   sample the parameters alike? Two-sample KS for a number, chi-square for a categorical,
-  Holm over the parameters. A random or grid sampler's thirds do; an adaptive
+  Fisher's combination over the parameters. A random or grid sampler's thirds do; an adaptive
   sampler's drift.
 * :func:`fit_model`: a Gaussian process (Matern 5/2 with one length scale per
   input, plus white noise) on the normal scores of the ranks of the objective
@@ -48,7 +48,7 @@ MIN_TRAIN = 12
 class DriftTest:
     """Whether the study's first and last thirds sampled the parameters alike.
 
-    ``p`` is the smallest Holm-adjusted p-value over the parameters (1.0 when
+    ``p`` is Fisher's combination of the parameters' p-values (1.0 when
     nothing could be tested); ``per_param`` the raw p-value of each.
     """
 
@@ -102,10 +102,15 @@ class ModelFit:
     params: dict[str, ParamEffect] = field(hash=False)
 
 
-def _holm_min(pvalues: list[float]) -> float:
+def _fisher(pvalues: list[float]) -> float:
+    """Fisher's combination of the parameters' p-values: an adaptive sampler moves every parameter at once, a little
+    each, and this test adds that evidence up (Holm's minimum waits for one parameter to stand out). Under a random or
+    grid sampler the parameters are drawn independently, so the p-values are independent and uniform, as it needs."""
+    from scipy import stats
+
     if not pvalues:
         return 1.0
-    return float(min(1.0, len(pvalues) * min(pvalues)))
+    return float(stats.combine_pvalues([min(max(v, 1e-300), 1.0) for v in pvalues], method="fisher").pvalue)
 
 
 def _codes(study: Any, name: str, p: CategoricalParam, col: np.ndarray) -> np.ndarray:
@@ -166,7 +171,7 @@ def drift_test(study: Any, space: Space, ranked: np.ndarray) -> DriftTest:
                     continue
                 per[name] = float(stats.ks_2samp(a, b).pvalue)
     per = {k: (v if math.isfinite(v) else 1.0) for k, v in per.items()}
-    return DriftTest(p=_holm_min(list(per.values())), per_param=per, parts=(len(first), len(second)))
+    return DriftTest(p=_fisher(list(per.values())), per_param=per, parts=(len(first), len(second)))
 
 
 def _design(
