@@ -94,9 +94,9 @@ def infer_space(
             )
         out[pname] = p
     out = {pname: _readable(pname, p, notes) for pname, p in out.items()}
-    directed = tuple(directions) or ("minimize",)
-    # type: ignore: mypy's attrs plugin reads Space.directions (converter=tuple) as Iterable[_T_co]
-    return Space(name=safe_name(name), version=1, directions=directed, params=out, fixed=fixed)  # type: ignore[arg-type]
+    return Space(
+        name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed
+    )
 
 
 def _readable(pname: str, p: Param, notes: list[str]) -> Param:
