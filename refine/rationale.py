@@ -132,6 +132,10 @@ def _said(decided_by: list[dict[str, Any]]) -> str:
         if text == "model curve" and d.get("confirm_level") is not None and not d.get("passed"):
             sign = "<" if d.get("confirms") else ">="
             text += f" p={d['p']:.2g} {sign} {d['confirm_level']:.2g} (Holm level {d['level']:.2g})"
+        elif text == "model region" and d.get("low") is not None:
+            text += f" {d['low']:.0%}-{d['high']:.0%} of the range (less than {d['z']:.2g} SDs below the peak)"
+        elif text == "model probability of best" and d.get("top") is not None:
+            text += f" {d['top']:.0%} for the top choice"
         elif d.get("p") is not None and d.get("level") is not None:
             sign = ">=" if d.get("passed") is False else "<"
             text += f" p={d['p']:.2g} {sign} {d['level']:.2g}"

@@ -11,7 +11,7 @@ Two pieces, both on scikit-learn and SciPy (imported lazily):
 
 * :func:`drift_test`: do the study's first and last thirds (by trial number)
   sample the parameters alike? Two-sample KS for a number, chi-square for a categorical,
-  Holm over the parameters. A random or grid sampler's thirds do; an adaptive
+  Fisher's combination over the parameters. A random or grid sampler's thirds do; an adaptive
   sampler's drift.
 * :func:`fit_model`: a Gaussian process (Matern 5/2 with one length scale per
   input, plus white noise) on the normal scores of the ranks of the objective
@@ -56,7 +56,7 @@ MIN_TRAIN = 12
 class DriftTest:
     """Whether the study's first and last thirds sampled the parameters alike.
 
-    ``p`` is the smallest Holm-adjusted p-value over the parameters (1.0 when
+    ``p`` is Fisher's combination of the parameters' p-values (1.0 when
     nothing could be tested); ``per_param`` the raw p-value of each.
     """
 
@@ -77,7 +77,11 @@ class ParamEffect:
     the other parameters at the best trial's values; ``best_at`` is where the
     curve peaks (a position in [0, 1] of the range, or a choice), ``effect``
     the curve's spread (peak minus trough, in normal-score units) and
-    ``effect_sd`` the SD of that difference's two ends.
+    ``effect_sd`` the SD of that difference's two ends. ``worse_z`` holds, per
+    point of the curve, how many SDs it lies below the peak (the SD of the
+    difference, from the posterior's joint covariance: 0 at the peak), and
+    ``p_best`` (a categorical's) the posterior probability that each choice is
+    the best at the incumbent (joint draws from the posterior).
     """
 
     name: str
@@ -90,6 +94,8 @@ class ParamEffect:
     best_at: Any = None
     effect: float = 0.0
     effect_sd: float = 0.0
+    worse_z: tuple[float, ...] = ()
+    p_best: tuple[float, ...] = ()
 
 
 @frozen
@@ -104,10 +110,15 @@ class ModelFit:
     params: dict[str, ParamEffect] = field(hash=False)
 
 
-def _holm_min(pvalues: list[float]) -> float:
+def _fisher(pvalues: list[float]) -> float:
+    """Fisher's combination of the parameters' p-values: an adaptive sampler moves every parameter at once, a little
+    each, and this test adds that evidence up (Holm's minimum waits for one parameter to stand out). Under a random or
+    grid sampler the parameters are drawn independently, so the p-values are independent and uniform, as it needs."""
+    from scipy import stats
+
     if not pvalues:
         return 1.0
-    return float(min(1.0, len(pvalues) * min(pvalues)))
+    return float(stats.combine_pvalues([min(max(v, 1e-300), 1.0) for v in pvalues], method="fisher").pvalue)
 
 
 def _codes(study: Any, name: str, p: CategoricalParam, col: np.ndarray) -> np.ndarray:
@@ -168,7 +179,7 @@ def drift_test(study: Any, space: Space, ranked: np.ndarray) -> DriftTest:
                     continue
                 per[name] = float(stats.ks_2samp(a, b).pvalue)
     per = {k: (v if math.isfinite(v) else 1.0) for k, v in per.items()}
-    return DriftTest(p=_holm_min(list(per.values())), per_param=per, parts=(len(first), len(second)))
+    return DriftTest(p=_fisher(list(per.values())), per_param=per, parts=(len(first), len(second)))
 
 
 def _design(
@@ -328,7 +339,7 @@ def _fit_model(
                 # two)
                 base = X if isinstance(reduced, _Without) else X[:, keep_cols]
                 p = min(1.0, 2.0 * min(p, _residual_p(reduced, base, y, X[:, cols])))
-            curve, best_at, effect, effect_sd = _curve(full, x_best, cols, labels.get(name))
+            curve, best_at, effect, effect_sd, worse_z, p_best = _curve(full, x_best, cols, labels.get(name))
             effects[name] = ParamEffect(
                 name=name,
                 lr=lr,
@@ -340,6 +351,8 @@ def _fit_model(
                 best_at=best_at,
                 effect=effect,
                 effect_sd=effect_sd,
+                worse_z=worse_z,
+                p_best=p_best,
             )
     return ModelFit(n=len(rows), n_ranked=n_ranked, log_likelihood=lml, noise=noise, signal=amplitude, params=effects)
 
@@ -374,8 +387,21 @@ def _residual_p(gp: Any, X: np.ndarray, y: np.ndarray, onehot: np.ndarray) -> fl
     return p if math.isfinite(p) else 1.0
 
 
+#: joint posterior draws behind a categorical's probability of being best (seeded: the same study, the same answer)
+P_BEST_DRAWS = 4000
+#: two predictions closer than this (normal-score units) are a tie when counting which choice is best
+TIE = 1e-3
+
+
 def _curve(gp: Any, x_best: np.ndarray, cols: list[int], choices: list[Any] | None):
-    """The model's prediction along one parameter with the others at the incumbent."""
+    """The model's prediction along one parameter with the others at the incumbent.
+
+    Returns the curve, where it peaks, its spread and that spread's SD, each
+    point's distance below the peak in SDs of the difference (the joint
+    covariance: points near each other are correlated, so their difference is
+    surer than their SDs alone say), and for a categorical each choice's
+    posterior probability of being the best.
+    """
     if choices is not None:
         grid = np.repeat(x_best[None, :], len(cols), axis=0)
         grid[:, cols] = np.eye(len(cols))
@@ -385,7 +411,20 @@ def _curve(gp: Any, x_best: np.ndarray, cols: list[int], choices: list[Any] | No
         us = np.linspace(0.0, 1.0, 21)
         grid[:, cols[0]] = us
         labels = [float(u) for u in us]
-    mean, sd = gp.predict(grid, return_std=True)
+    mean, cov = gp.predict(grid, return_cov=True)
+    cov = (cov + cov.T) / 2
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     i, j = int(np.argmax(mean)), int(np.argmin(mean))
     curve = tuple((labels[k], float(mean[k]), float(sd[k])) for k in range(len(labels)))
-    return curve, labels[i], float(mean[i] - mean[j]), float(math.hypot(sd[i], sd[j]))
+    var_diff = np.clip(cov[i, i] + np.diag(cov) - 2 * cov[i, :], 1e-12, None)
+    worse_z = tuple(float(v) for v in (mean[i] - mean) / np.sqrt(var_diff))
+    p_best: tuple[float, ...] = ()
+    if choices is not None:
+        rng = np.random.default_rng(0)
+        draws = rng.multivariate_normal(mean, cov + 1e-12 * np.eye(len(mean)), size=P_BEST_DRAWS, method="eigh")
+        # choices within TIE of the draw's best share its win: a model that ignores a choice predicts it equal to its
+        # rivals up to rounding, and argmax alone would hand every such tie to whichever happens to be first or larger
+        top = draws >= draws.max(axis=1, keepdims=True) - TIE
+        wins = (top / top.sum(axis=1, keepdims=True)).sum(axis=0)
+        p_best = tuple(float(w) / P_BEST_DRAWS for w in wins)
+    return curve, labels[i], float(mean[i] - mean[j]), float(math.hypot(sd[i], sd[j])), worse_z, p_best

@@ -981,8 +981,14 @@ def test_a_fair_winner_too_few_rivals_ran_beside_is_weighted_not_fixed(study_fac
     path = study_factory(space, lambda c: (1.0 if c["enc"] == "context" else 0.0) + 0.05 * c["x"], 80, configs=configs)
     result = refine.next_space(path, space=space, config=False, entry_points=False)
     d = _decision(result, "enc")
+    # the study drifted, so the model weights it, by its probability that each choice is best (1.0 for 'context')
     assert d.action == "bias" and d.new.weights == (0.25, 0.75), d.reason
-    assert "too few to fix it" in d.reason
+    assert "probability that each choice is the best" in d.reason
+    classic = _decision(
+        refine.next_space(path, space=space, config=False, entry_points=False, **{"model.use": "never"}), "enc"
+    )
+    assert classic.action == "bias" and classic.new.weights == (0.25, 0.75), classic.reason
+    assert "too few to fix it" in classic.reason
     assert not any("without a fair trial" in f for f in result.rationale["red_flags"])  # both had theirs
     naive = _decision(
         refine.next_space(path, space=space, config=False, entry_points=False, contemporary_reference=False), "enc"

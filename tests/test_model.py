@@ -138,3 +138,50 @@ def test_model_settings_are_declared_and_checked(tmp_path):
         refine.next_space(path, config=False, **{"model.pp": 0.1})
     with pytest.raises(refine.RefineError, match=r"model.strong.*expected a factor in \[0, 1\]"):
         refine.next_space(path, config=False, **{"model.strong": 2})
+
+
+def _classifier_space() -> Space:
+    return Space(
+        name="cls",
+        version=1,
+        params={
+            "lr": FloatParam(low=1e-5, high=1e-1, log=True),
+            "x": FloatParam(low=0.0, high=1.0),
+            "z": FloatParam(low=0.0, high=1.0),
+            "act": CategoricalParam(choices=("relu", "gelu", "tanh")),
+        },
+    )
+
+
+def _classifier_objective(seed: int):
+    rng = np.random.default_rng(seed)
+    worse = {"relu": 0.03, "gelu": 0.0, "tanh": 0.06}
+    return lambda c: (
+        0.06
+        + 0.04 * (math.log10(c["lr"]) + 3) ** 2
+        + 0.3 * (c["x"] - 0.3) ** 2
+        + worse[c["act"]]
+        + 0.002 * rng.normal()
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_under_tpe_a_dominant_choice_is_favoured_and_an_interior_optimum_narrowed_around_it(tmp_path, seed):
+    # issue 19: favour a categorical by how likely each choice is to be best; narrow to the region the model does not
+    # find confidently worse than the best, with a margin, never excluding the optimum (x at 0.3, gelu)
+    path = _grown(tmp_path / "cls.db", _classifier_space(), _classifier_objective(seed), 60, seed=seed)
+    result = refine.next_space(path, config=False)
+    assert result.rationale["model"]["used"], result.rationale["model"]["why"]
+    x = _decision(result, "x")
+    assert x.action == "narrow", x.reason
+    new = result.space.params["x"]
+    assert new.low < 0.3 < new.high and new.high - new.low <= 0.6, new
+    region = next(t for t in x.evidence["decided_by"] if t["test"] == "model region")
+    assert region["low"] <= 0.3 <= region["high"] and "not confidently worse" in x.reason
+    act = _decision(result, "act")
+    assert act.action == "bias", act.reason
+    weights = result.space.params["act"].normalized_weights()
+    assert weights[1] == max(weights) > 0.5 and min(weights) >= 0.125 - 1e-9, weights  # no choice starved
+    assert "probability that each choice is the best" in act.reason
+    p_best = next(t for t in act.evidence["decided_by"] if t["test"] == "model probability of best")
+    assert p_best["top"] == max(p_best["p_best"]) and p_best["p_best"][1] == p_best["top"]

@@ -240,3 +240,50 @@ def model_text(test: dict[str, Any] | None) -> str:
         f"the model of the objective (the study drifted, as an adaptive sampler's does) gives it an effect of "
         f"{test['effect']:.2f} ± {test['effect_sd']:.2f} normal scores, likelihood-ratio p={test['p']:.2g} {verdict}"
     )
+
+
+def worse_z(settings) -> float:
+    """How many SDs below the model's best a point must lie to be confidently worse: the two-sided normal quantile of
+    ``model.p`` (1.96 at 0.05)."""
+    from scipy.stats import norm
+
+    return float(norm.isf(float(settings.extra.get("model.p", MODEL_P)) / 2))
+
+
+def model_region(name: str, study_evidence, settings, at: float | None = None) -> tuple[float, float, float] | None:
+    """Where the model's curve through the incumbent is not confidently worse than its peak, around the peak and ``at``
+    (the best trial's position): (low, high) as positions in [0, 1] of the range, and the z applied; None without a
+    model's curve for ``name``.
+
+    A point is confidently worse when it lies at least :func:`worse_z` SDs of the difference below the peak (the
+    posterior's joint covariance). The region is the run of points that are not, around the peak and around ``at``:
+    far from every trial the model reverts to its prior and is sure of nothing, so an unexplored end beyond a
+    confidently worse stretch is not part of it (the elites and the sampler's crowding did not go there either).
+    """
+    m = study_evidence.params[name].extra.get("model") if name in study_evidence.params else None
+    if not m or not m.get("curve"):
+        return None
+    z = worse_z(settings)
+    points = [(float(u), float(dz)) for u, _, _, dz in m["curve"]]
+    ok = [dz < z for _, dz in points]
+    seeds = [max(range(len(points)), key=lambda k: -points[k][1])]  # the peak (dz = 0)
+    if at is not None and math.isfinite(at):
+        seeds.append(min(range(len(points)), key=lambda k: abs(points[k][0] - at)))
+    lo = hi = None
+    for k in seeds:
+        a = b = k
+        while a > 0 and ok[a - 1]:
+            a -= 1
+        while b < len(points) - 1 and ok[b + 1]:
+            b += 1
+        lo = a if lo is None else min(lo, a)
+        hi = b if hi is None else max(hi, b)
+    return points[lo][0], points[hi][0], z
+
+
+def model_p_best(name: str, study_evidence) -> list[tuple[Any, float]] | None:
+    """Each choice's posterior probability of being the best at the incumbent (the model's), None without a model."""
+    m = study_evidence.params[name].extra.get("model") if name in study_evidence.params else None
+    if not m or not m.get("p_best"):
+        return None
+    return [(c, float(pb)) for c, pb in m["p_best"]]

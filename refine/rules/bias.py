@@ -27,6 +27,7 @@ from refine.rules._common import (
     closest_rival_effect,
     decided,
     fmt,
+    model_p_best,
     model_test,
     model_text,
     p_value,
@@ -49,6 +50,9 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     ev = evidence
     if ev.kind != "categorical" or study_evidence.n_ranked < settings.min_complete or ev.n == 0 or study_evidence.flat:
         return None
+    modelled = _by_model(name, param, ev, study_evidence, settings)
+    if modelled is not None:
+        return modelled
     if len(param.choices) < 2 or ev.elite_convergence < settings.bias_dominance:
         return None
     top = ev.top_choice
@@ -158,3 +162,71 @@ def _weights_text(param, top, weights) -> str:
 
 def _same(a, b) -> bool:
     return same_choice(a, b)
+
+
+def _by_model(name, param, ev, study_evidence, settings):
+    """With a model in force: weight each choice by the model's probability that it is the best at the incumbent.
+
+    It acts when the model says the parameter matters (likelihood-ratio p below ``model.p`` Holm-corrected) or is
+    confident which choice is best (probability >= 1 - ``model.p``). Each choice keeps at least the share a rival
+    gets beside a dominant choice, (1 - ``bias_weight``) / (k - 1), so that nothing is starved before its fair trial;
+    a choice the model never saw (no trial) has probability 0 and keeps that share. None when it does not apply.
+    """
+    if len(param.choices) < 2:
+        return None
+    model = model_test(name, study_evidence, settings)
+    p_best = model_p_best(name, study_evidence)
+    if model is None or not p_best:
+        return None
+    k = len(param.choices)
+    prob = [0.0] * k
+    for value, pb in p_best:
+        i = _index(param, value)
+        if i is not None:
+            prob[i] = pb
+    top = max(range(k), key=lambda i: prob[i])
+    confident = prob[top] >= 1.0 - model["confirm_level"]
+    if not (model["passed"] or confident):
+        return None
+    floor = (1.0 - settings.bias_weight) / (k - 1)
+    weights = tuple(round(floor + (1.0 - k * floor) * pb, 3) for pb in prob)
+    if tuple(round(w, 3) for w in param.normalized_weights()) == weights:
+        return None
+    why = (
+        model_text(model)
+        if model["passed"]
+        else f"the model of the objective is confident which choice is best (probability {prob[top]:.0%} >= "
+        f"{1.0 - model['confirm_level']:.0%}, 1 - model.p), although its likelihood-ratio p={model['p']:.2g}"
+    )
+    reason = (
+        "weighted by the model's probability that each choice is the best at the best trial ("
+        + ", ".join(f"{fmt(c)} {pb:.0%}" for c, pb in zip(param.choices, prob))
+        + f"): {_listed(param, weights)}, each at least {floor:.0%} (bias_weight {settings.bias_weight:g}); {why}"
+    )
+    if ev.top_choice is not None and not _same(ev.top_choice, param.choices[top]):
+        reason += (
+            f"; the elites' top choice {fmt(ev.top_choice)} ({ev.elite_convergence:.0%} of them) is not the model's"
+        )
+    return Proposal(
+        param=name,
+        action="bias",
+        rule="bias",
+        new=attrs.evolve(param, weights=weights),
+        reason=reason,
+        evidence={
+            "p_best": {str(c): pb for c, pb in zip(param.choices, prob)},
+            "decided_by": [model, decided("model probability of best", None, None, p_best=prob, top=prob[top])],
+            "modelled": True,
+        },
+    )
+
+
+def _index(param, value) -> int | None:
+    for i, c in enumerate(param.choices):
+        if _same(c, value):
+            return i
+    return None
+
+
+def _listed(param, weights) -> str:
+    return ", ".join(f"{fmt(c)} {w:.0%}" for c, w in zip(param.choices, weights))

@@ -8,7 +8,7 @@ objective on the parameters stays valid, since where the sampler looked depends
 only on values already observed.
 
 This rule first compares the study's first and last thirds (by trial number): KS for a
-number, chi-square for a categorical, Holm over the parameters
+number, chi-square for a categorical, Fisher's combination over the parameters
 (:func:`refine.surrogate.drift_test`). When they differ (p < ``model.p``), or
 with ``model.use=always``, it fits a Gaussian process on the normal scores of
 the ranks of the objective (:func:`refine.surrogate.fit_model`) and tests each
@@ -21,9 +21,12 @@ parameter is then kept and the reason says so. With the model in force,
 expand no longer needs the elites to crowd a bound more than their
 contemporaries do, and narrow of a parameter the model alone finds relevant
 (``model.p`` Holm-corrected over the searched parameters) no longer needs the
-elites-vs-trials test, as bias no longer needs the elite count when the model
-puts the dominant choice first. When the trials do not
-drift (a random or grid sampler), the classic tests decide alone.
+elites-vs-trials test: it is narrowed to its elites and the best trial where
+the model's curve through the best trial is not confidently worse than its
+peak (:func:`refine.rules._common.model_region`). A categorical is weighted by
+the model's probability that each choice is the best
+(:func:`refine.rules._common.model_p_best`; the bias rule). When the trials do
+not drift (a random or grid sampler), the classic tests decide alone.
 
 A soft change the model does not confirm (a number narrowed with its margin, a
 categorical re-weighted with every choice kept, where rivals ran alongside the
@@ -74,7 +77,10 @@ def refine_add_settings(registry):
     registry.add(
         "model.p",
         default=MODEL_P,
-        help="level of the drift test and of each parameter's likelihood-ratio test in the model (Holm-corrected)",
+        help=(
+            "level of the drift test (Fisher's combination over the parameters) and of each parameter's "
+            "likelihood-ratio test in the model (Holm-corrected)"
+        ),
         convert=_p,
     )
     registry.add(
@@ -114,7 +120,7 @@ def refine_add_evidence(evidence, settings):
     summary.update(drift_p=drift.p, drift_worst=drift.worst, drift=drift.per_param, compared=list(drift.parts))
     if use == "auto" and drift.p >= level:
         summary["why"] = (
-            "the study's first and last thirds sampled the parameters alike (KS/chi-square, Holm "
+            "the study's first and last thirds sampled the parameters alike (KS/chi-square, Fisher "
             f"p={drift.p:.2g} >= {level:g}), "
             "as a random or grid sampler's do: the classic tests decide alone"
         )
@@ -126,7 +132,7 @@ def refine_add_evidence(evidence, settings):
     summary.update(
         used=True,
         why=(
-            f"the study's first and last thirds sampled the parameters differently (Holm p={drift.p:.2g}, most in "
+            f"the study's first and last thirds sampled the parameters differently (Fisher p={drift.p:.2g}, most in "
             f"'{drift.worst}'), as an adaptive sampler's do"
             if drift.p < level
             else "model.use=always"
@@ -150,6 +156,9 @@ def refine_add_evidence(evidence, settings):
                 "best_at": e.best_at,
                 "effect": e.effect,
                 "effect_sd": e.effect_sd,
+                # the curve through the incumbent: (position in [0, 1] or choice, mean, SD, SDs below the peak)
+                "curve": [[at, mean, sd, z] for (at, mean, sd), z in zip(e.curve, e.worse_z)],
+                "p_best": [[c, pb] for (c, _, _), pb in zip(e.curve, e.p_best)],
             }
         }
     return out
@@ -164,6 +173,8 @@ def refine_review(proposal, study_evidence, settings):
         return None
     if proposal.rule in ("narrow", "bias") and proposal.action in ("narrow", "bias") and proposal.evidence.get("soft"):
         return None  # a soft change whose own test is strong (model.strong): the rule's reason says so
+    if proposal.rule == "bias" and proposal.evidence.get("modelled"):
+        return None  # weighted by the model's own probability that each choice is best: the model decided it
     return (
         f"the model of the objective finds no clear effect of '{proposal.param}': likelihood-ratio p={test['p']:.2g}, "
         f"needs < {test['confirm_level']:g} (model.p) to confirm it; effect {test['effect']:.2f} ± "

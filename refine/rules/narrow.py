@@ -39,6 +39,7 @@ from refine.rules._common import (
     fmt,
     from_u,
     holm,
+    model_region,
     model_test,
     model_text,
     p_value,
@@ -85,8 +86,24 @@ def _numeric(name, param, ev, study_evidence, settings):
     found = modes(param, ev.elite_values)
     if not settings.narrow_keep_elites and len(found) < 2:  # a second mode's elites are never trimmed as outliers
         values = np.quantile(values, [0.05, 0.95])
+    # the model says the parameter matters: the range is where its curve through the best trial is not confidently
+    # worse than its peak (an adaptive sampler's elites spread wherever the other parameters were good, so their hull
+    # says little), always with the best trial and every trial within noise of it
+    at = None if ev.best_value is None else to_u(param, ev.best_value)
+    region = model_region(name, study_evidence, settings, at) if relevant else None
+    if region is not None:
+        lo_v, hi_v = from_u(param, region[0]), from_u(param, region[1])
+        cut = [v for v in values if lo_v <= v <= hi_v]
+        values = np.array(cut) if cut else np.array([lo_v, hi_v])
+        found = [m for m in found if m.high >= lo_v and m.low <= hi_v]
+        decided_by.append(decided("model region", None, None, low=region[0], high=region[1], z=region[2]))
+    near = list(ev.near_best_values)
+    if region is not None:
+        # the model's region already says which values are within noise of the best at the incumbent: a trial within
+        # two noise SDs whose other parameters differ is no evidence for its value of this one
+        near = [v for v in near if lo_v <= v <= hi_v] + ([] if ev.best_value is None else [ev.best_value])
     inside = [v for v in values if param.low <= v <= param.high]
-    inside += [v for v in ev.near_best_values if param.low <= v <= param.high]
+    inside += [v for v in near if param.low <= v <= param.high]
     if not inside:
         return None
     u_lo, u_hi = to_u(param, min(inside)), to_u(param, max(inside))
@@ -106,13 +123,20 @@ def _numeric(name, param, ev, study_evidence, settings):
     low, high = max(snapped[0], param.low), min(snapped[1], param.high)
     if not low < high or (low == param.low and high == param.high):
         return None
-    reason = (
-        f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like "
+    where = (
+        f"the elites in [{fmt(min(inside))}, {fmt(max(inside))}], where the model's curve through the best trial is "
+        f"not confidently worse than its peak (less than {region[2]:.2g} SDs below it: "
+        f"[{fmt(from_u(param, region[0]))}, {fmt(from_u(param, region[1]))}])"
+        + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}")
+        + f" (elites vs the other trials p={ev.ks_p:.2g}, {'<' if clustered else '>='} {level:.2g}; n={ev.n})"
+        if region is not None
+        else f"elites cluster in [{fmt(min(inside))}, {fmt(max(inside))}] (p={ev.ks_p:.2g} that they spread like "
         "the other trials, the smaller of KS and a span test, "
         f"{'<' if clustered else '>='} {level:.2g}, narrow_p Holm-corrected; "
-        f"n={ev.n}"
-        + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}")
-        + f"): range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
+        f"n={ev.n}" + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}") + ")"
+    )
+    reason = (
+        where + f": range [{fmt(param.low)}, {fmt(param.high)}] -> [{fmt(low)}, {fmt(high)}] "
         f"with a {settings.narrow_margin:.0%} margin"
         + (" on the log scale" if param.log else "")
         + (f"; {model_text(model)}" if model is not None else "")
@@ -152,7 +176,8 @@ def _numeric(name, param, ev, study_evidence, settings):
 def _too_wide(name, param, ev, inside, width, study_evidence, settings, decided_by):
     """The evidence says narrow, but what the range must hold spans too much of it: keep, and say so."""
     noise = study_evidence.noise_sd
-    held = "every elite" + (
+    modelled = any(d["test"] == "model region" for d in decided_by)
+    held = ("the model's region" if modelled else "every elite") + (
         f" and every trial within two noise SDs ({fmt(noise)}) of the best"
         if noise and len(ev.near_best_values) > 1
         else ""
@@ -160,6 +185,9 @@ def _too_wide(name, param, ev, inside, width, study_evidence, settings, decided_
     tests = "; ".join(
         model_text(d)
         if d["test"] == "model curve"
+        else f"the model's curve is not confidently worse than its peak (< {d['z']:.2g} SDs) from {d['low']:.0%} to "
+        f"{d['high']:.0%} of the range"
+        if d["test"] == "model region"
         else f"elites vs the other trials p={d['p']:.2g} (needs < {d['level']:.2g})"
         for d in decided_by
     )
