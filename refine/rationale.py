@@ -62,7 +62,7 @@ def _sweet_spot(ev: Any, evidence: Any, param: Any = None) -> dict[str, Any]:
 
 
 def _param_evidence(ev: Any) -> dict[str, Any]:
-    d = {k: v for k, v in ev.as_dict().items() if k not in ("elite_values", "near_best_values")}
+    d = ev.as_dict(exclude=("elite_values", "near_best_values"))
     d["kind"] = ev.kind
     return d
 

@@ -360,15 +360,16 @@ class ParamEvidence:
             raise AttributeError(f"'{type(self).__name__}' has no field '{field}' (no statistic declares it)")
         return self.statistic(s.name)[field]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         """Every statistic's fields as plain data (the JSON rationale's ``stats``): the built-in fields in their
-        order, then a plugin's."""
+        order, then a plugin's; the fields in ``exclude`` left out (and not computed)."""
         out: dict[str, Any] = {}
         for f in self.FIELDS:
-            out[f] = _plain(getattr(self, f))
+            if f not in exclude:
+                out[f] = _plain(getattr(self, f))
         for s in self._registry.of(self.kind):
             for f in s.fields:
-                if f not in out:
+                if f not in out and f not in exclude:
                     out[f] = _plain(self.statistic(s.name)[f])
         return out
 
@@ -378,6 +379,8 @@ class ParamEvidence:
 
 def _plain(x: Any) -> Any:
     """Plain data, as ``attrs.asdict`` makes it (attrs instances as dicts, collections as lists)."""
+    if x is None or type(x) in (float, int, str, bool):
+        return x
     if attrs.has(type(x)):
         return attrs.asdict(x, recurse=True)
     if isinstance(x, (tuple, list, set, frozenset)):
