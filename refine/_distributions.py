@@ -97,7 +97,7 @@ def union(
         note = f"'{pname}' had {len(parsed)} different distributions during the study; the space read is their union"
     if "categorical" in kinds:
         choices: list = []
-        maps = []
+        maps: list[np.ndarray | None] = []
         unrecorded: list[str] = []
         for kind, a in parsed:
             if kind == "categorical":
@@ -111,12 +111,12 @@ def union(
             else:
                 maps.append(None)
         out = np.full(len(internal), np.nan)
-        for i, (kind, _) in enumerate(parsed):
+        for i, ((kind, _), code_map) in enumerate(zip(parsed, maps)):
             mask = dist_idx == i
             if not mask.any():
                 continue
-            if maps[i] is not None:
-                out[mask] = maps[i][internal[mask].astype(np.int64)]
+            if code_map is not None:
+                out[mask] = code_map[internal[mask].astype(np.int64)]
             else:
                 values = internal[mask]
                 as_int = kind == "int"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import attrs
 import numpy as np
 from attrs import frozen
 
@@ -31,7 +32,7 @@ class Advice:
     reason: str
 
     def to_json(self) -> dict:
-        return {"action": self.action, "trials": self.trials, "reason": self.reason}
+        return attrs.asdict(self)
 
 
 def advise(evidence: Any) -> Advice:

@@ -64,7 +64,7 @@ class Gap:
         """A partial configuration inside the gap."""
         p = space.params[self.param]
         base = activation(space, self.param) or {}
-        if self.is_choice:
+        if self.is_choice or isinstance(p, CategoricalParam) or self.low is None or self.high is None:
             return {**base, self.param: self.choice}
         mid = math.sqrt(self.low * self.high) if p.log else (self.low + self.high) / 2
         return {**base, self.param: snap_to_grid(p, mid)}
@@ -73,8 +73,10 @@ class Gap:
         """Partial configurations that fill the gap: each of its grid points when it holds at most ``most``, else its
         middle."""
         p = space.params[self.param]
-        step = None if self.is_choice or isinstance(p, CategoricalParam) else p.step
-        if step is None or p.log or self.low is None or self.high is None:
+        if self.is_choice or isinstance(p, CategoricalParam) or p.step is None or p.log:
+            return [self.target(space)]
+        step = p.step
+        if self.low is None or self.high is None:
             return [self.target(space)]
         count = int(round((self.high - self.low) / step)) + 1
         if count > most:
@@ -102,18 +104,20 @@ def untested(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10)
             gaps += [Gap(name, choice=c, is_choice=True) for i, c in enumerate(p.choices) if i not in seen]
             continue
         points = None
-        if (isinstance(p, IntParam) or p.step is not None) and not p.log:
-            count = int(round((grid_high(p) - p.low) / p.step)) + 1
+        step = p.step  # an int's is never None
+        if step is not None and not p.log:
+            count = int(round((grid_high(p) - p.low) / step)) + 1
             if count <= bins:
-                points = [p.low + i * p.step for i in range(count)]
+                points = [p.low + i * step for i in range(count)]
         n = len(points) if points else bins
         hit = [False] * n
         for v in values:
-            if isinstance(v, numbers.Real) and not isinstance(v, bool) and p.low <= v <= p.high:
+            if isinstance(v, numbers.Real) and not isinstance(v, bool) and p.low <= float(v) <= p.high:
+                x = float(v)
                 if points:
-                    hit[min(range(n), key=lambda i: abs(points[i] - v))] = True
+                    hit[min(range(n), key=lambda i: abs(points[i] - x))] = True
                 else:
-                    hit[min(int(to_unit(p, v) * n), n - 1)] = True
+                    hit[min(int(to_unit(p, x) * n), n - 1)] = True
         i = 0
         while i < n:
             if hit[i]:
@@ -126,7 +130,6 @@ def untested(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10)
                 gaps.append(Gap(name, low=points[i], high=points[j]))
             else:
                 lo, hi = from_unit(p, i / n), from_unit(p, (j + 1) / n)
-                step = p.step if isinstance(p, IntParam) or p.step is not None else None
                 if step is not None:  # a gap is the grid points inside it; a bin between two points is no gap
                     first = math.ceil(round((lo - p.low) / step, 9))
                     top = round((hi - p.low) / step, 9)

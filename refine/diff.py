@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from refine.rules._common import fmt
-from refine.space import CategoricalParam, Param, Space
+from refine.space import CategoricalParam, FloatParam, IntParam, Param, Space
 
 __all__ = ["describe", "diff_spaces"]
 
@@ -56,7 +56,8 @@ def _change(
         if a < b:
             return "expanded"
         return "changed"
-    if type(old) is not type(new) or isinstance(old, CategoricalParam) or isinstance(new, CategoricalParam):
+    numeric = (FloatParam, IntParam)
+    if not isinstance(old, numeric) or not isinstance(new, numeric) or type(old) is not type(new):
         return "changed"
     if (old.low, old.high, old.log) == (new.low, new.high, new.log):
         return "changed"

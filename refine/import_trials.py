@@ -257,10 +257,10 @@ def import_trials(
             if name in param_cols and r.get(param_cols[name]) is not None:
                 config[name] = r[param_cols[name]]
         for name, fixed_value in space.fixed.items():
-            col = param_cols.get(name) or next((c for c in attr_cols if _strip(c) == name), None)
-            if col and r.get(col) is not None and r[col] != fixed_value:
+            column = param_cols.get(name) or next((c for c in attr_cols if _strip(c) == name), None)
+            if column and r.get(column) is not None and r[column] != fixed_value:
                 raise RefineError(
-                    f"import-trials: {where} row {i}, column '{col}': {r[col]!r}, but the space fixes "
+                    f"import-trials: {where} row {i}, column '{column}': {r[column]!r}, but the space fixes "
                     f"{name}={fixed_value!r}; "
                     "a trial at another setting is not this space's"
                 )
@@ -297,7 +297,9 @@ def import_trials(
         )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     store = open_storage(storage, create=True)
-    target = optuna.create_study(storage=store, study_name=study, direction=direction, load_if_exists=True)
+    target = optuna.create_study(
+        storage=store, study_name=study, direction=optuna.study.StudyDirection[direction.upper()], load_if_exists=True
+    )
     if target.trials or target.user_attrs.get(ATTR_SPACE):
         raise StudyError(f"study '{study}' already exists in {redact(storage)}: import into a new --study name")
     target.set_user_attr(ATTR_SPACE, space_to_json(space))

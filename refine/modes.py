@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import attrs
 from attrs import frozen
 
 from refine.space import FloatParam, IntParam, to_unit
@@ -28,7 +29,7 @@ class Mode:
     share: float
 
     def to_json(self) -> dict:
-        return {"low": self.low, "high": self.high, "share": self.share}
+        return attrs.asdict(self)
 
 
 def modes(

@@ -209,8 +209,7 @@ def with_natural_limits(space: Any) -> Any:
 
 def describe_natural(space: Any) -> str | None:
     """One note listing the natural bounds of an inferred space, or None when it has none."""
-    found = [(name, natural_bounds(name, p)) for name, p in space.params.items()]
-    found = [(name, nb) for name, nb in found if nb is not None]
+    found = [(name, nb) for name, p in space.params.items() if (nb := natural_bounds(name, p)) is not None]
     if not found:
         return None
     listed = "; ".join(f"{name} {nb.limits_text()} ({nb.why})" for name, nb in found)

@@ -10,40 +10,78 @@ their defaults filled in, their values converted, and its users' typos refused.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import attrs
 from attrs import field, frozen
 
 from refine.errors import RefineError
 
-__all__ = ["Settings", "PluginSettings", "Declared", "load_settings", "apply_plugin_settings", "DOCS"]
+if TYPE_CHECKING:
+    from refine.plugin_settings import (
+        Declared,
+        PluginSettings,
+        apply_plugin_settings,
+    )
 
+__all__ = [
+    "Settings",
+    "Setting",
+    "engine_settings",
+    "PluginSettings",
+    "Declared",
+    "load_settings",
+    "apply_plugin_settings",
+    "DOCS",
+]
 
-# the values each number may take: (low, high, low included, high included); None: unbounded
-_P = (0.0, 1.0, False, True)
-_SHARE = (0.0, 1.0, False, True)
+# What a plugin declares lives in refine.plugin_settings; its names are still read from here.
+_PLUGIN_SETTINGS = ("Declared", "PluginSettings", "apply_plugin_settings", "declare_builtin", "engine_setting")
+
+#: The values a number may take: (low, high, low included, high included); None: unbounded.
 Range = tuple[float | None, float | None, bool, bool]
+
+_INTERVAL = re.compile(r"([\[(])(-inf|[-+.\d]+), (inf|[-+.\d]+)([\])])")
+
+
+def _interval(text: str) -> Range:
+    """``"(0, 1]"`` as ``(0.0, 1.0, False, True)``; ``inf`` and ``-inf`` are unbounded ends."""
+    match = _INTERVAL.fullmatch(text)
+    if match is None:
+        raise ValueError(f"a setting's range is an interval such as '(0, 1]' or '[1, inf)', got {text!r}")
+    opening, low, high, closing = match.groups()
+    return (
+        None if low == "-inf" else float(low),
+        None if high == "inf" else float(high),
+        opening == "[",
+        closing == "]",
+    )
 
 
 def _setting(
     default: Any,
-    help: str,
-    *,
     owner: str,
-    range: Range | None = None,
+    *,
+    help: str,
+    range: str | None = None,
     flag: str | None = None,
     shown: str | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Declare a setting, once: its default, meaning, owning rule, valid range and CLI flag.
+    """Declare a setting, once: its default, owning rule, meaning, valid range (an interval: ``"(0, 1]"``),
+    CLI flag, and how its default is shown where the value is not what a user reads (``shown``).
 
-    ``--help`` (next-space's epilog), the range checks, the error messages and
-    the README's settings table (:func:`settings_table`) are all read from here.
+    ``--help`` (next-space's epilog), ``refine plugins``, the range checks, the
+    error messages and the README's settings table (:func:`settings_table`) are
+    all read from here, through :func:`engine_settings`.
     """
+    if range is not None:
+        _interval(range)  # a malformed range fails at import, not when a user sets the value
     meta = {"help": help, "owner": owner, "range": range, "flag": flag, "shown": shown}
     return field(default=default, metadata={"refine": meta}, **kwargs)
 
@@ -53,204 +91,123 @@ class Settings:
     """Thresholds of the evidence and the built-in rules (all configurable), each declared once."""
 
     elite_fraction: float = _setting(
-        0.2,
-        "share of COMPLETE trials that are elites",
-        owner="evidence",
-        range=_SHARE,
-        flag="--elite-fraction",
+        0.2, "evidence", range="(0, 1]", flag="--elite-fraction", help="share of COMPLETE trials that are elites"
     )
-    min_elites: int = _setting(
-        5,
-        "at least this many elites",
-        owner="evidence",
-        range=(1, None, True, False),
-    )
+    min_elites: int = _setting(5, "evidence", range="[1, inf)", help="at least this many elites")
     metric: str | None = _setting(
-        None,
-        "rank by a trial user attribute instead of the objective",
-        owner="evidence",
-        flag="--metric",
+        None, "evidence", flag="--metric", help="rank by a trial user attribute instead of the objective"
     )
     metric_direction: str | None = _setting(
         None,
-        "`maximize` or `minimize`: which way the metric is better (required for a multi-objective study)",
-        owner="evidence",
+        "evidence",
         flag="--metric-direction",
         shown="the study's",
+        help="`maximize` or `minimize`: which way the metric is better (required for a multi-objective study)",
     )
     then: tuple[str, ...] = _setting(
         (),
-        "break ties of the metric by these keys in turn, `NAME` or `NAME:max` / `NAME:min` (repeatable; `,` "
-        "between several in `--set`)",
-        owner="evidence",
+        "evidence",
         flag="--then",
         converter=lambda v: _names(v),
+        help="break ties of the metric by these keys in turn, `NAME` or `NAME:max` / `NAME:min` (repeatable; `,` "
+        "between several in `--set`)",
     )
     where: tuple[str, ...] = _setting(
         (),
-        'rank only trials keeping these conditions, `"recall >= 0.5"` (repeatable; `;` between several in `--set`)',
-        owner="evidence",
+        "evidence",
         flag="--where",
         converter=lambda v: _names(v, sep=";"),
+        help='rank only trials keeping these conditions, `"recall >= 0.5"` (repeatable; `;` between several in '
+        "`--set`)",
     )
     fair_trial: int = _setting(
         20,
-        "trials a choice needs before it is judged; `refine run` also reserves a weighted choice min(`fair_trial`, its "
-        "weight's share) of a stage",
-        owner="engine",
-        range=(1, None, True, False),
+        "engine",
+        range="[1, inf)",
         flag="--fair-trial",
+        help="trials a choice needs before it is judged; `refine run` also reserves a weighted choice "
+        "min(`fair_trial`, its weight's share) of a stage",
     )
-    min_complete: int = _setting(
-        10,
-        "below this many ranked trials nothing changes",
-        owner="engine",
-        range=(1, None, True, False),
-    )
-    fix_convergence: float = _setting(
-        1.0,
-        "share of elites on one value needed to fix",
-        owner="fix",
-        range=_SHARE,
-    )
+    min_complete: int = _setting(10, "engine", range="[1, inf)", help="below this many ranked trials nothing changes")
+    fix_convergence: float = _setting(1.0, "fix", range="(0, 1]", help="share of elites on one value needed to fix")
     fix_effect: float = _setting(
         0.05,
-        "relative effect vs the closest rival needed to fix: the difference of medians over the best one's "
+        "fix",
+        range="[0, inf)",
+        help="relative effect vs the closest rival needed to fix: the difference of medians over the best one's "
         "size, so 0.05 is 5 % of the metric (an objective near 0, or offset by a constant, wants its own "
         "value)",
-        owner="fix",
-        range=(0.0, None, True, False),
     )
-    fix_p: float = _setting(
-        0.10,
-        "p-value needed to fix (Kruskal-Wallis / Mann-Whitney)",
-        owner="fix",
-        range=_P,
-    )
+    fix_p: float = _setting(0.10, "fix", range="(0, 1]", help="p-value needed to fix (Kruskal-Wallis / Mann-Whitney)")
     overwhelming_p: float = _setting(
-        0.001,
-        "with such p, 90 % convergence is enough to fix",
-        owner="fix",
-        range=_P,
+        0.001, "fix", range="(0, 1]", help="with such p, 90 % convergence is enough to fix"
     )
-    edge_zone: float = _setting(
-        0.1,
-        "share of a range at each end that is its edge",
-        owner="evidence",
-        range=(0.0, 0.5, False, False),
-    )
+    edge_zone: float = _setting(0.1, "evidence", range="(0, 0.5)", help="share of a range at each end that is its edge")
     expand_crowd: float = _setting(
-        0.3,
-        "share of elites in an edge zone that counts as crowding",
-        owner="expand",
-        range=_SHARE,
+        0.3, "expand", range="(0, 1]", help="share of elites in an edge zone that counts as crowding"
     )
     expand_factor: float = _setting(
-        0.75,
-        "how far a bound moves, as a share of the width (log-aware)",
-        owner="expand",
-        range=(0.0, 10.0, False, True),
+        0.75, "expand", range="(0, 10]", help="how far a bound moves, as a share of the width (log-aware)"
     )
     expand_p: float = _setting(
         0.2,
-        "p of the trend toward the boundary needed to expand (without a trend: the best trial at that edge, "
+        "expand",
+        range="(0, 1]",
+        help="p of the trend toward the boundary needed to expand (without a trend: the best trial at that edge, "
         "twice `expand_crowd` there, and that crowd beyond chance at the same p)",
-        owner="expand",
-        range=_P,
     )
-    narrow_p: float = _setting(
-        0.10,
-        "p (elites vs the rest, KS) needed to narrow",
-        owner="narrow",
-        range=_P,
-    )
+    narrow_p: float = _setting(0.10, "narrow", range="(0, 1]", help="p (elites vs the rest, KS) needed to narrow")
     narrow_margin: float = _setting(
-        0.25,
-        "margin around the elite interval, share of its width",
-        owner="narrow",
-        range=(0.0, None, True, False),
+        0.25, "narrow", range="[0, inf)", help="margin around the elite interval, share of its width"
     )
     narrow_min_margin: float = _setting(
-        0.1,
-        "the least margin on each side, share of the whole range",
-        owner="narrow",
-        range=(0.0, 0.5, True, False),
+        0.1, "narrow", range="[0, 0.5)", help="the least margin on each side, share of the whole range"
     )
     narrow_min_shrink: float = _setting(
-        0.2,
-        "narrow only if the range shrinks by this share",
-        owner="narrow",
-        range=(0.0, 1.0, True, False),
+        0.2, "narrow", range="[0, 1)", help="narrow only if the range shrinks by this share"
     )
     narrow_keep_elites: bool = _setting(
         True,
-        "a narrowed range contains every elite (false: the central 90 % of them; always the best trial)",
-        owner="narrow",
+        "narrow",
+        help="a narrowed range contains every elite (false: the central 90 % of them; always the best trial)",
     )
-    bias_weight: float = _setting(
-        0.75,
-        "weight of a dominant categorical choice",
-        owner="bias",
-        range=(0.0, 1.0, False, False),
-    )
-    bias_dominance: float = _setting(
-        0.6,
-        "share of elites that makes a choice dominant",
-        owner="bias",
-        range=_SHARE,
-    )
+    bias_weight: float = _setting(0.75, "bias", range="(0, 1)", help="weight of a dominant categorical choice")
+    bias_dominance: float = _setting(0.6, "bias", range="(0, 1]", help="share of elites that makes a choice dominant")
     bias_p: float = _setting(
         0.10,
-        "p needed to raise a choice's weight above its share of the trials: its elite share beats that share "
+        "bias",
+        range="(0, 1]",
+        help="p needed to raise a choice's weight above its share of the trials: its elite share beats that share "
         "(binomial), or it has the best median and the choices differ (Kruskal-Wallis)",
-        owner="bias",
-        range=_P,
     )
     expand_max_decades: float = _setting(
-        1.0,
-        "the most a log bound moves in one step, in decades",
-        owner="expand",
-        range=(0.0, 10.0, False, True),
+        1.0, "expand", range="(0, 10]", help="the most a log bound moves in one step, in decades"
     )
     multiple_testing: bool = _setting(
         True,
-        "correct every p threshold over the searched parameters (Holm's step-down: the smallest p must beat "
+        "evidence",
+        help="correct every p threshold over the searched parameters (Holm's step-down: the smallest p must beat "
         "threshold / m, the next threshold / (m - 1), ...)",
-        owner="evidence",
     )
     noise_ratio: float = _setting(
         0.5,
-        "best - median below this share of the noise spread is flagged (the spread of repeated "
+        "evidence",
+        range="[0, inf)",
+        help="best - median below this share of the noise spread is flagged (the spread of repeated "
         "configurations, else the elites' interquartile range; never every trial's, which failed runs "
         "inflate)",
-        owner="evidence",
-        range=(0.0, None, True, False),
     )
     baseline: float | None = _setting(
-        None,
-        "chance level; a best value near it is flagged",
-        owner="evidence",
-        range=(None, None, False, False),
-        flag="--baseline",
+        None, "evidence", range="(-inf, inf)", flag="--baseline", help="chance level; a best value near it is flagged"
     )
-    include_pruned: bool = _setting(
-        False,
-        "rank PRUNED trials by their last intermediate value",
-        owner="evidence",
-    )
+    include_pruned: bool = _setting(False, "evidence", help="rank PRUNED trials by their last intermediate value")
     contemporary_reference: bool = _setting(
         True,
-        "compare elites with the trials run alongside them, not early exploration (edge crowding, and a fix: "
+        "evidence",
+        help="compare elites with the trials run alongside them, not early exploration (edge crowding, and a fix: "
         "judged against the trials at other values or choices run alongside the elites (at least 3))",
-        owner="evidence",
     )
-    disabled: tuple[str, ...] = _setting(
-        (),
-        "rules to leave out",
-        owner="engine",
-        flag="--disable",
-        converter=tuple,
-    )
+    disabled: tuple[str, ...] = _setting((), "engine", flag="--disable", converter=tuple, help="rules to leave out")
     extra: dict[str, Any] = field(factory=dict, hash=False)
     #: where each key of ``extra`` was set (a config file's path, or the flags/API), for error messages
     origins: dict[str, str] = field(factory=dict, hash=False, eq=False, repr=False)
@@ -287,14 +244,45 @@ def _names(value: Any, sep: str = ",") -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def _declarations() -> dict[str, dict[str, Any]]:
-    return {f.name: f.metadata["refine"] for f in attrs.fields(Settings) if "refine" in f.metadata}
+@frozen
+class Setting:
+    """One engine setting as declared (:func:`_setting`): what ``--help``, ``refine plugins`` and the README show."""
+
+    name: str
+    default: Any
+    owner: str
+    help: str
+    #: the values a number may take, as an interval (``"(0, 1]"``); None: any value of its type
+    range: str | None = None
+    flag: str | None = None
+    #: the default as a reader sees it: ``–`` for None, ``true``/``false``, or what the declaration says
+    shown: str = ""
 
 
-_RANGES: dict[str, Range] = {name: d["range"] for name, d in _declarations().items() if d["range"] is not None}
+def _shown(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+@functools.cache
+def engine_settings() -> tuple[Setting, ...]:
+    """The engine's settings, in declaration order, each as it was declared once in :class:`Settings`."""
+    out = []
+    for f in attrs.fields(Settings):
+        d = f.metadata.get("refine")
+        if d is not None:
+            shown = d["shown"] or _shown(f.default)
+            out.append(Setting(f.name, f.default, d["owner"], d["help"], d["range"], d["flag"], shown))
+    return tuple(out)
+
+
+_RANGES: dict[str, Range] = {s.name: _interval(s.range) for s in engine_settings() if s.range is not None}
 
 #: Each setting's meaning, as declared.
-DOCS: dict[str, str] = {name: d["help"] for name, d in _declarations().items()}
+DOCS: dict[str, str] = {s.name: s.help for s in engine_settings()}
 
 
 def check_setting(name: str, value: Any) -> str | None:
@@ -312,35 +300,21 @@ def check_setting(name: str, value: Any) -> str | None:
     if not math.isfinite(value) or below or above:
         if low is None and high is None:
             return f"setting '{name}' must be a finite number, got {value!r}"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        span = f"{'[' if low_in else '('}{lo}, {hi}{']' if high_in else ')'}"
+        span = next(s.range for s in engine_settings() if s.name == name)
         return f"setting '{name}' ({DOCS.get(name, '')}) must be in {span}, got {value!r}"
     return None
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
 
 
 def settings_table() -> str:
     """The README's settings table (Markdown), made from the declarations: the engine's, then the built-in rules'.
 
     ``tests/test_settings.py`` fails when README.md holds another; rewrite it
-    with ``python -m refine.settings --write-readme``.
+    with ``python scripts/settings_table.py``.
     """
-    lines = ["| setting | default | rule | meaning |", "|---|---|---|---|"]
-    for f in attrs.fields(Settings):
-        d = f.metadata.get("refine")
-        if d is None:
-            continue
-        default = d["shown"] or _shown(f.default)
-        meaning = d["help"] + (f" (`{d['flag']}`)" if d["flag"] else "")
-        lines.append(f"| `{f.name}` | {default} | {d['owner']} | {meaning} |")
+    lines = ["| setting | default | range | rule | meaning |", "|---|---|---|---|---|"]
+    for s in engine_settings():
+        meaning = s.help + (f" (`{s.flag}`)" if s.flag else "")
+        lines.append(f"| `{s.name}` | {s.shown} | {s.range or ''} | {s.owner} | {meaning} |")
     from refine.plugins import BUILTIN_RULES, Hooks, get_plugin_manager
 
     # a built-in rule declares its own settings through the hook a third party uses; those that are
@@ -352,13 +326,13 @@ def settings_table() -> str:
     if renamed:
         names = ", ".join(f"`{d.key}` (`{d.alias}`)" for d in renamed)
         lines.append(
-            f"| {', '.join(f'`{d.key}`' for d in renamed[:2])}, ... | | rules | each built-in rule also declares its "
+            f"| {', '.join(f'`{d.key}`' for d in renamed[:2])}, ... | | | rules | each built-in rule also declares its "
             f"settings under its own name (`refine_add_settings`, as a plugin does): {names}. The names above stay "
             "aliases: either sets both, and setting both to different values is an error |"
         )
     for d in declared:
         if d.alias is None:
-            lines.append(f"| `{d.key}` | {_shown(d.default)} | {d.plugin} | {d.help} |")
+            lines.append(f"| `{d.key}` | {_shown(d.default)} | | {d.plugin} | {d.help} |")
     return "\n".join(lines)
 
 
@@ -387,7 +361,7 @@ def _read_config(cwd: Path) -> dict[str, Any]:
     return {}
 
 
-def _coerce(name: str, value: Any, where: str) -> Any:
+def coerce_setting(name: str, value: Any, where: str) -> Any:
     fields = attrs.fields_dict(Settings)
     default = fields[name].default
     if isinstance(value, str):
@@ -432,10 +406,9 @@ def load_settings(
     origins: dict[str, str] = {}
     sources: list[tuple[str, Mapping[str, Any]]] = []
     if config:
-        doc = _read_config(Path(cwd or Path.cwd()))
-        if doc:
-            where = doc.pop("__file__")
-            sources.append((where, doc))
+        config_doc = _read_config(Path(cwd or Path.cwd()))
+        if config_doc:
+            sources.append((config_doc.pop("__file__"), config_doc))
     if overrides:
         sources.append(("from --set, a flag or the API", overrides))
     for where, doc in sources:
@@ -448,7 +421,7 @@ def load_settings(
                 continue
             if key in known and key not in ("extra", "origins"):
                 origins[key] = where
-                values[key] = _coerce(key, value, where)
+                values[key] = coerce_setting(key, value, where)
                 problem = check_setting(key, values[key])
                 if problem:
                     raise RefineError(f"{problem} ({where})")
@@ -458,7 +431,9 @@ def load_settings(
             else:
                 names = [k for k in known if k not in ("extra", "origins")]
                 raise RefineError(
-                    _unknown(f"unknown setting '{key}' ({where})", key, names, f"known settings: {', '.join(names)}")
+                    unknown_setting(
+                        f"unknown setting '{key}' ({where})", key, names, f"known settings: {', '.join(names)}"
+                    )
                 )
     try:
         return Settings(**values, extra=extra, origins=origins)
@@ -466,7 +441,7 @@ def load_settings(
         raise RefineError(f"invalid settings: {e}") from None
 
 
-def _unknown(message: str, key: str, candidates: Iterable[str], rest: str) -> str:
+def unknown_setting(message: str, key: str, candidates: Iterable[str], rest: str) -> str:
     """``message``, the nearest of ``candidates`` to ``key`` as a question when there is one, then ``rest``."""
     import difflib
 
@@ -476,171 +451,10 @@ def _unknown(message: str, key: str, candidates: Iterable[str], rest: str) -> st
     return f"{message}; {rest}"
 
 
-@frozen
-class Declared:
-    """One setting a plugin declared: its key, default, meaning and converter."""
+def __getattr__(name: str) -> Any:
+    """The plugin-settings names, from :mod:`refine.plugin_settings` (imported on first use: it imports this module)."""
+    if name in _PLUGIN_SETTINGS:
+        from refine import plugin_settings
 
-    key: str
-    default: Any
-    help: str
-    convert: Callable[[Any], Any] | None = None
-    plugin: str | None = None
-    #: the engine setting (a :class:`Settings` field) this key is the new name of, kept as an alias
-    alias: str | None = None
-
-
-class PluginSettings:
-    """What a rule plugin's ``refine_add_settings`` hook declares its settings on.
-
-    Like pytest's ``parser.addini``::
-
-        @hookimpl
-        def refine_add_settings(registry):
-            registry.add("protect.params", default=(), help="parameters never fixed", convert=names)
-
-    A declared key is filled with its default when nobody sets it, its value
-    (from ``--set``, a config table or an API keyword) goes through
-    ``convert``, and a key under a declared namespace (``protect.``) that no
-    plugin declared is refused as a typo, with the nearest declared key.
-    """
-
-    def __init__(self) -> None:
-        self.declared: dict[str, Declared] = {}
-
-    def add(
-        self,
-        key: str,
-        *,
-        default: Any = None,
-        help: str = "",
-        convert: Callable[[Any], Any] | None = None,
-        alias: str | None = None,
-    ) -> None:
-        """Declare the setting ``key`` (``"<namespace>.<name>"``, e.g. ``"protect.params"``).
-
-        Args:
-            key: Namespaced by the plugin's name; the engine's own settings
-                have no dot, so the two never collide.
-            default: The value when nobody sets it (not converted).
-            help: One line, shown by ``refine plugins``.
-            convert: Called with every value a user sets (a string from
-                ``--set``, any TOML value from a config table); returns the
-                value the plugin reads. Raise ``ValueError`` or ``TypeError``
-                to refuse it: the message reaches the user.
-            alias: For a built-in rule: the engine setting (a field of
-                :class:`Settings`, e.g. ``expand_p``) that is this key's old
-                name. Either name sets both; the default is the field's.
-
-        Raises:
-            ValueError: A key without a namespace, or declared twice (the
-                engine reports it as the plugin's failure, by its name).
-        """
-        if not isinstance(key, str) or not all(key.partition(".")):
-            raise ValueError(
-                f"the setting {key!r} has no namespace: a plugin's setting is 'name.key', e.g. 'protect.params'"
-            )
-        if key in self.declared:
-            raise ValueError(f"the setting '{key}' is declared twice (do two plugins share a namespace?)")
-        if alias is not None and alias not in attrs.fields_dict(Settings):
-            raise ValueError(f"the setting '{key}' names an alias '{alias}' that is no engine setting")
-        self.declared[key] = Declared(key=key, default=default, help=help, convert=convert, alias=alias)
-
-    @property
-    def namespaces(self) -> set[str]:
-        return {key.partition(".")[0] for key in self.declared}
-
-
-def apply_plugin_settings(settings: Settings, declared: PluginSettings, plugin_names: Iterable[str]) -> Settings:
-    """Check, convert and complete the plugins' keys of ``settings.extra``.
-
-    Args:
-        settings: As :func:`load_settings` made them.
-        declared: What the loaded plugins declared.
-        plugin_names: The loaded (and the disabled) plugins' names: a key
-            under one of them that declares nothing is passed on as it is.
-
-    Raises:
-        RefineError: A key under a declared namespace that is not declared
-            (a typo), a key no loaded plugin can read, or a value its
-            plugin's converter refused.
-    """
-    names = set(plugin_names)
-    extra: dict[str, Any] = {}
-    for key, value in settings.extra.items():
-        where = settings.origins.get(key, "from --set, a flag or the API")
-        namespace = key.partition(".")[0]
-        if key in declared.declared:
-            convert = declared.declared[key].convert
-            if convert is not None:
-                try:
-                    value = convert(value)
-                except (TypeError, ValueError) as e:
-                    raise RefineError(f"setting '{key}' ({where}): {e}") from None
-        elif namespace in declared.namespaces:
-            same = sorted(k for k in declared.declared if k.startswith(namespace + "."))
-            raise RefineError(
-                _unknown(
-                    f"unknown setting '{key}' ({where})", key, same, f"plugin '{namespace}' reads: {', '.join(same)}"
-                )
-            )
-        elif namespace not in names:
-            raise RefineError(
-                _unknown(
-                    f"setting '{key}' ({where}) is read by no loaded rule plugin (none is named '{namespace}')",
-                    key,
-                    declared.declared,
-                    "install or enable the plugin, or remove the setting (`refine plugins` lists what is loaded)",
-                )
-            )
-        extra[key] = value
-    fields: dict[str, Any] = {}
-    for key, d in declared.declared.items():
-        if d.alias is None:
-            extra.setdefault(key, d.default)
-            continue
-        old = getattr(settings, d.alias)
-        if key in settings.extra:  # the new name was set: it sets the old one too, unless both were set apart
-            if d.alias in settings.origins and extra[key] != old:
-                raise RefineError(
-                    f"setting '{key}' ({settings.origins.get(key, 'from --set, a flag or the API')}) and its old name "
-                    f"'{d.alias}' ({settings.origins[d.alias]}) disagree: {extra[key]!r} against {old!r}; give one"
-                )
-            fields[d.alias] = extra[key]
-        else:
-            extra[key] = old
-    settings = attrs.evolve(settings, extra=extra)
-    if fields:
-        try:
-            settings = attrs.evolve(settings, **fields)
-        except (TypeError, ValueError) as e:
-            raise RefineError(f"invalid settings: {e}") from None
-    return settings
-
-
-def engine_setting(name: str) -> Callable[[Any], Any]:
-    """A converter for a rule's new setting name that checks it as its old engine setting ``name``."""
-
-    def convert(value: Any) -> Any:
-        value = _coerce(name, value, "its value")
-        problem = check_setting(name, value)
-        if problem:
-            raise ValueError(problem.replace(f"setting '{name}' ", "", 1))
-        return value
-
-    return convert
-
-
-def declare_builtin(registry: "PluginSettings", rule: str, names: Iterable[str]) -> None:
-    """Declare a built-in rule's settings as ``<rule>.<name>``, each the new name of the engine setting
-    ``<rule>_<name>`` (or ``<name>`` itself when it has no such prefix), with its default, meaning and checks."""
-    for name in names:
-        alias = name if name in attrs.fields_dict(Settings) else f"{rule}_{name}"
-        key = f"{rule}.{name.removeprefix(rule + '_')}"
-        default = attrs.fields_dict(Settings)[alias].default
-        registry.add(
-            key,
-            default=default,
-            help=f"{DOCS.get(alias, '')} (old name: {alias})",
-            convert=engine_setting(alias),
-            alias=alias,
-        )
+        return getattr(plugin_settings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

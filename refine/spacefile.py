@@ -15,15 +15,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import cattrs
 import yaml
 
 from refine.errors import SpaceError
+from refine.files import (  # re-exported: they were written here first, and commands import them from here
+    atomic_write,
+    new_folders,
+    read_text,
+    refuse_overwriting_inputs,
+    refuse_replacing_another_file,
+    remove_folders,
+)
 from refine.space import (
     PARAM_KINDS,
     CategoricalParam,
@@ -34,6 +40,7 @@ from refine.space import (
     Param,
     Space,
 )
+from refine.yamlfile import Dumper, Flow, load_yaml
 
 __all__ = [
     "dump_space",
@@ -43,6 +50,12 @@ __all__ = [
     "space_to_dict",
     "space_from_json",
     "space_to_json",
+    "atomic_write",
+    "new_folders",
+    "read_text",
+    "refuse_overwriting_inputs",
+    "refuse_replacing_another_file",
+    "remove_folders",
 ]
 
 _TOP_KEYS = ("name", "version", "parent", "direction", "directions", "metric", "fixed", "params", "param_ranges")
@@ -304,66 +317,11 @@ def space_to_dict(space: Space) -> dict:
     return doc
 
 
-class _Flow(dict):
-    """A mapping the dumper writes on one line."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _represent_flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
-    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
-
-
-def _represent_float(dumper: yaml.SafeDumper, data: float) -> yaml.Node:
-    if math.isnan(data):
-        text = ".nan"
-    elif math.isinf(data):
-        text = ".inf" if data > 0 else "-.inf"
-    else:
-        text = repr(data)
-        if "e" in text and "." not in text.split("e")[0]:
-            mantissa, exponent = text.split("e")
-            text = f"{mantissa}.0e{exponent}"
-    return dumper.represent_scalar("tag:yaml.org,2002:float", text)
-
-
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    # PyYAML writes NEL and the Unicode line/paragraph separators raw inside
-    # single quotes and then folds them on reading: only double quotes escape them.
-    style = '"' if any(c in data for c in "\x85\u2028\u2029") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(_Flow, _represent_flow)
-_Dumper.add_representer(float, _represent_float)
-_Dumper.add_representer(str, _represent_str)
-
-
 def dump_space(space: Space) -> str:
     """The YAML text of ``space``: stable, readable, one line per parameter."""
     doc = space_to_dict(space)
-    doc["params"] = {name: _Flow(d) for name, d in doc["params"].items()}
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
-
-
-def read_text(path: Path, what: str, expected: str) -> str:
-    """The UTF-8 text of a file the user named; a missing, directory or binary file is a SpaceError.
-
-    Args:
-        path: The file.
-        what: What the file is, for the message ("space", "ConfigSpace").
-        expected: What to give instead, for the message ("a YAML space file").
-    """
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpaceError(f"{what} file {path} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise SpaceError(f"{what} file {path} is a directory; give {expected}") from None
-    except UnicodeDecodeError:
-        raise SpaceError(f"{what} file {path} is not UTF-8 text; give {expected}") from None
+    doc["params"] = {name: Flow(d) for name, d in doc["params"].items()}
+    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
 
 
 def load_space(path: str | os.PathLike) -> Space:
@@ -374,216 +332,8 @@ def load_space(path: str | os.PathLike) -> Space:
     """
     path = Path(path)
     text = read_text(path, "space", "a YAML space file")
-    try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except _DuplicateKey as e:
-        raise SpaceError(
-            f"{path} has the key '{e.key}' twice (line {e.first} and line {e.again}); YAML would silently keep "
-            "the last one: remove or rename one of them"
-        ) from None
-    except yaml.constructor.ConstructorError as e:
-        raise SpaceError(
-            f"{path} uses a YAML tag that is not allowed ({_one_line(e.problem)}); space files hold plain data only"
-        ) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise SpaceError(f"{path} is not valid YAML{at}: {_one_line(getattr(e, 'problem', None) or e)}") from None
-    if _contains_itself(doc):
-        raise SpaceError(
-            f"{path} has a value that contains itself (a YAML alias *name inside its own anchor &name); "
-            "write the value out, or point the alias at another anchor"
-        )
+    doc = load_yaml(text, path, tags="space files hold plain data only")
     return space_from_dict(doc, where=str(path))
-
-
-def _contains_itself(doc: Any) -> bool:
-    """Whether a parsed document is cyclic, as a recursive YAML alias makes it (nothing could print or store it).
-
-    Each shared node is walked once, so many aliases of one anchor cost nothing more.
-    """
-    on_path: set[int] = set()
-    done: set[int] = set()
-
-    def walk(node: Any) -> bool:
-        if not isinstance(node, (list, dict)) or id(node) in done:
-            return False
-        if id(node) in on_path:
-            return True
-        on_path.add(id(node))
-        if any(walk(v) for v in (node.values() if isinstance(node, dict) else node)):
-            return True
-        on_path.discard(id(node))
-        done.add(id(node))
-        return False
-
-    return walk(doc)
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, again: int) -> None:
-        self.key, self.first, self.again = key, first, again
-
-
-class _Loader(yaml.SafeLoader):
-    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            try:
-                if key in seen:
-                    raise _DuplicateKey(key, seen[key], line)
-                seen[key] = line
-            except TypeError:  # an unhashable key: let PyYAML report it
-                break
-        return super().construct_mapping(node, deep=deep)
-
-
-# YAML 1.1 (PyYAML) reads 1e-5 as text: a float needs a dot there. YAML 1.2 and every
-# person writing a learning rate read it as a number.
-_FLOAT_1_2 = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789"))
-_Dumper.add_implicit_resolver(
-    "tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789")
-)  # so the text '1e-3' is quoted
-
-
-def _one_line(value: Any) -> str:
-    return " ".join(str(value).split())
-
-
-def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
-    """Raise SpaceError when ``out`` is the same file as one of ``inputs`` (a command never writes over what it
-    reads)."""
-    for source in inputs:
-        try:
-            same = os.path.exists(out) and os.path.samefile(out, source)
-        except (OSError, ValueError):  # the input is a URL, or does not exist
-            same = False
-        if same:
-            raise SpaceError(f"{out} is this command's input ({source}); write to another file")
-
-
-def refuse_replacing_another_file(
-    out: str | os.PathLike, *, ours: Callable[[str], bool], kind: str, force: bool = False
-) -> None:
-    """Raise SpaceError when ``out`` exists and is not what this command writes (a study, a space, anything else).
-
-    A command whose output is regenerated (a report, an export) replaces its own earlier file;
-    ``ours`` tells one from the text. ``--force`` (``force``) replaces anything.
-    """
-    path = Path(out)
-    if force or not path.is_file() or path.stat().st_size == 0:
-        return
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    what = None
-    if head.startswith(b"SQLite format 3"):
-        what = "a SQLite database"
-    elif b"\0" in head:
-        what = "not text"
-    else:
-        text = head.decode("utf-8", errors="ignore")  # a character cut at the end of the head is no reason to refuse
-        if _is_space_text(text):
-            what = "a refine space file"
-        elif not ours(text):
-            what = f"not {kind}"
-    if what is not None:
-        raise SpaceError(f"{out} exists and is {what}; give another -o, or --force to replace it")
-
-
-def _is_space_text(text: str) -> bool:
-    """Whether ``text`` (maybe only a file's head) is a refine space file: top-level `version` and `params` keys."""
-    return bool(re.search(r"(?m)^version:", text)) and bool(re.search(r"(?m)^(params|param_ranges):", text))
-
-
-def atomic_write(
-    path: str | os.PathLike,
-    text: str,
-    *,
-    overwrite: bool = False,
-    hint: str = "remove it or use --out",
-) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
-
-    A device or a pipe (``-o /dev/stdout``) is written in place, never
-    replaced by a file.
-
-    Raises:
-        SpaceError: ``path`` exists and ``overwrite`` is false (``hint`` says
-            what to do), is empty or a folder, or its folder cannot be made
-            or written. A command that reads files checks first that it does
-            not write over them (:func:`refuse_overwriting_inputs`).
-    """
-    if not os.fspath(path):
-        raise SpaceError("the output path is empty; give a file name (-o FILE)")
-    path = Path(path)
-    if path.is_dir():
-        raise SpaceError(f"cannot write {path}: it is a folder; give a file name")
-    if path.exists() and not path.is_file():
-        if not overwrite:
-            raise SpaceError(f"{path} already exists; refine never overwrites a version ({hint})")
-        try:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as e:
-            raise SpaceError(f"cannot write {path}: {e.strerror or e}") from None
-        return path
-    made = new_folders(path.parent)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        remove_folders(made)
-        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-        why = f"{blocker} is a file, not a folder" if blocker else (e.strerror or str(e))
-        raise SpaceError(f"cannot write {path}: {why} (choose another folder)") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a space file is as readable as any other file
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise SpaceError(f"{path} already exists; refine never overwrites a version ({hint})") from None
-            os.unlink(tmp)
-    except OSError as e:  # a full disk, a quota, a file-size limit: the file named, nothing left behind
-        raise SpaceError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if not path.exists():
-            remove_folders(made)
-    return path
-
-
-def new_folders(folder: str | os.PathLike) -> list[Path]:
-    """The folders that writing into ``folder`` would create, innermost first."""
-    folder = Path(folder)
-    return [p for p in (folder, *folder.parents) if not p.exists()]
-
-
-def remove_folders(folders: Sequence[Path]) -> None:
-    """Remove the (empty) folders a failed write created, innermost first."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (something else wrote there), or already gone
-            break
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_space(

@@ -244,9 +244,9 @@ def open_readonly(storage: str) -> Any:
                 f"storage {sqlite} does not exist; check the path (refine never creates a storage it reads)"
             )
         # A SQLite file without Optuna's tables: say so, rather than let RDBStorage try to create them.
-        from refine.study import _SqliteReader  # the reader checks the tables and the schema revision
+        from refine.study.sqlite import SqliteReader  # the reader checks the tables and the schema revision
 
-        _SqliteReader(sqlite).close()
+        SqliteReader(sqlite).close()
         # Quoted twice: SQLAlchemy unquotes the URL once, SQLite the URI once more.
         quoted = urllib.parse.quote(urllib.parse.quote(sqlite.resolve().as_posix()))
         url = f"sqlite:///file:{quoted}?{_ro_query(sqlite)}&uri=true"
@@ -489,7 +489,10 @@ def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> A
     try:
         storage = open_storage(spec, create=False)
     except OldSchemaError:
-        return _in_memory_copy(spec, study, sampler)
+        from refine.study import read_study
+        from refine.study.optuna import in_memory_study
+
+        return in_memory_study(read_study(spec, study), sampler)
     names = _study_names(storage)
     shown = redact(spec)
     if study is None:
@@ -505,45 +508,3 @@ def load_study(spec: str, study: str | None = None, *, sampler: Any = None) -> A
         held = ", ".join(sorted(names)) or "none"
         raise StudyError(f"storage {shown} has no study '{study}'; it holds: {held}")
     return optuna.load_study(study_name=study, storage=storage, sampler=sampler)
-
-
-def _in_memory_copy(spec: str, study: str | None, sampler: Any) -> Any:
-    """An old-schema SQLite study, read without Optuna, as an in-memory Optuna study."""
-    import numpy as np
-    import optuna
-
-    from refine.study import STATES, read_study
-
-    data = read_study(spec, study)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))  # not "A new study created in memory"
-    try:
-        directions: list[Any] = list(data.directions)  # "minimize"/"maximize", as Optuna takes them
-        copy = optuna.create_study(
-            storage=optuna.storages.InMemoryStorage(), study_name=data.name, directions=directions, sampler=sampler
-        )
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    for key, value in data.study_user_attrs.items():
-        copy.set_user_attr(key, value)
-    dists = {n: p.to_distribution() for n, p in data.inferred.params.items()}
-    dists.update({n: optuna.distributions.CategoricalDistribution([v]) for n, v in data.inferred.fixed.items()})
-    trials = []
-    for row in np.argsort(data.numbers, kind="stable"):  # Optuna numbers a study's trials 0, 1, ... in this order
-        params = {n: v for n, v in data.config(int(row)).items() if n in dists}
-        state = optuna.trial.TrialState[STATES[data.states[row]]]
-        values = [float(v) for v in data.values[row]] if state == optuna.trial.TrialState.COMPLETE else None
-        attrs = {k: col[row] for k, col in data.user_attrs.items() if col[row] is not None}
-        system = {"constraints": [1.0]} if data.infeasible is not None and data.infeasible[row] else {}
-        trials.append(
-            optuna.trial.create_trial(
-                state=state,
-                params=params,
-                distributions={n: dists[n] for n in params},
-                values=values,
-                user_attrs=attrs,
-                system_attrs=system,
-            )
-        )
-    copy.add_trials(trials)
-    return copy

@@ -680,11 +680,22 @@ def test_export_replaces_an_earlier_export_but_no_other_file(
     assert not other.read_text().startswith("# hyperparameters exported")
 
 
+_BAD_YAML = {
+    # a recursive alias: nothing could print or store the value
+    "contains itself": "name: s\nhyperparameters: &h\n  - *h\nparameters: &p\n  x: *p\n",
+    # YAML would keep the last `parameters` silently; space files refuse it, and so do other tools' files
+    "has the key 'parameters' twice (line 2 and line 4)": (
+        "name: s\nparameters:\n  x: {min: 0.0, max: 1.0}\nparameters:\n  y: {min: 0.0, max: 1.0}\n"
+    ),
+}
+
+
 @pytest.mark.parametrize("source", ["configspace", "wandb"])
-def test_import_of_a_file_containing_itself_is_a_one_line_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture, source: str
+@pytest.mark.parametrize("says", list(_BAD_YAML))
+def test_import_of_yaml_refine_would_not_read_as_a_space_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture, source: str, says: str
 ) -> None:
-    path = tmp_path / "cyclic.yaml"
-    path.write_text("name: s\nhyperparameters: &h\n  - *h\nparameters: &p\n  x: *p\n")
+    path = tmp_path / "bad.yaml"
+    path.write_text(_BAD_YAML[says])
     code, _, err = _run(capsys, "import", str(path), "--from", source)
-    assert code == 2 and "contains itself" in err and len(err.strip().splitlines()) == 1, err
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

@@ -53,3 +53,39 @@ def test_next_space_help_lists_every_declared_setting():
     epilog = _settings_epilog()
     for name, meaning in DOCS.items():
         assert f"  {name}=" in epilog and meaning in epilog
+
+
+def test_refine_plugins_lists_every_engine_setting_as_declared():
+    import json
+
+    from click.testing import CliRunner
+
+    from refine.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {s["key"]: s for s in json.loads(result.output)["engine_settings"]}
+    assert list(listed) == [f.name for f in attrs.fields(Settings) if f.name not in ("extra", "origins")]
+    assert listed["fix_p"] == {
+        "key": "fix_p",
+        "rule": "fix",
+        "default": 0.1,
+        "range": "(0, 1]",
+        "flag": None,
+        "help": DOCS["fix_p"],
+    }
+    assert listed["elite_fraction"]["flag"] == "--elite-fraction" and listed["metric"]["range"] is None
+    for name, meaning in DOCS.items():
+        assert listed[name]["help"] == meaning
+    # the table a person reads names each setting with its range and owning rule
+    text = CliRunner().invoke(cli, ["plugins"], env={"COLUMNS": "400"})
+    assert text.exit_code == 0 and "engine settings" in text.output
+    row = next(line for line in text.output.splitlines() if " narrow_min_margin " in line)
+    assert "0.1" in row and "[0, 0.5)" in row and "narrow" in row.split("[0, 0.5)")[1]
+
+
+def test_a_malformed_declared_range_fails_at_declaration():
+    from refine.settings import _setting
+
+    with pytest.raises(ValueError, match="interval such as"):
+        _setting(0.5, "evidence", help="a share", range="0..1")

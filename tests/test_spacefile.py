@@ -371,9 +371,9 @@ def test_many_aliases_of_one_anchor_are_read_quickly(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     import yaml
 
-    from refine.spacefile import _contains_itself
+    from refine.yamlfile import contains_itself
 
-    assert not _contains_itself(yaml.safe_load(path.read_text()))
+    assert not contains_itself(yaml.safe_load(path.read_text()))
 
 
 def test_a_multi_objective_space_names_each_metric(tmp_path: Path) -> None:

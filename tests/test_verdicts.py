@@ -53,6 +53,14 @@ def _decades(a: float, b: float) -> float:
     return abs(math.log10(b) - math.log10(a))
 
 
+def _the_model_finds_no_effect(why: str) -> pytest.MarkDecorator:
+    """A verdict a person reads in the study that refine does not reach, because the model of the objective
+    (issue 19) finds no effect there: expected to fail (strictly), for the reason ``why``."""
+    return pytest.mark.xfail(
+        strict=True, reason=f"the model (issue 19) finds no effect: {why} (benchmarks/README.md change log)"
+    )
+
+
 def _no_move_beyond_evidence(result):
     """Below fair_trial ranked trials: a log bound moves at most a decade, a linear one at most a range width."""
     if result.evidence.n_ranked >= result.evidence.settings.fair_trial:
@@ -81,13 +89,9 @@ def test_rvfl_narrows_scale_and_alpha_to_the_elites_and_weights_relu():
     assert set(act.choices) == {"relu", "sigmoid", "tanh"}  # nothing removed before a fair trial
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "no rival ran alongside the elites, and the model (issue 19) finds no effect: test_model.py's irrelevant act "
-        "under TPE reads the same (every elite on relu, Kruskal-Wallis p=1e-05, no contemporaries) and must be kept "
-        "(benchmarks/README.md change log)"
-    ),
+@_the_model_finds_no_effect(
+    "no rival ran alongside the elites, and test_model.py's irrelevant act under TPE reads the same (every elite on "
+    "relu, Kruskal-Wallis p=1e-05, no contemporaries) and must be kept"
 )
 def test_rvfl_weights_relu_up():
     # relu holds all 7 elites and the best median (Kruskal-Wallis p=0.0002); sigmoid ran once, tanh 8 times
@@ -315,13 +319,9 @@ def test_dense_network_layers_are_conditional_and_a_binary_choice_is_not_extende
     assert layer_norm is None or set(layer_norm.choices) == {0, 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the model (issue 19) finds no effect and the elite-cluster p (0.002, the span test's floor) is 0.38 of its "
-        "level, above model.strong 0.2: under TPE 6 of 96 irrelevant floats narrowed at the same p/level "
-        "(benchmarks/README.md change log)"
-    ),
+@_the_model_finds_no_effect(
+    "the elite-cluster p (0.002, the span test's floor) is 0.38 of its level, above model.strong 0.2: under TPE 6 "
+    "of 96 irrelevant floats narrowed at the same p/level"
 )
 def test_dense_network_narrows_its_layers_and_drops_the_fifth():
     # every elite has 3 raw hidden layers (KS p=0.002): a fifth layer is no longer worth searching

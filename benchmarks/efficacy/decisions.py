@@ -34,9 +34,7 @@ import multiprocessing
 import os
 import shutil
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import problems as P  # noqa: E402
-from run import _store, excludes, had_signal  # noqa: E402
+from run import _Recorder, _search, _store, excludes, had_signal, reported, worker  # noqa: E402
 
 ACTIONS = (
     "kept",
@@ -163,51 +161,25 @@ def favoured(v1, v2, name: str, target: Any) -> bool:
 
 
 def _stage1(problem, sampler: str, n1: int, seed: int) -> tuple[list, dict]:
-    import optuna
-
-    from refine.executor import make_sampler, suggest
-
-    space = problem.space
-    evals: list[tuple[float, dict]] = []
-
-    def objective(trial):
-        config = {**space.fixed, **suggest(space, trial)}
-        value = problem.evaluate(config, P.rng_for(problem.name, seed, 1, len(evals)))
-        evals.append((value, config))
-        return value
-
-    study = optuna.create_study(
-        directions=list(space.directions), sampler=make_sampler(sampler, seed=1000 * seed + 1, space=space)
-    )
-    study.optimize(objective, n_trials=n1)
-    best = min(evals, key=lambda e: e[0])[1]
-    return [t for t in study.get_trials() if t.state.name == "COMPLETE"], best
+    """Stage 1 as the quality benchmark runs it (run.py), grown by ``sampler``: its complete trials and best config."""
+    stage1 = _Recorder(problem, seed, 1)
+    trials = _search(problem.space, stage1, n1, 1000 * seed + 1, sampler=sampler)
+    return trials, min(stage1.evals, key=lambda e: e[0])[2]
 
 
 SETTINGS: dict[str, Any] = {}  # --set KEY=VALUE, handed to next_space (set before the pool forks)
 
 
 def run_one(task: tuple[str, int, str, int]) -> dict:
-    try:
-        return _run_one(task)
-    except Exception:
-        import traceback
-
-        return {"problem": task[0], "seed": task[1], "sampler": task[2], "error": traceback.format_exc(limit=-3)}
+    return reported(_run_one, task, problem=task[0], seed=task[1], sampler=task[2])
 
 
 def _run_one(task: tuple[str, int, str, int]) -> dict:
     name, seed, sampler, n1 = task
-    import optuna
-
     import refine
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore")
-    problem = P.get(name)
+    problem, work = worker(name, seed, "decisions")
     v1 = problem.space
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    work = tempfile.mkdtemp(prefix=f"decisions-{name}-{seed}-", dir=base)
     try:
         trials, best = _stage1(problem, sampler, n1, seed)
         storage = f"sqlite:///{work}/study.db"

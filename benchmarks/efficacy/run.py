@@ -216,10 +216,10 @@ def _trajectory(stage1: list, stage2: list, problem) -> list[float]:
     return out
 
 
-def _search(space, objective: _Recorder, trials: int, seed: int, history=()) -> list:
-    """``trials`` TPE trials on ``space`` in an in-memory study (after ``history``), sampled as ``refine.run`` samples.
+def _search(space, objective: _Recorder, trials: int, seed: int, history=(), sampler: str = "tpe") -> list:
+    """``trials`` trials on ``space`` in an in-memory study (after ``history``), sampled as ``refine.run`` samples.
 
-    The sampler (``make_sampler``: the same TPE settings and seed, categorical
+    The sampler (``make_sampler``: TPE unless ``sampler`` names another, the same settings and seed, categorical
     weights honoured) and the order of suggestions (``suggest``) are the
     executor's own, so only the storage differs: Optuna's RDB storage costs
     5-10x the time of a trial here. Returns the complete trials.
@@ -228,7 +228,9 @@ def _search(space, objective: _Recorder, trials: int, seed: int, history=()) -> 
 
     from refine.executor import make_sampler, suggest
 
-    study = optuna.create_study(directions=list(space.directions), sampler=make_sampler("tpe", seed=seed, space=space))
+    study = optuna.create_study(
+        directions=list(space.directions), sampler=make_sampler(sampler, seed=seed, space=space)
+    )
     if history:
         study.add_trials(history)
     study.optimize(lambda trial: objective({**space.fixed, **suggest(space, trial)}), n_trials=trials)
@@ -248,28 +250,39 @@ def _store(space, trials: list, storage: str, name: str) -> None:
     study.add_trials(trials)
 
 
-def run_one(args: tuple[str, int, int, int]) -> dict:
-    """One problem x seed; an exception becomes the run's ``error`` (reported, left out of the tables)."""
+def reported(run, task: tuple, **keys: Any) -> dict:
+    """``run(task)``, or the ``keys`` (which run it was) with the exception as ``error``: a crash is reported and left
+    out of the tables, never a reason to lose the other runs."""
     try:
-        return _run_one(args)
+        return run(task)
     except Exception:
         import traceback
 
-        return {"problem": args[0], "seed": args[1], "error": traceback.format_exc(limit=-3)}
+        return {**keys, "error": traceback.format_exc(limit=-3)}
+
+
+def worker(name: str, seed: int, prefix: str):
+    """In a pool worker: Optuna and warnings quiet, the problem ``name``, and a fresh work folder for its studies
+    (in /dev/shm where it can be written)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore")
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return P.get(name), tempfile.mkdtemp(prefix=f"{prefix}-{name}-{seed}-", dir=base)
+
+
+def run_one(args: tuple[str, int, int, int]) -> dict:
+    """One problem x seed; an exception becomes the run's ``error`` (reported, left out of the tables)."""
+    return reported(_run_one, args, problem=args[0], seed=args[1])
 
 
 def _run_one(args: tuple[str, int, int, int]) -> dict:
     name, seed, n1, n2 = args
-    import optuna
-
     import refine
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore")
-    problem = P.get(name)
+    problem, work = worker(name, seed, "efficacy")
     v1 = problem.space
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    work = tempfile.mkdtemp(prefix=f"efficacy-{name}-{seed}-", dir=base)
     storage = f"sqlite:///{work}/study.db"
     sampler_seed = 1000 * seed
     out: dict = {"problem": name, "seed": seed, "strategies": {}}

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from refine.errors import RefineError
-from refine.interop import EXPORT_TARGETS, IMPORT_SOURCES, export_space, import_space
+from refine.interop import EXPORT_TARGETS, IMPORT_SOURCES, check_source, check_target, export_space, import_space
 from refine.spacefile import (
     atomic_write,
     dump_space,
@@ -77,10 +77,7 @@ def export(space_file: Path, target: str | None, out: Path | None, force: bool) 
         raise RefineError(
             f"export needs --to, one of {', '.join(EXPORT_TARGETS)}; e.g. refine export {space_file} --to wandb"
         )
-    if target not in EXPORT_TARGETS:
-        raise RefineError(
-            f"--to must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}; pick the tool the space goes to"
-        )
+    check_target(target)
     if out is not None:
         refuse_overwriting_inputs(out, (space_file,))
         refuse_replacing_another_file(out, ours=_MARKS[target], kind=f"an export to {target}", force=force)
@@ -129,10 +126,7 @@ def import_(file: Path, source: str | None, out: Path | None, name: str | None) 
             f"import needs --from, one of {', '.join(IMPORT_SOURCES)}; e.g. refine import {file} --from wandb "
             "-o space.yaml"
         )
-    if source not in IMPORT_SOURCES:
-        raise RefineError(
-            f"--from must be one of {', '.join(IMPORT_SOURCES)}, got {source!r}; Optuna code cannot be imported"
-        )
+    check_source(source)
     if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise RefineError(
             f"--name must match [A-Za-z0-9_.-]+ (it names the space's files), got {name!r}; e.g. --name "

@@ -13,15 +13,11 @@ from refine.commands._common import console, json_option, parse_sets, study_opti
 
 def _settings_epilog() -> str:
     """Every setting with its default, for --help (what --set and [tool.refine] take)."""
-    import attrs
-
-    from refine.settings import DOCS, Settings
+    from refine.settings import engine_settings
 
     lines = ["\b", "Settings (--set KEY=VALUE, or [tool.refine] in pyproject.toml / refine.toml):"]
-    for f in attrs.fields(Settings):
-        if f.name in DOCS and f.name != "extra":
-            default = f.default if not isinstance(f.default, attrs.Factory) else "()"
-            lines.append(f"  {f.name}={default}: {DOCS[f.name]}")
+    for s in engine_settings():
+        lines.append(f"  {s.name}={s.default}{f' in {s.range}' if s.range else ''}: {s.help}")
     lines.append(
         "  NAME.KEY=VALUE: a rule plugin's own setting ([tool.refine.NAME] table); `refine plugins` lists them"
     )
