@@ -9,7 +9,10 @@ proposes expansions and narrowings, and takes part in combining them.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -217,3 +220,11 @@ def test_a_plugin_breaking_the_statistics_or_merge_contract_is_named(study_facto
     path, space = _study(study_factory, n=40)
     with pytest.raises(PluginError, match=message):
         refine.next_space(path, space=space, config=False, plugins=[_Bad(mode)])
+
+
+def test_refine_plugins_lists_every_statistic_with_its_plugin_and_fields():
+    proc = subprocess.run([sys.executable, "-m", "refine", "plugins", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    listed = {s["name"]: s for s in json.loads(proc.stdout)["statistics"]}
+    assert listed["cluster"]["plugin"] == "evidence" and listed["cluster"]["fields"] == ["ks_p"]
+    assert listed["rivals"]["scope"] == "categorical" and listed["model"] == {**listed["model"], "plugin": "model"}
