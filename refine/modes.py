@@ -36,19 +36,31 @@ def modes(
     p: FloatParam | IntParam, elite_values: Sequence[float], min_gap: float = 0.25, min_share: float = 0.2
 ) -> list[Mode]:
     """The elites' modes, lowest first: two when they split at a wide empty stretch, else one (none without elites)."""
-    kind = int if isinstance(p, IntParam) else float
-    values = sorted(kind(v) for v in elite_values if p.low <= v <= p.high and (not p.log or v > 0))
-    if not values:
+    import numpy as np
+
+    x = np.asarray(elite_values, dtype=float)
+    x = np.sort(x[(x >= p.low) & (x <= p.high) & (x > 0 if p.log else True)])
+    if isinstance(p, IntParam):
+        x = np.trunc(x)  # int(v), as the values were read
+    if not len(x):
         return []
-    n = len(values)
-    whole = [Mode(values[0], values[-1], 1.0)]
+    n = len(x)
+    value = (lambda v: int(v)) if isinstance(p, IntParam) else float
+    whole = [Mode(value(x[0]), value(x[-1]), 1.0)]
     if n < 4:
         return whole
-    u = [to_unit(p, v) for v in values]
-    gaps = [(u[i + 1] - u[i], i) for i in range(n - 1)]
-    width, i = max(gaps)
+    if p.log:
+        # math.log through to_unit itself, once per distinct value: NumPy's log may round differently in the last
+        # place, and equal gaps (2, 4, 8 on a log scale) must tie as they always did
+        distinct, where = np.unique(x, return_inverse=True)
+        u = np.array([to_unit(p, v) for v in distinct.tolist()])[where]
+    else:
+        u = (x / 2 - p.low / 2) / (p.high / 2 - p.low / 2)  # to_unit's arithmetic, element by element
+    gaps = np.diff(u)
+    i = int(len(gaps) - 1 - np.argmax(gaps[::-1]))  # the widest, the last of equals (as max() of (width, i) was)
+    width = float(gaps[i])
     left = i + 1
     least = max(2, min_share * n)
     if width < min_gap or left < least or n - left < least:
         return whole
-    return [Mode(values[0], values[i], left / n), Mode(values[left], values[-1], (n - left) / n)]
+    return [Mode(value(x[0]), value(x[i]), left / n), Mode(value(x[left]), value(x[-1]), (n - left) / n)]

@@ -3,8 +3,11 @@
 They are SQLite files that people committed to their own GitHub
 repositories. Their terms are not ours to grant, so they are not committed
 here: this script clones each repository (blobs on demand) at a pinned commit
-and copies the one file out, into ``tests/data/real/`` (ignored by git) or
-``--dest``. The suite runs the tests of the files it finds and skips the rest.
+and copies the one file out, into ``tests/data/real/`` (ignored by git, save
+its SOURCES.md: each file's license and why it is not committed) or ``--dest``.
+The suite runs the tests of the files it finds and skips the rest; each verdict
+also runs on a replica (``tests/data/make_replicas.py``), so that CI, which
+cannot fetch, still judges refine on every study but the Optuna 2.x one.
 
     python scripts/fetch_real_studies.py            # all of them (a few MB)
     python scripts/fetch_real_studies.py --list     # where each comes from
@@ -102,6 +105,14 @@ SOURCES: dict[str, tuple[str, str, str, str, str]] = {
         "optuna.db",
         "e81cb9c6d131d4c5c9c3e1c962cf0f9a1730e698de2648882a883798670f5416",
         "Spark ALS (48 complete): rank, alpha and regParam over many decades; unnamed studies of one trial",
+    ),
+    "citation-intent.db": (
+        "KoH-H/citation_intent_classification",
+        "bf2f4681b1983afe20cda7764181bb2903b91916",
+        "optuna.db",
+        "656f7379e21078f28e654e5234542fb2ca026d73afb1fb933e23d883b0dbf24e",
+        "written by Optuna 2.x (alembic v2.6.0.a, LogUniformDistribution): 3 complete trials of a citation "
+        "classifier (lr, au_weight, mix_w, all log); the file was deleted from the repository two commits later",
     ),
 }
 

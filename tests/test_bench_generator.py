@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -95,3 +96,30 @@ def test_generated_content_covers_every_parameter_kind(studies: _Studies) -> Non
 
 def _types(params: dict) -> dict:
     return {name: type(value) for name, value in params.items()}
+
+
+def test_a_drifting_study_drifts_and_leaves_the_plain_one_alone(tmp_path: Path) -> None:
+    # --drift must make refine's drift test fire (so that next-space fits its model), draw from its own generator
+    # (a study without it unchanged) and keep every value a value of its distribution
+    from refine.evidence import gather_evidence
+    from refine.settings import load_settings
+    from refine.study import read_study
+    from refine.surrogate import drift_test
+
+    plain, drifting = make_study.synthesize(300, SEED), make_study.synthesize(300, SEED, drift=True)
+    assert all(
+        np.array_equal(plain[k], make_study.synthesize(300, SEED, drift=False)[k], equal_nan=True) for k in plain
+    )
+    assert not np.array_equal(plain["lr"], drifting["lr"])
+    assert np.array_equal(plain["train_time_s"], drifting["train_time_s"])  # the objective's own draws are untouched
+    for name, dist in make_study.DISTRIBUTIONS.items():
+        values = drifting[name][~np.isnan(drifting[name])]
+        assert all(dist._contains(float(v)) for v in values), name
+    p = {}
+    for drift in (False, True):
+        path = tmp_path / f"drift{drift}.db"
+        make_study.write_study(path, 300, SEED, drift=drift)
+        data = read_study(str(path), "bench")
+        evidence = gather_evidence(data, data.space, load_settings({}, config=False))
+        p[drift] = drift_test(data, data.space, evidence.ranked).p
+    assert p[True] < 1e-6 and p[False] > 0.05, p

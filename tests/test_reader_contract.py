@@ -311,7 +311,10 @@ class _Postgres:
     def close(self) -> None:
         with self._server.connect() as con:
             for name in self.databases:
-                con.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                try:  # FORCE: a reader's pooled connection may still be open (PostgreSQL 13+)
+                    con.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                except self._sqlalchemy.exc.SQLAlchemyError:
+                    pass  # the server is a throw-away one, removed with the session
         self._server.dispose()
 
 

@@ -248,6 +248,43 @@ def test_define_by_run_children_get_a_when_on_their_int_parent_and_leave_with_it
         assert f"n_units_l{i}" in result.space.params
 
 
+def test_a_condition_shown_only_by_pruned_trials_is_inferred(tmp_path):
+    # A real Optuna run with a pruner's verdict: every network of 6 layers or more is pruned at its first
+    # report, so n_units_l5..l7 show only in PRUNED trials. They were sampled exactly when n_layers > 5:
+    # the completes alone cannot say so (no complete has them), the pruned ones can.
+    path = tmp_path / "pruned.db"
+    study = optuna.create_study(
+        storage=f"sqlite:///{path}", study_name="pruned", sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+
+    def objective(trial):
+        n_layers = trial.suggest_int("n_layers", 1, 8)
+        width = sum(math.log2(trial.suggest_int(f"n_units_l{i}", 4, 128, log=True)) for i in range(n_layers))
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        loss = abs(math.log10(lr) + 2) + 0.01 * width + 0.1 * n_layers
+        trial.report(loss, step=0)
+        if n_layers >= 6 or loss > 1.5:  # deep nets diverge early; so do bad learning rates
+            raise optuna.TrialPruned()
+        return loss
+
+    study.optimize(objective, n_trials=120)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.PRUNED) > 30
+    assert not any("n_units_l5" in t.params for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+    from refine.study import read_study
+
+    data = read_study(str(path))
+    for i in range(1, 8):  # l1..l4 from completes (and pruned), l5..l7 from pruned trials alone
+        when = data.space.params[f"n_units_l{i}"].when
+        assert when is not None and when.parent == "n_layers" and when.values == tuple(range(i + 1, 9)), (i, when)
+    assert data.space.params["n_units_l0"].when is None
+    result = refine.next_space(str(path), config=False)
+    layers = result.space.params.get("n_layers")
+    high = layers.high if layers is not None else result.space.fixed["n_layers"]
+    for i in range(high, 8):  # a layer the parent can no longer reach is dropped, not searched in every trial
+        assert f"n_units_l{i}" not in result.space.params, _decision(result, f"n_units_l{i}").reason
+
+
 # --------------------------------------------------------------------------- a space changed mid-study
 
 

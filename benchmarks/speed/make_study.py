@@ -19,9 +19,14 @@ space of 12 parameters, one of them conditional), so a given ``--trials`` and
 proves the layout right by comparing Optuna's own reading of a bulk-written
 study with one built through ``study.add_trials``.
 
+With ``--drift`` the later trials crowd near good values, as an adaptive
+sampler's do (:func:`_drift`), so that ``refine next-space`` fits its model of
+the objective; without it the study is the same, byte for byte.
+
 Usage::
 
     python benchmarks/speed/make_study.py OUT.db --trials 100000 --seed 0
+    python benchmarks/speed/make_study.py OUT.db --trials 1000 --drift
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ _TRIALS_PER_CHUNK = 20_000  # bounds the memory of the row lists
 _BASE_TIME = np.datetime64("2024-01-01T00:00:00", "us")
 
 
-def synthesize(n_trials: int, seed: int) -> dict[str, np.ndarray]:
+def synthesize(n_trials: int, seed: int, drift: bool = False) -> dict[str, np.ndarray]:
     """Draw the trials' content as columns, one array per quantity.
 
     Parameters are in Optuna's internal representation (a categorical is the
@@ -80,6 +85,8 @@ def synthesize(n_trials: int, seed: int) -> dict[str, np.ndarray]:
     Args:
         n_trials: How many trials.
         seed: Seed of the random generator; the same seed gives the same trials.
+        drift: Let later trials crowd around good values, as an adaptive
+            sampler's do (see :func:`_drift`); off, the trials are uniform.
 
     Returns:
         Columns keyed by parameter name, plus ``value``, ``precision``,
@@ -99,6 +106,8 @@ def synthesize(n_trials: int, seed: int) -> dict[str, np.ndarray]:
     for name in ("batch_size", "optimizer", "activation", "use_bn"):
         k = len(DISTRIBUTIONS[name].choices)  # type: ignore[attr-defined]
         col[name] = rng.integers(0, k, n).astype(float)
+    if drift:
+        _drift(col, np.random.default_rng([seed, 1]))
     sgd = col["optimizer"] == _SGD
     col["momentum"] = np.where(sgd, rng.uniform(0.5, 0.99, n), np.nan)
 
@@ -128,6 +137,47 @@ def synthesize(n_trials: int, seed: int) -> dict[str, np.ndarray]:
     col["duration_us"] = (col["train_time_s"] * 1e6).astype(np.int64)
     col["start_us"] = np.arange(n, dtype=np.int64) * 60_000_000 + rng.integers(0, 10**6, n)
     return col
+
+
+#: Where a drifting study's later trials crowd: the centre and spread of each number on its own scale (log10 for a
+#: log float), the favoured choice of each categorical. Mostly near the objective's optimum; ``label_smoothing`` (no
+#: effect) crowds too, as TPE's trials crowd on an irrelevant parameter.
+_DRIFT_NUMBERS = {
+    "lr": (-3.0, 0.4, True),
+    "weight_decay": (-4.0, 0.8, True),
+    "dropout": (0.2, 0.08, False),
+    "label_smoothing": (0.1, 0.05, False),
+    "warmup_frac": (0.06, 0.03, False),
+    "depth": (5.0, 1.0, False),
+    "width": (448.0, 64.0, False),
+}
+_DRIFT_CHOICES = {"batch_size": 1, "optimizer": 1, "activation": 1, "use_bn": 0}
+
+
+def _drift(col: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """Redraw a share of each parameter's values near good ones, the share growing from 0 to 80 % over the trials.
+
+    This mimics an adaptive sampler (TPE) whose later trials crowd where the
+    early ones did well, so that refine's drift test fires and its model of
+    the objective is fitted. It draws from its own generator, so a study
+    without drift is unchanged.
+    """
+    n = len(col["lr"])
+    share = 0.8 * np.arange(n) / max(1, n - 1)
+    for name, (centre, spread, log) in _DRIFT_NUMBERS.items():
+        dist = DISTRIBUTIONS[name]
+        lo, hi = dist.low, dist.high  # type: ignore[attr-defined]
+        near = centre + spread * rng.standard_normal(n)
+        near = 10.0**near if log else near
+        near = np.clip(near, lo, hi)
+        step = getattr(dist, "step", None)
+        if step is not None:
+            near = np.round(lo + np.round((near - lo) / step) * step, 10)
+        moved = rng.random(n) < share
+        col[name] = np.where(moved, near, col[name])
+    for name, favoured in _DRIFT_CHOICES.items():
+        moved = rng.random(n) < share
+        col[name] = np.where(moved, float(favoured), col[name])
 
 
 def trial_contents(n_trials: int, seed: int) -> list[dict[str, Any]]:
@@ -227,6 +277,7 @@ def write_study(
     n_trials: int,
     seed: int = 0,
     study_name: str = DEFAULT_STUDY_NAME,
+    drift: bool = False,
 ) -> None:
     """Create a study of ``n_trials`` complete synthetic trials in an SQLite file.
 
@@ -238,11 +289,12 @@ def write_study(
         n_trials: How many trials.
         seed: Seed of the synthetic objective.
         study_name: Name of the study to create.
+        drift: Let later trials crowd around good values, as an adaptive sampler's do.
     """
     path = Path(path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna.create_study(storage=f"sqlite:///{path}", study_name=study_name, direction="maximize")
-    col = synthesize(n_trials, seed)
+    col = synthesize(n_trials, seed, drift)
     con = sqlite3.connect(path, isolation_level=None)
     try:
         # Per-connection settings only: the file keeps Optuna's default journal mode.
@@ -271,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=1000, help="number of trials")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic objective")
     parser.add_argument("--study-name", default=DEFAULT_STUDY_NAME)
+    parser.add_argument(
+        "--drift", action="store_true", help="later trials crowd near good values, as an adaptive sampler's do"
+    )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
     if args.out.exists():
@@ -278,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.out} exists; pass --force to replace it")
         args.out.unlink()
     t0 = time.perf_counter()
-    write_study(args.out, args.trials, args.seed, args.study_name)
+    write_study(args.out, args.trials, args.seed, args.study_name, drift=args.drift)
     print(
         f"wrote {args.trials} trials to {args.out} (study {args.study_name!r}) in {time.perf_counter() - t0:.1f} s",
         file=sys.stderr,

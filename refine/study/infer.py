@@ -57,11 +57,16 @@ def infer_space(
         else:
             searched[pname] = p
     present = {k: ~np.isnan(columns[k]) & finished for k in searched}
-    sampled = _Sampled(searched, columns, present)
+    # A pruned trial sampled its params like a complete one: where it holds a child, the parent's value there
+    # activates the child (a child present only when the parent exceeds k may show only in pruned trials).
+    # Its absences prove nothing (it may have been pruned before sampling the child): those come from the
+    # finished trials alone.
+    with_pruned = finished | (states == PRUNED)
+    sampled = _Sampled(searched, columns, present, {k: ~np.isnan(columns[k]) & with_pruned for k in searched})
     out: dict[str, Param] = {}
     for pname, p in searched.items():
         here = present[pname]
-        if not here.any() or here.sum() == finished.sum():
+        if here.sum() == finished.sum() or not sampled.seen[pname].any():
             out[pname] = p
             continue
         cond = sampled.exact_condition(pname)
@@ -69,6 +74,9 @@ def infer_space(
             cond = _int_condition(pname, sampled)
         if cond is not None:
             out[pname] = attrs.evolve(p, when=cond)
+            continue
+        if not here.any():  # sampled in pruned trials only, and no parent explains when
+            out[pname] = p
             continue
         seen = numbers[finished & here]
         absent = numbers[finished & ~here]
@@ -94,9 +102,9 @@ def infer_space(
             )
         out[pname] = p
     out = {pname: _readable(pname, p, notes) for pname, p in out.items()}
-    directed = tuple(directions) or ("minimize",)
-    # type: ignore: mypy's attrs plugin reads Space.directions (converter=tuple) as Iterable[_T_co]
-    return Space(name=safe_name(name), version=1, directions=directed, params=out, fixed=fixed)  # type: ignore[arg-type]
+    return Space(
+        name=safe_name(name), version=1, directions=tuple(directions) or ("minimize",), params=out, fixed=fixed
+    )
 
 
 def _readable(pname: str, p: Param, notes: list[str]) -> Param:
@@ -130,23 +138,28 @@ class _Sampled:
     searched: Mapping[str, Param]
     columns: Mapping[str, np.ndarray]
     present: Mapping[str, np.ndarray]  # per parameter, the finished trials that sampled it
+    seen: Mapping[str, np.ndarray]  # per parameter, the finished or pruned trials that sampled it
 
-    def categorical_parents(self, pname: str) -> Iterator[tuple[str, CategoricalParam, set[int], np.ndarray]]:
+    def categorical_parents(
+        self, pname: str, among: Mapping[str, np.ndarray] | None = None
+    ) -> Iterator[tuple[str, CategoricalParam, set[int], np.ndarray]]:
         """(parent, its param, the choices trials with ``pname`` took, its choice per trial that sampled it) for each
-        categorical sampled in every trial that sampled ``pname``."""
-        here = self.present[pname]
+        categorical sampled in every trial that sampled ``pname``, among the finished trials (or ``among``)."""
+        among = self.present if among is None else among
+        here = among[pname]
         for parent, pp in self.searched.items():
             if parent == pname or not isinstance(pp, CategoricalParam):
                 continue
-            parent_here = self.present[parent]
+            parent_here = among[parent]
             if not (here & ~parent_here).any():
                 col = self.columns[parent]
                 yield parent, pp, set(col[here].astype(int).tolist()), col[parent_here].astype(int)
 
     def exact_condition(self, pname: str) -> Condition | None:
-        """A categorical whose choices with ``pname`` and without it do not overlap."""
+        """A categorical whose choices with ``pname`` (in finished or pruned trials) and without it (in finished
+        ones) do not overlap."""
         here = self.present[pname]
-        for parent, pp, on, _ in self.categorical_parents(pname):
+        for parent, pp, on, _ in self.categorical_parents(pname, self.seen):
             col = self.columns[parent]
             off = set(col[self.present[parent] & ~here].astype(int).tolist())
             if on and not (on & off) and off:
@@ -176,21 +189,25 @@ def _int_condition(pname: str, sampled: _Sampled) -> Condition | None:
     the tried and the untried ones. Among several ints that split the trials so,
     the one whose name shares most with ``pname`` wins (``n_layers_encoder`` for
     ``n_units_encoder_l5``), then the one with most trials on both sides.
+    Where the child was sampled comes from finished and pruned trials, where it
+    was not from finished ones; a pruned trial without it below every parent
+    value that had it moves k up to its value.
     """
-    here = sampled.present[pname]
+    here, with_child = sampled.present[pname], sampled.seen[pname]
     found = []
     for parent, pp in sampled.searched.items():
         if parent == pname or not isinstance(pp, IntParam) or pp.when is not None and pp.when.parent == pname:
             continue
-        parent_here = sampled.present[parent]
-        if (here & ~parent_here).any():
+        if (with_child & ~sampled.seen[parent]).any():
             continue
         col = sampled.columns[parent]
-        on = col[here]
-        off = col[parent_here & ~here]
+        on = col[with_child]
+        off = col[sampled.present[parent] & ~here]
         if len(on) < 2 or len(off) < 2 or on.min() <= off.max():
             continue
-        k = off.max()
+        # a pruned trial without the child below every value that had it was not pruned before sampling it
+        pruned_off = col[sampled.seen[parent] & ~with_child]
+        k = max(off.max(), pruned_off[pruned_off < on.min()].max(initial=off.max()))
         values = [v for v in range(pp.low, pp.high + 1, pp.step) if v > k]
         if not values or len(values) > _MAX_WHEN_VALUES:
             continue
