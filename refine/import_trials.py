@@ -186,8 +186,9 @@ def import_trials(
     """
     import optuna
 
-    from refine.executor import ATTR_SPACE, ATTR_VERSION, open_storage, redact
+    from refine.executor.attributes import ATTR_SPACE, ATTR_VERSION
     from refine.spacefile import space_to_json
+    from refine.storage import open_storage, redact
 
     if direction not in ("minimize", "maximize"):
         raise RefineError(f"--direction must be minimize or maximize, got {direction!r}")

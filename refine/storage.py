@@ -1,7 +1,7 @@
 """Storages: every way of naming, opening, checking and redacting where studies live.
 
 Readers (:mod:`refine.study`) and writers (:mod:`refine.executor`,
-:mod:`refine.compare`) come here for the same rules:
+:mod:`refine.reruns`) come here for the same rules:
 
 - what a user typed: a SQLite file (``study.db``), a journal file (``*.log``,
   ``*.journal``, ``*.jsonl``) or any storage URL; :func:`parse_study_ref`
@@ -402,7 +402,7 @@ def open_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # no retry callback: Optuna's enqueues the retry in a transaction of its own, after failing the
             # trial, and a coordinator topping up the queue in between filled the same place twice; refine
-            # run's coordinator retries it instead (executor._top_up), deciding under a lock
+            # run's coordinator retries it instead (executor.queue._top_up), deciding under a lock
             return rdb_cls(
                 url,
                 engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},

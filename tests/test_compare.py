@@ -8,9 +8,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from refine.compare import best_config, compare, rerun
+from refine.compare import best_config, compare
 from refine.errors import RefineError
 from refine.executor import load_study, run
+from refine.reruns import rerun
 from refine.space import CategoricalParam, FloatParam, IntParam, Space
 from tests.conftest import run_cli as cli
 

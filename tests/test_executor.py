@@ -361,7 +361,7 @@ def test_a_weighted_choice_share_is_capped_at_the_fair_trial(tmp_path):
 
 
 def test_the_reserved_share_is_forced_at_the_end_of_a_cold_stage():
-    from refine.executor import _due
+    from refine.executor.sampling import _due
 
     # cold: the model chooses while enough trials are left for what is owed
     assert _due([4, 4], [6, 0], own=10, target=16, paced=False) is None
@@ -765,7 +765,7 @@ def test_ctrl_c_waits_for_the_storage_call_to_return():
     # An interrupt inside a storage call (a transaction may be open) is held until the call returns, then raised.
     import _thread
 
-    from refine.executor import _interrupts_between_transactions
+    from refine.executor.interrupts import _interrupts_between_transactions
 
     fake_storage_call = {}
     exec(

@@ -331,15 +331,15 @@ def test_an_interrupt_once_every_trial_is_done_is_no_interruption(tmp_path):
     # a Ctrl-C that lands while the last trial is being recorded (held until the storage call returns) stops the
     # loop after it; with every trial done there is nothing to resume: not interrupted (the command exits 0).
     # With --seeds, a study still to run makes it an interruption
-    import refine.executor as executor
     from refine.executor import run
+    from refine.executor.interrupts import _INTERRUPT
 
     calls = []
 
     def objective(params):
         calls.append(1)
         if len(calls) == 4:  # the last trial: a signal arrives and waits, as during a storage call
-            executor._INTERRUPT["state"]["pending"] = signal.SIGINT
+            _INTERRUPT["state"]["pending"] = signal.SIGINT
         return params["x"]
 
     before = signal.signal(
@@ -364,3 +364,29 @@ def test_an_interrupt_once_every_trial_is_done_is_no_interruption(tmp_path):
     finally:
         signal.signal(signal.SIGINT, before)
     assert [(x.complete, x.interrupted) for x in results] == [(4, True)]  # seed 2 never ran: run again to resume
+
+
+@pytest.mark.slow
+def test_a_trial_taken_by_a_process_killed_before_its_first_heartbeat_is_released(postgres_url):
+    # a process killed between taking a trial and its heartbeat thread's first beat leaves a RUNNING trial with
+    # no heartbeat row, which Optuna's fail_stale_trials never fails: the run fails it once it has watched it stay
+    # heartless for the grace period, retries it, and ends with exactly --trials complete
+    from refine.executor import run
+
+    name = _name(postgres_url, "hl", 0)
+    bare = optuna.create_study(storage=postgres_url, study_name=name)
+    taken = bare.ask()  # RUNNING, no heartbeat: what such a process leaves behind
+    [result] = run(
+        space_v1(),
+        lambda p: p["x"],
+        storage=postgres_url,
+        study=name,
+        trials=3,
+        sampler="random",
+        quiet=True,
+        heartbeat=1,
+    )
+    trials = load_study(postgres_url, name).trials
+    counts = collections.Counter(t.state.name for t in trials)
+    assert counts["COMPLETE"] == 3 and counts["RUNNING"] == 0, counts
+    assert trials[taken.number].state.name == "FAIL"

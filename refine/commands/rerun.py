@@ -108,8 +108,8 @@ def rerun(
     --metric / --then / --where when given, on the stage's own trials.
     """
     from refine.commands.run import _seeds
-    from refine.compare import parse_sets, rerun_budgets
-    from refine.compare import rerun as rerun_top
+    from refine.reruns import RerunOptions, parse_sets, rerun_budgets
+    from refine.reruns import rerun as rerun_top
 
     if old_sets:
         # --set names refine's settings everywhere else (next-space, report): here it was a fixed value.
@@ -117,22 +117,19 @@ def rerun(
         sets = tuple(old_sets) + tuple(sets)
     ranking = ranking_from(metric, metric_direction, then, where)
     plan = _budgets(budgets)
+    options = RerunOptions(
+        study=study,
+        top=top,
+        sets=parse_sets(sets),
+        seeds=_seeds(seeds),
+        seed_key=seed_key,
+        out_storage=out_storage,
+        out_study=out_study,
+        quiet=quiet or as_json,
+        ranking=ranking,
+    )
     if plan is not None:
-        report = rerun_budgets(
-            storage,
-            objective,
-            plan[0],
-            plan[1],
-            study=study,
-            top=top,
-            sets=parse_sets(sets),
-            seeds=_seeds(seeds),
-            seed_key=seed_key,
-            out_storage=out_storage,
-            out_study=out_study,
-            quiet=quiet or as_json,
-            ranking=ranking,
-        )
+        report = rerun_budgets(storage, objective, plan[0], plan[1], options=options)
         if as_json:
             emit_json(report.to_json())
             return
@@ -150,19 +147,7 @@ def rerun(
             click.echo("the same configuration wins at every budget")
         click.echo(f"ranking {'holds' if report.holds else 'does NOT hold'} across {report.key}")
         return
-    report = rerun_top(
-        storage,
-        objective,
-        study=study,
-        top=top,
-        sets=parse_sets(sets),
-        seeds=_seeds(seeds),
-        seed_key=seed_key,
-        out_storage=out_storage,
-        out_study=out_study,
-        quiet=quiet or as_json,
-        ranking=ranking,
-    )
+    report = rerun_top(storage, objective, options=options)
     if as_json:
         emit_json(report.to_json())
         return
