@@ -33,6 +33,7 @@ _LAZY = {
     "Refinement": "refine.engine",
     "Decision": "refine.decisions",
     "Proposal": "refine.decisions",
+    "Merge": "refine.decisions",
     "Settings": "refine.settings",
     "run": "refine.executor",
     "compare": "refine.compare",

@@ -4,12 +4,13 @@ The engine collects every rule's proposals for a parameter and keeps one, by a
 documented precedence: a proposal's ``priority`` first (higher wins; built-ins
 use 0), then the action's rank in :data:`ACTION_RANK` (``drop`` before ``fix``
 before ``bias`` before ``expand`` before ``narrow``; an action a plugin
-introduces ranks between ``narrow`` and ``keep``), then the rule's name. An
-``expand`` and a ``narrow`` of the same range combine: the expanded bounds are
-taken from the first, the other bound from the second. A ``bias`` and an
-``expand`` of an ordered categorical combine too: the biased weights, plus the
-new value weighted like the dominant choice. Everything set aside is
-kept in :attr:`Decision.overridden`, so the rationale can show it.
+introduces ranks between ``narrow`` and ``keep``), then the rule's name. The
+winner may then be combined with the other proposals (hook
+``refine_merge_proposals``, returning a :class:`Merge`; the built-in one, in
+:mod:`refine.rules.merge`, combines an ``expand`` and a ``narrow`` of the
+same range, and a ``bias`` and an ``expand`` of an ordered categorical).
+Everything set aside is kept in :attr:`Decision.overridden`, so the rationale
+can show it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from attrs import field, frozen
 
 from refine.space import Param
 
-__all__ = ["ACTION_RANK", "Decision", "Proposal", "action_rank"]
+__all__ = ["ACTION_RANK", "Decision", "Merge", "Proposal", "action_rank"]
 
 #: Lower ranks win among proposals of equal priority.
 ACTION_RANK = {"drop": 0, "fix": 1, "bias": 2, "expand": 3, "narrow": 4, "keep": 9}
@@ -58,6 +59,21 @@ class Proposal:
 
     def sort_key(self) -> tuple:
         return (-self.priority, action_rank(self.action), self.rule)
+
+
+@frozen(kw_only=True)
+class Merge:
+    """The winning proposal combined with others for the same parameter (what ``refine_merge_proposals`` returns).
+
+    Attributes:
+        new: The parameter's next definition (the same kind, within its ``limits``).
+        reason: The decision's reason: the winner's, and what was folded into it.
+        applied: The other proposals folded in; they are not listed as set aside.
+    """
+
+    new: Param
+    reason: str
+    applied: tuple[Proposal, ...] = ()
 
 
 @frozen(kw_only=True)

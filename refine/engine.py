@@ -186,7 +186,7 @@ def refine_study(data: StudyData, current: Space, settings: Settings, pm: Any) -
             f"none of the space's parameters ({', '.join(sorted(current.params)[:8])}) was searched by study "
             f"'{data.name}' (it searched {', '.join(sorted(data.columns)[:8])}); give the space this study was run with"
         )
-    evidence = gather_evidence(data, current, settings)
+    evidence = gather_evidence(data, current, settings, hooks.statistics())
     if evidence.n_ranked == 0:
         complete = data.counts().get("COMPLETE", 0)
         raise StudyError(
@@ -277,27 +277,21 @@ def _decide(
     reason = winner.reason
     if winner.action == "keep" and vetoed:
         reason = _kept_because(vetoed, reason)
-    if winner.action == "expand" and not isinstance(param, CategoricalParam):
-        narrow = next((p for p in rest if p.action == "narrow" and p.new is not None), None)
-        if narrow is not None and new is not None:
-            moved = winner.evidence.get("sides", [])
-            low = new.low if "low" in moved else narrow.new.low
-            high = new.high if "high" in moved else narrow.new.high
-            try:
-                new = attrs.evolve(new, low=low, high=high)
-                reason = f"{reason}; the other side narrowed: {narrow.reason}"
-                rest = tuple(p for p in rest if p is not narrow)  # applied, not set aside
-            except InvalidParam:
-                pass
-    if winner.action == "bias" and isinstance(param, CategoricalParam) and new is not None:
-        expand = next((p for p in rest if p.action == "expand" and isinstance(p.new, CategoricalParam)), None)
-        if expand is not None:
-            new, reason = _bias_and_extend(new, expand, reason)
-            rest = tuple(p for p in rest if p is not expand)  # applied, not set aside
+    checked = winner
+    if rest:  # the winner may fold others in (refine_merge_proposals; the built-in rule 'merge')
+        if new is not None:
+            _check_new(winner, param, new)  # a bad definition is its proposer's, whoever merges it
+        offered = winner if reason == winner.reason else attrs.evolve(winner, reason=reason)
+        merged = hooks.merge(name=name, param=param, winner=offered, others=list(rest), settings=settings)
+        if merged is not None:
+            merge, merger = merged
+            new, reason = merge.new, merge.reason
+            rest = tuple(p for p in rest if not any(p is a for a in merge.applied))  # applied, not set aside
+            checked = attrs.evolve(winner, rule=merger) if merger != winner.rule else winner
     if winner.action not in ("fix", "drop") and new is None:
         raise PluginError(f"rule '{winner.rule}' proposed '{winner.action}' for '{name}' without a new definition")
     if new is not None:
-        _check_new(winner, param, new)
+        _check_new(checked, param, new)
     return Decision(
         param=name,
         action=winner.action,
@@ -356,20 +350,6 @@ def _checked_fix(p: Proposal, param: Param) -> Any:
     if problem:
         raise PluginError(f"rule '{p.rule}' fixed '{p.param}' to {value!r}: {problem}")
     return int(value) if isinstance(param, IntParam) else value
-
-
-def _bias_and_extend(biased: CategoricalParam, expand: Proposal, reason: str) -> tuple[CategoricalParam, str]:
-    """A bias and an expansion of one ordered categorical combine: the biased weights, plus the
-    new value of the progression weighted like the dominant choice (it deserves as fair a look)."""
-    weights = dict(zip(biased.choices, biased.normalized_weights()))
-    top = max(weights.values())
-    raw = [weights.get(c, top) for c in expand.new.choices]
-    total = sum(raw)
-    combined = attrs.evolve(expand.new, weights=tuple(round(w / total, 6) for w in raw))
-    final = ", ".join(
-        f"{c!r}: {w:.0%}" if isinstance(c, str) else f"{c}: {w:.0%}" for c, w in zip(combined.choices, combined.weights)
-    )
-    return combined, f"{reason}; and {expand.reason}; with the added value the final weights are {final}"
 
 
 def _build(current: Space, decisions: Mapping[str, Decision]) -> Space:

@@ -8,25 +8,38 @@ A rule plugin is a module or object with functions marked ``@hookimpl``
     protect = "refine_protect"
 
 The built-in rules (``refine/rules/``: fix, expand, narrow, bias, model, keep,
-drop) are plugins of exactly this kind, registered after the entry points by
+drop, merge) are plugins of exactly this kind, registered after the entry points by
 the same plugin manager; disable any of them by name (``--disable narrow``).
-The ``model`` rule uses only public hooks: it declares ``model.use`` and
-``model.p`` (:func:`refine_add_settings`), adds a model of the objective to the
-evidence (:func:`refine_add_evidence`, ``extra["model"]``) and vetoes changes
-the model does not support (:func:`refine_review`). Every built-in rule
-declares its settings through :func:`refine_add_settings` under its own name
-(``expand.p``, ``narrow.margin``, ...), the engine's old names (``expand_p``)
-kept as aliases (``registry.add(..., alias=...)``).
+They use only public hooks, so a plugin can do everything they do:
+
+* declare settings under its own name (:func:`refine_add_settings`:
+  ``expand.p``, ``narrow.margin``, ``model.p`` ...; the engine's old names,
+  ``expand_p``, stay aliases through ``registry.add(..., alias=...)``);
+* ask for a named statistic of a parameter (``evidence.statistic("cluster")``,
+  or one of its fields, ``evidence.ks_p``) or of the study
+  (``study_evidence.statistic("model")``), each computed once, on first
+  request; and declare its own the same way
+  (:func:`refine_add_statistics`: the evidence declares ``range``,
+  ``elites``, ``spearman``, ``trend``, ``edges``, ``cluster``, ``mode`` for a
+  number, ``choices``, ``kruskal``, ``rivals`` for a categorical; the ``model``
+  rule declares the study-wide ``model``, its model of the objective);
+* propose (:func:`refine_propose`), veto (:func:`refine_review`: ``model``
+  vetoes changes its model does not support), combine the winning proposal
+  with others (:func:`refine_merge_proposals`: ``merge`` combines an
+  expansion with a narrowing of the other side, and a bias with an expansion
+  of the same ordered categorical) and finish (:func:`refine_finalize`: ``drop``).
 
 How a refinement runs:
 
 0. :func:`refine_add_settings` declares each plugin's settings; the engine
-   checks what the user set against them.
+   checks what the user set against them. :func:`refine_add_statistics`
+   declares each plugin's statistics.
 1. The engine reads the study and computes the evidence
-   (:class:`refine.evidence.Evidence`: the study-wide numbers, elites and
+   (:class:`refine.evidence.Evidence`: which trials rank, the elites and
    scores; per parameter a :class:`~refine.evidence.NumericEvidence` or a
-   :class:`~refine.evidence.CategoricalEvidence`, whose docstrings list
-   every field); :func:`refine_add_evidence` may add to it.
+   :class:`~refine.evidence.CategoricalEvidence`, whose docstrings list every
+   built-in statistic and its fields); :func:`refine_add_evidence` may add to
+   its ``extra``.
 2. For every searched parameter, :func:`refine_propose` is called on every
    plugin; each returns proposals (:class:`refine.Proposal`) or None.
 3. :func:`refine_review` sees every proposal except ``keep`` and may veto it
@@ -35,8 +48,10 @@ How a refinement runs:
    The highest ``priority`` wins (built-ins use 0); among equals the action
    precedence drop > fix > bias > expand > narrow > a plugin's own action >
    keep decides, so a new action word beats only ``keep`` unless its
-   proposal has ``priority=1`` or more. An expand and a narrow of one range
-   combine. Everything set aside or vetoed is listed in the rationale.
+   proposal has ``priority=1`` or more. :func:`refine_merge_proposals` may
+   then fold other accepted proposals into the winner (an expand and a narrow
+   of one range combine). Everything set aside or vetoed is listed in the
+   rationale.
 5. :func:`refine_finalize` sees the result and may propose more; these
    proposals are applied as they are, without review. The built-in ``drop``
    rule removes parameters whose ``when`` can no longer hold (their parent
@@ -68,8 +83,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from refine.decisions import Decision, Proposal
-    from refine.evidence import CategoricalEvidence, Evidence, NumericEvidence
+    from refine.decisions import Decision, Merge, Proposal
+    from refine.evidence import CategoricalEvidence, Evidence, NumericEvidence, StatisticsRegistry
     from refine.settings import PluginSettings, Settings
     from refine.space import Param, Space
 
@@ -90,6 +105,30 @@ def refine_add_settings(registry: "PluginSettings") -> None:
 
     Args:
         registry: Where to declare the settings.
+    """
+
+
+@hookspec
+def refine_add_statistics(registry: "StatisticsRegistry") -> None:
+    """Declare the statistics this plugin computes, before the evidence is gathered.
+
+    Call ``registry.add(name, compute, scope=..., fields=(...), help=...)``
+    (:class:`refine.evidence.StatisticsRegistry`), exactly as the evidence
+    declares its own (``refine/evidence/numeric.py``). ``scope="numeric"`` or
+    ``"categorical"``: ``compute(ev)`` gets a parameter's evidence, whose
+    ``trials`` (:class:`refine.evidence.ParamTrials`) hold the inputs the
+    built-in statistics use (the ranked trials where it was active, their
+    values, positions and scores, the elites, the trials run alongside them),
+    and may build on another statistic (``ev.statistic("edges")``); it returns
+    ``{field: value}`` with every declared field, each then readable as
+    ``ev.<field>`` and listed in the JSON rationale. ``scope="study"``:
+    ``compute(evidence)`` gets the study's evidence and returns any mapping,
+    read by ``evidence.statistic(name)``. A statistic is computed once, when
+    first asked for; one that raises stops the refinement with an error naming
+    the plugin.
+
+    Args:
+        registry: Where to declare the statistics.
     """
 
 
@@ -138,6 +177,34 @@ def refine_review(proposal: "Proposal", study_evidence: "Evidence", settings: "S
 
     Returns:
         A reason (str) to veto the proposal, or None to let it stand.
+    """
+
+
+@hookspec(firstresult=True)
+def refine_merge_proposals(
+    name: str, param: "Param", winner: "Proposal", others: "list[Proposal]", settings: "Settings"
+) -> "Merge | None":
+    """Fold other accepted proposals for one parameter into the winning one.
+
+    Called once per parameter that has other accepted proposals beside the
+    winner (after review and precedence). The first implementation that
+    returns a :class:`refine.Merge` decides (pluggy's ``firstresult``); a
+    plugin's is asked before the built-in one (rule ``merge``, marked
+    ``trylast``), so a plugin extends the merging by answering the cases it
+    knows and returning None for the rest, or replaces it by always answering
+    (``Merge(new=winner.new, reason=winner.reason)`` merges nothing).
+
+    Args:
+        name: The parameter's name.
+        param: Its current definition.
+        winner: The proposal that won.
+        others: The other accepted proposals, best first.
+        settings: The thresholds in force.
+
+    Returns:
+        A :class:`refine.Merge` (the next definition, the reason, and which of
+        ``others`` it applied), or None to leave it to the next implementation
+        (the winner then stands alone).
     """
 
 

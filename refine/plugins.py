@@ -24,7 +24,7 @@ __all__ = ["BUILTIN_RULES", "ENTRY_POINT_GROUP", "Hooks", "get_plugin_manager", 
 
 ENTRY_POINT_GROUP = "refine.rules"
 #: Built-in rules: module names under refine.rules, registered after entry points.
-BUILTIN_RULES = ("fix", "bias", "expand", "narrow", "model", "keep", "drop")
+BUILTIN_RULES = ("fix", "bias", "expand", "narrow", "model", "keep", "drop", "merge")
 
 
 def get_plugin_manager(
@@ -200,6 +200,55 @@ class Hooks:
                     )
                 registry.declared[key] = attrs.evolve(registry.declared[key], plugin=impl.plugin_name)
         return registry
+
+    def statistics(self) -> Any:
+        """The statistics declared: the evidence's own, then every plugin's (``refine_add_statistics``), in
+        registration order, each attributed to its plugin."""
+        from refine.evidence import builtin_statistics
+
+        registry = builtin_statistics()
+        for impl in reversed(self.pm.hook.refine_add_statistics.get_hookimpls()):
+            registry.plugin = impl.plugin_name
+            self._call_one(impl, "refine_add_statistics", registry=registry)
+        registry.plugin = "evidence"
+        return registry
+
+    def merge(self, *, name: str, param: Any, winner: Any, others: list[Any], settings: Any) -> Any:
+        """The first :class:`~refine.decisions.Merge` an implementation of ``refine_merge_proposals`` returns (in
+        pluggy's order: a plugin's before the built-in ``trylast`` one), checked, with the name of the plugin that
+        returned it; None when none merges."""
+        from refine.decisions import Merge
+
+        for impl in self._in_call_order("refine_merge_proposals"):
+            out = self._call_one(
+                impl, "refine_merge_proposals", name=name, param=param, winner=winner, others=others, settings=settings
+            )
+            if out is None:
+                continue
+            if not isinstance(out, Merge):
+                raise PluginError(
+                    f"rule plugin '{impl.plugin_name}' returned {out!r:.80} from refine_merge_proposals; "
+                    "expected a refine.Merge or None"
+                )
+            if out.new is None:
+                raise PluginError(
+                    f"rule plugin '{impl.plugin_name}' returned a Merge without a new definition for '{name}' from "
+                    "refine_merge_proposals; return None to merge nothing"
+                )
+            stray = [p for p in out.applied if not any(p is o for o in others)]
+            if stray:
+                raise PluginError(
+                    f"rule plugin '{impl.plugin_name}' merged into '{name}' a proposal that was not among the others "
+                    f"offered ({stray[0].rule}'s {stray[0].action}); Merge.applied lists proposals of `others`"
+                )
+            return out, impl.plugin_name
+        return None
+
+    def _in_call_order(self, hook_name: str) -> list[Any]:
+        """A hook's implementations in the order pluggy calls them (tryfirst first, trylast last), wrappers left
+        out."""
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        return [i for i in reversed(impls) if not (getattr(i, "hookwrapper", False) or getattr(i, "wrapper", False))]
 
     def _call_one(self, impl: Any, hook_name: str, **kwargs: Any) -> Any:
         """Call one plugin's implementation of a hook (to know which plugin did what); its failure names it."""

@@ -38,6 +38,11 @@ __all__ = [
     "pareto_size",
     "why_none",
     "metric_value",
+    "RowOrder",
+    "order_rows",
+    "pareto_ranks",
+    "metric_column",
+    "key_column",
 ]
 
 #: user attribute of a trial a warm start copied from the previous stage.
@@ -377,3 +382,149 @@ def best_rows(data: Any, among: Any = None) -> list[int]:
         return [int(rows[i]) for i in sorted(kept)]
     col = data.values[rows, 0]
     return [int(rows[int(np.argmax(col) if maximize[0] else np.argmin(col))])]
+
+
+def metric_column(data: Any, metric: str) -> Any:
+    """A user attribute of a :class:`~refine.study.StudyData` as numbers per row (NaN where missing or not a number).
+
+    Raises:
+        StudyError: No trial of the study has the attribute.
+    """
+    import numpy as np
+
+    if metric not in data.user_attrs:
+        known = ", ".join(sorted(data.user_attrs)) or "none"
+        raise StudyError(
+            f"metric (--metric) '{metric}' is not a user attribute of study '{data.name}'; user attributes: {known}"
+        )
+    col = data.user_attrs[metric]
+    out = np.full(len(col), np.nan)
+    for i, v in enumerate(col):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[i] = float(v)
+    return out
+
+
+def key_column(data: Any, name: str) -> Any:
+    """A ``--then``/``--where`` key's values per row: the objective (``value``) or a user attribute (NaN where
+    missing)."""
+    if name == "value":
+        return data.values[:, 0].astype(float)
+    return metric_column(data, name)
+
+
+def _then_column(data: Any, key: str, maximize: bool) -> Any:
+    """A ``--then`` key as higher-is-better values (NaN last): ``NAME`` follows the metric's direction, ``NAME:min``
+    / ``NAME:max`` their own."""
+    import numpy as np
+
+    name, _, way = key.partition(":")
+    up = maximize if not way else way.startswith("max")
+    col = key_column(data, name)
+    col = col if up else -col
+    return np.where(np.isfinite(col), col, -np.inf)
+
+
+def pareto_ranks(costs: Any, needed: int) -> Any:
+    """Front index per row of ``costs`` (0 = non-dominated) for minimisation, peeling until ``needed`` rows are
+    ranked; the rows left over share the next index."""
+    import numpy as np
+
+    n = len(costs)
+    rank = np.full(n, np.inf)
+    remaining = np.arange(n)
+    front = 0
+    while len(remaining) and (rank < np.inf).sum() < needed:
+        v = costs[remaining]
+        dominated = np.zeros(len(remaining), dtype=bool)
+        for start in range(0, len(remaining), 2048):
+            block = v[start : start + 2048]
+            le = (v[None, :, :] <= block[:, None, :]).all(axis=2)
+            lt = (v[None, :, :] < block[:, None, :]).any(axis=2)
+            dominated[start : start + 2048] = (le & lt).any(axis=1)
+        rank[remaining[~dominated]] = front
+        remaining = remaining[dominated]
+        front += 1
+    rank[remaining] = front
+    return rank
+
+
+def _crowding_position(costs: Any, ranks: Any) -> Any:
+    """Per row, its place in its front by crowding distance, in [0, 1): 0 for the most isolated (the extremes).
+
+    Rows of the last, unpeeled group (``ranks`` beyond the fronts found) are ordered the same way.
+    """
+    import numpy as np
+
+    out = np.zeros(len(costs))
+    for front in np.unique(ranks):
+        members = np.flatnonzero(ranks == front)
+        if len(members) < 3:
+            continue
+        v = costs[members]
+        distance = np.zeros(len(members))
+        for j in range(v.shape[1]):
+            order = np.argsort(v[:, j], kind="stable")
+            span = v[order[-1], j] - v[order[0], j]
+            distance[order[0]] = distance[order[-1]] = np.inf
+            if span > 0 and len(members) > 2:
+                distance[order[1:-1]] += (v[order[2:], j] - v[order[:-2], j]) / span
+        # rank by distance, larger first; equal distances share a place
+        finite_rank = np.unique(-distance, return_inverse=True)[1].ravel()
+        out[members] = finite_rank / max(1, finite_rank.max() + 1)
+    return out
+
+
+@frozen
+class RowOrder:
+    """The columnar ranking of a study's rows (what ``next-space``'s evidence ranks by).
+
+    Attributes:
+        scores: Per row, higher is better (NaN for rows that do not rank).
+        elites: Mask of the elite rows.
+        best_row: The best row (None when no row ranks).
+    """
+
+    scores: Any
+    elites: Any
+    best_row: int | None
+
+
+def order_rows(data: Any, ranked: Any, objective: Any, *, maximize: bool, k: int, then: Sequence[str] = ()) -> RowOrder:
+    """Score the ``ranked`` rows of a :class:`~refine.study.StudyData`, best first, and take the ``k`` best as elites.
+
+    One objective (``objective`` a vector): by its value, then the ``then`` keys
+    (lexicographic), then trial number; rows tied with the last elite are elites
+    too, unless ``then`` keys break the ties. Several (``objective`` a matrix,
+    ``data.directions`` saying which way each is better): by Pareto front
+    (NSGA-II's crowding distance orders the rows of a front); whole fronts are
+    elites.
+    """
+    import numpy as np
+
+    scores = np.full(data.n_trials, np.nan)
+    elites = np.zeros(data.n_trials, dtype=bool)
+    rows = np.flatnonzero(ranked)
+    if not len(rows):
+        return RowOrder(scores, elites, None)
+    if objective.ndim > 1:
+        signs = np.array([-1.0 if d == "maximize" else 1.0 for d in data.directions])
+        costs = objective[rows] * signs
+        ranks = pareto_ranks(costs, k)
+        # Within a front, crowding distance orders the trials (NSGA-II): a trade-off front whose
+        # trials all differ is not "flat", and a choice absent from every front loses by a margin.
+        scores[rows] = -ranks - 0.5 * _crowding_position(costs, ranks)
+        order = rows[np.lexsort((data.numbers[rows], ranks))]
+        # Whole fronts are elites, as ties are for one objective: a front spread along a trade-off
+        # stays spread (the first k by trial number would be an arbitrary piece of it).
+        elites[rows[ranks <= ranks[np.searchsorted(rows, order[k - 1])]]] = True
+        return RowOrder(scores, elites, int(order[0]))
+    scores[ranked] = objective[ranked] if maximize else -objective[ranked]
+    ties = [-_then_column(data, key, maximize)[rows] for key in then]
+    order = rows[np.lexsort((data.numbers[rows], *reversed(ties), -scores[rows]))]
+    if ties:  # lexicographic: the first k in that order (--then breaks the metric's ties)
+        elites[order[:k]] = True
+    else:
+        # trials tied with the last elite are elites too: which of equals made the cut would be the trial order's choice
+        elites[rows[scores[rows] >= scores[order[k - 1]]]] = True
+    return RowOrder(scores, elites, int(order[0]))

@@ -64,7 +64,7 @@ def _sweet_spot(ev: Any, evidence: Any, param: Any = None) -> dict[str, Any]:
 
 
 def _param_evidence(ev: Any) -> dict[str, Any]:
-    d = attrs.asdict(ev, recurse=True, filter=lambda a, _: a.name not in ("elite_values", "near_best_values"))
+    d = ev.as_dict(exclude=("elite_values", "near_best_values"))
     d["kind"] = ev.kind
     return d
 

@@ -357,6 +357,12 @@ def test_set_aside_never_lists_what_was_applied():
         def review(self, **_):
             return []
 
+        def merge(self, *, param, winner, others, **_):  # the built-in merge rule, as the facade calls it
+            from refine.rules.merge import refine_merge_proposals
+
+            merged = refine_merge_proposals(param, winner, others)
+            return None if merged is None else (merged, "merge")
+
     param = FloatParam(low=0.0, high=10.0)
     expand = Proposal(
         param="x",

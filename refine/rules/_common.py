@@ -187,15 +187,25 @@ def strong_text(entry: dict[str, Any]) -> str:
     )
 
 
+def model_statistic(study_evidence) -> dict[str, Any] | None:
+    """The model rule's study-wide statistic ``model`` (``{"*": summary, param: its test}``), asked for as any
+    plugin asks; None when that rule is not loaded."""
+    statistics = getattr(study_evidence, "statistics", None)
+    if statistics is None or "model" not in statistics.declared:
+        return None
+    return study_evidence.statistic("model")
+
+
 def model_in_force(study_evidence) -> bool:
     """True when the model rule fitted a model of the objective because the study drifted (or ``model.use=always``)."""
-    m = study_evidence.extra.get("model")
-    return bool(m and m.get("used"))
+    m = model_statistic(study_evidence)
+    return bool(m and m["*"].get("used"))
 
 
 def _model_p(ev: Any) -> float:
-    m = ev.extra.get("model") if hasattr(ev, "extra") else None
-    return float(m["p"]) if m and m.get("p") is not None else 1.0
+    m = model_statistic(ev.trials.evidence) if hasattr(ev, "trials") else None
+    test = m.get(ev.name) if m else None
+    return float(test["p"]) if test and test.get("p") is not None else 1.0
 
 
 def model_test(name: str, study_evidence, settings) -> dict[str, Any] | None:
@@ -205,11 +215,11 @@ def model_test(name: str, study_evidence, settings) -> dict[str, Any] | None:
     says the parameter matters. ``confirms``: p < ``model.p`` (``confirm_level``): enough to confirm a
     change whose own test already passed its Holm-corrected level.
     """
-    if not model_in_force(study_evidence) or "model" not in study_evidence.params[name].extra:
+    if not model_in_force(study_evidence) or name not in model_statistic(study_evidence):
         return None
     threshold = float(settings.extra.get("model.p", MODEL_P))
     passed, level = holm(threshold, study_evidence, settings, name, _model_p)
-    m = study_evidence.params[name].extra["model"]
+    m = model_statistic(study_evidence)[name]
     return decided(
         "model curve",
         m["p"],

@@ -12,8 +12,10 @@ number, chi-square for a categorical, Fisher's combination over the parameters
 (:func:`refine.surrogate.drift_test`). When they differ (p < ``model.p``), or
 with ``model.use=always``, it fits a Gaussian process on the normal scores of
 the ranks of the objective (:func:`refine.surrogate.fit_model`) and tests each
-parameter by a likelihood ratio against the model without it. It adds the
-results to the evidence (``extra["model"]``, study-wide and per parameter) and
+parameter by a likelihood ratio against the model without it. It declares the
+results as the study-wide statistic ``model`` (``refine_add_statistics``; any
+rule asks for it with ``study_evidence.statistic("model")``), adds them to the
+evidence (``extra["model"]``, study-wide and per parameter) and
 vetoes every change a built-in rule proposes (fix, bias, expand, narrow) for a
 parameter whose test does not pass ``model.p`` (the proposing rule's own
 test already passed its Holm-corrected level: two lines of evidence); the
@@ -105,7 +107,23 @@ def _factor(value):
 
 
 @hookimpl
-def refine_add_evidence(evidence, settings):
+def refine_add_statistics(registry):
+    registry.add(
+        "model",
+        lambda evidence: {key: v["model"] for key, v in _model(evidence, evidence.settings).items()},
+        scope="study",
+        help="the drift test, and when the study drifted a model of the objective with each parameter's "
+        "likelihood-ratio test ({'*': summary, param: test})",
+    )
+
+
+@hookimpl
+def refine_add_evidence(evidence):
+    # also in ``extra["model"]`` (study-wide and per parameter), for the rationale and for plugins that read it there
+    return {key: {"model": v} for key, v in evidence.statistic("model").items()}
+
+
+def _model(evidence, settings):
     from refine.surrogate import MIN_TRAIN, drift_test, fit_model
 
     use = settings.extra.get("model.use", "auto")
