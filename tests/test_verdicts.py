@@ -117,12 +117,10 @@ def test_rvfl_narrows_scale_and_alpha_to_the_elites_and_weights_relu(source):
     assert set(act.choices) == {"relu", "sigmoid", "tanh"}  # nothing removed before a fair trial
 
 
-@_the_model_finds_no_effect(
-    "no rival ran alongside the elites, and test_model.py's irrelevant act under TPE reads the same (every elite on "
-    "relu, Kruskal-Wallis p=1e-05, no contemporaries) and must be kept"
-)
 def test_rvfl_weights_relu_up():
-    # relu holds all 7 elites and the best median (Kruskal-Wallis p=0.0002); sigmoid ran once, tanh 8 times
+    # relu holds all 7 elites and the best median (Kruskal-Wallis p=0.0002); sigmoid ran once, tanh 8 times.
+    # The elites alone cannot say it (no rival ran alongside them, as for test_model.py's irrelevant act under
+    # TPE, which stays uniform); the model's probability that relu is best does (bias by the model, issue 19)
     r = _next("rvfl.db", "study_rvfl")
     act = r.space.params["activation"]
     assert set(act.choices) == {"relu", "sigmoid", "tanh"}  # nothing removed before a fair trial
