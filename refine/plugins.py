@@ -162,14 +162,25 @@ class Hooks:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
 
-    def _call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+    def _each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation of a hook one at a time, in pluggy's order: (plugin name, answer) for each
+        answer that is not None, so that a failure or a wrong answer names its plugin without guessing. A hook
+        with a wrapper registered goes through pluggy as a whole (the wrapper must see the call)."""
         caller = getattr(self.pm.hook, hook_name)
-        try:
-            return caller(**kwargs)
-        except PluginError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
-            raise _failed(self._culprit(caller, sys.exc_info()[2]), hook_name, e) from e
+        impls = caller.get_hookimpls()
+        if any(getattr(i, "hookwrapper", False) or getattr(i, "wrapper", False) for i in impls):
+            try:
+                return [("", r) for r in caller(**kwargs)]
+            except PluginError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
+                raise _failed(self._culprit(caller, sys.exc_info()[2]), hook_name, e) from e
+        out = []
+        for impl in self._in_call_order(hook_name):
+            answer = self._call_one(impl, hook_name, **kwargs)
+            if answer is not None:
+                out.append((impl.plugin_name, answer))
+        return out
 
     @staticmethod
     def _culprit(caller: Any, tb: types.TracebackType | None) -> str:
@@ -259,54 +270,32 @@ class Hooks:
         except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
             raise _failed(impl.plugin_name, hook_name, e) from e
 
-    def _suspects(self, hook_name: str, bad: Any = None, **kwargs: Any) -> str:
-        """Who returned the wrong value ``bad`` from ``hook_name``.
-
-        Only on this error path, each implementation is asked once more, alone,
-        with the same arguments; the one that answers ``bad`` is named.
-        """
-        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
-        for impl in impls:
-            try:
-                answer = self._call_one(impl, hook_name, **kwargs)
-            except PluginError:  # only looking for the culprit
-                continue
-            if answer is bad or (type(answer) is type(bad) and answer == bad):
-                return f"rule plugin '{impl.plugin_name}'"
-        names = [impl.plugin_name for impl in impls]
-        names = [n for n in names if n not in BUILTIN_RULES] or names
-        return (
-            f"rule plugin '{names[0]}'"
-            if len(names) == 1
-            else f"one of the rule plugins {', '.join(repr(n) for n in names)}"
-        )
-
     def add_evidence(self, *, evidence: Any, settings: Any) -> list[dict]:
-        out = [r for r in self._call("refine_add_evidence", evidence=evidence, settings=settings) if r]
-        for r in out:
+        out = []
+        for who, r in self._each("refine_add_evidence", evidence=evidence, settings=settings):
+            if not r:
+                continue
             ok = isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in r.items())
             if not ok:
                 raise PluginError(
-                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} "
-                    f"returned {r!r:.80} "
-                    "from refine_add_evidence; "
+                    f"{_named(who)} returned {r!r:.80} from refine_add_evidence; "
                     "expected {param_name or '*': {key: value}}"
                 )
             unknown = [k for k in r if k != "*" and k not in evidence.params]
             if unknown:
                 raise PluginError(
-                    f"{self._suspects('refine_add_evidence', r, evidence=evidence, settings=settings)} added "
-                    f"evidence for {', '.join(repr(k) for k in unknown)}, "
+                    f"{_named(who)} added evidence for {', '.join(repr(k) for k in unknown)}, "
                     f"not a parameter of the space ({', '.join(sorted(evidence.params)[:8])}); use '*' for "
                     "study-wide evidence"
                 )
+            out.append(r)
         return out
 
     def propose(
         self, *, name: str, param: Any, evidence: Any, study_evidence: Any, space: Any, settings: Any
     ) -> list[Any]:
         out = []
-        for r in self._call(
+        for _, r in self._each(
             "refine_propose",
             name=name,
             param=param,
@@ -319,24 +308,27 @@ class Hooks:
         return out
 
     def review(self, *, proposal: Any, study_evidence: Any, settings: Any) -> list[str]:
-        out = [
-            r
-            for r in self._call("refine_review", proposal=proposal, study_evidence=study_evidence, settings=settings)
-            if r
-        ]
-        for r in out:
+        out = []
+        for who, r in self._each("refine_review", proposal=proposal, study_evidence=study_evidence, settings=settings):
+            if not r:
+                continue
             if not isinstance(r, str):
-                who = self._suspects(
-                    "refine_review", r, proposal=proposal, study_evidence=study_evidence, settings=settings
-                )
                 raise PluginError(
-                    f"{who} returned {r!r:.80} from refine_review; a veto is a reason "
+                    f"{_named(who)} returned {r!r:.80} from refine_review; a veto is a reason "
                     "(a string), and None lets the proposal stand"
                 )
+            out.append(r)
         return out
 
     def finalize(self, *, space: Any, previous: Any, decisions: Any, settings: Any) -> list[Any]:
         out = []
-        for r in self._call("refine_finalize", space=space, previous=previous, decisions=decisions, settings=settings):
+        for _, r in self._each(
+            "refine_finalize", space=space, previous=previous, decisions=decisions, settings=settings
+        ):
             out.extend(r if isinstance(r, (list, tuple)) else [r])
         return out
+
+
+def _named(plugin: str) -> str:
+    """A plugin as an error names it (``""``: a hook called through a wrapper, where pluggy hides who answered)."""
+    return f"rule plugin '{plugin}'" if plugin else "a rule plugin"
