@@ -167,8 +167,8 @@ class Hooks:
         answer that is not None, so that a failure or a wrong answer names its plugin without guessing. A hook
         with a wrapper registered goes through pluggy as a whole (the wrapper must see the call)."""
         caller = getattr(self.pm.hook, hook_name)
-        impls = caller.get_hookimpls()
-        if any(getattr(i, "hookwrapper", False) or getattr(i, "wrapper", False) for i in impls):
+        impls = self._in_call_order(hook_name)
+        if len(impls) < len(caller.get_hookimpls()):  # _in_call_order leaves wrappers out: one is registered
             try:
                 return [("", r) for r in caller(**kwargs)]
             except PluginError:
@@ -176,7 +176,7 @@ class Hooks:
             except Exception as e:  # noqa: BLE001 - a plugin's failure is reported by its name
                 raise _failed(self._culprit(caller, sys.exc_info()[2]), hook_name, e) from e
         out = []
-        for impl in self._in_call_order(hook_name):
+        for impl in impls:
             answer = self._call_one(impl, hook_name, **kwargs)
             if answer is not None:
                 out.append((impl.plugin_name, answer))
