@@ -25,7 +25,7 @@ import pytest
 from refine.errors import RefineError
 from refine.executor import load_study, open_storage
 from refine.spacefile import save_space
-from tests.test_executor import OBJ, space_v1
+from tests.executor.conftest import OBJ, space_v1
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
 _LONG = (pytest.mark.slow, pytest.mark.faults_long)
