@@ -5,7 +5,7 @@ test asserts, after the run or its resume: exactly ``--trials`` COMPLETE, no
 trial left RUNNING, no trial number twice, and no process of the run alive.
 Where the fault lands is drawn from a seed; the fast set runs one seed per
 scenario; the other seeds are marked ``slow`` and ``faults_long``: `make test` (and CI) leaves
-those out, `make test-faults` runs every seed (``pytest -m slow tests/test_faults.py``).
+those out, `make test-faults` runs every seed (``pytest -m slow tests/executor/test_faults.py``).
 """
 
 from __future__ import annotations
