@@ -13,7 +13,7 @@ import sys
 import traceback
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 from refine.errors import RefineError
 from refine.executor.attributes import TRIAL_ERROR, TRIAL_SET
@@ -51,9 +51,10 @@ def load_objective(spec: str | Callable) -> Callable:
             module = sys.modules.get(unique)
             if module is None:
                 loader_spec = importlib.util.spec_from_file_location(unique, path)
-                module = importlib.util.module_from_spec(loader_spec)
+                # None for a file Python cannot load (not .py): the AttributeError is reported below
+                module = importlib.util.module_from_spec(loader_spec)  # type: ignore[arg-type]
                 sys.modules[unique] = module
-                loader_spec.loader.exec_module(module)
+                loader_spec.loader.exec_module(module)  # type: ignore[union-attr]
         else:
             if os.getcwd() not in sys.path and "" not in sys.path:
                 sys.path.insert(0, os.getcwd())
@@ -113,7 +114,7 @@ def suggest(space: Space, trial: Any) -> dict[str, Any]:
     return params
 
 
-def _define_by_run(e: BaseException, args: dict) -> bool:
+def _define_by_run(e: BaseException, args: dict) -> TypeGuard[AttributeError]:
     """Whether ``e`` is an objective written for Optuna (``trial.suggest_float``) calling a trial method on the
     params."""
     import optuna
