@@ -51,10 +51,14 @@ def load_objective(spec: str | Callable) -> Callable:
             module = sys.modules.get(unique)
             if module is None:
                 loader_spec = importlib.util.spec_from_file_location(unique, path)
-                # None for a file Python cannot load (not .py): the AttributeError is reported below
-                module = importlib.util.module_from_spec(loader_spec)  # type: ignore[arg-type]
+                if loader_spec is None or loader_spec.loader is None:  # a file Python cannot load (not .py)
+                    raise ObjectiveError(
+                        f"objective file {module_name} is not a Python module (from --objective {spec}): "
+                        "name a .py file, e.g. --objective obj.py:objective"
+                    )
+                module = importlib.util.module_from_spec(loader_spec)
                 sys.modules[unique] = module
-                loader_spec.loader.exec_module(module)  # type: ignore[union-attr]
+                loader_spec.loader.exec_module(module)
         else:
             if os.getcwd() not in sys.path and "" not in sys.path:
                 sys.path.insert(0, os.getcwd())
