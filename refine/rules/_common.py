@@ -84,6 +84,12 @@ def _outward(x: float, rounded: float, *, down: bool) -> float:
     return float(f"{v:.12g}")
 
 
+def enough_to_move(evidence, study_evidence, settings) -> bool:
+    """Whether a range may move at all: the study's best is not within noise of its median, and the study and this
+    parameter each have at least ``min_complete`` ranked trials."""
+    return not study_evidence.near_noise and min(study_evidence.n_ranked, evidence.n) >= settings.min_complete
+
+
 def alpha(threshold: float, study_evidence, settings, name: str, p_of: Callable[[Any], float]) -> float:
     """The level ``name``'s p-value must beat, corrected over the searched parameters when ``multiple_testing``.
 

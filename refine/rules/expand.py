@@ -41,7 +41,18 @@ import attrs
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.natural import clamp, natural_bounds
-from refine.rules._common import alpha, decided, fmt, from_u, model_in_force, model_test, model_text, snap, to_u
+from refine.rules._common import (
+    alpha,
+    decided,
+    enough_to_move,
+    fmt,
+    from_u,
+    model_in_force,
+    model_test,
+    model_text,
+    snap,
+    to_u,
+)
 from refine.space import IntParam
 
 
@@ -56,11 +67,7 @@ def refine_add_settings(registry):
 
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
-    if (
-        study_evidence.near_noise
-        or study_evidence.n_ranked < settings.min_complete
-        or evidence.n < settings.min_complete
-    ):
+    if not enough_to_move(evidence, study_evidence, settings):
         return None
     if evidence.kind == "categorical":
         return _ordered(name, param, evidence, study_evidence, settings)

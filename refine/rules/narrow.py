@@ -36,6 +36,7 @@ from refine.params import same_choice
 from refine.rules._common import (
     alpha,
     decided,
+    enough_to_move,
     fmt,
     from_u,
     holm,
@@ -61,11 +62,7 @@ def refine_add_settings(registry):
 
 @hookimpl
 def refine_propose(name, param, evidence, study_evidence, settings):
-    if (
-        study_evidence.near_noise
-        or study_evidence.n_ranked < settings.min_complete
-        or evidence.n < settings.min_complete
-    ):
+    if not enough_to_move(evidence, study_evidence, settings):
         return None
     if evidence.kind == "categorical":
         return _categorical(name, param, evidence, study_evidence, settings)
