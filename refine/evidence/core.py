@@ -79,6 +79,7 @@ class Evidence:
     #: the statistics declared (the evidence's own and every plugin's), and the study-wide ones computed
     statistics: StatisticsRegistry = field(factory=lambda: builtin_statistics(), eq=False, repr=False)
     _computed: dict[str, Any] = field(init=False, factory=dict, eq=False, repr=False)
+    _ranks: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(init=False, factory=dict, eq=False, repr=False)
 
     def statistic(self, name: str) -> Any:
         """The study-wide statistic ``name`` (``scope="study"``), computed once on first request."""
@@ -86,6 +87,18 @@ class Evidence:
             s = self.statistics.get(name, "study")
             self._computed[name] = self.statistics.compute(s, self)
         return self._computed[name]
+
+    def ranks_where(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``scipy.stats.rankdata`` of the scores and of the trial numbers (as floats) of the trials in ``mask``,
+        computed once per mask: the parameters active in the same trials share them."""
+        key = np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little")
+        found = self._ranks.get(key)
+        if found is None:
+            from scipy import stats
+
+            found = (stats.rankdata(self.scores[mask]), stats.rankdata(self.study.numbers[mask].astype(float)))
+            self._ranks[key] = found
+        return found
 
     @property
     def flat(self) -> bool:
