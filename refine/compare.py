@@ -187,7 +187,8 @@ def compare(
     spaces: list[tuple[str, Space | None]] = []
     maximize = None
     for name, members in groups:
-        bests, configs, space, direction, own = [], [], None, None, 0
+        bests: list[float] = []
+        configs, space, direction, own = [], None, "", 0  # direction: set by each member (a group has one or more)
         for member in members:
             study = load_study(storage, member)
             if len(study.directions) > 1 and (ranking is None or ranking.keys[0][0] is None):
@@ -198,7 +199,9 @@ def compare(
             if not ranked:
                 raise StudyError(f"{why_none(study, ranking, own=True)}: nothing to compare")
             key = ranking.keys[0][0] if ranking else None
-            bests.append(metric_value(ranked[0], key, objective_labels(study)))
+            best = metric_value(ranked[0], key, objective_labels(study))
+            assert best is not None  # a ranked trial has a value of the metric it is ranked by
+            bests.append(best)
             configs.append(ranked[0].params)
             own += len(ranked)
             space = space or study_space(study)

@@ -294,7 +294,7 @@ class Hooks:
     def propose(
         self, *, name: str, param: Any, evidence: Any, study_evidence: Any, space: Any, settings: Any
     ) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for _, r in self._each(
             "refine_propose",
             name=name,
@@ -321,7 +321,7 @@ class Hooks:
         return out
 
     def finalize(self, *, space: Any, previous: Any, decisions: Any, settings: Any) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for _, r in self._each(
             "refine_finalize", space=space, previous=previous, decisions=decisions, settings=settings
         ):

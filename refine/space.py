@@ -16,7 +16,7 @@ Invariants live in validators and raise :class:`InvalidParam` (a
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
 from attrs import field, frozen
 
@@ -81,7 +81,7 @@ class Space:
     params: dict[str, Param] = field(factory=dict, converter=_dict_copy, hash=False)
     fixed: dict[str, Any] = field(factory=dict, converter=_dict_copy, hash=False)
     parent: int | None = None
-    directions: tuple[str, ...] = field(default=("minimize",), converter=_as_tuple)
+    directions: tuple[Literal["minimize", "maximize"], ...] = field(default=("minimize",), converter=_as_tuple)
     metric: str | tuple[str, ...] | None = field(
         default=None, converter=lambda m: tuple(m) if isinstance(m, list) else m
     )

@@ -106,6 +106,19 @@ def test_narrowing_keeps_a_grid_finer_than_the_elites(study_factory):
     assert _decision(result, "dropout").action == "narrow" and result.space.params["dropout"].step == 0.01
 
 
+def test_the_span_test_resolves_a_unanimous_cluster_below_its_first_floor():
+    # 499 permutations cannot give a p below 0.002, above the soft path's level (model.strong x Holm), so every
+    # elite on one value of an int could never narrow there: such a cluster is resampled 4999 times
+    from refine.evidence.significance import span_p
+
+    others = np.repeat(np.linspace(0, 1, 5), 18)
+    assert span_p(np.full(10, 0.5), others) < 1 / 500
+    spread = span_p(np.array([0.25, 0.5, 0.5, 0.5, 0.75, 0.5, 0.5, 0.5, 0.5, 0.5]), others)
+    assert spread >= 1 / 500 and spread == span_p(
+        np.array([0.25, 0.5, 0.5, 0.5, 0.75, 0.5, 0.5, 0.5, 0.5, 0.5]), others
+    )
+
+
 def test_a_bimodal_sweet_spot_is_reported_and_narrowing_keeps_both_modes(study_factory):
     # n_layers good at 2 and at 6-7 (seed 001): one interval would hide that the middle is bad
     space = _space(n_layers=IntParam(low=1, high=12), other=FloatParam(low=0, high=1))

@@ -37,3 +37,10 @@ def test_a_missing_attribute_names_the_module_and_the_function(tmp_path, attr):
     path.write_text(SOURCE)
     with pytest.raises(ObjectiveError, match=f"has no function '{attr}'"):
         load_objective(f"{path}:{attr}")
+
+
+def test_a_file_python_cannot_load_is_named_with_the_fix(tmp_path):
+    path = tmp_path / "objs.txt"
+    path.write_text(SOURCE)
+    with pytest.raises(ObjectiveError, match=r"objs\.txt is not a Python module .* name a \.py file"):
+        load_objective(f"{path}:plain")

@@ -129,23 +129,22 @@ def rerun(
         ranking=ranking,
     )
     if plan is not None:
-        report = rerun_budgets(storage, objective, plan[0], plan[1], options=options)
+        sweep = rerun_budgets(storage, objective, plan[0], plan[1], options=options)
         if as_json:
-            emit_json(report.to_json())
+            emit_json(sweep.to_json())
             return
-        for b, r, w in zip(report.budgets, report.reports, report.winners):
+        for b, r, w in zip(sweep.budgets, sweep.reports, sweep.winners):
             rho = "n/a" if r.spearman is None else f"{r.spearman:.3f}"
             click.echo(
-                f"{report.key}={b}: the champion ranks {r.top_rank}, spearman {rho}, best there: trial {w} "
-                f"('{r.study}')"
+                f"{sweep.key}={b}: the champion ranks {r.top_rank}, spearman {rho}, best there: trial {w} ('{r.study}')"
             )
-        if report.disagree:
+        if sweep.disagree:
             click.echo("where the budgets' optima disagree:")
-            for name, values in report.disagree.items():
-                click.echo(f"  {name}: " + ", ".join(f"{report.key}={b}: {v!r}" for b, v in values.items()))
+            for name, values in sweep.disagree.items():
+                click.echo(f"  {name}: " + ", ".join(f"{sweep.key}={b}: {v!r}" for b, v in values.items()))
         else:
             click.echo("the same configuration wins at every budget")
-        click.echo(f"ranking {'holds' if report.holds else 'does NOT hold'} across {report.key}")
+        click.echo(f"ranking {'holds' if sweep.holds else 'does NOT hold'} across {sweep.key}")
         return
     report = rerun_top(storage, objective, options=options)
     if as_json:

@@ -13,7 +13,7 @@ import sys
 import traceback
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 from refine.errors import RefineError
 from refine.executor.attributes import TRIAL_ERROR, TRIAL_SET
@@ -51,6 +51,11 @@ def load_objective(spec: str | Callable) -> Callable:
             module = sys.modules.get(unique)
             if module is None:
                 loader_spec = importlib.util.spec_from_file_location(unique, path)
+                if loader_spec is None or loader_spec.loader is None:  # a file Python cannot load (not .py)
+                    raise ObjectiveError(
+                        f"objective file {module_name} is not a Python module (from --objective {spec}): "
+                        "name a .py file, e.g. --objective obj.py:objective"
+                    )
                 module = importlib.util.module_from_spec(loader_spec)
                 sys.modules[unique] = module
                 loader_spec.loader.exec_module(module)
@@ -113,7 +118,7 @@ def suggest(space: Space, trial: Any) -> dict[str, Any]:
     return params
 
 
-def _define_by_run(e: BaseException, args: dict) -> bool:
+def _define_by_run(e: BaseException, args: dict) -> TypeGuard[AttributeError]:
     """Whether ``e`` is an objective written for Optuna (``trial.suggest_float``) calling a trial method on the
     params."""
     import optuna

@@ -149,7 +149,7 @@ def run(
     space: Space | str | os.PathLike,
     objective: str | Callable,
     *,
-    storage: str | os.PathLike,
+    storage: str | os.PathLike[str],
     study: str | None = None,
     trials: int,
     sampler: str = "tpe",

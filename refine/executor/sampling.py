@@ -81,10 +81,8 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
     from optuna.samplers import BaseSampler
     from optuna.trial import TrialState
 
-    weighted = {
-        name: i
-        for i, name in enumerate(n for n, p in space.params.items() if isinstance(p, CategoricalParam) and p.weights)
-    }
+    categorical = {n: p for n, p in space.params.items() if isinstance(p, CategoricalParam) and p.weights}
+    weighted = {name: i for i, name in enumerate(categorical)}
 
     class WeightedSampler(BaseSampler):
         def __init__(self) -> None:
@@ -146,7 +144,7 @@ def _make_weighted_sampler(base: Any, space: Space, explore: int | None, seed: i
                 if param_name in forced:
                     return forced[param_name]
                 if exploring:
-                    p = space.params[param_name]
+                    p = categorical[param_name]
                     return _weighted_choice(p, param_name, weighted[param_name], trial.number, seed)
             return self.base.sample_independent(study, trial, param_name, param_distribution)
 
@@ -177,6 +175,7 @@ def make_sampler(name: str, *, seed: int, space: Space, startup: int = 10) -> An
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         explore: int | None = startup
+        base: optuna.samplers.BaseSampler
         if name == "tpe":
             base = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)
         elif name == "random":
@@ -202,6 +201,7 @@ def _short_shares(study: Any, space: Space, shares: Mapping[str, Sequence[int]])
     out = []
     for name, quota in shares.items():
         p = space.params[name]
+        assert isinstance(p, CategoricalParam)  # fair_shares reserves shares for weighted categoricals only
         for i, (choice, q) in enumerate(zip(p.choices, quota)):
             got = sum(name in t.params and p.contains(t.params[name]) and p.index(t.params[name]) == i for t in done)
             if got < q:

@@ -37,16 +37,18 @@ def project(config: Mapping[str, Any], space: Space) -> dict[str, Any]:
             if p.contains(value):
                 out[name] = p.choices[p.index(value)]
         elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
-            out[name] = snap_to_grid(p, value)
+            out[name] = snap_to_grid(p, value)  # type: ignore[arg-type]  # mypy: a Real is no float; the maths takes it
     return {k: v for k, v in out.items() if space.is_active(k, out)}
 
 
 def _extreme_configs(space: Space, tested: Sequence[Mapping[str, Any]], k: int, tolerance: float = 0.02) -> list[dict]:
     """Up to ``k`` partial configurations on untested edges: each edge alone, then corners of two."""
     edges: list[tuple[str, str, Any]] = []
+    active: dict[str, dict[str, Any]] = {}  # each edge's parent values that make it active
     for name, p in space.params.items():
-        if isinstance(p, CategoricalParam) or activation(space, name) is None:
+        if isinstance(p, CategoricalParam) or (active_when := activation(space, name)) is None:
             continue
+        active[name] = active_when
         seen = [
             to_unit(p, c[name])
             for c in tested
@@ -57,12 +59,12 @@ def _extreme_configs(space: Space, tested: Sequence[Mapping[str, Any]], k: int, 
                 edges.append((name, side, value))
     configs: list[dict] = []
     for name, side, value in edges:
-        configs.append({**activation(space, name), name: value, "__label": f"{name}={side}"})
+        configs.append({**active[name], name: value, "__label": f"{name}={side}"})
     for i, (n1, s1, v1) in enumerate(edges):
         for n2, s2, v2 in edges[i + 1 :]:
             if n1 == n2:
                 continue
-            a1, a2 = activation(space, n1), activation(space, n2)
+            a1, a2 = active[n1], active[n2]
             if any(k2 in a1 and a1[k2] != v for k2, v in a2.items()):
                 continue
             configs.append({**a1, **a2, n1: v1, n2: v2, "__label": f"{n1}={s1},{n2}={s2}"})

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-import attrs
-
 from refine.params import same_choice
 from refine.space import FloatParam, IntParam
 from refine.space import from_unit as from_u
@@ -42,7 +40,7 @@ def snap(p: FloatParam | IntParam, low: float, high: float) -> tuple[float, floa
     if p.limits is not None:
         low, high = max(low, p.limits[0]), min(high, p.limits[1])
     if isinstance(p, IntParam):
-        step = p.step
+        step: float = p.step  # float: the float branch below reuses these names
         lo = p.low + math.floor((low - p.low) / step + 1e-9) * step
         hi = p.low + math.ceil((high - p.low) / step - 1e-9) * step
         if p.limits is not None:
@@ -84,10 +82,6 @@ def _outward(x: float, rounded: float, *, down: bool) -> float:
     unit = 10.0**exp
     v = (math.floor(x / unit) if down else math.ceil(x / unit)) * unit
     return float(f"{v:.12g}")
-
-
-def with_range(p: FloatParam | IntParam, low: float, high: float) -> FloatParam | IntParam:
-    return attrs.evolve(p, low=low, high=high)
 
 
 def alpha(threshold: float, study_evidence, settings, name: str, p_of: Callable[[Any], float]) -> float:
@@ -215,11 +209,12 @@ def model_test(name: str, study_evidence, settings) -> dict[str, Any] | None:
     says the parameter matters. ``confirms``: p < ``model.p`` (``confirm_level``): enough to confirm a
     change whose own test already passed its Holm-corrected level.
     """
-    if not model_in_force(study_evidence) or name not in model_statistic(study_evidence):
+    stats = model_statistic(study_evidence) if model_in_force(study_evidence) else None
+    if stats is None or name not in stats:
         return None
     threshold = float(settings.extra.get("model.p", MODEL_P))
     passed, level = holm(threshold, study_evidence, settings, name, _model_p)
-    m = model_statistic(study_evidence)[name]
+    m = stats[name]
     return decided(
         "model curve",
         m["p"],
@@ -279,15 +274,14 @@ def model_region(name: str, study_evidence, settings, at: float | None = None) -
     seeds = [max(range(len(points)), key=lambda k: -points[k][1])]  # the peak (dz = 0)
     if at is not None and math.isfinite(at):
         seeds.append(min(range(len(points)), key=lambda k: abs(points[k][0] - at)))
-    lo = hi = None
+    lo, hi = len(points), -1  # seeds holds the peak: both are set below
     for k in seeds:
         a = b = k
         while a > 0 and ok[a - 1]:
             a -= 1
         while b < len(points) - 1 and ok[b + 1]:
             b += 1
-        lo = a if lo is None else min(lo, a)
-        hi = b if hi is None else max(hi, b)
+        lo, hi = min(lo, a), max(hi, b)
     return points[lo][0], points[hi][0], z
 
 

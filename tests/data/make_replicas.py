@@ -579,7 +579,7 @@ def dist_pred(storage: optuna.storages.RDBStorage) -> None:
         loss = (
             1.44
             + 0.3 * abs(math.log10(p["learning_rate"] / 1.5e-4))
-            + 0.05 * abs(p["n_raw_hidden_layers"] - 3)
+            + 0.2 * abs(p["n_raw_hidden_layers"] - 3)
             + 0.05 * (p["batch_size"] != 32)
             + 0.1 * p["layer_norm"]
             + s.rng.normal(0, 0.01)
