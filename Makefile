@@ -35,7 +35,7 @@ test: venv
 	$(PY) -m pytest -q -n auto -m "not faults_long"
 
 test-faults: venv
-	$(PY) -m pytest -q -n auto tests/test_faults.py
+	$(PY) -m pytest -q -n auto tests/executor/test_faults.py
 
 # The fast tests against the minimum versions pyproject.toml declares, in a
 # throw-away venv outside the repo (scripts/min_constraints.py pins each to its minimum).

@@ -16,7 +16,7 @@ import yaml
 
 from refine.errors import SpaceError
 
-__all__ = ["Dumper", "Flow", "Loader", "load_yaml", "contains_itself", "one_line"]
+__all__ = ["Dumper", "Flow", "Loader", "PlainDumper", "load_yaml", "contains_itself", "one_line"]
 
 
 class Flow(dict):
@@ -108,6 +108,14 @@ class Loader(yaml.SafeLoader):
 FLOAT_1_2 = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
 Loader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_1_2, list("-+0123456789"))
 Dumper.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_1_2, list("-+0123456789"))  # so the text '1e-3' is quoted
+
+
+class PlainDumper(yaml.SafeDumper):
+    """PyYAML's own output (floats as ``1.0e-05``, which YAML 1.1 readers such as ConfigSpace read as numbers), with
+    every string that :class:`Loader` would read as a number (``'1e-3'``, ``'0E0'``) quoted."""
+
+
+PlainDumper.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_1_2, list("-+0123456789"))
 
 
 def one_line(value: Any) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -104,3 +106,21 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
         code = e.code or 0
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def _space(**params) -> Space:
+    return Space(name="s", version=1, directions=("maximize",), params=params)
+
+
+def _decision(result, name):
+    return next(d for d in result.decisions if d.param == name)
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "refine", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _replicated(space, n, seed):
+    rng = np.random.default_rng(seed)
+    configs = [sample_config(space, rng) for _ in range(n)]
+    return [c for c in configs for _ in range(2)]

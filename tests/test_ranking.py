@@ -3,11 +3,15 @@ trials."""
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pytest
 
+import refine
 from refine.errors import RefineError, StudyError
 from refine.ranking import TRIAL_HISTORY, Condition, Ranking, best_of, pareto_size, ranked_trials, why_none
+from refine.space import FloatParam
+from tests.conftest import _cli, _decision, _space
 
 D = optuna.distributions.FloatDistribution(0, 1)
 
@@ -114,3 +118,64 @@ def test_next_space_ranks_by_a_metric_its_tie_breaker_and_a_condition(tmp_path, 
     assert code == 0
     code, _, err = cli(capsys, "next-space", str(db), "--then", "recall", "--dry-run")
     assert code == 2 and "--then orders ties of --metric" in err
+
+
+def test_unknown_metric_exits_2(study_factory):
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 30)
+    proc = _cli("next-space", path, "--metric", "precision", "--dry-run")
+    assert proc.returncode == 2 and "precision" in proc.stderr and "user attribute" in proc.stderr
+
+
+def test_metric_ranks_by_a_user_attribute(tmp_path):
+    import optuna
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", direction="maximize")
+    rng = np.random.default_rng(7)
+    for _ in range(80):
+        x = float(rng.uniform(0, 2))  # not [0, 1]: an inferred fraction never expands past 1
+        t = optuna.trial.create_trial(
+            params={"x": x},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 2)},
+            values=[float(rng.uniform())],
+            user_attrs={"precision": x},
+        )
+        study.add_trial(t)
+    by_value = refine.next_space(str(tmp_path / "m.db"), config=False)
+    by_metric = refine.next_space(str(tmp_path / "m.db"), config=False, metric="precision")
+    assert _decision(by_value, "x").action == "keep"
+    assert _decision(by_metric, "x").action == "expand"
+    assert by_metric.rationale["elites"]["ranked_by"] == "precision"
+    assert by_metric.rationale["elites"]["better"] == "higher"  # the study's direction, by default
+    assert _decision(by_metric, "x").new.high > 1  # elites crowd the high edge
+    by_error = refine.next_space(str(tmp_path / "m.db"), config=False, metric="precision", metric_direction="minimize")
+    assert (
+        _decision(by_error, "x").new.low < 0 or _decision(by_error, "x").new.high < 1
+    )  # now the low edge is the good one
+    assert by_error.rationale["elites"]["better"] == "lower"
+
+
+def test_a_metric_of_a_multi_objective_study_needs_its_direction(tmp_path):
+    import optuna
+
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="m", directions=["minimize", "minimize"]
+    )
+    rng = np.random.default_rng(8)
+    for _ in range(80):
+        x = float(rng.uniform(0, 1))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": x},
+                distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+                values=[float(rng.uniform()), float(rng.uniform())],
+                user_attrs={"error": x},
+            )
+        )
+    proc = _cli("next-space", tmp_path / "m.db", "--metric", "error", "--dry-run")
+    assert proc.returncode == 2 and "--metric-direction" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    low = refine.next_space(str(tmp_path / "m.db"), config=False, metric="error", metric_direction="minimize")
+    high = refine.next_space(str(tmp_path / "m.db"), config=False, metric="error", metric_direction="maximize")
+    assert low.rationale["best"]["params"]["x"] < 0.05 < 0.95 < high.rationale["best"]["params"]["x"]
+    with pytest.raises(RefineError, match="give 'metric' too"):
+        refine.next_space(str(tmp_path / "m.db"), config=False, metric_direction="minimize")

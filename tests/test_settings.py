@@ -6,11 +6,15 @@ import importlib.util
 from pathlib import Path
 
 import attrs
+import numpy as np
 import pytest
 
+import refine
 from refine.errors import RefineError
 from refine.plugins import BUILTIN_RULES
 from refine.settings import DOCS, Settings, check_setting, load_settings, settings_table
+from refine.space import CategoricalParam, FloatParam
+from tests.conftest import _cli, _decision, _space
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +93,50 @@ def test_a_malformed_declared_range_fails_at_declaration():
 
     with pytest.raises(ValueError, match="interval such as"):
         _setting(0.5, "evidence", help="a share", range="0..1")
+
+
+def test_config_file_sets_thresholds(study_factory, tmp_path, monkeypatch):
+    space = _space(enc=CategoricalParam(choices=("a", "b")), x=FloatParam(low=0, high=1))
+    rng = np.random.default_rng(9)
+    path = study_factory(space, lambda c: (1.0 if c["enc"] == "a" else 0.5) + rng.normal(0, 0.02), 60)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.refine]\nfair_trial = 1000\n")
+    result = refine.next_space(path)
+    assert _decision(result, "enc").action == "bias"
+    (tmp_path / "pyproject.toml").write_text("[tool.refine]\nfair_tiral = 3\n")
+    with pytest.raises(refine.RefineError, match="unknown setting 'fair_tiral'"):
+        refine.next_space(path)
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--elite-fraction", "-0.1"], "elite_fraction"),
+        (["--set", "elite_fraction=5"], "elite_fraction"),
+        (["--fair-trial", "0"], "fair_trial"),
+        (["--set", "fix_p=nan"], "fix_p"),
+        (["--set", "bias_weight=2"], "bias_weight"),
+        (["--set", "expand_factor=-1"], "expand_factor"),
+        (["--baseline", "inf"], "baseline"),
+    ],
+)
+def test_a_setting_out_of_its_range_exits_2_naming_it(study_factory, tmp_path, args, named):
+    space = _space(x=FloatParam(low=0, high=1))
+    path = study_factory(space, lambda c: c["x"], 20)
+    r = _cli("next-space", path, "--out", str(tmp_path / "out"), *args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: setting '{named}'") and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_setting_in_a_config_file_is_checked_too(study_factory, tmp_path, monkeypatch):
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 20)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "refine.toml").write_text("edge_zone = 0.6\n")
+    with pytest.raises(refine.RefineError, match=r"'edge_zone'.*\(0, 0.5\).*refine.toml"):
+        refine.next_space(path)
+
+
+def test_a_setting_past_its_upper_bound_is_refused(study_factory):
+    path = study_factory(_space(x=FloatParam(low=0, high=1)), lambda c: c["x"], 30)
+    with pytest.raises(refine.RefineError, match=r"setting 'expand_factor' .* must be in \(0, 10\], got 1e\+308"):
+        refine.next_space(path, config=False, expand_factor=1e308)

@@ -36,6 +36,7 @@ from refine.interop._common import (
     sanitize_name,
 )
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, InvalidParam, Param, Space
+from refine.yamlfile import PlainDumper
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -178,7 +179,7 @@ def dump_configspace(space: Space, *, fmt: str = "json", where: str | None = Non
     cs, warnings = to_configspace(space, where=where)
     doc = _configspace_document(cs)
     if fmt == "yaml":
-        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        text = yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
     else:
         text = json.dumps(doc, indent=2) + "\n"
     return Exported(text, warnings)

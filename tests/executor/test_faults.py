@@ -5,7 +5,7 @@ test asserts, after the run or its resume: exactly ``--trials`` COMPLETE, no
 trial left RUNNING, no trial number twice, and no process of the run alive.
 Where the fault lands is drawn from a seed; the fast set runs one seed per
 scenario; the other seeds are marked ``slow`` and ``faults_long``: `make test` (and CI) leaves
-those out, `make test-faults` runs every seed (``pytest -m slow tests/test_faults.py``).
+those out, `make test-faults` runs every seed (``pytest -m slow tests/executor/test_faults.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 from refine.errors import RefineError
 from refine.executor import load_study, open_storage
 from refine.spacefile import save_space
-from tests.test_executor import OBJ, space_v1
+from tests.executor.conftest import OBJ, space_v1
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
 _LONG = (pytest.mark.slow, pytest.mark.faults_long)

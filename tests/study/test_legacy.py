@@ -25,7 +25,7 @@ from refine.errors import StudyError
 from refine.spacefile import dump_space
 from refine.study import STATES, list_studies, read_study
 
-LEGACY = Path(__file__).parent / "data" / "legacy"
+LEGACY = Path(__file__).parents[1] / "data" / "legacy"
 VERSIONS = ("1.2.0", "1.5.0", "2.10.1", "3.1.1", "5.0.0")
 MULTI_OBJECTIVE = VERSIONS[2:]  # multi-objective storage arrived in Optuna 2.4
 

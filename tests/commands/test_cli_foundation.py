@@ -20,7 +20,7 @@ import pytest
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.spacefile import load_space, save_space, space_to_dict
 
-BROKEN = Path(__file__).parent / "data" / "broken"
+BROKEN = Path(__file__).parents[1] / "data" / "broken"
 
 #: Each broken file, the parameter its error must name (None: a file-level problem)
 #: and a phrase of the message.
@@ -472,7 +472,7 @@ def test_every_command_loads_without_the_editable_install(tmp_path: Path) -> Non
 
     from refine.cli import COMMANDS
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     code = textwrap.dedent(
         f"""
         import sys

@@ -43,7 +43,7 @@ from refine.study import StudyData, StudySummary, list_studies, read_study
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
-LEGACY = Path(__file__).parent / "data" / "legacy"
+LEGACY = Path(__file__).parents[1] / "data" / "legacy"
 LEGACY_VERSIONS = ("1.2.0", "1.5.0", "2.10.1", "3.1.1", "5.0.0")
 #: the legacy files today's Optuna reads without upgrading them (the schemas before 3.2 it refuses)
 LEGACY_OPTUNA_READS = ("5.0.0",)

@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import run_cli as cli
 
-OBJ = str(Path(__file__).with_name("objectives.py"))
+OBJ = str(Path(__file__).parents[1] / "objectives.py")
 
 
 @pytest.fixture

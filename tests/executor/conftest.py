@@ -1,0 +1,34 @@
+"""What the executor's tests share: the objectives' file, a demo space, and the trials a run left."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+from refine.executor import load_study
+from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
+
+OBJ = str(Path(__file__).parents[1] / "objectives.py")
+
+
+def space_v1(**kw) -> Space:
+    return Space(
+        name="demo",
+        version=1,
+        fixed={"epochs": 20},
+        params={
+            "x": FloatParam(low=0.0, high=1.0),
+            "depth": IntParam(low=1, high=4),
+            "encoder": CategoricalParam(choices=("cnn", "context"), weights=(0.75, 0.25)),
+            "ctx": IntParam(low=1, high=5, when=Condition("encoder", "context")),
+        },
+        **kw,
+    )
+
+
+def trials_of(storage: str, study: str):
+    return load_study(storage, study).get_trials(deepcopy=False)
+
+
+def states(storage: str, study: str) -> collections.Counter:
+    return collections.Counter(t.state.name for t in trials_of(storage, study))
