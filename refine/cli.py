@@ -121,15 +121,19 @@ def _quick_exit() -> None:
     the ``atexit`` handlers run (temporary folders, multiprocessing, coverage),
     stdout and stderr are flushed, and the status is 0. It returns (and the
     interpreter exits as usual) where a thread that is not a daemon still
-    runs, which the interpreter would wait for, or where flushing fails (a
-    closed pipe: the interpreter reports it). Only for a real process
-    (``argv`` not given to :func:`main`), never in-process under a test.
+    runs, which the interpreter would wait for, where SQLAlchemy is loaded
+    (a database read through Optuna, whose connections its teardown closes),
+    or where flushing fails (a closed pipe: the interpreter reports it).
+    Only for a real process (``argv`` not given to :func:`main`), never
+    in-process under a test.
     """
     import atexit
     import os
     import threading
 
     if any(t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()):
+        return
+    if "sqlalchemy" in sys.modules:  # a database's connections (read through Optuna) are closed as its server expects
         return
     atexit._run_exitfuncs()
     try:
