@@ -51,11 +51,12 @@ def advise(evidence: Any) -> Advice:
     scores = evidence.scores[order]
     spread = float(np.nanmax(scores) - np.nanmin(scores)) if n > 1 else 0.0
     tol = max(evidence.noise_sd or 0.0, 1e-3 * spread)
-    best, last = -math.inf, 0
-    for i, v in enumerate(scores):
-        if v > best + tol or i == 0:
-            last = i
-        best = max(best, v)
+    # the last trial that beat every earlier one by more than tol (the first counts): the best so far before each
+    # trial is a running maximum (fmax, as max() passes over a NaN)
+    before = np.fmax.accumulate(np.concatenate(([-math.inf], scores)))[:-1]
+    better = scores > before + tol
+    better[:1] = True
+    last = int(np.flatnonzero(better)[-1])
     since = n - 1 - last
     window = max(10, math.ceil(0.3 * n))
     number = int(study.numbers[order[last]])

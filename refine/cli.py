@@ -112,6 +112,38 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def _quick_exit() -> None:
+    """End the process now that the command succeeded, without the interpreter's teardown.
+
+    Python frees every module's objects one by one at exit: 0.2-0.3 s once
+    SciPy (and scikit-learn) are loaded, a tenth of ``next-space`` on a
+    small study. Here the exit does what that teardown does that matters:
+    the ``atexit`` handlers run (temporary folders, multiprocessing, coverage),
+    stdout and stderr are flushed, and the status is 0. It returns (and the
+    interpreter exits as usual) where a thread that is not a daemon still
+    runs, which the interpreter would wait for, where SQLAlchemy is loaded
+    (a database read through Optuna, whose connections its teardown closes),
+    or where flushing fails (a closed pipe: the interpreter reports it).
+    Only for a real process (``argv`` not given to :func:`main`), never
+    in-process under a test.
+    """
+    import atexit
+    import os
+    import threading
+
+    if any(t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()):
+        return
+    if "sqlalchemy" in sys.modules:  # a database's connections (read through Optuna) are closed as its server expects
+        return
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(0)
+
+
 def emit_json(obj: Any) -> None:
     """Print one JSON document on stdout (what scripts parse); as YAML when the command got ``-f yaml``."""
     from refine.commands._common import output_format
@@ -126,6 +158,11 @@ def emit_json(obj: Any) -> None:
     click.echo(text)
 
 
+#: commands that only read a study and write their own files, after which the process ends at once (see
+#: :func:`_quick_exit`)
+QUICK_EXIT = ("next-space", "inspect")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: ``RefineError`` becomes ``error:`` and exit 2."""
     import logging
@@ -135,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())
     try:
         cli.main(args=argv, prog_name="refine", standalone_mode=False)
+        if argv is None and next((a for a in sys.argv[1:] if not a.startswith("-")), None) in QUICK_EXIT:
+            _quick_exit()
     except RefineError as e:
         click.echo(f"error: {' '.join(str(e).split())}", err=True)
         sys.exit(2)

@@ -10,12 +10,13 @@ reports both modes, and a narrowing keeps both (it spans every elite).
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import attrs
 from attrs import frozen
 
-from refine.space import FloatParam, IntParam, to_unit
+from refine.space import FloatParam, IntParam
 
 __all__ = ["Mode", "modes"]
 
@@ -50,10 +51,13 @@ def modes(
     if n < 4:
         return whole
     if p.log:
-        # math.log through to_unit itself, once per distinct value: NumPy's log may round differently in the last
-        # place, and equal gaps (2, 4, 8 on a log scale) must tie as they always did
+        # math.log, as to_unit takes it, once per distinct value: NumPy's log may round differently in the last
+        # place, and equal gaps (2, 4, 8 on a log scale) must tie as they always did; then to_unit's arithmetic,
+        # element by element (a subtraction and a division, rounded alike in NumPy and in Python)
         distinct, where = np.unique(x, return_inverse=True)
-        u = np.array([to_unit(p, v) for v in distinct.tolist()])[where]
+        logs = np.fromiter(map(math.log, distinct.tolist()), dtype=float, count=len(distinct))
+        low, high = math.log(p.low), math.log(p.high)
+        u = ((logs - low) / (high - low))[where]
     else:
         u = (x / 2 - p.low / 2) / (p.high / 2 - p.low / 2)  # to_unit's arithmetic, element by element
     gaps = np.diff(u)

@@ -79,6 +79,9 @@ class Evidence:
     #: the statistics declared (the evidence's own and every plugin's), and the study-wide ones computed
     statistics: StatisticsRegistry = field(factory=lambda: builtin_statistics(), eq=False, repr=False)
     _computed: dict[str, Any] = field(init=False, factory=dict, eq=False, repr=False)
+    _ranks: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(init=False, factory=dict, eq=False, repr=False)
+    #: flat, near_noise, n_ranked and n_elites, each a pass over every trial, which rules ask for again and again
+    _memo: dict[str, Any] = field(init=False, factory=dict, eq=False, repr=False)
 
     def statistic(self, name: str) -> Any:
         """The study-wide statistic ``name`` (``scope="study"``), computed once on first request."""
@@ -87,11 +90,25 @@ class Evidence:
             self._computed[name] = self.statistics.compute(s, self)
         return self._computed[name]
 
+    def ranks_where(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``scipy.stats.rankdata`` of the scores and of the trial numbers (as floats) of the trials in ``mask``,
+        computed once per mask: the parameters active in the same trials share them."""
+        key = np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little")
+        found = self._ranks.get(key)
+        if found is None:
+            from scipy import stats
+
+            found = (stats.rankdata(self.scores[mask]), stats.rankdata(self.study.numbers[mask].astype(float)))
+            self._ranks[key] = found
+        return found
+
     @property
     def flat(self) -> bool:
         """True when every ranked trial has the same score: the study says nothing about its parameters."""
-        values = self.scores[self.ranked]
-        return len(values) >= 2 and bool(np.ptp(values) == 0)
+        if "flat" not in self._memo:
+            values = self.scores[self.ranked]
+            self._memo["flat"] = len(values) >= 2 and bool(np.ptp(values) == 0)
+        return self._memo["flat"]
 
     @property
     def near_noise(self) -> bool:
@@ -100,19 +117,26 @@ class Evidence:
         That is, the noise variance (from configurations evaluated more than once)
         is at least two thirds of the variance across all ranked trials.
         """
-        if self.flat:
-            return True
-        if not self.noise_sd or self.best_row is None:
-            return False
-        return bool(np.var(self.scores[self.ranked]) < 1.5 * self.noise_sd**2)
+        if "near_noise" not in self._memo:
+            if self.flat:
+                self._memo["near_noise"] = True
+            elif not self.noise_sd or self.best_row is None:
+                self._memo["near_noise"] = False
+            else:
+                self._memo["near_noise"] = bool(np.var(self.scores[self.ranked]) < 1.5 * self.noise_sd**2)
+        return self._memo["near_noise"]
 
     @property
     def n_ranked(self) -> int:
-        return int(self.ranked.sum())
+        if "n_ranked" not in self._memo:
+            self._memo["n_ranked"] = int(self.ranked.sum())
+        return self._memo["n_ranked"]
 
     @property
     def n_elites(self) -> int:
-        return int(self.elites.sum())
+        if "n_elites" not in self._memo:
+            self._memo["n_elites"] = int(self.elites.sum())
+        return self._memo["n_elites"]
 
     @property
     def best_config(self) -> dict[str, Any]:

@@ -71,16 +71,19 @@ def _elites(ev: Any) -> dict[str, Any]:
         "elite_low": float(ex.min()) if n_e else None,
         "elite_high": float(ex.max()) if n_e else None,
         "elite_quantiles": tuple(float(q) for q in np.quantile(ex, [0.1, 0.5, 0.9])) if n_e else None,
-        "elite_values": tuple(float(v) for v in np.sort(ex)),
+        "elite_values": tuple(np.sort(ex).astype(float).tolist()),
         "best_value": best_value,
-        "near_best_values": () if near is None else tuple(float(v) for v in np.unique(col[near & t.valid])),
+        "near_best_values": () if near is None else tuple(np.unique(col[near & t.valid]).astype(float).tolist()),
     }
 
 
 def _spearman(ev: Any) -> dict[str, Any]:
     t = ev.trials
     u, s, order = t.positions, t.scores, t.order
-    rho, p = partial_spearman(u, s, order) if order.size > 1 and np.ptp(order) > 0 else spearman(u, s)
+    if order.size > 1 and np.ptp(order) > 0:
+        rho, p = partial_spearman(u, s, order, t.score_and_order_ranks)
+    else:
+        rho, p = spearman(u, s)
     return {"rho": rho, "p": p}
 
 

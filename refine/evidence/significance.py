@@ -25,19 +25,31 @@ def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return rho, p if math.isfinite(p) else 1.0
 
 
-def partial_spearman(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+def partial_spearman(
+    x: np.ndarray, y: np.ndarray, t: np.ndarray, ranks: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float, float]:
     """Spearman rho of ``x`` and ``y`` controlling for trial order ``t``.
 
     Adaptive samplers (TPE) drift: a parameter that merely moved while the
     others improved correlates with the score over time. Partialling out the
     trial order removes most of that artifact.
+
+    ``ranks``, when given, are ``scipy.stats.rankdata`` of ``y`` and of ``t``,
+    which every parameter active in the same trials shares: computed once per
+    study instead of once per parameter (at 100k trials each ranking is a sort),
+    with the same correlations, bit for bit, as ``spearmanr`` of the three.
     """
     from scipy import stats
 
     n = len(x)
     if n < 6 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return 0.0, 1.0
-    r = stats.spearmanr(np.column_stack([x, y, t])).statistic
+    if ranks is None or np.isnan(x).any():
+        r = stats.spearmanr(np.column_stack([x, y, t])).statistic
+    else:
+        # spearmanr's own steps on finite data: rankdata of each column, then np.corrcoef of the ranks, laid out as
+        # spearmanr lays them out (one row per variable once transposed), so that the sums run in the same order
+        r = np.corrcoef(np.array([stats.rankdata(x), *ranks]))
     rxy, rxt, ryt = r[0, 1], r[0, 2], r[1, 2]
     denom = math.sqrt(max((1 - rxt**2) * (1 - ryt**2), 1e-12))
     rho = float(np.clip((rxy - rxt * ryt) / denom, -1, 1))

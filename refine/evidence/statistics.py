@@ -267,6 +267,12 @@ class ParamTrials:
         return self.study.numbers[self.active].astype(float)
 
     @cached_property
+    def score_and_order_ranks(self) -> tuple[np.ndarray, np.ndarray]:
+        """``scipy.stats.rankdata`` of ``scores`` and of ``order``: the same for every parameter active in the same
+        trials, so ranked once per study (each is a sort of every trial) and shared."""
+        return self.evidence.ranks_where(self.active)
+
+    @cached_property
     def elites(self) -> np.ndarray:
         """Elite trials where the parameter was active."""
         return self.evidence.elites & self.valid

@@ -95,6 +95,7 @@ def read_study(
     *,
     engine: str = "auto",
     user_attrs: bool = True,
+    intermediate: bool = True,
 ) -> StudyData:
     """Read one study into a :class:`StudyData`, without writing anything.
 
@@ -105,6 +106,9 @@ def read_study(
             Optuna), ``"sqlite"`` or ``"optuna"``.
         user_attrs: Read the trials' user attributes (skip them for speed
             when nothing ranks by one).
+        intermediate: Read each trial's last intermediate value (skip it for
+            speed when no PRUNED trial is ranked: ``last_intermediate`` is then
+            NaN throughout). A SQLite file only; Optuna's reader reads them anyway.
 
     Raises:
         StudyError: The storage or study does not exist, is not Optuna's, or
@@ -126,7 +130,7 @@ def read_study(
             studies = reader.studies()
             name, sid = _choose(storage, [n for _, n in studies], study), None
             sid = next(i for i, n in studies if n == name)
-            raw = reader.read(sid, user_attrs)
+            raw = reader.read(sid, user_attrs, intermediate)
         finally:
             reader.close()
     else:

@@ -58,7 +58,8 @@ class StudyData:
             (the columns are coded against it).
         user_attrs: Per trial user attribute, an object array (None when unset); keys in the order the trials
             set them (see :func:`attr_columns`), whatever the storage.
-        last_intermediate: The last reported intermediate value per trial (NaN if none).
+        last_intermediate: The last reported intermediate value per trial (NaN if none; NaN throughout when read
+            without them, as ``next_space`` reads a study unless ``include_pruned`` ranks PRUNED trials).
         study_user_attrs: The study's user attributes, in the order they were set.
         notes: What the reader saw and a user should know (changed
             distributions, spaces swapped mid-study, ...).

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.spacefile import load_space, save_space, space_to_dict
@@ -186,6 +187,33 @@ def test_inspect_prints_the_inferred_conditional_space(plain_study) -> None:
     assert "[1, 5]" in line and "when encoder in" in line and "context" in line
     assert "[1e-05, 0.1] log" in out
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_next_space_ends_its_process_at_once_yet_runs_atexit_and_flushes(plain_study, tmp_path: Path) -> None:
+    # next-space and inspect end the process without the interpreter's teardown (cli._quick_exit): the atexit
+    # handlers still run, the output is whole, the status 0; a thread that is not a daemon is waited for as before
+    path, _, _ = plain_study
+    script = (
+        "import atexit, sys, threading\n"
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "done = threading.Event()\n"
+        "if sys.argv[3] == 'thread':\n"
+        "    threading.Thread(target=lambda: done.wait(60)).start()\n"
+        "sys.argv = ['refine', 'next-space', sys.argv[1], '--out', sys.argv[2], '--json']\n"
+        "from refine.cli import main\n"
+        "main()\n"
+        "print('returned', file=sys.stderr)\n"
+        "done.set()\n"
+    )
+    for mode, out_dir in (("alone", tmp_path / "a"), ("thread", tmp_path / "b")):
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(path), str(out_dir), mode], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        assert "atexit ran" in result.stderr and ("returned" in result.stderr) == (mode == "thread"), result.stderr
+        written = json.loads(result.stdout)
+        assert yaml.safe_load(Path(written["space_path"]).read_text())["version"] == 2
+        assert json.loads(Path(written["json_path"]).read_text())["space"]["to_version"] == 2
 
 
 def test_inspect_json_gives_the_inferred_space(plain_study) -> None:

@@ -232,6 +232,14 @@ def test_last_intermediate_value_is_read(single_db: Path) -> None:
         assert got == expected or (math.isnan(got) and math.isnan(expected)), trial.number
 
 
+def test_the_last_intermediate_values_can_be_left_unread(single_db: Path) -> None:
+    # next-space reads them only when include_pruned ranks PRUNED trials by them; the rest is read alike
+    full, lean = read_study(single_db, engine="sqlite"), read_study(single_db, engine="sqlite", intermediate=False)
+    assert np.isfinite(full.last_intermediate).any() and np.isnan(lean.last_intermediate).all()
+    assert _same_array(full.values, lean.values) and full.columns.keys() == lean.columns.keys()
+    assert all(_same_array(full.columns[k], lean.columns[k]) for k in full.columns)
+
+
 def test_values_match_optuna(single_db: Path) -> None:
     data = read_study(single_db, engine="sqlite")
     study = optuna.load_study(study_name="single", storage=_sqlite(single_db))
