@@ -25,7 +25,7 @@ vision: venv
 showcase: venv
 	$(PY) scripts/showcase.py
 
-# Lint and format check (ruff) and type check (mypy, lenient: see [tool.mypy] in pyproject.toml).
+# Lint and format check (ruff) and type check (mypy: see [tool.mypy] in pyproject.toml).
 check: venv
 	$(PY) -m ruff check refine tests scripts benchmarks examples plugins
 	$(PY) -m ruff format --check refine tests scripts benchmarks examples plugins

@@ -327,8 +327,8 @@ def _check_new(p: Proposal, param: Param, new: Any) -> None:
             f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' of type {what}, but it is of type "
             f"{param.kind}; a rule refines a parameter's range or choices, it does not retype it"
         )
-    if isinstance(param, CategoricalParam) or param.limits is None:
-        return
+    if isinstance(param, CategoricalParam) or isinstance(new, CategoricalParam) or param.limits is None:
+        return  # (new is of param's type, checked above)
     if new.limits != param.limits:
         raise PluginError(
             f"rule '{p.rule}' proposed '{p.action}' for '{p.param}' with limits "

@@ -66,7 +66,7 @@ class DriftTest:
 
     @property
     def worst(self) -> str | None:
-        return min(self.per_param, key=self.per_param.get) if self.per_param else None
+        return min(self.per_param, key=self.per_param.__getitem__) if self.per_param else None
 
 
 @frozen
@@ -300,9 +300,9 @@ def _fit_model(
         amplitude, ls, noise = _parts(full.kernel_)
         lml = float(full.log_marginal_likelihood_value_)
         children: dict[str, list[str]] = {}
-        for name, p in space.params.items():
-            if p.when is not None and p.when.parent in groups and name in groups:
-                children.setdefault(p.when.parent, []).append(name)
+        for name, param in space.params.items():
+            if param.when is not None and param.when.parent in groups and name in groups:
+                children.setdefault(param.when.parent, []).append(name)
         x_best = (
             X[np.flatnonzero(rows == best_row)[0]]
             if best_row is not None and (rows == best_row).any()
