@@ -103,6 +103,19 @@ def naps(params):
     return params["x"]
 
 
+def naps_flagged(params):
+    """naps, with a file named by the process id in ``$REFINE_TEST_BUSY`` while it sleeps: a fault test can kill a
+    worker that is inside a trial, not one between two (whose kill rightly costs no trial)."""
+    from pathlib import Path
+
+    flag = Path(os.environ["REFINE_TEST_BUSY"]) / str(os.getpid())
+    flag.touch()
+    try:
+        return naps(params)
+    finally:
+        flag.unlink(missing_ok=True)
+
+
 def budgeted(params):
     """Which x is best depends on the budget: the optimum moves from 0.2 (budget 1) to 0.8 (budget 100)."""
     target = 0.2 if params.get("budget", 1) < 10 else 0.8
