@@ -7,6 +7,10 @@ exploration trials and the rivals share the rest: nothing is removed before it
 has been judged fairly. When every rival had its fair trial and the top
 choice holds every elite with a real effect, but too few rivals ran alongside
 the elites for the fix rule to be certain, the choice is weighted the same way.
+A unanimous elite set (``fix_convergence``) on a choice whose rivals were
+under-tried is weighted even where the model of the objective sees no effect,
+as long as the top choice's weight stays below the share of trials it got: a
+hedge that gives the rivals their trials, not a finding.
 Raising a choice's weight above the share of trials
 it got needs proof (p < ``bias_p``, Holm-corrected over the searched parameters): it holds more
 elites than that share predicts (binomial), or it has the best median and the
@@ -118,8 +122,17 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     # gave Kruskal-Wallis p=1e-05 with no rival alongside the elites)
     contemporaries = ev.fix_others >= MIN_CONTEMPORARIES and _same(ev.best_choice, top)
     strong = strong_own_test("choices differ", ev.p, a_kw, model, settings) if contemporaries else None
+    # every elite on one choice whose rivals never had a fair trial: the fix rule's case, judged too early. Weighting it
+    # below the share of trials the sampler already gave it is the lesson's hedge (bias, don't remove), not a finding,
+    # so it needs no second line of evidence: it gives the rivals more trials than continuing the study would
+    hedge = bool(unfair) and not favours_top and ev.elite_convergence >= settings.fix_convergence
     if model is not None:
         reason += f"; {model_text(model)}"
+        if hedge and not (model["passed"] or model["confirms"]):
+            reason += (
+                f". A fair-trial hedge, not a finding: {fmt(top)} had {observed:.0%} of the trials, so these weights "
+                "give its rivals more of them than the sampler did"
+            )
     if strong is not None:
         reason += f"; {strong_text(strong)}"
     return Proposal(
@@ -133,6 +146,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
             "unfair": [c.value for c in unfair],
             "decided_by": [d for d in (own, model, strong) if d is not None],
             "soft": strong is not None,
+            "hedge": hedge,
         },
     )
 

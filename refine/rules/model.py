@@ -33,8 +33,11 @@ not drift (a random or grid sampler), the classic tests decide alone.
 A soft change the model does not confirm (a number narrowed with its margin, a
 categorical re-weighted with every choice kept, where rivals ran alongside the
 elites) still goes ahead when its own test's p is at most ``model.strong``
-times its Holm-corrected level (the proposing rule marks it ``soft``); fix,
-expand and removing a choice always need the model.
+times its Holm-corrected level (the proposing rule marks it ``soft``); A
+categorical whose every elite sits on one choice while its rivals were
+under-tried is weighted as the bias rule's hedge (below the share of trials
+the sampler gave that choice) without the model's confirmation. Fix, expand
+and removing a choice always need the model.
 
 Settings: ``model.use`` (auto, always or never), ``model.p`` (0.05) and ``model.strong`` (0.2).
 """
@@ -191,6 +194,8 @@ def refine_review(proposal, study_evidence, settings):
         return None
     if proposal.rule in ("narrow", "bias") and proposal.action in ("narrow", "bias") and proposal.evidence.get("soft"):
         return None  # a soft change whose own test is strong (model.strong): the rule's reason says so
+    if proposal.rule == "bias" and proposal.evidence.get("hedge"):
+        return None  # every elite on a choice whose rivals were under-tried, weighted below its share of the trials
     if proposal.rule == "bias" and proposal.evidence.get("modelled"):
         return None  # weighted by the model's own probability that each choice is best: the model decided it
     return (
