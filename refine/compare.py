@@ -32,7 +32,7 @@ from refine.ranking import (
     ranked_trials,
     why_none,
 )
-from refine.space import CategoricalParam, Space, to_unit
+from refine.space import CategoricalParam, Space
 from refine.storage import load_study, redact, study_names
 
 __all__ = [
@@ -131,7 +131,7 @@ def _distance(space: Space | None, configs: Sequence[Mapping[str, Any]]) -> floa
                 elif isinstance(p, CategoricalParam):
                     parts.append(0.0 if a[name] == b[name] else 1.0)
                 else:
-                    parts.append(abs(to_unit(p, a[name]) - to_unit(p, b[name])))
+                    parts.append(abs(p.to_unit(a[name]) - p.to_unit(b[name])))
             total += math.sqrt(sum(x * x for x in parts) / max(len(parts), 1))
             pairs += 1
     return total / pairs

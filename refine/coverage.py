@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import decimal
 import math
 import numbers
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -10,38 +9,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from attrs import frozen
 
-from refine.space import CategoricalParam, FloatParam, IntParam, Space, from_unit, to_unit
+from refine.space import CategoricalParam, FloatParam, IntParam, Space
 from refine.study import RUNNING, StudyData
 
-__all__ = ["Gap", "activation", "coverage", "coverage_gaps", "untested", "grid_high", "snap_to_grid"]
-
-
-def grid_high(p: FloatParam | IntParam) -> float:
-    """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid).
-
-    Optuna's own arithmetic (``FloatDistribution`` and ``IntDistribution`` move
-    ``high`` this way), without importing Optuna: that import costs a third of
-    a second, on every ``next-space`` since the rationale lists the gaps.
-    """
-    if isinstance(p, IntParam):
-        r = int(p.high) - int(p.low)
-        return int(p.high) if r % p.step == 0 else r // p.step * p.step + int(p.low)
-    if p.step is None:
-        return float(p.high)
-    d_low, d_high, d_step = (decimal.Decimal(str(v)) for v in (p.low, p.high, p.step))
-    d_r = d_high - d_low
-    return float(p.high) if d_r % d_step == 0 else float((d_r // d_step) * d_step + d_low)
-
-
-def snap_to_grid(p: FloatParam | IntParam, value: float) -> float | int:
-    low, high = p.low, grid_high(p)
-    value = min(max(value, low), high)
-    if isinstance(p, IntParam):
-        return int(min(max(low + round((value - low) / p.step) * p.step, low), high))
-    if p.step is not None:
-        value = min(max(low + round((value - low) / p.step) * p.step, low), high)
-        return float(round(value, 12))
-    return float(value)
+__all__ = ["Gap", "activation", "coverage", "coverage_gaps", "untested"]
 
 
 def activation(space: Space, name: str) -> dict[str, Any] | None:
@@ -80,7 +51,7 @@ class Gap:
         if self.is_choice or isinstance(p, CategoricalParam) or self.low is None or self.high is None:
             return {**base, self.param: self.choice}
         mid = math.sqrt(self.low * self.high) if p.log else (self.low + self.high) / 2
-        return {**base, self.param: snap_to_grid(p, mid)}
+        return {**base, self.param: p.snap(mid)}
 
     def targets(self, space: Space, most: int = 5) -> list[dict[str, Any]]:
         """Partial configurations that fill the gap: each of its grid points when it holds at most ``most``, else its
@@ -95,7 +66,7 @@ class Gap:
         if count > most:
             return [self.target(space)]
         base = activation(space, self.param) or {}
-        return [{**base, self.param: snap_to_grid(p, self.low + i * step)} for i in range(count)]
+        return [{**base, self.param: p.snap(self.low + i * step)} for i in range(count)]
 
 
 def untested(space: Space, configs: Iterable[Mapping[str, Any]], bins: int = 10) -> list[Gap]:
@@ -126,7 +97,7 @@ def _untested(space: Space, values_of: Callable[[str], Sequence[Any]], bins: int
         points = None
         step = p.step  # an int's is never None
         if step is not None and not p.log:
-            count = int(round((grid_high(p) - p.low) / step)) + 1
+            count = int(round((p.grid_high() - p.low) / step)) + 1
             if count <= bins:
                 points = [p.low + i * step for i in range(count)]
         n = len(points) if points else bins
@@ -140,7 +111,7 @@ def _untested(space: Space, values_of: Callable[[str], Sequence[Any]], bins: int
                     if points:
                         hit[min(range(n), key=lambda i: abs(points[i] - x))] = True
                     else:
-                        hit[min(int(to_unit(p, x) * n), n - 1)] = True
+                        hit[min(int(p.to_unit(x) * n), n - 1)] = True
         i = 0
         while i < n:
             if hit[i]:
@@ -152,7 +123,7 @@ def _untested(space: Space, values_of: Callable[[str], Sequence[Any]], bins: int
             if points:
                 gaps.append(Gap(name, low=points[i], high=points[j]))
             else:
-                lo, hi = from_unit(p, i / n), from_unit(p, (j + 1) / n)
+                lo, hi = p.from_unit(i / n), p.from_unit((j + 1) / n)
                 if step is not None:  # a gap is the grid points inside it; a bin between two points is no gap
                     first = math.ceil(round((lo - p.low) / step, 9))
                     top = round((hi - p.low) / step, 9)
@@ -178,7 +149,7 @@ def _hits(p: FloatParam | IntParam, x: np.ndarray, points: list | None, n: int) 
 
     The same arithmetic element by element (IEEE operations give the same bits in NumPy as in Python), save NumPy's
     ``log``, which may round differently in the last place: a log parameter's values within 1e-7 of a bin's edge are
-    placed again with :func:`to_unit` itself.
+    placed again with :meth:`~refine.params.FloatParam.to_unit` itself.
     """
     x = x[(x >= p.low) & (x <= p.high)]
     hit = np.zeros(n, dtype=bool)
@@ -196,7 +167,7 @@ def _hits(p: FloatParam | IntParam, x: np.ndarray, points: list | None, n: int) 
         bins = np.minimum(np.trunc(scaled), n - 1).astype(np.int64)
         hit[bins[~edge]] = True
         for v in x[edge].tolist():
-            hit[min(int(to_unit(p, v) * n), n - 1)] = True
+            hit[min(int(p.to_unit(v) * n), n - 1)] = True
     else:
         scaled = (x / 2 - p.low / 2) / (p.high / 2 - p.low / 2) * n
         hit[np.minimum(np.trunc(scaled), n - 1).astype(np.int64)] = True

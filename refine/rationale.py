@@ -18,7 +18,6 @@ import numpy as np
 
 from refine.diff import describe, diff_spaces
 from refine.modes import modes
-from refine.params import same_choice
 from refine.red_flags import red_flags
 from refine.rules._common import fmt
 from refine.space import CategoricalParam, FloatParam, IntParam, Space
@@ -82,7 +81,7 @@ def _wasted_share(evidence: Any, new: Space) -> float:
         if isinstance(seen, CategoricalParam):
             codes = np.where(active, col, 0).astype(np.int64)
             if name in new.fixed:
-                ok = np.array([same_choice(c, new.fixed[name]) for c in seen.choices])
+                ok = np.array([CategoricalParam.same(c, new.fixed[name]) for c in seen.choices])
             elif isinstance(new.params.get(name), CategoricalParam):
                 ok = np.array([new.params[name].contains(c) for c in seen.choices])
             else:

@@ -29,9 +29,7 @@ from refine.params import (
     InvalidParam,
     Param,
     _same,
-    from_unit,
     takes,
-    to_unit,
 )
 
 __all__ = [
@@ -44,8 +42,6 @@ __all__ = [
     "Space",
     "DIRECTIONS",
     "PARAM_KINDS",
-    "from_unit",
-    "to_unit",
     "takes",
 ]
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from refine.coverage import coverage, grid_high, untested
+from refine.coverage import coverage, untested
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
 from refine.study import RUNNING, read_study
 from tests.conftest import write_study
@@ -84,8 +84,8 @@ def test_grid_high_is_optunas():
             p = FloatParam(low=low, high=high, step=step)
         except Exception:
             continue
-        assert grid_high(p) == p.to_distribution().high
+        assert p.grid_high() == p.to_distribution().high
     for low, high, step in [(0, 20, 3), (-7, 50, 4), (64, 512, 64)]:
         q = IntParam(low=low, high=high - (high - low) % step, step=step)
-        assert grid_high(q) == q.to_distribution().high and isinstance(grid_high(q), int)
-    assert math.isclose(grid_high(FloatParam(low=0.0, high=1.0)), 1.0)
+        assert q.grid_high() == q.to_distribution().high and isinstance(q.grid_high(), int)
+    assert math.isclose(FloatParam(low=0.0, high=1.0).grid_high(), 1.0)

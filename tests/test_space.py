@@ -216,13 +216,11 @@ def test_a_condition_compares_exactly_except_on_a_grid_float_parent():
 
 def test_a_nan_choice_is_one_choice_matched_by_any_nan():
     # nan != nan, yet Optuna stores a NaN choice and matches it: so does refine, wherever a choice is looked up.
-    from refine.params import same_choice
-
     p = CategoricalParam(choices=(float("nan"), 0.5, 1.0))
     other_nan = float("nan")  # another object: `in` would match by identity alone
     assert p.contains(other_nan) and p.index(other_nan) == 0 and not p.contains(0.25)
     assert not p.ordered  # NaN has no place in an order
-    assert same_choice(other_nan, float("nan")) and not same_choice(other_nan, None)
-    assert not same_choice(1, 1.0) and not same_choice(True, 1)
+    assert CategoricalParam.same(other_nan, float("nan")) and not CategoricalParam.same(other_nan, None)
+    assert not CategoricalParam.same(1, 1.0) and not CategoricalParam.same(True, 1)
     with pytest.raises(InvalidParam, match="distinct"):
         CategoricalParam(choices=(float("nan"), 1.0, other_nan))

@@ -30,7 +30,6 @@ import numpy as np
 from attrs import frozen
 
 from refine.errors import PluginError
-from refine.params import same_choice
 from refine.space import CategoricalParam, FloatParam, IntParam
 
 if TYPE_CHECKING:
@@ -460,6 +459,6 @@ class CategoricalEvidence(ParamEvidence):
 
     def stats(self, value: Any) -> ChoiceStats:
         for c in self.choices:
-            if same_choice(c.value, value):
+            if CategoricalParam.same(c.value, value):
                 return c
         raise KeyError(value)

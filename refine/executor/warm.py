@@ -12,12 +12,12 @@ import math
 import numbers
 from typing import Any, Mapping, Sequence
 
-from refine.coverage import activation, grid_high, snap_to_grid
+from refine.coverage import activation
 from refine.errors import StudyError
 from refine.executor.attributes import ATTR_PARENT, study_space
 from refine.executor.objective import _order
 from refine.ranking import TRIAL_HISTORY, ranked_trials
-from refine.space import CategoricalParam, Space, to_unit
+from refine.space import CategoricalParam, Space
 from refine.storage import parse_study_ref, redact
 
 
@@ -37,7 +37,7 @@ def project(config: Mapping[str, Any], space: Space) -> dict[str, Any]:
             if p.contains(value):
                 out[name] = p.choices[p.index(value)]
         elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
-            out[name] = snap_to_grid(p, value)  # type: ignore[arg-type]  # mypy: a Real is no float; the maths takes it
+            out[name] = p.snap(value)  # type: ignore[arg-type]  # mypy: a Real is no float; the maths takes it
     return {k: v for k, v in out.items() if space.is_active(k, out)}
 
 
@@ -50,11 +50,11 @@ def _extreme_configs(space: Space, tested: Sequence[Mapping[str, Any]], k: int, 
             continue
         active[name] = active_when
         seen = [
-            to_unit(p, c[name])
+            p.to_unit(c[name])
             for c in tested
             if name in c and isinstance(c[name], numbers.Real) and (not p.log or c[name] > 0)
         ]
-        for side, target, value in (("low", 0.0, p.low), ("high", 1.0, grid_high(p))):
+        for side, target, value in (("low", 0.0, p.low), ("high", 1.0, p.grid_high())):
             if not any(abs(u - target) <= tolerance for u in seen):
                 edges.append((name, side, value))
     configs: list[dict] = []

@@ -5,10 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from refine.params import same_choice
-from refine.space import FloatParam, IntParam
-from refine.space import from_unit as from_u
-from refine.space import to_unit as to_u
+from refine.space import CategoricalParam, FloatParam, IntParam
 
 
 def fmt(x: Any) -> str:
@@ -123,7 +120,7 @@ def alpha(threshold: float, study_evidence, settings, name: str, p_of: Callable[
 def closest_rival_effect(ev: Any) -> float | None:
     """How much the top choice beats its closest tried rival (relative effect), None when no rival was tried."""
     top = ev.top_choice
-    tried = [c.effect for c in ev.choices if c.trials > 0 and not same_choice(c.value, top)]
+    tried = [c.effect for c in ev.choices if c.trials > 0 and not CategoricalParam.same(c.value, top)]
     return min(tried) if tried else None
 
 

@@ -25,7 +25,6 @@ import attrs
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.evidence import MIN_CONTEMPORARIES
-from refine.params import same_choice
 from refine.rules._common import (
     alpha,
     closest_rival_effect,
@@ -38,6 +37,7 @@ from refine.rules._common import (
     strong_own_test,
     strong_text,
 )
+from refine.space import CategoricalParam
 
 
 @hookimpl
@@ -60,7 +60,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     if len(param.choices) < 2 or ev.elite_convergence < settings.bias_dominance:
         return None
     top = ev.top_choice
-    rivals = [c for c in ev.choices if not same_choice(c.value, top)]
+    rivals = [c for c in ev.choices if not CategoricalParam.same(c.value, top)]
     unfair = [c for c in rivals if not c.fair]
     a_kw = alpha(settings.bias_p, study_evidence, settings, name, p_value("p", "categorical"))
     if not unfair and not _fix_unconfirmed(name, ev, study_evidence, settings, a_kw):
@@ -76,11 +76,12 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     observed = ev.stats(top).trials / tried if tried else current[param.index(top)]
     favours_top = weights[param.index(top)] > observed  # more than the share of trials it actually got
     a = alpha(settings.bias_p, study_evidence, settings, name, p_value("dominance_p", "categorical"))
-    beats_rivals = ev.p < a_kw and _same(ev.best_choice, top)  # the values themselves, not only the elite count
+    # the values themselves, not only the elite count
+    beats_rivals = ev.p < a_kw and CategoricalParam.same(ev.best_choice, top)
     model = model_test(name, study_evidence, settings)
     # an adaptive sampler gives a choice that works more trials, which hides its elite share: the model can prove it
     # instead
-    modelled = model is not None and model["passed"] and _same(model.get("best_at"), top)
+    modelled = model is not None and model["passed"] and CategoricalParam.same(model.get("best_at"), top)
     if favours_top and ev.dominance_p >= a and not beats_rivals and not modelled:
         return None  # no more elites on it than its share of the trials predicts: dominance by chance
     share = _weights_text(param, top, weights)
@@ -120,7 +121,7 @@ def refine_propose(name, param, evidence, study_evidence, settings):
     # where rivals ran alongside the elites: under drift the late trials are better and sit on the top choice whether or
     # not it matters, so without contemporaries the comparison is the sampler's trend (an irrelevant choice under TPE
     # gave Kruskal-Wallis p=1e-05 with no rival alongside the elites)
-    contemporaries = ev.fix_others >= MIN_CONTEMPORARIES and _same(ev.best_choice, top)
+    contemporaries = ev.fix_others >= MIN_CONTEMPORARIES and CategoricalParam.same(ev.best_choice, top)
     strong = strong_own_test("choices differ", ev.p, a_kw, model, settings) if contemporaries else None
     # every elite on one choice whose rivals never had a fair trial: the fix rule's case, judged too early. Weighting it
     # below the share of trials the sampler already gave it is the lesson's hedge (bias, don't remove), not a finding,
@@ -158,7 +159,7 @@ def _fix_unconfirmed(name, ev, study_evidence, settings, a_kw) -> bool:
     effect = closest_rival_effect(ev)
     return (
         ev.elite_convergence >= settings.fix_convergence
-        and _same(ev.best_choice, ev.top_choice)
+        and CategoricalParam.same(ev.best_choice, ev.top_choice)
         and effect is not None
         and effect > settings.fix_effect
         and ev.p < min(a_kw, level)
@@ -172,10 +173,6 @@ def _weights_text(param, top, weights) -> str:
     rivals = [w for j, w in enumerate(weights) if j != i]
     each = f"{rivals[0]:.0%} each" if len(set(rivals)) == 1 else ", ".join(f"{w:.0%}" for w in rivals)
     return f"{fmt(top)} {weights[i]:.0%}, {'its rival' if len(rivals) == 1 else 'the rivals'} {each}"
-
-
-def _same(a, b) -> bool:
-    return same_choice(a, b)
 
 
 def _by_model(name, param, ev, study_evidence, settings):
@@ -217,7 +214,7 @@ def _by_model(name, param, ev, study_evidence, settings):
         + ", ".join(f"{fmt(c)} {pb:.0%}" for c, pb in zip(param.choices, prob))
         + f"): {_listed(param, weights)}, each at least {floor:.0%} (bias_weight {settings.bias_weight:g}); {why}"
     )
-    if ev.top_choice is not None and not _same(ev.top_choice, param.choices[top]):
+    if ev.top_choice is not None and not CategoricalParam.same(ev.top_choice, param.choices[top]):
         reason += (
             f"; the elites' top choice {fmt(ev.top_choice)} ({ev.elite_convergence:.0%} of them) is not the model's"
         )
@@ -237,7 +234,7 @@ def _by_model(name, param, ev, study_evidence, settings):
 
 def _index(param, value) -> int | None:
     for i, c in enumerate(param.choices):
-        if _same(c, value):
+        if CategoricalParam.same(c, value):
             return i
     return None
 

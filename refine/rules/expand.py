@@ -46,12 +46,10 @@ from refine.rules._common import (
     decided,
     enough_to_move,
     fmt,
-    from_u,
     model_in_force,
     model_test,
     model_text,
     snap,
-    to_u,
 )
 from refine.space import IntParam
 
@@ -101,7 +99,7 @@ def _crowded(param, ev, side, settings, level, modelled=False):
         )
     if ev.best_value is not None and sign * ev.rho >= 0:
         zone = settings.edge_zone
-        u = to_u(param, ev.best_value)
+        u = param.to_unit(ev.best_value)
         at_edge = u <= zone if side == "low" else u >= 1 - zone
         crowd_p = ev.edge_low_p if side == "low" else ev.edge_high_p
         # no trend to lean on: the crowd itself must be more than chance puts there
@@ -139,7 +137,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     if param.log:
         f = min(f, decades * math.log(10) / (math.log(param.high) - math.log(param.low)))
     if "low" in sides:
-        low = from_u(param, -f)
+        low = param.from_unit(-f)
         if not param.log and param.low >= 0 and param.limits is None and low < 0:
             low = 0.0
         if not param.log and param.low > 0 and param.limits is None and low <= 0:
@@ -147,7 +145,7 @@ def _numeric(name, param, ev, study_evidence, settings):
         if isinstance(param, IntParam) and param.low >= 1 and param.limits is None:
             low = max(low, 1)  # 0 layers, neighbours or heads is another model, not more of the same
     if "high" in sides:
-        high = from_u(param, 1 + f)
+        high = param.from_unit(1 + f)
         if not param.log and param.high <= 0 and param.limits is None and high > 0:
             high = 0.0
     if isinstance(param, IntParam):

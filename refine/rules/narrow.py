@@ -32,13 +32,11 @@ import numpy as np
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.modes import modes
-from refine.params import same_choice
 from refine.rules._common import (
     alpha,
     decided,
     enough_to_move,
     fmt,
-    from_u,
     holm,
     model_region,
     model_test,
@@ -47,8 +45,8 @@ from refine.rules._common import (
     snap,
     strong_own_test,
     strong_text,
-    to_u,
 )
+from refine.space import CategoricalParam
 
 
 @hookimpl
@@ -86,10 +84,10 @@ def _numeric(name, param, ev, study_evidence, settings):
     # the model says the parameter matters: the range is where its curve through the best trial is not confidently
     # worse than its peak (an adaptive sampler's elites spread wherever the other parameters were good, so their hull
     # says little), always with the best trial and every trial within noise of it
-    at = None if ev.best_value is None else to_u(param, ev.best_value)
+    at = None if ev.best_value is None else param.to_unit(ev.best_value)
     region = model_region(name, study_evidence, settings, at) if relevant else None
     if region is not None:
-        lo_v, hi_v = from_u(param, region[0]), from_u(param, region[1])
+        lo_v, hi_v = param.from_unit(region[0]), param.from_unit(region[1])
         cut = [v for v in values if lo_v <= v <= hi_v]
         values = np.array(cut) if cut else np.array([lo_v, hi_v])
         found = [m for m in found if m.high >= lo_v and m.low <= hi_v]
@@ -103,7 +101,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     inside += [v for v in near if param.low <= v <= param.high]
     if not inside:
         return None
-    u_lo, u_hi = to_u(param, min(inside)), to_u(param, max(inside))
+    u_lo, u_hi = param.to_unit(min(inside)), param.to_unit(max(inside))
     margin = max(settings.narrow_margin * (u_hi - u_lo), settings.narrow_min_margin)
     lo_u, hi_u = max(0.0, u_lo - margin), min(1.0, u_hi + margin)
     if ev.edge_low_share >= settings.expand_crowd:
@@ -112,8 +110,8 @@ def _numeric(name, param, ev, study_evidence, settings):
         hi_u = 1.0
     if hi_u - lo_u > 1.0 - settings.narrow_min_shrink:
         return _too_wide(name, param, ev, inside, hi_u - lo_u, study_evidence, settings, decided_by)
-    low = param.low if lo_u == 0.0 else from_u(param, lo_u)
-    high = param.high if hi_u == 1.0 else from_u(param, hi_u)
+    low = param.low if lo_u == 0.0 else param.from_unit(lo_u)
+    high = param.high if hi_u == 1.0 else param.from_unit(hi_u)
     snapped = snap(param, low, high)
     if snapped is None:
         return None
@@ -123,7 +121,7 @@ def _numeric(name, param, ev, study_evidence, settings):
     where = (
         f"the elites in [{fmt(min(inside))}, {fmt(max(inside))}], where the model's curve through the best trial is "
         f"not confidently worse than its peak (less than {region[2]:.2g} SDs below it: "
-        f"[{fmt(from_u(param, region[0]))}, {fmt(from_u(param, region[1]))}])"
+        f"[{fmt(param.from_unit(region[0]))}, {fmt(param.from_unit(region[1]))}])"
         + ("" if ev.best_value is None else f", best {fmt(ev.best_value)}")
         + f" (elites vs the other trials p={ev.ks_p:.2g}, {'<' if clustered else '>='} {level:.2g}; n={ev.n})"
         if region is not None
@@ -232,11 +230,11 @@ def _categorical(name, param, ev, study_evidence, settings):
         if c.fair
         and c.elite_share == 0
         and c.effect > settings.fix_effect
-        and not (ev.best_value is not None and same_choice(c.value, ev.best_value))
+        and not (ev.best_value is not None and CategoricalParam.same(c.value, ev.best_value))
     ]
     if not removed or len(param.choices) - len(removed) < 2:
         return None
-    keep = [i for i, c in enumerate(param.choices) if not any(same_choice(r.value, c) for r in removed)]
+    keep = [i for i, c in enumerate(param.choices) if not any(CategoricalParam.same(r.value, c) for r in removed)]
     choices = tuple(param.choices[i] for i in keep)
     weights = None
     if param.weights is not None:
