@@ -20,7 +20,7 @@ import math
 from refine import hookimpl
 from refine.decisions import Proposal
 from refine.rules._common import alpha, closest_rival_effect, decided, fmt, model_test, model_text, p_value
-from refine.space import IntParam
+from refine.space import CategoricalParam, IntParam
 
 
 @hookimpl
@@ -56,13 +56,17 @@ def _share(share, settings):
 
 
 def _categorical(name, ev, study_evidence, settings):
-    if not _converged(ev.elite_convergence, ev.p, settings) or ev.top_choice != ev.best_choice:
+    if not _converged(ev.elite_convergence, ev.p, settings) or not CategoricalParam.same(ev.top_choice, ev.best_choice):
         return None
     if ev.ordered and ev.top_choice in (min(c.value for c in ev.choices), max(c.value for c in ev.choices)):
         return None  # the end of an ordered progression: the expand rule opens the next value instead
-    if study_evidence.best_row is not None and ev.best_value is not None and ev.best_value != ev.top_choice:
+    if (
+        study_evidence.best_row is not None
+        and ev.best_value is not None
+        and not CategoricalParam.same(ev.best_value, ev.top_choice)
+    ):
         return None
-    rivals = [c for c in ev.choices if c.value != ev.top_choice or type(c.value) is not type(ev.top_choice)]
+    rivals = [c for c in ev.choices if not CategoricalParam.same(c.value, ev.top_choice)]
     effect = closest_rival_effect(ev)
     if effect is None:
         return None

@@ -642,6 +642,26 @@ def test_a_choice_that_never_ran_is_a_red_flag(tmp_path):
     assert not any("never ran" in f for f in _refine(_write(tmp_path / "t.db", tried)).rationale["red_flags"])
 
 
+def test_a_nan_choice_that_wins_every_elite_against_fair_rivals_is_fixed(tmp_path):
+    # the fix rule matches a NaN choice as itself, as the other rules do: it was its own rival, and the parameter was
+    # kept with "no decisive choice" at Kruskal-Wallis p=6e-15
+    nan = float("nan")
+    dists = {**X, "clip": CategoricalDistribution([nan, 0.5, 1.0])}
+    rng = np.random.default_rng(11)
+    trials = []
+    for i in range(90):
+        x, clip = float(rng.uniform()), [nan, 0.5, 1.0][i % 3]
+        trials.append(_trial({"x": x, "clip": clip}, dists, (x - 0.3) ** 2 + (0.0 if math.isnan(clip) else 0.5 * clip)))
+    path = _write(tmp_path / "s.db", trials)
+    result = refine.next_space(path, config=False, entry_points=False)
+    d = next(d for d in result.decisions if d.param == "clip")
+    assert d.action == "fix" and "all elites chose nan" in d.reason, d.reason
+    assert math.isnan(result.space.fixed["clip"]) and "clip" not in result.space.params
+    out = tmp_path / "out"
+    assert _cli("next-space", path, "--out", str(out)).returncode == 0
+    assert "clip: .nan" in (out / "messy.v2.yaml").read_text()
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_nan_choice_that_ran_is_tested_and_counted(tmp_path, engine):
     # A NaN choice (say "no clipping"), stored by Optuna and matched by it although nan != nan: its trials count as
