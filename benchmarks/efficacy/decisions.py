@@ -21,6 +21,7 @@ choice); the runs without it are shown beside them.
 
     python benchmarks/efficacy/decisions.py --seeds 16            # the README's table
     python benchmarks/efficacy/decisions.py --seeds 4 --samplers tpe
+    python benchmarks/efficacy/decisions.py --samplers tpe --cache benchmarks/efficacy/.cache/decisions  # then seconds
 
 Prints Markdown tables; ``--json`` also writes the raw rows.
 """
@@ -168,6 +169,24 @@ def _stage1(problem, sampler: str, n1: int, seed: int) -> tuple[list, dict]:
 
 
 SETTINGS: dict[str, Any] = {}  # --set KEY=VALUE, handed to next_space (set before the pool forks)
+CACHE: dict[str, Path] = {}  # --cache DIR: stage-1 studies grown once and reused (set before the pool forks)
+
+
+def _cached_stage1(problem, sampler: str, n1: int, seed: int, work: str) -> tuple[str, dict]:
+    """Stage 1 in ``work``/study.db and its best config; with ``--cache``, grown once per problem x sampler x seed
+    x N1 and copied from the cache afterwards (a rule change is then judged on the same studies in seconds)."""
+    storage = f"sqlite:///{work}/study.db"
+    cached = CACHE["dir"] / f"{problem.name}-{sampler}-{seed}-n{n1}" if CACHE else None
+    if cached is not None and (cached / "best.json").exists():
+        shutil.copy(cached / "study.db", Path(work) / "study.db")
+        return storage, json.loads((cached / "best.json").read_text())
+    trials, best = _stage1(problem, sampler, n1, seed)
+    _store(problem.space, trials, storage, "stage1")
+    if cached is not None:
+        cached.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(work) / "study.db", cached / "study.db")
+        (cached / "best.json").write_text(json.dumps(best))  # written last: its presence marks a complete entry
+    return storage, best
 
 
 def run_one(task: tuple[str, int, str, int]) -> dict:
@@ -181,9 +200,7 @@ def _run_one(task: tuple[str, int, str, int]) -> dict:
     problem, work = worker(name, seed, "decisions")
     v1 = problem.space
     try:
-        trials, best = _stage1(problem, sampler, n1, seed)
-        storage = f"sqlite:///{work}/study.db"
-        _store(v1, trials, storage, "stage1")
+        storage, best = _cached_stage1(problem, sampler, n1, seed, work)
         t0 = time.perf_counter()
         result = refine.next_space(storage, study="stage1", space=v1, config=False, **SETTINGS)
         seconds = time.perf_counter() - t0
@@ -284,8 +301,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="a refine setting, e.g. model.use=never (the classic tests alone, as before issue 19)",
     )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep each stage-1 study here and reuse it: judge a rule change on the same studies in seconds",
+    )
     args = ap.parse_args(argv)
     SETTINGS.update(kv.split("=", 1) for kv in args.set)
+    if args.cache is not None:
+        CACHE["dir"] = args.cache.resolve()
     names = [n for n in args.problems.split(",") if n] or list(P.SYNTHETIC)
     samplers = [s for s in args.samplers.split(",") if s]
     tasks = [(n, s, sm, args.n1) for sm in samplers for s in range(args.seeds) for n in names]
