@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="keep each stage-1 study here and reuse it: judge a rule change on the same studies in seconds",
+        help="keep each stage-1 study here and reuse it: judge a rule change on the same studies in seconds "
+        "(entries are keyed by problem, sampler, seed and N1 alone: empty DIR after changing problems.py or a sampler)",
     )
     args = ap.parse_args(argv)
     SETTINGS.update(kv.split("=", 1) for kv in args.set)

@@ -33,7 +33,7 @@ not drift (a random or grid sampler), the classic tests decide alone.
 A soft change the model does not confirm (a number narrowed with its margin, a
 categorical re-weighted with every choice kept, where rivals ran alongside the
 elites) still goes ahead when its own test's p is at most ``model.strong``
-times its Holm-corrected level (the proposing rule marks it ``soft``); A
+times its Holm-corrected level (the proposing rule marks it ``soft``). A
 categorical whose every elite sits on one choice while its rivals were
 under-tried is weighted as the bias rule's hedge (below the share of trials
 the sampler gave that choice) without the model's confirmation. Fix, expand

@@ -196,7 +196,7 @@ def test_under_tpe_a_dominant_choice_is_favoured_and_an_interior_optimum_narrowe
 def test_a_unanimous_choice_whose_rivals_were_under_tried_is_hedged_not_vetoed(study_factory):
     # TPE-like: 20 exploring trials spread 'act' and x; the 40 late ones crowd x near its optimum and 'act' on 'relu',
     # which does nothing. Every elite sits on 'relu', its rivals had 6-7 trials: the model rightly sees no effect, and
-    # the bias rule's fair-trial hedge still goes ahead, giving the rivals more than the 78 % the sampler left them
+    # the bias rule's fair-trial hedge still goes ahead, weighting 'relu' below the 78 % of the trials it got
     space = Space(
         name="s",
         version=1,
