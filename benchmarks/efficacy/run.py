@@ -392,12 +392,30 @@ def wtl(runs: list[dict], strategy: str, baseline: str, n2: int) -> tuple[int, i
 
 
 def _fmt_wtl(w: int, t: int, l: int, p: float) -> str:
-    rate = w / (w + l) if w + l else float("nan")
-    return f"{w}/{t}/{l} ({rate:.2f}, p={p:.2g})"
+    if not w + l:
+        return f"{w}/{t}/{l} (all ties)"
+    return f"{w}/{t}/{l} ({w / (w + l):.2f}, p={p:.2g})"
 
 
 def _fmt_r(x: float) -> str:
     return f"{x:.4f}" if x < 0.1 else f"{x:.3f}"
+
+
+#: what a run's v2 changed against v1, as the report splits the runs
+V2_KINDS = ("unchanged", "weights only", "a range or the choices")
+
+
+def v2_kind(run: dict) -> str:
+    """``run``'s v2 against its problem's v1: unchanged, only categorical weights changed, or more."""
+    import re
+
+    v1 = P.get(run["problem"]).space
+    v2 = run["strategies"]["refine"]["v2"]
+    before = {k: describe(v1, k) for k in v2}
+    if all(v2[k] == before[k] for k in v2):
+        return V2_KINDS[0]
+    strip = lambda text: re.sub(r" w=\S+$", "", text)  # noqa: E731
+    return V2_KINDS[1] if all(strip(v2[k]) == strip(before[k]) for k in v2) else V2_KINDS[2]
 
 
 def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) -> str:
@@ -451,6 +469,29 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
         cold = float(np.median([_final(r, "refine", n2) for r in rs]))
         warm = float(np.median([_final(r, "refine-warm", n2) for r in rs]))
         add(f"| {label} | {_fmt_wtl(*wtl(rs, 'refine-warm', 'refine', n2))} | {_fmt_r(cold)} → {_fmt_r(warm)} |")
+    add("\n## Against `continue`, by what v2 changed\n")
+    add(
+        "Where v2 equals v1 the warm start continues the study exactly as `continue` does (the same history, "
+        "sampler and seed): a tie by construction. Where only weights changed it does too, except for the trials "
+        "a weighted choice is owed (its fair share, counted over the history and the stage); once history is "
+        "there, weights no longer steer the exploration, which is over. The cold restart explores v2 afresh.\n"
+    )
+    add("| problem | v2 | runs | warm vs continue | cold vs continue | median regret continue / warm / cold |")
+    add("|---|---|---:|---|---|---|")
+    for label, rs in groups:
+        if not label.startswith("**"):
+            continue
+        for kind in V2_KINDS:
+            sub = [r for r in rs if v2_kind(r) == kind]
+            if not sub:
+                continue
+            med = " / ".join(
+                _fmt_r(float(np.median([_final(r, s, n2) for r in sub]))) for s in ("continue", "refine-warm", "refine")
+            )
+            add(
+                f"| {label} | {kind} | {len(sub)} | {_fmt_wtl(*wtl(sub, 'refine-warm', 'continue', n2))} | "
+                f"{_fmt_wtl(*wtl(sub, 'refine', 'continue', n2))} | {med} |"
+            )
     add(f"\n## Speed-up (median; censored share where the baseline never got there in {SPEEDUP_BOUND} x N2)\n")
     add(
         "Trials the baseline needs to reach the strategy's final regret, divided by the trials the strategy "
