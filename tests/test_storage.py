@@ -11,7 +11,6 @@ import pytest
 from refine import executor, storage, study
 from refine.errors import RefineError, StudyError
 from refine.executor import parse_study_ref, redact
-from refine.spacefile import save_space
 from refine.storage import (
     JOURNAL_SUFFIXES,
     check_storage_file,
@@ -24,7 +23,7 @@ from refine.storage import (
     storage_url,
 )
 from tests.conftest import run_cli as cli
-from tests.executor.conftest import OBJ, space_v1
+from tests.executor.conftest import OBJ, run_argv
 
 
 def test_readers_and_the_executor_share_one_storage_module():
@@ -83,20 +82,10 @@ def test_a_study_written_to_a_journal_loads_through_both_openers(tmp_path):
 
 
 def test_unreachable_storage_fails_fast_without_password(tmp_path, capsys):
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
+    url = "postgresql+psycopg://user:s3cret@127.0.0.1:1/db"
+    argv = run_argv(tmp_path, "quadratic", url, "--trials", "2", "--quiet")
     start = time.time()
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:quadratic",
-        "--storage",
-        "postgresql+psycopg://user:s3cret@127.0.0.1:1/db",
-        "--trials",
-        "2",
-        "--quiet",
-    )
+    code, _, err = cli(capsys, *argv)
     assert code == 2 and "s3cret" not in err and "***" in err and time.time() - start < 10
 
 
@@ -119,19 +108,7 @@ def _foreign_files(tmp_path):
 def test_run_never_writes_into_a_file_that_is_not_an_optuna_storage(tmp_path, capsys, which):
     target = _foreign_files(tmp_path)[which]
     before = target.read_bytes()
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:quadratic",
-        "--storage",
-        str(target),
-        "--trials",
-        "2",
-        "--quiet",
-    )
+    code, _, err = cli(capsys, *run_argv(tmp_path, "quadratic", target, "--trials", "2", "--quiet"))
     assert code == 2 and err.startswith("error:") and str(target.name) in err and len(err.strip().splitlines()) == 1
     assert target.read_bytes() == before
 

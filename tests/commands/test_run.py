@@ -8,41 +8,16 @@ import pytest
 
 from refine.spacefile import save_space
 from tests.conftest import run_cli as cli
-from tests.executor.conftest import OBJ, space_v1
+from tests.executor.conftest import OBJ, run_argv, space_v1
 
 
 def test_repeated_seeds_are_refused(tmp_path, capsys):
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:quadratic",
-        "--storage",
-        str(tmp_path / "s.db"),
-        "--trials",
-        "2",
-        "--seeds",
-        "1,1",
-    )
+    code, _, err = cli(capsys, *run_argv(tmp_path, "quadratic", tmp_path / "s.db", "--trials", "2", "--seeds", "1,1"))
     assert code == 2 and "--seeds repeats 1" in err
 
 
 def test_cli_run_json(tmp_path, capsys):
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    code, out, _ = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:quadratic",
-        "--storage",
-        str(tmp_path / "s.db"),
-        "--trials",
-        "3",
-        "--json",
-    )
+    code, out, _ = cli(capsys, *run_argv(tmp_path, "quadratic", tmp_path / "s.db", "--trials", "3", "--json"))
     assert code == 0 and json.loads(out)["complete"] == 3 and json.loads(out)["study"] == "demo-v1"
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import collections
+import sys
 from pathlib import Path
 
 from refine.executor import load_study
 from refine.space import CategoricalParam, Condition, FloatParam, IntParam, Space
+from refine.spacefile import save_space
 
 OBJ = str(Path(__file__).parents[1] / "objectives.py")
 
@@ -24,6 +26,19 @@ def space_v1(**kw) -> Space:
         },
         **kw,
     )
+
+
+def run_argv(tmp_path: Path, objective: str, storage: str | Path, *args: str) -> list[str]:
+    """The arguments of `refine run` on ``space_v1()`` (kept in ``tmp_path/v1.yaml``) and ``OBJ:objective``."""
+    space_file = tmp_path / "v1.yaml"
+    if not space_file.exists():
+        save_space(space_v1(), space_file)
+    return ["run", str(space_file), "--objective", f"{OBJ}:{objective}", "--storage", str(storage), *args]
+
+
+def run_cmd(tmp_path: Path, objective: str, storage: str | Path, *args: str) -> list[str]:
+    """``run_argv`` as a command line for a subprocess: ``python -m refine run ...`` with this interpreter."""
+    return [sys.executable, "-m", "refine", *run_argv(tmp_path, objective, storage, *args)]
 
 
 def trials_of(storage: str, study: str):

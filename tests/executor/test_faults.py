@@ -24,8 +24,7 @@ import pytest
 
 from refine.errors import RefineError
 from refine.executor import load_study, open_storage
-from refine.spacefile import save_space
-from tests.executor.conftest import OBJ, space_v1
+from tests.executor.conftest import run_cmd, space_v1
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
 _LONG = (pytest.mark.slow, pytest.mark.faults_long)
@@ -89,19 +88,10 @@ class Run:
     """`refine run` in its own session (a process group, as a terminal's job), with every child it ever had."""
 
     def __init__(self, tmp_path: Path, storage: str, study: str, *extra: str, objective: str = "naps") -> None:
-        space_file = tmp_path / "v1.yaml"
-        if not space_file.exists():
-            save_space(space_v1(), space_file)
         self.storage, self.study = storage, study
-        self.cmd = [
-            sys.executable,
-            "-m",
-            "refine",
-            "run",
-            str(space_file),
-            "--objective",
-            f"{OBJ}:{objective}",
-            "--storage",
+        self.cmd = run_cmd(
+            tmp_path,
+            objective,
             storage,
             "--study",
             study,
@@ -113,7 +103,7 @@ class Run:
             "1",
             "--quiet",
             *extra,
-        ]
+        )
         self.seen: set[int] = set()
         self.store = None
         # the default SIGINT handler even when the suite runs as a background job (`pytest &` ignores SIGINT)

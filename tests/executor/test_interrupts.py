@@ -6,13 +6,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
 
-from refine.spacefile import save_space
-from tests.executor.conftest import OBJ, space_v1, states
+from tests.executor.conftest import run_cmd, states
 
 
 def _complete_count(db, study: str) -> int:
@@ -52,24 +50,8 @@ def _default_sigint() -> None:
 
 def test_ctrl_c_stops_cleanly(tmp_path):
     db = tmp_path / "s.db"
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "refine",
-            "run",
-            str(space_file),
-            "--objective",
-            f"{OBJ}:slow",
-            "--storage",
-            str(db),
-            "--study",
-            "i",
-            "--trials",
-            "50",
-            "--quiet",
-        ],
+        run_cmd(tmp_path, "slow", db, "--study", "i", "--trials", "50", "--quiet"),
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_default_sigint,
@@ -87,24 +69,8 @@ def test_ctrl_c_swallowed_by_python_still_stops_the_run(tmp_path):
     # A KeyboardInterrupt raised inside a __del__ is printed as "Exception ignored" and dropped by Python
     # itself; the run must still stop at its next trial, not run to the end and exit 0.
     db = tmp_path / "s.db"
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "refine",
-            "run",
-            str(space_file),
-            "--objective",
-            f"{OBJ}:interrupt_swallowing",
-            "--storage",
-            str(db),
-            "--study",
-            "i",
-            "--trials",
-            "60",
-            "--quiet",
-        ],
+        run_cmd(tmp_path, "interrupt_swallowing", db, "--study", "i", "--trials", "60", "--quiet"),
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_default_sigint,
@@ -120,23 +86,7 @@ def test_ctrl_c_swallowed_by_python_still_stops_the_run(tmp_path):
 
 def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
     db = tmp_path / "s.db"
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    cmd = [
-        sys.executable,
-        "-m",
-        "refine",
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:slow",
-        "--storage",
-        str(db),
-        "--study",
-        "t",
-        "--trials",
-        "30",
-        "--quiet",
-    ]
+    cmd = run_cmd(tmp_path, "slow", db, "--study", "t", "--trials", "30", "--quiet")
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     _wait_for_complete(db, "t", 2)
     proc.send_signal(signal.SIGTERM)  # a scheduler's preemption
@@ -150,25 +100,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
 def test_sigterm_stops_a_background_run_whose_workers_ignore_ctrl_c(tmp_path):
     # `refine run ... &` from a script: the shell makes SIGINT ignored, in the workers too; a SIGTERM still stops all
     db = tmp_path / "s.db"
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    cmd = [
-        sys.executable,
-        "-m",
-        "refine",
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:slow",
-        "--storage",
-        str(db),
-        "--study",
-        "b",
-        "--trials",
-        "60",
-        "--workers",
-        "2",
-        "--quiet",
-    ]
+    cmd = run_cmd(tmp_path, "slow", db, "--study", "b", "--trials", "60", "--workers", "2", "--quiet")
     ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - what `&` does
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
     _wait_for_complete(db, "b", 4, timeout=30)

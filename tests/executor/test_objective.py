@@ -6,9 +6,8 @@ import pytest
 
 from refine.executor import TRIAL_ERROR, run
 from refine.space import Condition, FloatParam, IntParam, Space
-from refine.spacefile import save_space
 from tests.conftest import run_cli as cli
-from tests.executor.conftest import OBJ, space_v1, states, trials_of
+from tests.executor.conftest import OBJ, run_argv, space_v1, states, trials_of
 
 
 def test_fixed_values_reach_the_objective_with_the_trial(tmp_path):
@@ -65,42 +64,16 @@ def test_always_failing_objective_stops_after_the_failure_budget(tmp_path):
 
 @pytest.mark.parametrize("objective, says", [("always_fails", "RuntimeError"), ("returns_nan", "NaN")])
 def test_a_run_stopped_by_failures_exits_2_with_the_last_error(tmp_path, capsys, objective, says):
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:{objective}",
-        "--storage",
-        str(tmp_path / "s.db"),
-        "--trials",
-        "3",
-        "--max-failures",
-        "4",
-        "--quiet",
-    )
+    argv = run_argv(tmp_path, objective, tmp_path / "s.db", "--trials", "3", "--max-failures", "4", "--quiet")
+    code, _, err = cli(capsys, *argv)
     assert code == 2 and err.startswith("error: demo-v1: stopped after 4 failed trials with 0 of 3 complete")
     assert says in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_an_objective_written_for_optuna_stops_at_once_and_says_how_to_write_it(tmp_path, capsys, workers):
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:define_by_run",
-        "--storage",
-        str(tmp_path / "s.db"),
-        "--trials",
-        "5",
-        "--workers",
-        str(workers),
-        "--quiet",
-    )
+    argv = run_argv(tmp_path, "define_by_run", tmp_path / "s.db", "--trials", "5", "--workers", str(workers), "--quiet")
+    code, _, err = cli(capsys, *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert err.startswith("error: the objective define_by_run calls suggest_float()") and "params['x']" in err
     from refine.study import read_study
@@ -109,24 +82,9 @@ def test_an_objective_written_for_optuna_stops_at_once_and_says_how_to_write_it(
 
 
 def test_an_objective_calling_sys_exit_fails_its_trial_not_the_run(tmp_path, capsys):
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     db = str(tmp_path / "s.db")
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:calls_exit",
-        "--storage",
-        db,
-        "--study",
-        "e",
-        "--trials",
-        "3",
-        "--max-failures",
-        "2",
-        "--quiet",
-    )
+    argv = run_argv(tmp_path, "calls_exit", db, "--study", "e", "--trials", "3", "--max-failures", "2", "--quiet")
+    code, _, err = cli(capsys, *argv)
     assert code == 2 and "SystemExit" in err and len(err.strip().splitlines()) == 1
     assert states(db, "e")["RUNNING"] == 0 and states(db, "e")["FAIL"] == 2
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import collections
 import os
 import subprocess
-import sys
 import time
 
 import optuna
 import pytest
 
 from refine.executor import load_study, run
-from refine.spacefile import save_space
-from tests.executor.conftest import OBJ, space_v1, states, trials_of
+from tests.executor.conftest import OBJ, run_cmd, space_v1, states, trials_of
 
 
 @pytest.mark.slow
@@ -54,26 +52,8 @@ def test_sqlite_with_several_workers_warns(tmp_path):
 def test_crashed_worker_trial_is_failed_and_retried(tmp_path, wait):
     # resumed at once, the run finds the dead trial's heartbeat still fresh: it waits until it is stale, then goes on
     db = tmp_path / "s.db"
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     env = {**os.environ, "REFINE_TEST_CRASH_MARKER": str(tmp_path / "crashed")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "refine",
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:crash_once",
-        "--storage",
-        str(db),
-        "--study",
-        "c",
-        "--trials",
-        "3",
-        "--heartbeat",
-        "1",
-        "--quiet",
-    ]
+    cmd = run_cmd(tmp_path, "crash_once", db, "--study", "c", "--trials", "3", "--heartbeat", "1", "--quiet")
     assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 3  # the process died mid-trial
     assert states(str(db), "c")["RUNNING"] == 1
     time.sleep(wait)  # three missed heartbeats, or none
@@ -87,24 +67,8 @@ def test_crashed_worker_trial_is_failed_and_retried(tmp_path, wait):
 def test_a_journal_trial_of_a_killed_process_is_named_with_how_to_release_it(tmp_path):
     # a journal has no heartbeat: the resume cannot know the trial is dead, so after a while it says how to fail it
     journal = tmp_path / "s.log"
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
     env = {**os.environ, "REFINE_TEST_CRASH_MARKER": str(tmp_path / "crashed")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "refine",
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:crash_once",
-        "--storage",
-        str(journal),
-        "--study",
-        "j",
-        "--trials",
-        "2",
-        "--quiet",
-    ]
+    cmd = run_cmd(tmp_path, "crash_once", journal, "--study", "j", "--trials", "2", "--quiet")
     assert subprocess.run(cmd, env=env, cwd=tmp_path).returncode == 3  # the process died mid-trial
     stuck = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert stuck.returncode == 2 and stuck.stderr.count("\n") == 1, stuck.stderr

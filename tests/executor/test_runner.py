@@ -10,7 +10,7 @@ from refine.executor import ATTR_SPACE, ATTR_VERSION, coverage_gaps, load_study,
 from refine.space import CategoricalParam, FloatParam, IntParam, Space
 from refine.spacefile import save_space, space_from_json
 from tests.conftest import run_cli as cli
-from tests.executor.conftest import OBJ, space_v1, states, trials_of
+from tests.executor.conftest import OBJ, run_argv, space_v1, states, trials_of
 
 
 def test_run_records_space_and_version(tmp_path):
@@ -133,21 +133,7 @@ def test_a_study_refine_did_not_run_is_not_taken_over(tmp_path, capsys, objectiv
         storage=f"sqlite:///{db}", study_name="theirs", sampler=optuna.samplers.RandomSampler(seed=1)
     )
     plain.optimize(objective, n_trials=4)
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:quadratic",
-        "--storage",
-        str(db),
-        "--study",
-        "theirs",
-        "--trials",
-        "6",
-        "--quiet",
-    )
+    code, _, err = cli(capsys, *run_argv(tmp_path, "quadratic", db, "--study", "theirs", "--trials", "6", "--quiet"))
     assert code == 2 and "was not run by refine and " in err and says in err and f"--from {db}:theirs" in err
     study = load_study(str(db), "theirs")
     assert len(study.trials) == 4 and ATTR_SPACE not in study.user_attrs

@@ -9,9 +9,8 @@ import pytest
 from refine.errors import RefineError
 from refine.executor import ATTR_PARENT, load_study, make_sampler, project, run, suggest
 from refine.space import FloatParam, IntParam, Space
-from refine.spacefile import save_space
 from tests.conftest import run_cli as cli
-from tests.executor.conftest import OBJ, space_v1, trials_of
+from tests.executor.conftest import OBJ, run_argv, space_v1, trials_of
 from tests.objectives import quadratic
 
 
@@ -107,22 +106,8 @@ def test_a_wrong_from_creates_nothing(tmp_path, capsys, ref):
     db = tmp_path / "s.db"
     run(space_v1(), f"{OBJ}:quadratic", storage=str(db), study="v1", trials=3, quiet=True)
     before = db.read_bytes()
-    space_file = save_space(space_v1(), tmp_path / "v1.yaml")
-    code, _, err = cli(
-        capsys,
-        "run",
-        str(space_file),
-        "--objective",
-        f"{OBJ}:quadratic",
-        "--storage",
-        str(db),
-        "--study",
-        "v2",
-        "--trials",
-        "2",
-        "--from",
-        str(tmp_path / ref.format(db=db)) if "{db}" not in ref else ref.format(db=db),
-        "--quiet",
-    )
+    source = str(tmp_path / ref.format(db=db)) if "{db}" not in ref else ref.format(db=db)
+    argv = run_argv(tmp_path, "quadratic", db, "--study", "v2", "--trials", "2", "--from", source, "--quiet")
+    code, _, err = cli(capsys, *argv)
     assert code == 2 and err.startswith("error:")
     assert db.read_bytes() == before  # no empty study v2 left behind
