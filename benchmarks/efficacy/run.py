@@ -471,10 +471,11 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
         add(f"| {label} | {_fmt_wtl(*wtl(rs, 'refine-warm', 'refine', n2))} | {_fmt_r(cold)} → {_fmt_r(warm)} |")
     add("\n## Against `continue`, by what v2 changed\n")
     add(
-        "Where v2 equals v1 the warm start continues the study exactly as `continue` does (the same history, "
-        "sampler and seed): a tie by construction. Where only weights changed it does too, except for the trials "
-        "a weighted choice is owed (its fair share, counted over the history and the stage); once history is "
-        "there, weights no longer steer the exploration, which is over. The cold restart explores v2 afresh.\n"
+        "Where v2 equals v1 and weights no choice, the warm start continues the study exactly as `continue` does "
+        "(the same history, sampler and seed): a tie by construction. Where only weights changed it does too, "
+        "until the first trial that a weighted choice is owed (its fair share, counted over the history and the "
+        "stage) is forced, after which the two searches part; once history is there, weights no longer steer "
+        "the exploration, which is over. The cold restart explores v2 afresh.\n"
     )
     add("| problem | v2 | runs | warm vs continue | cold vs continue | median regret continue / warm / cold |")
     add("|---|---|---:|---|---|---|")
