@@ -184,26 +184,36 @@ def _check_grid(p: "FloatParam | IntParam", step: float) -> None:
         )
 
 
-def _to_unit(p: "FloatParam | IntParam", x: float) -> float:
-    if p.log:
-        return (math.log(x) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-    return (x / 2 - p.low / 2) / (p.high / 2 - p.low / 2)  # halved: exact, and no overflow on a range near +-1.8e308
+class _UnitScale:
+    """A number's range as the unit interval, on the log scale for a log parameter (``FloatParam``, ``IntParam``)."""
 
+    __slots__ = ()  # the attrs classes below stay slotted
+    low: Any
+    high: Any
+    log: bool
 
-def _from_unit(p: "FloatParam | IntParam", u: float) -> float:
-    if p.log:
-        v = float(math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
-    else:
-        v = 2.0 * (p.low / 2 + u * (p.high / 2 - p.low / 2))
-        if not math.isfinite(v):
-            v = math.copysign(sys.float_info.max, v)
-    if 0 <= u <= 1:  # inside the range stays inside, whatever exp(log(x)) rounds to
-        v = min(max(v, p.low), p.high)
-    return v
+    def to_unit(self, x: float) -> float:
+        """Position of ``x`` in the range as a share in [0, 1], on the log scale for a log parameter."""
+        if self.log:
+            return (math.log(x) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        # halved: exact, and no overflow on a range near +-1.8e308
+        return (x / 2 - self.low / 2) / (self.high / 2 - self.low / 2)
+
+    def from_unit(self, u: float) -> float:
+        """The value at share ``u`` of the range (the inverse of :meth:`to_unit`; ``u`` may leave [0, 1])."""
+        if self.log:
+            v = float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
+        else:
+            v = 2.0 * (self.low / 2 + u * (self.high / 2 - self.low / 2))
+            if not math.isfinite(v):
+                v = math.copysign(sys.float_info.max, v)
+        if 0 <= u <= 1:  # inside the range stays inside, whatever exp(log(x)) rounds to
+            v = min(max(v, self.low), self.high)
+        return v
 
 
 @frozen(kw_only=True)
-class FloatParam:
+class FloatParam(_UnitScale):
     """A float in ``[low, high]``, optionally on a log scale or on a grid of ``step``."""
 
     kind: ClassVar[str] = "float"
@@ -241,14 +251,6 @@ class FloatParam:
     def contains(self, value: Any) -> bool:
         return _is_number(value) and self.low <= value <= self.high
 
-    def to_unit(self, x: float) -> float:
-        """Position of ``x`` in the range as a share in [0, 1], on the log scale for a log parameter."""
-        return _to_unit(self, x)
-
-    def from_unit(self, u: float) -> float:
-        """The value at share ``u`` of the range (the inverse of :meth:`to_unit`; ``u`` may leave [0, 1])."""
-        return _from_unit(self, u)
-
     def grid_high(self) -> float:
         """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid).
 
@@ -273,7 +275,7 @@ class FloatParam:
 
 
 @frozen(kw_only=True)
-class IntParam:
+class IntParam(_UnitScale):
     """An integer in ``[low, high]`` on a grid of ``step`` (default 1), optionally log-scaled."""
 
     kind: ClassVar[str] = "int"
@@ -325,14 +327,6 @@ class IntParam:
 
     def contains(self, value: Any) -> bool:
         return _is_number(value) and float(value).is_integer() and self.low <= value <= self.high
-
-    def to_unit(self, x: float) -> float:
-        """Position of ``x`` in the range as a share in [0, 1], on the log scale for a log parameter."""
-        return _to_unit(self, x)
-
-    def from_unit(self, u: float) -> float:
-        """The value at share ``u`` of the range (the inverse of :meth:`to_unit`; ``u`` may leave [0, 1])."""
-        return _from_unit(self, u)
 
     def grid_high(self) -> int:
         """The highest value Optuna can sample (``high`` moved down onto the ``step`` grid), as
