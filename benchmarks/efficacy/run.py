@@ -47,6 +47,7 @@ import math
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -403,19 +404,19 @@ def _fmt_r(x: float) -> str:
 
 #: what a run's v2 changed against v1, as the report splits the runs
 V2_KINDS = ("unchanged", "weights only", "a range or the choices")
+#: the weights that ``describe`` appends to a categorical
+_WEIGHTS = re.compile(r" w=\S+$")
 
 
 def v2_kind(run: dict) -> str:
     """``run``'s v2 against its problem's v1: unchanged, only categorical weights changed, or more."""
-    import re
-
     v1 = P.get(run["problem"]).space
     v2 = run["strategies"]["refine"]["v2"]
     before = {k: describe(v1, k) for k in v2}
     if all(v2[k] == before[k] for k in v2):
         return V2_KINDS[0]
-    strip = lambda text: re.sub(r" w=\S+$", "", text)  # noqa: E731
-    return V2_KINDS[1] if all(strip(v2[k]) == strip(before[k]) for k in v2) else V2_KINDS[2]
+    same_but_weights = all(_WEIGHTS.sub("", v2[k]) == _WEIGHTS.sub("", before[k]) for k in v2)
+    return V2_KINDS[1] if same_but_weights else V2_KINDS[2]
 
 
 def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) -> str:
@@ -479,11 +480,12 @@ def report(runs: list[dict], problems: list[str], n1: int, n2: int, meta: dict) 
     )
     add("| problem | v2 | runs | warm vs continue | cold vs continue | median regret continue / warm / cold |")
     add("|---|---|---:|---|---|---|")
+    kind_of = {(r["problem"], r["seed"]): v2_kind(r) for r in runs}
     for label, rs in groups:
         if not label.startswith("**"):
             continue
         for kind in V2_KINDS:
-            sub = [r for r in rs if v2_kind(r) == kind]
+            sub = [r for r in rs if kind_of[r["problem"], r["seed"]] == kind]
             if not sub:
                 continue
             med = " / ".join(
